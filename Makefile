@@ -1,0 +1,27 @@
+# `make demo` and `make test` work on a fresh machine: they create .venv with the CPU build of PyTorch.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXAMPLE := examples/speech_codec2_male.wav
+
+.PHONY: setup demo test bench clean
+
+$(BIN)/alat: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+setup: $(BIN)/alat
+
+demo: setup
+	$(BIN)/alat encode $(EXAMPLE) /tmp/example.alat
+	$(BIN)/alat info /tmp/example.alat
+	$(BIN)/alat decode /tmp/example.alat /tmp/example.wav
+
+test: setup
+	$(BIN)/python -m pytest tests
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,231 @@
+"""The `alat` command line: parses, calls the library, prints. Errors a user can cause end in one
+line on stderr and exit status 1 (2 for bad usage)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__
+from .errors import LatentCodecError
+from .quantize import BITS
+
+
+def _progress(args: argparse.Namespace, what: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A tqdm bar on a terminal; nothing when quiet, scripted (--json) or not a terminal."""
+    if args.quiet or getattr(args, "json", False) or not sys.stderr.isatty():
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(desc=what, unit="chunk", leave=False, file=sys.stderr)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update, bar.close
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="shipped model name, local diffusers folder, or Hugging Face repo id")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--batch-size", type=int, default=4, help="chunks per VAE call (default 4)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_encode_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bits", type=int, default=4, choices=BITS, help="bits per latent value (default 4)")
+    p.add_argument("--zstd", type=int, default=0, metavar="LEVEL", help="zstd level per chunk, 0 = off (default)")
+    p.add_argument("--chunk-seconds", type=float, default=5.0, help="chunk length (default 5)")
+    p.add_argument("--mono", action="store_true", help="average the channels and code one")
+
+
+def _add_decode_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vocoder", default="griffinlim", choices=["griffinlim", "hifigan"])
+    p.add_argument("--gl-iters", type=int, default=32, help="Griffin-Lim iterations (default 32)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="alat", description="Audio as quantized VAE latents in .alat files.")
+    ap.add_argument("--version", action="version", version=f"latentcodec {__version__}")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("encode", help="audio file -> .alat")
+    p.add_argument("input")
+    p.add_argument("output")
+    _add_encode_opts(p)
+    _add_common(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p = sub.add_parser("decode", help=".alat -> wav")
+    p.add_argument("input")
+    p.add_argument("output")
+    _add_decode_opts(p)
+    p.add_argument("--sample-rate", default="16000", help="'original', or a rate in Hz (default 16000)")
+    p.add_argument("--force", action="store_true", help="decode with other weights than the file names")
+    p.add_argument("--salvage", action="store_true", help="skip damaged chunks (silence) instead of stopping")
+    _add_common(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p = sub.add_parser("info", help="header, chunks, real bytes, kbps and ratios of a .alat file")
+    p.add_argument("input")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("eval", help="encode + decode + quality metrics in one go")
+    p.add_argument("input")
+    _add_encode_opts(p)
+    _add_decode_opts(p)
+    _add_common(p)
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("train", help="train a mel VAE on a folder of audio")
+    p.add_argument("data", help="folder of audio (sub-folders music/, speech/, effects/ are sampled by kind)")
+    p.add_argument("output", help="model folder to write (loadable with --model)")
+    p.add_argument("--val", help="folder of validation audio (default: every 50th training file)")
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--crop-frames", type=int, default=192)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--quiet", action="store_true")
+    return ap
+
+
+def _print(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data, indent=1) if args.json else text)
+
+
+def cmd_encode(args: argparse.Namespace) -> None:
+    from .codec import encode_file
+    from .fileinfo import rate_figures
+    from .models import pick_device
+
+    update, close = _progress(args, "encode")
+    t = time.perf_counter()
+    try:
+        res = encode_file(args.input, args.output, model=args.model, bits=args.bits, zstd_level=args.zstd,
+                          chunk_seconds=args.chunk_seconds, mono=args.mono, device=pick_device(args.device),
+                          batch_size=args.batch_size, progress=update)
+    finally:
+        close()
+    secs = time.perf_counter() - t
+    h = res.header
+    figs = rate_figures(res.file_size, h)
+    data = {"output": args.output, "duration_s": h.duration, "channels": h.channels, "chunks": h.num_chunks,
+            "bits": h.bits, "zstd_level": h.zstd_level, "model": h.model_name, **figs, "seconds": secs,
+            "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
+    _print(args, data, f"{args.output}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
+                       f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "
+                       f"({h.bits} bits{', zstd ' + str(h.zstd_level) if h.zstd_level else ''}); "
+                       f"{secs:.2f} s, {h.duration / secs:.0f}x real time")
+
+
+def cmd_decode(args: argparse.Namespace) -> None:
+    from .codec import decode_file
+    from .models import pick_device
+
+    update, close = _progress(args, "decode")
+    t = time.perf_counter()
+    try:
+        res = decode_file(args.input, args.output, model=args.model, vocoder=args.vocoder, gl_iters=args.gl_iters,
+                          sample_rate=args.sample_rate, force=args.force, salvage=args.salvage,
+                          device=pick_device(args.device), batch_size=args.batch_size, progress=update)
+    finally:
+        close()
+    secs = time.perf_counter() - t
+    h = res.header
+    for k, c in res.lost:
+        t0 = k * h.chunk_frames * h.hop / h.sample_rate
+        print(f"alat: warning: chunk {k} channel {c} ({t0:.2f}-{t0 + h.chunk_frames * h.hop / h.sample_rate:.2f} s) "
+              f"was damaged: decoded as silence", file=sys.stderr)
+    data = {"output": args.output, "sample_rate": res.sample_rate, "frames": res.frames, "channels": h.channels,
+            "duration_s": h.duration, "lost_chunks": [list(x) for x in res.lost], "seconds": secs,
+            "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
+    _print(args, data, f"{args.output}: {h.duration:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
+                       f"({res.frames} frames); {secs:.2f} s, {h.duration / secs:.0f}x real time")
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    from .fileinfo import file_info
+
+    info = file_info(args.input)
+    h = info["header"]
+    lines = [f"{args.input}: .alat version {h['format_version']}, written by {h['tool_version']}",
+             f"  audio     {h['duration_s']:.3f} s, {h['channels']} ch coded at {h['sample_rate']} Hz "
+             f"({h['num_samples']} samples); input {h['original_rate']} Hz, {h['original_channels']} ch"
+             f"{', mixed to mono' if h['mono_downmix'] else ''}",
+             f"  model     {h['model_name']} (fingerprint {h['model_fingerprint'][:16]})",
+             f"  latent    {'x'.join(map(str, h['latent_shape']))} ({h['latent_axes']}) per "
+             f"{h['chunk_frames'] * h['hop'] / h['sample_rate']:g} s chunk, {h['num_chunks']} chunks; "
+             f"{h['bits']} bits{', zstd level ' + str(h['zstd_level']) if h['zstd_level'] else ', no zstd'}",
+             f"  size      {info['bytes']:,} bytes on disk ({info['payload_bytes']:,} payload, "
+             f"{info['overhead_bytes']:,} header/stats/CRC/index), {info['kbps']:.2f} kbps",
+             f"  ratios    {info['ratio_vs_pcm16_16k']:.1f}x vs 16-bit PCM at 16 kHz, "
+             f"{info['ratio_vs_pcm16_original']:.1f}x vs 16-bit PCM at {h['original_rate']} Hz x "
+             f"{h['original_channels']} ch, {info['ratio_vs_input_file']:.1f}x vs the input file",
+             "  chunks    " + " ".join(str(r["bytes"]) for r in info["records"][:24])
+             + (" ..." if len(info["records"]) > 24 else "")]
+    _print(args, info, "\n".join(lines))
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from .evaluate import evaluate
+    from .models import DEFAULT_MODEL, load_model, pick_device
+
+    device = pick_device(args.device)
+    model = load_model(args.model or DEFAULT_MODEL, device)
+    r = evaluate(args.input, model, bits=args.bits, zstd_level=args.zstd, chunk_seconds=args.chunk_seconds,
+                 mono=args.mono, device=device, batch_size=args.batch_size, vocoder=args.vocoder,
+                 gl_iters=args.gl_iters)
+    stages = ", ".join(f"{k} {v:.3f}" for k, v in r["timings_s"].items())
+    text = "\n".join([
+        f"{args.input}: {r['duration_s']:.2f} s x {r['channels']} ch, model {r['model']}, {r['bits']} bits"
+        f"{', zstd ' + str(r['zstd_level']) if r['zstd_level'] else ''}, {r['vocoder']}",
+        f"  size      {r['bytes']:,} bytes, {r['kbps']:.2f} kbps; ratio {r['ratio_vs_pcm16_16k']:.1f}x vs 16 kHz PCM, "
+        f"{r['ratio_vs_pcm16_original']:.1f}x vs original-rate PCM, {r['ratio_vs_input_file']:.1f}x vs input file",
+        f"  spectral  log-mel L1 {r['log_mel_l1_db']:.3f} dB, RMSE {r['log_mel_rmse_db']:.3f} dB; "
+        f"MR-STFT {r['mrstft_db']:.3f} dB; VAE+quantizer alone (before vocoder): log-mel L1 "
+        f"{r['latent_mel_l1_db']:.3f} dB",
+        f"  waveform  SNR {r['snr_db']:.2f} dB, SI-SDR {r['si_sdr_db']:.2f} dB, correlation {r['correlation']:.4f}, "
+        f"MSE {r['mse']:.3g}  (phase is invented by the vocoder: judge by the spectral lines)",
+        f"  speed     encode {r['encode_x_realtime']:.1f}x, decode {r['decode_x_realtime']:.1f}x real time; "
+        f"stages (s): {stages}"])
+    _print(args, r, text)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .models import pick_device
+    from .train import TrainConfig, train
+
+    for folder in [args.data] + ([args.val] if args.val else []):
+        if not Path(folder).is_dir():
+            raise LatentCodecError(f"{folder}: no such folder")
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, crop_frames=args.crop_frames, lr=args.lr,
+                      seed=args.seed)
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    info = train(Path(args.data), Path(args.output), cfg, val=Path(args.val) if args.val else None,
+                 device=pick_device(args.device), resume=args.resume, log=log)
+    last = info["history"][-1] if info["history"] else {}
+    print(f"{args.output}: trained {cfg.steps} steps on {info['data_hours']:.2f} h in {info['train_minutes']:.1f} min; "
+          f"validation log-mel L1 {last.get('val_l1_db', float('nan')):.3f} dB")
+
+
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "eval": cmd_eval, "train": cmd_train}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.cmd](args)
+    except LatentCodecError as e:
+        print(f"alat: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("alat: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

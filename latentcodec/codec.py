@@ -1,0 +1,321 @@
+"""The codec pipeline: audio -> log-mel -> VAE latents -> .alat, and back.
+
+Seams: each chunk is encoded from a window of mel frames with ``context`` frames of its neighbours on
+either side, keeping only its own latent frames; it is decoded from a window of latent frames with its
+neighbours' latents around it, keeping only its own mel frames. Every window has the same length, so
+GroupNorm statistics and padding are the same for all chunks. Past the ends of the file the context is
+silence (the log floor in mel, the latent of silence in latent space). The vocoder then runs over the
+joined mel in long overlapping windows.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+
+from .audio_io import Audio, read_audio
+from .container import AlatReader, AlatWriter, Header
+from .errors import LatentCodecError, ModelError
+from .fileio import atomic_output
+from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats
+from .models import DEFAULT_MODEL, Model, load_hifigan, load_model
+from .vocoder import GriffinLimVocoder, HifiGanVocoder, vocode_stream
+
+CONTEXT_FRAMES = 32
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass
+class Timings:
+    """Seconds spent per stage, summed over the file."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
+
+
+@dataclass
+class EncodeResult:
+    header: Header
+    file_size: int
+    timings: Timings
+
+
+@dataclass
+class DecodeResult:
+    header: Header
+    sample_rate: int
+    frames: int
+    lost: list[tuple[int, int]]
+    timings: Timings
+
+
+def chunk_frames_for(seconds: float) -> int:
+    """Mel frames per chunk: a multiple of 4 (the VAE halves time twice)."""
+    frames = int(round(seconds * AUDIOLDM_MEL.sample_rate / AUDIOLDM_MEL.hop / 4)) * 4
+    if frames < 4:
+        raise LatentCodecError(f"--chunk-seconds {seconds}: a chunk must be at least 0.04 s")
+    return frames
+
+
+def _resolve_model(model: Model | str | None, device: str) -> Model:
+    return model if isinstance(model, Model) else load_model(model or DEFAULT_MODEL, device)
+
+
+def _device_of(model: Model) -> torch.device:
+    return next(model.vae.parameters()).device
+
+
+@torch.inference_mode()
+def encode_mel_windows(model: Model, mels: np.ndarray) -> torch.Tensor:
+    """(B, frames, n_mels) log-mel windows -> (B, C, frames/4, n_mels/4) posterior means (float32)."""
+    x = torch.from_numpy(mels)[:, None].to(_device_of(model))
+    z = model.vae.encode(x).latent_dist.mode().float()
+    if not torch.isfinite(z).all():
+        raise ModelError(f"model '{model.name}' produced non-finite latents")
+    return z
+
+
+@torch.inference_mode()
+def decode_latent_windows(model: Model, latents: np.ndarray) -> np.ndarray:
+    """(B, C, t, m) latents -> (B, 4t, 4m) log-mel."""
+    z = torch.from_numpy(latents).float().to(_device_of(model))
+    return model.vae.decode(z).sample[:, 0].float().cpu().numpy()
+
+
+def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None = None, bits: int = 4,
+                 zstd_level: int = 0, chunk_seconds: float = 5.0, batch_size: int = 4, mono: bool = False,
+                 device: str = "cpu", progress: Progress | None = None, timings: Timings | None = None) -> EncodeResult:
+    """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all)."""
+    timings = timings or Timings()
+    model = _resolve_model(model, device)
+    x = audio.samples
+    chans, n = x.shape
+    if chans > 64:
+        raise LatentCodecError(f"{chans} channels: at most 64 are supported (use --mono)")
+    stats = [normalization_stats(ch) for ch in x]
+    frames, ctx = chunk_frames_for(chunk_seconds), CONTEXT_FRAMES
+    header = Header(channels=chans, num_samples=n, original_rate=audio.original_rate,
+                    original_channels=audio.original_channels, original_frames=audio.original_frames,
+                    input_size=audio.file_size, model_name=model.name, model_fingerprint=model.fingerprint,
+                    offsets=[o for o, _ in stats], gains=[g for _, g in stats], bits=bits, zstd_level=zstd_level,
+                    mono_downmix=mono and audio.original_channels > 1, chunk_frames=frames, context_frames=ctx,
+                    latent_channels=model.latent_channels)
+    jobs = [divmod(i, chans) for i in range(header.num_records)]
+    keep = slice(ctx // 4, ctx // 4 + frames // 4)
+    with atomic_output(out_path) as tmp, open(tmp, "wb") as f:
+        writer = AlatWriter(f, header)
+        for b in range(0, len(jobs), batch_size):
+            batch = jobs[b:b + batch_size]
+            with timings.stage("mel"):
+                mels = np.stack([log_mel_frames(x[c], k * frames - ctx, (k + 1) * frames + ctx, AUDIOLDM_MEL,
+                                                *stats[c]) for k, c in batch])
+            with timings.stage("vae_encode"):
+                z = encode_mel_windows(model, mels)[:, :, keep].cpu().numpy()
+            with timings.stage("quantize_write"):
+                if not np.isfinite(z.astype(np.float16)).all():
+                    raise ModelError(f"model '{model.name}' produced latents beyond the float16 range")
+                for (k, c), zi in zip(batch, z):
+                    writer.write(k, c, zi.astype(np.float16))
+            if progress:
+                progress(b + len(batch), len(jobs))
+        size = writer.close()
+    return EncodeResult(header, size, timings)
+
+
+def encode_file(in_path: str | Path, out_path: str | Path, mono: bool = False, **kwargs) -> EncodeResult:
+    """Read any audio file and encode it (see :func:`encode_audio` for the options)."""
+    timings = kwargs.pop("timings", None) or Timings()
+    with timings.stage("load_resample"):
+        audio = read_audio(in_path, mono=mono)
+    return encode_audio(audio, out_path, mono=mono, timings=timings, **kwargs)
+
+
+def model_for_file(header: Header, model: Model | str | None, force: bool, device: str) -> Model:
+    """The file's model (by name), or the one given; other weights only with ``force``."""
+    try:
+        m = _resolve_model(model or header.model_name, device)
+    except ModelError as e:
+        if model is None:
+            raise ModelError(f"{e}; this file was made with '{header.model_name}': pass its folder with --model") from e
+        raise
+    if m.fingerprint != header.model_fingerprint and not force:
+        raise ModelError(f"model '{m.name}' has other weights than the ones that made this file "
+                         f"('{header.model_name}', fingerprint {header.model_fingerprint.hex()[:12]}); "
+                         f"use --force to decode anyway")
+    if m.latent_channels != header.latent_channels:
+        raise ModelError(f"model '{m.name}' has {m.latent_channels} latent channels, the file has "
+                         f"{header.latent_channels}")
+    return m
+
+
+_SILENCE: dict[tuple[int, int], np.ndarray] = {}
+
+
+def silence_latent(model: Model, window_frames: int) -> np.ndarray:
+    """The latent frame (C, 1, m) of silence: the context a decoder sees past the ends of the file."""
+    key = (id(model.vae), window_frames)
+    if key not in _SILENCE:
+        floor = np.full((1, window_frames, AUDIOLDM_MEL.n_mels), np.log(AUDIOLDM_MEL.log_floor), np.float32)
+        z = encode_mel_windows(model, floor)[0].cpu().numpy()
+        mid = z.shape[1] // 2
+        _SILENCE[key] = z[:, mid:mid + 1].astype(np.float16).astype(np.float32)
+    return _SILENCE[key]
+
+
+def latent_window(latent: Callable[[int], np.ndarray | None], k: int, ctx: int, silence: np.ndarray) -> np.ndarray:
+    """Chunk k's latent with ``ctx`` frames of its neighbours on each side (silence where none)."""
+    def side(j: int, part: slice) -> np.ndarray:
+        lat = latent(j)
+        return np.repeat(silence, ctx, axis=1) if lat is None else lat[:, part]
+
+    own = latent(k)
+    if own is None:
+        raise ValueError(f"chunk {k} has no latent")
+    if ctx == 0:
+        return own
+    return np.concatenate([side(k - 1, slice(-ctx, None)), own, side(k + 1, slice(0, ctx))], axis=1)
+
+
+class _MelSource:
+    """Decodes chunk windows in batches (all channels) and hands each channel its mel blocks in order."""
+
+    def __init__(self, reader: AlatReader, model: Model, batch_size: int, timings: Timings,
+                 progress: Progress | None, mel_sink: Callable[[int, int, np.ndarray], None] | None):
+        self.r, self.model, self.batch, self.t = reader, model, batch_size, timings
+        self.progress, self.sink = progress, mel_sink
+        h = reader.header
+        self.h, self.ctx = h, h.context_frames // 4
+        self.silence = silence_latent(model, h.chunk_frames + 2 * h.context_frames)
+        self.queues: list[deque[np.ndarray]] = [deque() for _ in range(h.channels)]
+        self.next_chunk = 0
+        self.cache: dict[tuple[int, int], np.ndarray | None] = {}
+
+    def _latent(self, k: int, c: int) -> np.ndarray | None:
+        if not 0 <= k < self.h.num_chunks:
+            return None
+        if (k, c) not in self.cache:
+            with self.t.stage("read_dequantize"):
+                self.cache[(k, c)] = self.r.read(k, c)
+        return self.cache[(k, c)]
+
+    def _decode_batch(self) -> None:
+        h, ctx = self.h, self.ctx
+        ks = range(self.next_chunk, min(self.next_chunk + max(1, self.batch // h.channels), h.num_chunks))
+        jobs = [(k, c) for k in ks for c in range(h.channels)]
+        present = [(k, c) for k, c in jobs if self._latent(k, c) is not None]
+        mels: dict[tuple[int, int], np.ndarray] = {}
+        if present:
+            windows = np.stack([latent_window(partial(self._latent, c=c), k, ctx, self.silence)
+                                for k, c in present])
+            with self.t.stage("vae_decode"):
+                for i in range(0, len(windows), self.batch):
+                    out = decode_latent_windows(self.model, windows[i:i + self.batch])
+                    for (k, c), m in zip(present[i:i + self.batch], out):
+                        mels[(k, c)] = m[h.context_frames:h.context_frames + h.chunk_frames]
+        floor = np.float32(np.log(h.log_floor))
+        for k, c in jobs:
+            mel = mels.get((k, c))
+            if mel is None:  # lost in salvage: silence
+                mel = np.full((h.chunk_frames, h.n_mels), floor, np.float32)
+            if self.sink:
+                self.sink(k, c, mel)
+            self.queues[c].append(mel)
+        self.next_chunk = ks[-1] + 1
+        for key in [key for key in self.cache if key[0] < self.next_chunk - 1]:
+            del self.cache[key]
+        if self.progress:
+            self.progress(self.next_chunk, h.num_chunks)
+
+    def blocks(self, c: int) -> Iterator[np.ndarray]:
+        while True:
+            if not self.queues[c]:
+                if self.next_chunk >= self.h.num_chunks:
+                    return
+                self._decode_batch()
+            yield self.queues[c].popleft()
+
+
+def output_rate(header: Header, sample_rate: str | int | None) -> int:
+    """16 kHz by default; 'original' gives the input's rate."""
+    if sample_rate in (None, "", 16000, "16000"):
+        return header.sample_rate
+    if sample_rate == "original":
+        return header.original_rate
+    try:
+        rate = int(sample_rate)
+    except ValueError:
+        raise LatentCodecError(f"--sample-rate {sample_rate}: give 'original' or a rate in Hz") from None
+    if not 1000 <= rate <= 384000:
+        raise LatentCodecError(f"--sample-rate {rate}: out of range (1000..384000 Hz)")
+    return rate
+
+
+def decode_file(alat_path: str | Path, out_path: str | Path, model: Model | str | None = None,
+                vocoder: str = "griffinlim", gl_iters: int = 32, sample_rate: str | int | None = None,
+                force: bool = False, salvage: bool = False, device: str = "cpu", batch_size: int = 4,
+                progress: Progress | None = None, mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
+                timings: Timings | None = None) -> DecodeResult:
+    """Decode a .alat file to a wav (or any soundfile format by suffix) of the input's duration."""
+    timings = timings or Timings()
+    with AlatReader(alat_path, salvage=salvage) as reader:
+        h = reader.header
+        m = model_for_file(h, model, force, device)
+        if vocoder == "griffinlim":
+            voc = GriffinLimVocoder(gl_iters, device)
+        elif vocoder == "hifigan":
+            voc = HifiGanVocoder(load_hifigan(m, device), device)
+        else:
+            raise LatentCodecError(f"--vocoder {vocoder}: use griffinlim or hifigan")
+        rate = output_rate(h, sample_rate)
+        frames_out = h.original_frames if rate == h.original_rate else int(round(h.num_samples * rate / h.sample_rate))
+        if rate == h.sample_rate:
+            frames_out = h.num_samples
+        source = _MelSource(reader, m, batch_size, timings, progress, mel_sink)
+        total = h.num_chunks * h.chunk_frames
+        floor = float(np.log(h.log_floor))
+        streams = [vocode_stream(source.blocks(c), total, h.num_samples, voc, floor, h.hop) for c in range(h.channels)]
+        resampler = soxr.ResampleStream(h.sample_rate, rate, h.channels, dtype="float32", quality="HQ") \
+            if rate != h.sample_rate else None
+        suffix = Path(out_path).suffix.lower().lstrip(".")
+        fmt = {"flac": "FLAC", "ogg": "OGG"}.get(suffix, "WAV")
+        written = 0
+        with atomic_output(out_path) as tmp:
+            with sf.SoundFile(str(tmp), "w", rate, h.channels, subtype="PCM_16", format=fmt) as out:
+                while True:
+                    with timings.stage("vocoder"):
+                        segs = [next(s, None) for s in streams]
+                    if segs[0] is None:
+                        break
+                    with timings.stage("write"):
+                        y = np.stack([s / g + o for s, g, o in zip(segs, h.gains, h.offsets)], axis=1).astype(np.float32)
+                        if resampler is not None:
+                            y = resampler.resample_chunk(y)
+                        y = y[:max(0, frames_out - written)]
+                        out.write(np.clip(y, -1.0, 1.0))
+                        written += len(y)
+                with timings.stage("write"):
+                    if resampler is not None:
+                        y = resampler.resample_chunk(np.zeros((0, h.channels), np.float32), last=True)
+                        y = y[:max(0, frames_out - written)]
+                        out.write(np.clip(y, -1.0, 1.0))
+                        written += len(y)
+                    if written < frames_out:
+                        out.write(np.zeros((frames_out - written, h.channels), np.float32))
+                        written = frames_out
+        return DecodeResult(h, rate, written, list(reader.lost), timings)

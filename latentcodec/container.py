@@ -1,0 +1,452 @@
+"""The .alat container: header, chunk records, index and end marker. Plain numpy and bytes.
+
+spec/alat-format.md is the normative description; this module follows it field by field. Every
+length read from a file is checked against the file's real size before anything is allocated, and
+every problem is an :class:`AlatFormatError` naming what is wrong and where.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import struct
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from .errors import AlatFormatError
+from .quantize import BITS, dequantize, payload_size, quantize, stats_size
+
+MAGIC = b"\x89ALAT\r\n\x1a"
+FORMAT_VERSION = 1
+RECORD_MAGIC = b"ALCK"
+INDEX_MAGIC = b"ALIX"
+END_MAGIC = b"ALND"
+
+_PREAMBLE = struct.Struct("<8sHI")  # magic, version, header body length
+_FIXED = struct.Struct("<IIHHQQQIIHHHHfffBBHHHBBbBI")
+_RECORD = struct.Struct("<4sIHBBI")  # magic, chunk, channel, flags, reserved, payload length
+_TRAILER = struct.Struct("<QI4s")  # index offset, its CRC32, end magic
+_CRC = struct.Struct("<I")
+MAX_HEADER = 1 << 16
+MAX_CHANNELS = 64
+FLAG_ZSTD = 1
+FLAG_MONO_DOWNMIX = 1
+
+
+@dataclass
+class Header:
+    """Everything decoding needs, as stored in the header (spec: "Header")."""
+
+    channels: int
+    num_samples: int
+    original_rate: int
+    original_channels: int
+    original_frames: int
+    input_size: int
+    model_name: str
+    model_fingerprint: bytes
+    offsets: list[float]
+    gains: list[float]
+    bits: int = 4
+    zstd_level: int = 0
+    mono_downmix: bool = False
+    sample_rate: int = 16000
+    chunk_frames: int = 500
+    context_frames: int = 32
+    n_fft: int = 1024
+    hop: int = 160
+    win: int = 1024
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float = 8000.0
+    log_floor: float = 1e-5
+    latent_channels: int = 8
+    tool_version: str = field(default_factory=lambda: _tool_version())
+
+    def __post_init__(self) -> None:
+        """Hold float fields as the float32 values the file stores, so a header equals its reading."""
+        f32 = lambda v: float(np.float32(v))  # noqa: E731
+        self.fmin, self.fmax, self.log_floor = f32(self.fmin), f32(self.fmax), f32(self.log_floor)
+        self.offsets, self.gains = [f32(v) for v in self.offsets], [f32(v) for v in self.gains]
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        """(channels, time, mel) of one chunk's latent."""
+        return self.latent_channels, self.chunk_frames // 4, self.n_mels // 4
+
+    @property
+    def num_chunks(self) -> int:
+        return max(1, math.ceil(self.num_samples / (self.chunk_frames * self.hop)))
+
+    @property
+    def num_records(self) -> int:
+        return self.num_chunks * self.channels
+
+    @property
+    def raw_payload_size(self) -> int:
+        return payload_size(int(np.prod(self.latent_shape)), self.bits)
+
+    @property
+    def stats_size(self) -> int:
+        return stats_size(self.latent_channels, self.bits)
+
+    @property
+    def duration(self) -> float:
+        return self.num_samples / self.sample_rate
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["model_fingerprint"] = self.model_fingerprint.hex()
+        d.update(format_version=FORMAT_VERSION, num_chunks=self.num_chunks, latent_shape=list(self.latent_shape),
+                 latent_axes="channels,time,mel", duration_s=self.duration)
+        return d
+
+    def encode(self) -> bytes:
+        """The header's bytes: preamble, body and CRC32."""
+        name, tool = self.model_name.encode(), self.tool_version.encode()
+        if len(self.model_fingerprint) != 32:
+            raise ValueError("model fingerprint must be 32 bytes")
+        lc, lt, lm = self.latent_shape
+        body = _FIXED.pack(self.sample_rate, self.original_rate, self.channels, self.original_channels,
+                           self.num_samples, self.original_frames, self.input_size, self.chunk_frames,
+                           self.context_frames, self.n_fft, self.hop, self.win, self.n_mels, self.fmin, self.fmax,
+                           self.log_floor, 0, 0, lc, lt, lm, self.bits, 0 if self.bits == 16 else 1,
+                           self.zstd_level, FLAG_MONO_DOWNMIX if self.mono_downmix else 0, self.num_chunks)
+        body += b"".join(struct.pack("<ff", o, g) for o, g in zip(self.offsets, self.gains))
+        body += self.model_fingerprint + struct.pack("<H", len(name)) + name + struct.pack("<H", len(tool)) + tool
+        head = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(body)) + body
+        return head + _CRC.pack(zlib.crc32(head))
+
+
+def _tool_version() -> str:
+    from . import __version__
+
+    return f"latentcodec {__version__}"
+
+
+def _fail(msg: str) -> AlatFormatError:
+    return AlatFormatError(msg)
+
+
+def parse_header(f: BinaryIO, file_size: int, where: str) -> tuple[Header, int]:
+    """Read and check the header at the start of ``f``; returns it and the offset after it."""
+    pre = f.read(_PREAMBLE.size)
+    if len(pre) < 8 or pre[:8] != MAGIC:
+        if len(pre) < 8 and MAGIC.startswith(pre):
+            raise _fail(f"{where}: truncated: the file ends inside the magic bytes ({file_size} bytes)")
+        raise _fail(f"{where}: not a .alat file (bad magic bytes at offset 0)")
+    if len(pre) < _PREAMBLE.size:
+        raise _fail(f"{where}: truncated: the file ends inside the header (at byte {file_size})")
+    _, version, body_len = _PREAMBLE.unpack(pre)
+    if version != FORMAT_VERSION:
+        raise _fail(f"{where}: .alat format version {version} is not supported (this reader knows version "
+                    f"{FORMAT_VERSION}); use a latentcodec that reads it")
+    end = _PREAMBLE.size + body_len + _CRC.size
+    if body_len < _FIXED.size or body_len > MAX_HEADER:
+        raise _fail(f"{where}: header length {body_len} at offset 8 is impossible")
+    if end > file_size:
+        raise _fail(f"{where}: truncated: the header needs {end} bytes, the file has {file_size}")
+    body = f.read(body_len)
+    (crc,) = _CRC.unpack(f.read(_CRC.size))
+    if zlib.crc32(pre + body) != crc:
+        raise _fail(f"{where}: header CRC mismatch (bytes 0..{end - 1}): the header is damaged")
+    try:
+        return _header_fields(body, where), end
+    except (struct.error, UnicodeDecodeError, IndexError) as e:
+        raise _fail(f"{where}: malformed header fields ({e})") from e
+
+
+def _header_fields(body: bytes, where: str) -> Header:
+    (sr, orig_sr, ch, orig_ch, n, orig_n, in_size, chunk, ctx, n_fft, hop, win, n_mels, fmin, fmax, floor,
+     mel_kind, axes, lc, lt, lm, bits, quant, zlevel, flags, n_chunks) = _FIXED.unpack_from(body)
+    pos = _FIXED.size
+    if not 1 <= ch <= MAX_CHANNELS:
+        raise _fail(f"{where}: header says {ch} channels (1..{MAX_CHANNELS} allowed)")
+    norm = [struct.unpack_from("<ff", body, pos + 8 * i) for i in range(ch)]
+    pos += 8 * ch
+    fp = body[pos:pos + 32]
+    pos += 32
+    (name_len,) = struct.unpack_from("<H", body, pos)
+    name = body[pos + 2:pos + 2 + name_len].decode()
+    pos += 2 + name_len
+    (tool_len,) = struct.unpack_from("<H", body, pos)
+    tool = body[pos + 2:pos + 2 + tool_len].decode()
+    if pos + 2 + tool_len != len(body) or len(fp) != 32:
+        raise _fail(f"{where}: header length does not match its fields")
+    h = Header(channels=ch, num_samples=n, original_rate=orig_sr, original_channels=orig_ch, original_frames=orig_n,
+               input_size=in_size, model_name=name, model_fingerprint=fp, offsets=[o for o, _ in norm],
+               gains=[g for _, g in norm], bits=bits, zstd_level=zlevel, mono_downmix=bool(flags & FLAG_MONO_DOWNMIX),
+               sample_rate=sr, chunk_frames=chunk, context_frames=ctx, n_fft=n_fft, hop=hop, win=win, n_mels=n_mels,
+               fmin=fmin, fmax=fmax, log_floor=floor, latent_channels=lc, tool_version=tool)
+    problems = [
+        (n < 1, f"sample count {n}"), (sr < 1 or orig_sr < 1 or hop < 1, "zero sample rate or hop"),
+        (chunk < 4 or chunk % 4 or n_mels % 4, f"chunk length {chunk} / {n_mels} mel bands not multiples of 4"),
+        ((lt, lm) != (chunk // 4, n_mels // 4) or not 1 <= lc <= 64, f"latent shape {lc}x{lt}x{lm}"),
+        (mel_kind != 0 or axes != 0, f"mel kind {mel_kind} / axis order {axes}"),
+        (bits not in BITS or quant != (0 if bits == 16 else 1), f"quantizer {quant} at {bits} bits"),
+        (flags & ~FLAG_MONO_DOWNMIX, f"flags {flags:#x}"), (n_chunks != h.num_chunks, f"chunk count {n_chunks}"),
+        (not all(np.isfinite(v) for v in h.offsets + h.gains + [fmin, fmax, floor]), "non-finite numbers"),
+    ]
+    for bad, what in problems:
+        if bad:
+            raise _fail(f"{where}: header is inconsistent: {what}")
+    return h
+
+
+class AlatWriter:
+    """Writes a .alat stream: header first, each record as soon as it exists, then index and end marker.
+
+    Records come in chunk order, channels within a chunk: ``write(chunk, channel, latent)``.
+    """
+
+    def __init__(self, f: BinaryIO, header: Header):
+        self.f, self.header = f, header
+        if header.bits not in BITS:
+            raise ValueError(f"bits must be one of {BITS}")
+        if not 0 <= header.zstd_level <= 22:
+            raise ValueError("zstd level must be 0 (off) to 22")
+        self._zstd = None
+        if header.zstd_level:
+            import zstandard
+
+            self._zstd = zstandard.ZstdCompressor(level=header.zstd_level)
+        data = header.encode()
+        f.write(data)
+        self.pos = len(data)
+        self.offsets: list[int] = []
+
+    def write(self, chunk: int, channel: int, latent: np.ndarray) -> int:
+        """Quantize and append one record; returns its size in bytes."""
+        h = self.header
+        expect = len(self.offsets)
+        if (chunk, channel) != divmod(expect, h.channels):
+            raise ValueError(f"record {chunk}/{channel} out of order: expected {divmod(expect, h.channels)}")
+        if tuple(latent.shape) != h.latent_shape:
+            raise ValueError(f"latent shape {latent.shape} is not {h.latent_shape}")
+        stats, payload = quantize(latent, h.bits)
+        flags = 0
+        if self._zstd is not None:
+            packed = self._zstd.compress(payload)
+            if len(packed) < len(payload):
+                payload, flags = packed, FLAG_ZSTD
+        rec = _RECORD.pack(RECORD_MAGIC, chunk, channel, flags, 0, len(payload)) + \
+            stats.astype("<f4").tobytes() + payload
+        rec += _CRC.pack(zlib.crc32(rec))
+        self.f.write(rec)
+        self.offsets.append(self.pos)
+        self.pos += len(rec)
+        return len(rec)
+
+    def close(self) -> int:
+        """Write index and end marker; returns the file's total size."""
+        if len(self.offsets) != self.header.num_records:
+            raise ValueError(f"{len(self.offsets)} records written, header promises {self.header.num_records}")
+        index = INDEX_MAGIC + struct.pack("<I", len(self.offsets)) + np.asarray(self.offsets, "<u8").tobytes()
+        index += _CRC.pack(zlib.crc32(index))
+        off = struct.pack("<Q", self.pos)
+        self.f.write(index + _TRAILER.pack(self.pos, zlib.crc32(off), END_MAGIC))
+        self.pos += len(index) + _TRAILER.size
+        return self.pos
+
+
+class AlatReader:
+    """Reads a .alat file: header, then any record by (chunk, channel) through the index.
+
+    ``salvage=True`` never trusts the index: it scans for records whose CRC holds, keeps those, and
+    lists the (chunk, channel) pairs it could not find in ``lost``.
+    """
+
+    def __init__(self, path: str | Path, salvage: bool = False):
+        self.path = Path(path)
+        self.where = str(path)
+        try:
+            self.f: BinaryIO = open(self.path, "rb")
+        except FileNotFoundError:
+            raise _fail(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise _fail(f"{path}: is a folder, not a .alat file") from None
+        except OSError as e:
+            raise _fail(f"{path}: cannot open ({e.strerror})") from None
+        try:
+            self.file_size = os.fstat(self.f.fileno()).st_size
+            self.header, self.data_start = parse_header(self.f, self.file_size, self.where)
+            h = self.header
+            self.record_min = _RECORD.size + h.stats_size + _CRC.size
+            self.salvage = salvage
+            self.lost: list[tuple[int, int]] = []
+            if salvage:
+                self.offsets = self._scan()
+            else:
+                self.offsets = self._read_index()
+        except BaseException:
+            self.f.close()
+            raise
+
+    def __enter__(self) -> "AlatReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.f.close()
+
+    def _read_at(self, offset: int, size: int) -> bytes:
+        if offset < 0 or offset + size > self.file_size:
+            raise _fail(f"{self.where}: truncated: {size} bytes at offset {offset} lie past the end "
+                        f"({self.file_size} bytes)")
+        self.f.seek(offset)
+        return self.f.read(size)
+
+    def _trailer(self) -> int:
+        """The index offset the end marker gives, or a format error."""
+        if self.file_size < self.data_start + _TRAILER.size:
+            raise _fail(f"{self.where}: truncated: no end marker (file ends at byte {self.file_size})")
+        off_bytes = self._read_at(self.file_size - _TRAILER.size, _TRAILER.size)
+        index_off, crc, magic = _TRAILER.unpack(off_bytes)
+        if magic != END_MAGIC:
+            raise _fail(f"{self.where}: truncated or damaged: no end marker at offset {self.file_size - 4}")
+        if zlib.crc32(off_bytes[:8]) != crc:
+            raise _fail(f"{self.where}: end marker CRC mismatch at offset {self.file_size - _TRAILER.size}")
+        return index_off
+
+    def _read_index(self) -> list[int]:
+        h = self.header
+        n = h.num_records
+        index_size = 8 + 8 * n + _CRC.size
+        if self.data_start + n * self.record_min + index_size + _TRAILER.size > self.file_size:
+            raise _fail(f"{self.where}: truncated: {n} records cannot fit in {self.file_size} bytes")
+        index_off = self._trailer()
+        if index_off + index_size + _TRAILER.size != self.file_size:
+            raise _fail(f"{self.where}: index offset {index_off} in the end marker does not match the file size")
+        raw = self._read_at(index_off, index_size)
+        if raw[:4] != INDEX_MAGIC or struct.unpack_from("<I", raw, 4)[0] != n:
+            raise _fail(f"{self.where}: damaged index at offset {index_off}")
+        if zlib.crc32(raw[:-4]) != _CRC.unpack_from(raw, len(raw) - 4)[0]:
+            raise _fail(f"{self.where}: index CRC mismatch at offset {index_off}")
+        offsets = np.frombuffer(raw, "<u8", count=n, offset=8).astype(np.int64).tolist()
+        bounds = [self.data_start] + offsets[1:] + [index_off]
+        if offsets and (offsets[0] != self.data_start
+                        or any(b - a < self.record_min for a, b in zip(offsets, bounds[1:]))):
+            raise _fail(f"{self.where}: index at offset {index_off} holds impossible record offsets")
+        self.index_offset = index_off
+        return offsets
+
+    def _parse_record(self, offset: int, limit: int) -> tuple[int, int, int, bytes, bytes] | str:
+        """(chunk, channel, size, stats, payload) of the record at ``offset``, or why it is bad."""
+        h = self.header
+        if offset + self.record_min > limit:
+            return "truncated record"
+        head = self._read_at(offset, _RECORD.size)
+        magic, chunk, channel, flags, reserved, plen = _RECORD.unpack(head)
+        if magic != RECORD_MAGIC:
+            return "no record magic"
+        if flags & ~FLAG_ZSTD or reserved:
+            return f"unknown record flags {flags:#x}"
+        if not (plen < h.raw_payload_size if flags & FLAG_ZSTD else plen == h.raw_payload_size) or plen == 0:
+            return f"payload length {plen} is impossible"
+        size = self.record_min + plen
+        if offset + size > limit:
+            return f"record of {size} bytes runs past byte {limit}"
+        body = head + self._read_at(offset + _RECORD.size, size - _RECORD.size)
+        if zlib.crc32(body[:-4]) != _CRC.unpack_from(body, size - 4)[0]:
+            return "record CRC mismatch"
+        if chunk >= h.num_chunks or channel >= h.channels:
+            return f"chunk {chunk} channel {channel} out of range"
+        stats = body[_RECORD.size:_RECORD.size + h.stats_size]
+        return chunk, channel, size, stats, body[_RECORD.size + h.stats_size:-4]
+
+    def _scan(self) -> list[int]:
+        """Salvage: offsets of every intact record found between the header and the index (or EOF)."""
+        h = self.header
+        try:
+            limit = self._trailer()
+        except AlatFormatError:
+            limit = self.file_size
+        self.f.seek(0)
+        data = self.f.read(limit)
+        found: dict[int, int] = {}
+        pos = data.find(RECORD_MAGIC, self.data_start)
+        while pos != -1:
+            rec = self._parse_record(pos, limit)
+            if isinstance(rec, str):
+                pos = data.find(RECORD_MAGIC, pos + 1)
+                continue
+            found.setdefault(rec[0] * h.channels + rec[1], pos)
+            pos = data.find(RECORD_MAGIC, pos + rec[2])
+        offsets = [found.get(i, -1) for i in range(h.num_records)]
+        self.lost = [divmod(i, h.channels) for i, o in enumerate(offsets) if o < 0]
+        return offsets
+
+    def record(self, chunk: int, channel: int) -> tuple[int, bytes, bytes, int]:
+        """(flags-free) raw parts of one record: its size, stats bytes, payload, and its offset."""
+        h = self.header
+        if not (0 <= chunk < h.num_chunks and 0 <= channel < h.channels):
+            raise IndexError(f"chunk {chunk} channel {channel} not in this file")
+        i = chunk * h.channels + channel
+        off = self.offsets[i]
+        limit = self.offsets[i + 1] if not self.salvage and i + 1 < len(self.offsets) else \
+            (getattr(self, "index_offset", self.file_size))
+        rec = self._parse_record(off, limit if not self.salvage else self.file_size)
+        if isinstance(rec, str):
+            raise _fail(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: {rec}")
+        if (rec[0], rec[1]) != (chunk, channel):
+            raise _fail(f"{self.where}: record at offset {off} is chunk {rec[0]} channel {rec[1]}, "
+                        f"the index says chunk {chunk} channel {channel}")
+        return rec[2], rec[3], rec[4], off
+
+    def read(self, chunk: int, channel: int) -> np.ndarray | None:
+        """The dequantized latent (float32, channels x time x mel) of one record; None if salvage lost it."""
+        h = self.header
+        if self.salvage and self.offsets[chunk * h.channels + channel] < 0:
+            return None
+        _, stats, payload, off = self.record(chunk, channel)
+        if len(payload) != h.raw_payload_size:
+            payload = self._unzstd(payload, chunk, channel, off)
+        st = np.frombuffer(stats, "<f4").reshape(h.latent_channels, -1)
+        if h.bits != 16 and not np.isfinite(st).all():
+            raise _fail(f"{self.where}: chunk {chunk} channel {channel}: non-finite quantizer stats")
+        return dequantize(st, payload, h.bits, h.latent_shape)
+
+    def _unzstd(self, payload: bytes, chunk: int, channel: int, off: int) -> bytes:
+        import zstandard
+
+        want = self.header.raw_payload_size
+        try:
+            out = zstandard.ZstdDecompressor().decompress(payload, max_output_size=want)
+        except zstandard.ZstdError as e:
+            raise _fail(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: bad zstd data ({e})") from e
+        if len(out) != want:
+            raise _fail(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: zstd data gives "
+                        f"{len(out)} bytes, not {want}")
+        return out
+
+    def __iter__(self) -> Iterator[tuple[int, int, np.ndarray | None]]:
+        """(chunk, channel, latent) in file order; latent None for records salvage lost."""
+        for i in range(self.header.num_records):
+            chunk, channel = divmod(i, self.header.channels)
+            yield chunk, channel, self.read(chunk, channel)
+
+    def record_sizes(self) -> list[int]:
+        """Bytes on disk of each record, in file order (-1 where salvage lost it)."""
+        return [self.record(*divmod(i, self.header.channels))[0] if o >= 0 else -1
+                for i, o in enumerate(self.offsets)]
+
+    def verify(self) -> None:
+        """Check every record's CRC and decoding; raises AlatFormatError at the first problem."""
+        for _ in self:
+            pass
+
+
+def write_bytes(header: Header, latents: list[np.ndarray]) -> bytes:
+    """A whole .alat file in memory, records in order (for tests and tools)."""
+    buf = io.BytesIO()
+    w = AlatWriter(buf, header)
+    for i, lat in enumerate(latents):
+        w.write(*divmod(i, header.channels), lat)
+    w.close()
+    return buf.getvalue()

@@ -1,0 +1,131 @@
+"""The AudioLDM log-mel front end (what the VAE was trained on), computed window by window.
+
+AudioLDM computes a centred STFT (reflect padding of n_fft/2 at both ends of the whole signal), a
+slaney mel filterbank on the magnitude, and ``log(clamp(mel, 1e-5))``. To keep memory flat on long
+files we compute any frame range of that whole-signal log-mel from a slice of the samples: frame t
+is centred on sample t * hop, so it needs samples [t*hop - n_fft/2, t*hop + n_fft/2). Frames that lie
+past either end of the signal (context of the first and last chunk) are silence: the log floor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """AudioLDM's mel parameters; stored in every .alat header."""
+
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = 1024
+    hop: int = 160
+    win: int = 1024
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float = 8000.0
+    log_floor: float = 1e-5
+
+
+AUDIOLDM_MEL = MelConfig()
+
+
+def _hz_to_mel_slaney(hz: np.ndarray) -> np.ndarray:
+    f_sp = 200.0 / 3
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = np.log(6.4) / 27.0
+    hz = np.asarray(hz, dtype=np.float64)
+    return np.where(hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-10) / min_log_hz) / logstep,
+                    hz / f_sp)
+
+
+def _mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
+    f_sp = 200.0 / 3
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = np.log(6.4) / 27.0
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
+
+
+@lru_cache(maxsize=8)
+def mel_basis(cfg: MelConfig = AUDIOLDM_MEL) -> np.ndarray:
+    """Slaney-scale, slaney-normalised triangular filters, shape (n_mels, n_fft // 2 + 1), float32."""
+    fft_freqs = np.linspace(0.0, cfg.sample_rate / 2, cfg.n_fft // 2 + 1)
+    mel_pts = np.linspace(_hz_to_mel_slaney(cfg.fmin), _hz_to_mel_slaney(cfg.fmax), cfg.n_mels + 2)
+    hz_pts = _mel_to_hz_slaney(mel_pts)
+    fdiff = np.diff(hz_pts)
+    ramps = hz_pts[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (hz_pts[2:] - hz_pts[:-2]))[:, None]
+    return weights.astype(np.float32)
+
+
+def num_frames(num_samples: int, cfg: MelConfig = AUDIOLDM_MEL) -> int:
+    """Frames of a centred STFT of ``num_samples`` samples: N // hop + 1."""
+    return num_samples // cfg.hop + 1
+
+
+def log_mel_frames(x: np.ndarray, start: int, stop: int, cfg: MelConfig = AUDIOLDM_MEL, offset: float = 0.0,
+                   gain: float = 1.0) -> np.ndarray:
+    """Log-mel frames [start, stop) of the signal ``(x - offset) * gain`` (1-D, 16 kHz), shape
+    (stop-start, n_mels). Identical to slicing the log-mel of the whole signal; frames outside it are
+    the log floor. Normalising only the slice keeps the caller's audio untouched and un-copied.
+    """
+    total = num_frames(len(x), cfg)
+    out = np.full((stop - start, cfg.n_mels), np.log(cfg.log_floor), dtype=np.float32)
+    lo, hi = max(start, 0), min(stop, total)
+    if hi <= lo:
+        return out
+    half = cfg.n_fft // 2
+    s0, s1 = lo * cfg.hop - half, (hi - 1) * cfg.hop + half
+    seg = _reflect_slice(x, s0, s1)
+    if offset != 0.0 or gain != 1.0:
+        seg = (seg - np.float32(offset)) * np.float32(gain)
+    spec = torch.stft(torch.from_numpy(seg), cfg.n_fft, cfg.hop, cfg.win, _window(cfg.win), center=False,
+                      return_complex=True).abs()
+    mel = torch.from_numpy(mel_basis(cfg)) @ spec
+    out[lo - start:hi - start] = torch.log(torch.clamp(mel, min=cfg.log_floor)).T.numpy()
+    return out
+
+
+def log_mel(x: np.ndarray, cfg: MelConfig = AUDIOLDM_MEL) -> np.ndarray:
+    """Log-mel of a whole signal, shape (N // hop + 1, n_mels)."""
+    return log_mel_frames(x, 0, num_frames(len(x), cfg), cfg)
+
+
+@lru_cache(maxsize=4)
+def _window(win: int) -> torch.Tensor:
+    return torch.hann_window(win)
+
+
+def _reflect_slice(x: np.ndarray, s0: int, s1: int) -> np.ndarray:
+    """Samples [s0, s1) of ``x`` reflect-padded at both ends (as numpy/librosa 'reflect' padding)."""
+    n = len(x)
+    if s0 >= 0 and s1 <= n:
+        return np.ascontiguousarray(x[s0:s1], dtype=np.float32)
+    idx = np.arange(s0, s1)
+    if n == 1:
+        return np.full(len(idx), x[0], dtype=np.float32)
+    period = 2 * (n - 1)
+    idx = np.abs(np.mod(idx, period))
+    idx = np.where(idx >= n, period - idx, idx)
+    return np.ascontiguousarray(x[idx], dtype=np.float32)
+
+
+def normalization_stats(x: np.ndarray) -> tuple[float, float]:
+    """AudioLDM's waveform normalisation as (offset, gain): y = (x - offset) * gain has peak 0.5.
+
+    Computed once per file and channel, so chunks share one level; silence keeps gain 1.
+    """
+    offset = float(np.mean(x, dtype=np.float64)) if len(x) else 0.0
+    peak = float(np.max(np.abs(x - offset))) if len(x) else 0.0
+    gain = 0.5 / peak if peak > 1e-8 else 1.0
+    return offset, gain

@@ -1,0 +1,132 @@
+"""Finding, loading and fingerprinting the VAE (and the optional HiFi-GAN) a .alat file names.
+
+``--model`` takes a name the package registers (its shipped weights), a local directory in
+diffusers layout (the VAE at its root or in ``vae/``), or a Hugging Face repo id (VAE in ``vae/``,
+HiFi-GAN in ``vocoder/``) such as ``cvssp/audioldm2-music``.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import ModelError
+
+SHIPPED_DIR = Path(str(files("latentcodec"))) / "weights"
+DEFAULT_MODEL = "latentcodec-small"
+
+# The shipped model's architecture: AudioLDM2's VAE layout (1 -> 8 channels, three blocks, 4x down
+# on time and mel) scaled down for CPU speed; no mid-block attention, so a window's output depends on
+# its neighbours only through convolutions and GroupNorm statistics.
+SMALL_VAE_CONFIG: dict[str, Any] = dict(
+    in_channels=1, out_channels=1, latent_channels=8, block_out_channels=(32, 64, 128), layers_per_block=1,
+    norm_num_groups=16, down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+    mid_block_add_attention=False, sample_size=256,
+)
+
+
+@dataclass
+class Model:
+    """A loaded VAE with the identity the .alat header records."""
+
+    name: str
+    vae: Any  # diffusers AutoencoderKL
+    fingerprint: bytes
+    location: str  # local directory or hub id, where a ``vocoder/`` may be found
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.vae.config.latent_channels)
+
+
+def shipped_models() -> dict[str, Path]:
+    """Names of the models inside the package, and where their weights lie."""
+    return {p.name: p for p in sorted(SHIPPED_DIR.iterdir()) if (p / "config.json").exists()} \
+        if SHIPPED_DIR.is_dir() else {}
+
+
+def fingerprint(vae: torch.nn.Module) -> bytes:
+    """SHA-256 over parameter names, dtypes, shapes and bytes: the same weights give the same print,
+    whatever file format or folder they were loaded from."""
+    h = hashlib.sha256()
+    for key, t in sorted(vae.state_dict().items()):
+        t = t.detach().to("cpu").contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.digest()
+
+
+def _vae_dir(root: Path) -> Path | None:
+    for cand in (root / "vae", root):
+        if (cand / "config.json").is_file():
+            return cand
+    return None
+
+
+def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Model:
+    """Load the VAE ``name`` (shipped name, local directory or hub id) in float32 on ``device``."""
+    from diffusers import AutoencoderKL
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()
+    shipped = shipped_models()
+    if name in shipped:
+        location = str(shipped[name])
+        kwargs: dict[str, Any] = {}
+        path: str = location
+    elif Path(name).exists():
+        vae_dir = _vae_dir(Path(name))
+        if vae_dir is None:
+            raise ModelError(f"{name}: no config.json at its root or in vae/: not a diffusers model directory")
+        location, path, kwargs = str(Path(name)), str(vae_dir), {}
+    elif "/" in name and not name.startswith((".", "/")) and name.count("/") == 1:
+        location, path, kwargs = name, name, {"subfolder": "vae"}
+    else:
+        known = ", ".join(shipped) or "none"
+        raise ModelError(f"model '{name}' not found: not a shipped model ({known}), a local directory "
+                         f"or a Hugging Face repo id")
+    try:
+        vae = AutoencoderKL.from_pretrained(path, torch_dtype=torch.float32, low_cpu_mem_usage=False, **kwargs)
+    except Exception as e:  # diffusers/hub raise many types (OSError, HTTP, JSON, safetensors)
+        if kwargs:
+            raise ModelError(f"cannot load model '{name}' from the Hugging Face hub (offline, or not in the "
+                             f"local cache): download it where you can and pass its folder with --model DIR") from e
+        raise ModelError(f"cannot load model '{name}': {type(e).__name__}: {str(e).splitlines()[0][:200]}") from e
+    if vae.config.in_channels != 1 or vae.config.out_channels != 1:
+        raise ModelError(f"model '{name}' is not a mel VAE: it takes {vae.config.in_channels} input channels, not 1")
+    vae = vae.to(device).eval().requires_grad_(False)
+    return Model(name=name, vae=vae, fingerprint=fingerprint(vae), location=location)
+
+
+def load_hifigan(model: Model, device: str = "cpu") -> torch.nn.Module:
+    """The model's HiFi-GAN (``vocoder/``, transformers' SpeechT5HifiGan), in float32."""
+    try:
+        from transformers import SpeechT5HifiGan
+    except ImportError as e:
+        raise ModelError("--vocoder hifigan needs the transformers package: pip install transformers") from e
+    local = Path(model.location)
+    try:
+        if local.exists():
+            if not (local / "vocoder" / "config.json").is_file():
+                raise ModelError(f"model '{model.name}' has no HiFi-GAN (no vocoder/ folder): use --vocoder griffinlim")
+            voc = SpeechT5HifiGan.from_pretrained(str(local / "vocoder"))
+        else:
+            voc = SpeechT5HifiGan.from_pretrained(model.location, subfolder="vocoder")
+    except ModelError:
+        raise
+    except Exception as e:
+        raise ModelError(f"cannot load the HiFi-GAN of '{model.name}': {str(e).splitlines()[0][:200]}") from e
+    return voc.to(device).eval().requires_grad_(False)
+
+
+def pick_device(device: str) -> str:
+    """'auto' takes a GPU when there is one."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device cuda: no CUDA GPU is available here")
+    return device

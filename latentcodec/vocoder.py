@@ -1,0 +1,140 @@
+"""From log-mel back to a waveform: momentum Griffin-Lim (default) or a HiFi-GAN, run over a long mel
+in overlapping windows so memory stays flat and no seam is heard.
+
+Griffin-Lim needs a linear magnitude: the mel filterbank is inverted once per window with its
+pseudo-inverse followed by a few multiplicative non-negative least-squares updates (all matrix
+products, no solver per frame). Each window starts from the phase of the previous window's output
+where they overlap, so the cross-fade joins two signals of the same phase.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from .mel import AUDIOLDM_MEL, MelConfig, mel_basis
+
+WINDOW_FRAMES = 1000  # 10 s of mel per vocoder window
+OVERLAP_FRAMES = 32  # frames shared by neighbouring windows; the cross-fade takes the middle half
+
+
+@lru_cache(maxsize=4)
+def _mel_inverse(cfg: MelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    m = torch.from_numpy(mel_basis(cfg)).double()
+    return m.float(), torch.linalg.pinv(m).float()
+
+
+def mel_to_linear(log_mel: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, nnls_iters: int = 10) -> torch.Tensor:
+    """(frames, n_mels) natural-log mel -> (n_fft//2+1, frames) non-negative linear magnitude."""
+    m, pinv = _mel_inverse(cfg)
+    target = torch.exp(log_mel.float()).T
+    s = torch.clamp(pinv @ target, min=1e-8)
+    for _ in range(nnls_iters):
+        s = s * (m.T @ target) / (m.T @ (m @ s) + 1e-10)
+    return s
+
+
+def griffin_lim(mag: torch.Tensor, n_iter: int = 32, momentum: float = 0.99, init_phase: torch.Tensor | None = None,
+                cfg: MelConfig = AUDIOLDM_MEL, seed: int = 0) -> torch.Tensor:
+    """Fast Griffin-Lim (Perraudin et al. 2013) on a (bins, frames) magnitude; centred frames.
+
+    ``init_phase`` (unit complex, bins x k) seeds the first k frames; the rest start from a seeded
+    random phase, so the output is deterministic.
+    """
+    win = torch.hann_window(cfg.win, device=mag.device)
+    gen = torch.Generator().manual_seed(seed)
+    angles = torch.exp(2j * torch.pi * torch.rand(mag.shape, generator=gen)).to(mag.device)
+    if init_phase is not None:
+        k = min(init_phase.shape[1], mag.shape[1])
+        angles[:, :k] = init_phase[:, :k]
+    length = (mag.shape[1] - 1) * cfg.hop
+    prev = torch.zeros_like(angles)
+    for _ in range(n_iter):
+        wave = torch.istft(mag * angles, cfg.n_fft, cfg.hop, cfg.win, win, center=True, length=length)
+        rebuilt = torch.stft(wave, cfg.n_fft, cfg.hop, cfg.win, win, center=True, return_complex=True)
+        angles = rebuilt - prev * (momentum / (1 + momentum))
+        prev = rebuilt
+        angles = angles / (angles.abs() + 1e-16)
+    return torch.istft(mag * angles, cfg.n_fft, cfg.hop, cfg.win, win, center=True, length=length)
+
+
+def phase_of(wave: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL) -> torch.Tensor:
+    """Unit-magnitude STFT phase of a waveform, frames centred on multiples of hop."""
+    spec = torch.stft(wave, cfg.n_fft, cfg.hop, cfg.win, torch.hann_window(cfg.win, device=wave.device),
+                      center=True, return_complex=True)
+    return spec / (spec.abs() + 1e-16)
+
+
+class GriffinLimVocoder:
+    """Log-mel window -> waveform, warm-started from the previous window's samples."""
+
+    def __init__(self, n_iter: int = 32, device: str = "cpu", cfg: MelConfig = AUDIOLDM_MEL):
+        self.n_iter, self.device, self.cfg = n_iter, device, cfg
+
+    def __call__(self, log_mel: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+        mag = mel_to_linear(torch.from_numpy(log_mel).to(self.device), self.cfg)
+        init = None
+        if previous is not None and len(previous) > self.cfg.n_fft:
+            init = phase_of(torch.from_numpy(previous).to(self.device), self.cfg)[:, :-(self.cfg.n_fft // self.cfg.hop)]
+        return griffin_lim(mag, self.n_iter, init_phase=init, cfg=self.cfg).cpu().numpy()
+
+
+class HifiGanVocoder:
+    """A SpeechT5HifiGan: (frames, 64) log-mel -> frames * hop samples (its extra samples cropped)."""
+
+    def __init__(self, model: torch.nn.Module, device: str = "cpu", hop: int = 160):
+        self.model, self.device, self.hop = model, device, hop
+
+    @torch.inference_mode()
+    def __call__(self, log_mel: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+        x = torch.from_numpy(log_mel).float().to(self.device)[None]
+        wave = self.model(x).reshape(-1).float().cpu().numpy()
+        return wave[:(len(log_mel) - 1) * self.hop]
+
+
+Vocoder = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
+
+
+def vocode_stream(mel_blocks: Iterable[np.ndarray], total_frames: int, num_samples: int, vocoder: Vocoder,
+                  floor: float, hop: int = 160, window: int = WINDOW_FRAMES,
+                  overlap: int = OVERLAP_FRAMES) -> Iterator[np.ndarray]:
+    """Turn a stream of mel frame blocks (total ``total_frames``) into exactly ``num_samples`` samples.
+
+    Window j covers frames [jW - O, (j+1)W + O); neighbouring outputs are cross-faded (raised cosine)
+    over O*hop samples centred on the border (j+1)W*hop, well inside both windows.
+    """
+    n_win = max(1, -(-total_frames // window))
+    fade_len = overlap * hop
+    fade = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade_len, endpoint=False))).astype(np.float32)
+    tail_frames = -(-(num_samples + hop) // hop) + 8 - total_frames  # silence after the last frame
+    buf = np.zeros((0, 0), np.float32)
+    buf_start = 0
+    blocks = iter(mel_blocks)
+    emitted = 0
+    prev_tail: np.ndarray | None = None
+    prev_wave: np.ndarray | None = None
+    for j in range(n_win):
+        a, b = max(0, j * window - overlap), min(total_frames, (j + 1) * window + overlap)
+        while buf_start + len(buf) < b:
+            block = next(blocks)
+            buf = block if buf.size == 0 else np.concatenate([buf, block])
+        mel = buf[a - buf_start:b - buf_start]
+        last = j == n_win - 1
+        if last and tail_frames > 0:
+            mel = np.concatenate([mel, np.full((tail_frames, mel.shape[1]), floor, np.float32)])
+        init = prev_wave[(a * hop - prev_start):] if prev_wave is not None else None
+        wave = vocoder(mel, init).astype(np.float32)
+        prev_wave, prev_start = wave, a * hop
+        buf, buf_start = buf[max(0, b - overlap * 2 - buf_start):], max(buf_start, b - overlap * 2)
+        stop = num_samples if last else (j + 1) * window * hop - fade_len // 2
+        seg = wave[emitted - a * hop:stop - a * hop]
+        if prev_tail is not None:
+            seg[:fade_len] = prev_tail * (1 - fade) + seg[:fade_len] * fade
+        if len(seg) < stop - emitted:
+            seg = np.concatenate([seg, np.zeros(stop - emitted - len(seg), np.float32)])
+        yield seg
+        emitted = stop
+        if not last:
+            prev_tail = wave[stop - a * hop:stop - a * hop + fade_len].copy()

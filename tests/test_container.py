@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from latentcodec.container import FORMAT_VERSION, AlatReader, write_bytes
+from latentcodec.errors import AlatFormatError
+from latentcodec.quantize import BITS, dequantize, quantize
+from tests.alat_fixtures import make_file, make_header
+from tests.vectors.vector_spec import vector_header, vector_latents
+
+VECTORS = Path(__file__).parent / "vectors"
+
+
+def _write(tmp_path: Path, data: bytes, name: str = "f.alat") -> Path:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+@pytest.mark.parametrize("bits", BITS)
+@pytest.mark.parametrize("zstd", [0, 3])
+def test_round_trip(tmp_path: Path, bits: int, zstd: int) -> None:
+    h = make_header(bits=bits, zstd=zstd)
+    data, lats = make_file(h)
+    with AlatReader(_write(tmp_path, data)) as r:
+        assert r.header == h
+        for (chunk, ch, got), lat in zip(r, lats):
+            want = dequantize(*quantize(lat, bits), bits, h.latent_shape)
+            assert np.array_equal(got, want)
+            if bits == 16:
+                assert np.array_equal(got, lat.astype(np.float32))
+        assert sum(r.record_sizes()) + r.data_start + 8 + 8 * h.num_records + 4 + 16 == len(data)
+
+
+def test_seek_reads_one_chunk_directly(tmp_path: Path) -> None:
+    h = make_header(channels=2, seconds=30)
+    data, lats = make_file(h)
+    with AlatReader(_write(tmp_path, data)) as r:
+        got = r.read(4, 1)
+    assert np.allclose(got, lats[4 * 2 + 1], atol=float(np.ptp(lats[9])) / 15)
+
+
+def test_overhead_under_one_percent_for_60s_mono_8bit() -> None:
+    h = make_header(channels=1, seconds=60, bits=8)
+    data, _ = make_file(h)
+    payload = h.num_records * h.raw_payload_size
+    overhead = (len(data) - payload) / len(data)
+    assert overhead < 0.01, overhead
+
+
+def test_vector_reads_as_pinned() -> None:
+    """The stored v1 file decodes to the pinned latents, and writing its content again gives its bytes:
+    a change of the bytes without a version bump fails here."""
+    path = VECTORS / f"v{FORMAT_VERSION}.alat"
+    expected = np.load(VECTORS / f"v{FORMAT_VERSION}_expected.npy")
+    with AlatReader(path) as r:
+        assert r.header == vector_header()
+        got = np.stack([lat for _, _, lat in r])
+    assert np.array_equal(got, expected)
+    h = vector_header()
+    assert write_bytes(h, vector_latents(h)) == path.read_bytes()
+
+
+def _expect(tmp_path: Path, data: bytes, pattern: str, salvage: bool = False) -> None:
+    with pytest.raises(AlatFormatError, match=pattern):
+        with AlatReader(_write(tmp_path, data, "bad.alat"), salvage=salvage) as r:
+            r.verify()
+
+
+def test_damage_is_named(tmp_path: Path) -> None:
+    h = make_header()
+    data, _ = make_file(h)
+    _expect(tmp_path, b"RIFF" + data[4:], "not a .alat file")
+    _expect(tmp_path, b"", "truncated")
+    _expect(tmp_path, data[:3], "truncated")
+    _expect(tmp_path, data[:8] + struct.pack("<H", 2) + data[10:], "version 2 is not supported")
+    flipped = bytearray(data)
+    flipped[40] ^= 1
+    _expect(tmp_path, bytes(flipped), "header CRC mismatch")
+    huge = bytearray(data)
+    huge[10:14] = struct.pack("<I", 1 << 30)
+    _expect(tmp_path, bytes(huge), "header length")
+    _expect(tmp_path, data[:-1], "truncated|end marker")
+    _expect(tmp_path, data[:len(data) // 2], "truncated")
+    rec = bytearray(data)
+    r0 = AlatReader(_write(tmp_path, data))
+    off = r0.offsets[3]
+    r0.close()
+    rec[off + 100] ^= 0x10
+    _expect(tmp_path, bytes(rec), r"chunk 1 channel 1 at offset \d+: record CRC mismatch")
+
+
+def test_absurd_counts_allocate_nothing(tmp_path: Path) -> None:
+    """A header claiming a year of audio in a small file is refused before anything is read."""
+    h = make_header(channels=1, seconds=10)
+    h.num_samples = 16000 * 3600 * 24 * 365
+    data, _ = make_file(make_header(channels=1, seconds=10))
+    forged = h.encode() + data[len(make_header(channels=1, seconds=10).encode()):]
+    _expect(tmp_path, forged, "records cannot fit")
+
+
+def test_salvage_skips_damaged_records(tmp_path: Path) -> None:
+    h = make_header(channels=2, seconds=20)
+    data, lats = make_file(h)
+    good = AlatReader(_write(tmp_path, data))
+    want = [lat for _, _, lat in good]
+    damaged = bytearray(data)
+    damaged[good.offsets[2] + 50] ^= 0xFF  # chunk 1 channel 0
+    damaged[good.offsets[5] + 30:good.offsets[5] + 60] = bytes(30)  # chunk 2 channel 1
+    good.close()
+    path = _write(tmp_path, bytes(damaged[:-10]), "bad.alat")  # and no end marker
+    with pytest.raises(AlatFormatError):
+        AlatReader(path)
+    with AlatReader(path, salvage=True) as r:
+        assert r.lost == [(1, 0), (2, 1)]
+        for (chunk, ch, got), w in zip(r, want):
+            if (chunk, ch) in r.lost:
+                assert got is None
+            else:
+                assert np.array_equal(got, w)

@@ -1,0 +1,130 @@
+"""Build the training set of the shipped VAE from free audio in Debian packages.
+
+Downloads the packages of ``shared/corpus/TRAINING_SOURCES.md`` (never a package held out for
+validation or evaluation), unpacks them without installing, decodes every audio file, mixes to mono,
+resamples to 16 kHz (soxr) and writes FLAC files under OUT/{music,speech,effects}/ with a
+MANIFEST.tsv that records each file's package, version and license.
+
+    python training/build_dataset.py /data/alat-train --work /data/debian
+
+Formats that need ffmpeg (raw GSM prompts, tracker modules) are skipped: soundfile reads the rest.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+PACKAGES: dict[str, str] = {
+    "warzone2100-music": "music", "ufoai-music": "music", "planetblupi-music-ogg": "music",
+    "wesnoth-1.16-music": "music", "hedgewars-data": "music", "nexuiz-music": "music",
+    "btanks-data": "music", "zaz-data": "music", "fretsonfire-songs-muldjord": "music",
+    "xmoto-data": "music", "extremetuxracer-data": "music", "lomiri-sounds": "music",
+    "caveexpress-data": "music",
+    "klettres-data": "speech", "ktuberling-data": "speech", "asterisk-prompt-it-menardi-wav": "speech",
+    "asterisk-prompt-fr-armelle": "speech", "gcin-voice": "speech", "asterisk-prompt-es-co": "speech",
+    "pingus-data": "effects", "lincity-ng-data": "effects", "tuxmath-data": "effects",
+    "powermanga-data": "effects", "oxygen-sounds": "effects", "sound-theme-freedesktop": "effects",
+    "chromium-bsu-data": "effects",
+}
+# Never train on these (validation clips' sources, their duplicates, held-out evaluation audio).
+FORBIDDEN = re.compile(r"^(drascula.*|asc-music|tuxtype-data|asterisk-moh-opsound.*|asterisk-core-sounds-.*|"
+                       r"codec2-examples|minetest-data|fb-music-high|linphone-common|tuxpaint.*|openarena.*|"
+                       r"colobot.*|hyperrogue-music|singularity-music|frozen-bubble-data|fretsonfire-songs-sectoid)$")
+AUDIO_EXT = {".ogg", ".oga", ".opus", ".wav", ".mp3", ".flac"}
+SR = 16000
+
+
+def unpack(pkg: str, work: Path) -> tuple[Path, str, str]:
+    """Download and unpack one package; return its root, version and license summary."""
+    debs = work / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    if not list(debs.glob(f"{pkg}_*.deb")):
+        subprocess.run(["apt-get", "download", "-q", pkg], cwd=debs, check=True, capture_output=True)
+    deb = sorted(debs.glob(f"{pkg}_*.deb"))[-1]
+    root = work / "pkgs" / pkg
+    if not root.exists():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+        for pk3 in root.rglob("*.pk3"):
+            with zipfile.ZipFile(pk3) as z:
+                z.extractall(pk3.parent / f"_{pk3.stem}")
+    version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    licenses = set()
+    for cp in root.glob("usr/share/doc/*/copyright"):
+        licenses |= {m.strip() for m in re.findall(r"^License:\s*(.+)$", cp.read_text(errors="replace"), re.M)}
+    return root, version, " / ".join(sorted(licenses)) or "see copyright"
+
+
+def load_mono16k(path: Path) -> np.ndarray | None:
+    try:
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception:  # unreadable or not audio: skipped, as the builder's contract says
+        return None
+    x = x.mean(axis=1)
+    if sr != SR and len(x):
+        x = soxr.resample(x, sr, SR, quality="HQ").astype(np.float32)
+    return x
+
+
+def convert(pkg: str, kind: str, work: Path, out: Path, max_minutes: float) -> list[str]:
+    root, version, lic = unpack(pkg, work)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXT and "usr/share/doc" not in str(p))
+    rows, total = [], 0.0
+    dest = out / kind / pkg
+    dest.mkdir(parents=True, exist_ok=True)
+    stems_done: set[Path] = set()
+    for p in files:
+        if total >= max_minutes * 60:
+            break
+        if pkg == "fretsonfire-songs-muldjord" and p.name in {"song.ogg", "guitar.ogg"}:
+            if p.parent in stems_done:
+                continue
+            stems_done.add(p.parent)
+            parts = [load_mono16k(p.parent / n) for n in ("song.ogg", "guitar.ogg") if (p.parent / n).exists()]
+            parts = [a for a in parts if a is not None]
+            n = min(len(a) for a in parts)
+            x = sum(a[:n] for a in parts) if parts else None
+        else:
+            x = load_mono16k(p)
+        if x is None or len(x) < 0.3 * SR or np.max(np.abs(x)) < 1e-4:
+            continue
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(p.relative_to(root)))[-120:]
+        target = dest / (Path(name).stem + ".flac")
+        sf.write(str(target), np.clip(x, -1, 1), SR, subtype="PCM_16")
+        total += len(x) / SR
+        rows.append(f"{target.relative_to(out)}\t{kind}\t{pkg}\t{version}\t{lic}\t{len(x) / SR:.2f}\t{p.relative_to(root)}")
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--work", type=Path, default=Path("/data/debian"), help="download and unpack folder")
+    ap.add_argument("--max-minutes-per-package", type=float, default=40.0)
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    assert not any(FORBIDDEN.match(p) for p in PACKAGES)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(args.jobs) as ex:
+        futs = [ex.submit(convert, p, k, args.work, args.out, args.max_minutes_per_package) for p, k in PACKAGES.items()]
+        rows = [r for f in futs for r in f.result()]
+    header = "file\tkind\tpackage\tversion\tlicense\tseconds\tsource"
+    (args.out / "MANIFEST.tsv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    hours: dict[str, float] = {}
+    for r in rows:
+        kind, secs = r.split("\t")[1], float(r.split("\t")[5])
+        hours[kind] = hours.get(kind, 0.0) + secs / 3600
+    print(f"{len(rows)} files; hours by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(hours.items())))
+
+
+if __name__ == "__main__":
+    main()
