@@ -283,9 +283,12 @@ def decode_file(alat_path: str | Path, out_path: str | Path, model: Model | str 
         else:
             raise LatentCodecError(f"--vocoder {vocoder}: use griffinlim or hifigan")
         rate = output_rate(h, sample_rate)
-        frames_out = h.original_frames if rate == h.original_rate else int(round(h.num_samples * rate / h.sample_rate))
         if rate == h.sample_rate:
             frames_out = h.num_samples
+        elif rate == h.original_rate:
+            frames_out = h.original_frames
+        else:
+            frames_out = int(round(h.num_samples * rate / h.sample_rate))
         source = _MelSource(reader, m, batch_size, timings, progress, mel_sink)
         total = h.num_chunks * h.chunk_frames
         floor = float(np.log(h.log_floor))

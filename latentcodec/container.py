@@ -364,7 +364,7 @@ class AlatReader:
         """Salvage: offsets of every intact record found between the header and the index (or EOF)."""
         h = self.header
         try:
-            limit = self._trailer()
+            limit = min(self._trailer(), self.file_size)
         except AlatFormatError:
             limit = self.file_size
         self.f.seek(0)
@@ -383,17 +383,22 @@ class AlatReader:
         return offsets
 
     def record(self, chunk: int, channel: int) -> tuple[int, bytes, bytes, int]:
-        """(flags-free) raw parts of one record: its size, stats bytes, payload, and its offset."""
+        """One checked record: its size on disk, stats bytes, stored payload, and its offset."""
         h = self.header
         if not (0 <= chunk < h.num_chunks and 0 <= channel < h.channels):
             raise IndexError(f"chunk {chunk} channel {channel} not in this file")
         i = chunk * h.channels + channel
         off = self.offsets[i]
-        limit = self.offsets[i + 1] if not self.salvage and i + 1 < len(self.offsets) else \
-            (getattr(self, "index_offset", self.file_size))
-        rec = self._parse_record(off, limit if not self.salvage else self.file_size)
+        if self.salvage:
+            limit = self.file_size
+        else:  # a record must end where the next one (or the index) begins
+            limit = self.offsets[i + 1] if i + 1 < len(self.offsets) else self.index_offset
+        rec = self._parse_record(off, limit)
         if isinstance(rec, str):
             raise _fail(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: {rec}")
+        if not self.salvage and off + rec[2] != limit:
+            raise _fail(f"{self.where}: chunk {chunk} channel {channel} at offset {off} ends at byte "
+                        f"{off + rec[2]}, but the next structure begins at byte {limit}")
         if (rec[0], rec[1]) != (chunk, channel):
             raise _fail(f"{self.where}: record at offset {off} is chunk {rec[0]} channel {rec[1]}, "
                         f"the index says chunk {chunk} channel {channel}")

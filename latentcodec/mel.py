@@ -125,7 +125,9 @@ def normalization_stats(x: np.ndarray) -> tuple[float, float]:
 
     Computed once per file and channel, so chunks share one level; silence keeps gain 1.
     """
-    offset = float(np.mean(x, dtype=np.float64)) if len(x) else 0.0
-    peak = float(np.max(np.abs(x - offset))) if len(x) else 0.0
+    if not len(x):
+        return 0.0, 1.0
+    offset = float(np.mean(x, dtype=np.float64))
+    peak = max(float(np.max(x)) - offset, offset - float(np.min(x)))  # no temporary copy of x
     gain = 0.5 / peak if peak > 1e-8 else 1.0
     return offset, gain

@@ -51,7 +51,7 @@ def mutants(draw: st.DrawFn) -> tuple[bytes, bytes]:
     return original, bytes(data)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=2500, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(mutants())
 def test_mutants_fail_cleanly_or_salvage_exactly(case: tuple[bytes, bytes]) -> None:
     original, mutant = case

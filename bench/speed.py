@@ -1,0 +1,98 @@
+"""Speed of each codec stage, x real time, for the shipped model and an AudioLDM2-sized VAE.
+
+    python bench/speed.py [--seconds 60] [--batch-sizes 1 8] [--models small audioldm2] [--json OUT]
+
+The AudioLDM2-sized VAE has AudioLDM2's architecture with random weights (no hub here): it runs at
+the same speed as the real one. Input: the dev clips joined (or a synthetic tone when absent).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from latentcodec.codec import Timings, decode_file, encode_file
+from latentcodec.models import DEFAULT_MODEL, load_model
+
+DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "dev"
+AUDIOLDM2_VAE = dict(in_channels=1, out_channels=1, latent_channels=8, block_out_channels=(128, 256, 512),
+                     layers_per_block=2, norm_num_groups=32, down_block_types=("DownEncoderBlock2D",) * 3,
+                     up_block_types=("UpDecoderBlock2D",) * 3, sample_size=1024)
+
+
+def test_audio(seconds: float, folder: Path) -> np.ndarray:
+    clips = [sf.read(str(p), dtype="float32")[0] for p in sorted(folder.glob("*.wav"))] if folder.is_dir() else []
+    if not clips:
+        t = np.arange(int(16000 * 10)) / 16000
+        clips = [(0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)]
+    joined = np.concatenate(clips)
+    reps = int(np.ceil(seconds * 16000 / len(joined)))
+    return np.tile(joined, reps)[:int(seconds * 16000)]
+
+
+def audioldm2_sized(folder: Path) -> str:
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    AutoencoderKL(**AUDIOLDM2_VAE).save_pretrained(folder / "vae")
+    return str(folder)
+
+
+def run(model_ref: str, wav: Path, seconds: float, batch: int, gl_iters: int, device: str) -> dict:
+    model = load_model(model_ref, device)
+    with tempfile.TemporaryDirectory() as tmp:
+        alat, out = Path(tmp) / "x.alat", Path(tmp) / "y.wav"
+        te, td = Timings(), Timings()
+        t0 = time.perf_counter()
+        encode_file(wav, alat, model=model, batch_size=batch, device=device, timings=te)
+        t1 = time.perf_counter()
+        decode_file(alat, out, model=model, batch_size=batch, gl_iters=gl_iters, device=device, timings=td)
+        t2 = time.perf_counter()
+    params = sum(p.numel() for p in model.vae.parameters())
+    stages = {k: seconds / v for k, v in {**te.seconds, **td.seconds}.items() if v > 0}
+    return {"model": model_ref if "/" not in model_ref else "audioldm2-sized (random weights)", "params_m": params / 1e6,
+            "batch": batch, "device": device, "seconds_audio": seconds, "encode_s": t1 - t0, "decode_s": t2 - t1,
+            "encode_x_realtime": seconds / (t1 - t0), "decode_x_realtime": seconds / (t2 - t1),
+            "stage_x_realtime": stages,
+            "vae_encode_s_per_5s_chunk": te.seconds["vae_encode"] / (seconds / 5),
+            "vae_decode_s_per_5s_chunk": td.seconds["vae_decode"] / (seconds / 5)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--models", nargs="+", default=["small", "audioldm2"])
+    ap.add_argument("--gl-iters", type=int, default=32)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--corpus", type=Path, default=DEV)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "in.wav"
+        sf.write(str(wav), test_audio(args.seconds, args.corpus), 16000)
+        refs = {"small": DEFAULT_MODEL}
+        if "audioldm2" in args.models:
+            refs["audioldm2"] = audioldm2_sized(Path(tmp) / "audioldm2")
+        for name in args.models:
+            for b in args.batch_sizes:
+                r = run(refs[name], wav, args.seconds, b, args.gl_iters, args.device)
+                rows.append(r)
+                print(f"{r['model']:<34} {r['params_m']:6.1f} M  batch {b}: encode {r['encode_x_realtime']:6.1f}x, "
+                      f"decode {r['decode_x_realtime']:6.1f}x real time; VAE {r['vae_encode_s_per_5s_chunk']:.3f} s "
+                      f"enc / {r['vae_decode_s_per_5s_chunk']:.3f} s dec per 5 s chunk", flush=True)
+                print("    stages x real time: " + ", ".join(f"{k} {v:.0f}" for k, v in r["stage_x_realtime"].items()),
+                      flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
