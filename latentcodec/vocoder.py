@@ -102,10 +102,10 @@ def vocode_stream(mel_blocks: Iterable[np.ndarray], total_frames: int, num_sampl
                   overlap: int = OVERLAP_FRAMES) -> Iterator[np.ndarray]:
     """Turn a stream of mel frame blocks (total ``total_frames``) into exactly ``num_samples`` samples.
 
-    Window j covers frames [jW - O, (j+1)W + O); neighbouring outputs are cross-faded (raised cosine)
-    over O*hop samples centred on the border (j+1)W*hop, well inside both windows.
+    Window j covers frames [jW - O, (j+1)W + O), the last one up to the end; neighbouring outputs are
+    cross-faded (raised cosine) over O*hop samples centred on the border (j+1)W*hop, inside both windows.
     """
-    n_win = max(1, -(-total_frames // window))
+    n_win = max(1, (total_frames - overlap) // window + 1)  # every window but the last is whole
     fade_len = overlap * hop
     fade = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade_len, endpoint=False))).astype(np.float32)
     tail_frames = -(-(num_samples + hop) // hop) + 8 - total_frames  # silence after the last frame

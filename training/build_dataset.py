@@ -12,6 +12,7 @@ Formats that need ffmpeg (raw GSM prompts, tracker modules) are skipped: soundfi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import subprocess
 import zipfile
@@ -97,8 +98,9 @@ def convert(pkg: str, kind: str, work: Path, out: Path, max_minutes: float) -> l
             x = load_mono16k(p)
         if x is None or len(x) < 0.3 * SR or np.max(np.abs(x)) < 1e-4:
             continue
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(p.relative_to(root)))[-120:]
-        target = dest / (Path(name).stem + ".flac")
+        rel = str(p.relative_to(root))
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", rel)[-100:]  # non-ASCII names collapse: the hash keeps them apart
+        target = dest / f"{Path(name).stem}-{hashlib.sha1(rel.encode()).hexdigest()[:8]}.flac"
         sf.write(str(target), np.clip(x, -1, 1), SR, subtype="PCM_16")
         total += len(x) / SR
         rows.append(f"{target.relative_to(out)}\t{kind}\t{pkg}\t{version}\t{lic}\t{len(x) / SR:.2f}\t{p.relative_to(root)}")
