@@ -136,8 +136,8 @@ def cmd_decode(args: argparse.Namespace) -> None:
     secs = time.perf_counter() - t
     h = res.header
     for k, c in res.lost:
-        t0 = k * h.chunk_frames * h.hop / h.sample_rate
-        print(f"alat: warning: chunk {k} channel {c} ({t0:.2f}-{t0 + h.chunk_frames * h.hop / h.sample_rate:.2f} s) "
+        span = h.chunk_frames * h.mel.hop / h.mel.sample_rate
+        print(f"alat: warning: chunk {k} channel {c} ({k * span:.2f}-{(k + 1) * span:.2f} s) "
               f"was damaged: decoded as silence", file=sys.stderr)
     data = {"output": args.output, "sample_rate": res.sample_rate, "frames": res.frames, "channels": h.channels,
             "duration_s": h.duration, "lost_chunks": [list(x) for x in res.lost], "seconds": secs,
@@ -152,12 +152,12 @@ def cmd_info(args: argparse.Namespace) -> None:
     info = file_info(args.input)
     h = info["header"]
     lines = [f"{args.input}: .alat version {h['format_version']}, written by {h['tool_version']}",
-             f"  audio     {h['duration_s']:.3f} s, {h['channels']} ch coded at {h['sample_rate']} Hz "
+             f"  audio     {h['duration_s']:.3f} s, {h['channels']} ch coded at {h['mel']['sample_rate']} Hz "
              f"({h['num_samples']} samples); input {h['original_rate']} Hz, {h['original_channels']} ch"
              f"{', mixed to mono' if h['mono_downmix'] else ''}",
              f"  model     {h['model_name']} (fingerprint {h['model_fingerprint'][:16]})",
              f"  latent    {'x'.join(map(str, h['latent_shape']))} ({h['latent_axes']}) per "
-             f"{h['chunk_frames'] * h['hop'] / h['sample_rate']:g} s chunk, {h['num_chunks']} chunks; "
+             f"{h['chunk_frames'] * h['mel']['hop'] / h['mel']['sample_rate']:g} s chunk, {h['num_chunks']} chunks; "
              f"{h['bits']} bits{', zstd level ' + str(h['zstd_level']) if h['zstd_level'] else ', no zstd'}",
              f"  size      {info['bytes']:,} bytes on disk ({info['payload_bytes']:,} payload, "
              f"{info['overhead_bytes']:,} header/stats/CRC/index), {info['kbps']:.2f} kbps",

@@ -228,11 +228,11 @@ class _MelSource:
                     out = decode_latent_windows(self.model, windows[i:i + self.batch])
                     for (k, c), m in zip(present[i:i + self.batch], out):
                         mels[(k, c)] = m[h.context_frames:h.context_frames + h.chunk_frames]
-        floor = np.float32(np.log(h.log_floor))
+        floor = np.float32(np.log(h.mel.log_floor))
         for k, c in jobs:
             mel = mels.get((k, c))
             if mel is None:  # lost in salvage: silence
-                mel = np.full((h.chunk_frames, h.n_mels), floor, np.float32)
+                mel = np.full((h.chunk_frames, h.mel.n_mels), floor, np.float32)
             if self.sink:
                 self.sink(k, c, mel)
             self.queues[c].append(mel)
@@ -254,7 +254,7 @@ class _MelSource:
 def output_rate(header: Header, sample_rate: str | int | None) -> int:
     """16 kHz by default; 'original' gives the input's rate."""
     if sample_rate in (None, "", 16000, "16000"):
-        return header.sample_rate
+        return header.mel.sample_rate
     if sample_rate == "original":
         return header.original_rate
     try:
@@ -277,24 +277,24 @@ def decode_file(alat_path: str | Path, out_path: str | Path, model: Model | str 
         h = reader.header
         m = model_for_file(h, model, force, device)
         if vocoder == "griffinlim":
-            voc = GriffinLimVocoder(gl_iters, device)
+            voc = GriffinLimVocoder(gl_iters, device, h.mel)
         elif vocoder == "hifigan":
-            voc = HifiGanVocoder(load_hifigan(m, device), device)
+            voc = HifiGanVocoder(load_hifigan(m, device), device, h.mel.hop)
         else:
             raise LatentCodecError(f"--vocoder {vocoder}: use griffinlim or hifigan")
         rate = output_rate(h, sample_rate)
-        if rate == h.sample_rate:
+        if rate == h.mel.sample_rate:
             frames_out = h.num_samples
         elif rate == h.original_rate:
             frames_out = h.original_frames
         else:
-            frames_out = int(round(h.num_samples * rate / h.sample_rate))
+            frames_out = int(round(h.num_samples * rate / h.mel.sample_rate))
         source = _MelSource(reader, m, batch_size, timings, progress, mel_sink)
         total = h.num_chunks * h.chunk_frames
-        floor = float(np.log(h.log_floor))
-        streams = [vocode_stream(source.blocks(c), total, h.num_samples, voc, floor, h.hop) for c in range(h.channels)]
-        resampler = soxr.ResampleStream(h.sample_rate, rate, h.channels, dtype="float32", quality="HQ") \
-            if rate != h.sample_rate else None
+        floor = float(np.log(h.mel.log_floor))
+        streams = [vocode_stream(source.blocks(c), total, h.num_samples, voc, floor, h.mel.hop) for c in range(h.channels)]
+        resampler = soxr.ResampleStream(h.mel.sample_rate, rate, h.channels, dtype="float32", quality="HQ") \
+            if rate != h.mel.sample_rate else None
         suffix = Path(out_path).suffix.lower().lstrip(".")
         fmt = {"flac": "FLAC", "ogg": "OGG"}.get(suffix, "WAV")
         written = 0

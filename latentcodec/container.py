@@ -11,13 +11,14 @@ import math
 import os
 import struct
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 import numpy as np
 
 from .errors import AlatFormatError
+from .mel import AUDIOLDM_MEL, MelConfig
 from .quantize import BITS, dequantize, payload_size, quantize, stats_size
 
 MAGIC = b"\x89ALAT\r\n\x1a"
@@ -54,33 +55,26 @@ class Header:
     bits: int = 4
     zstd_level: int = 0
     mono_downmix: bool = False
-    sample_rate: int = 16000
     chunk_frames: int = 500
     context_frames: int = 32
-    n_fft: int = 1024
-    hop: int = 160
-    win: int = 1024
-    n_mels: int = 64
-    fmin: float = 0.0
-    fmax: float = 8000.0
-    log_floor: float = 1e-5
+    mel: MelConfig = AUDIOLDM_MEL
     latent_channels: int = 8
     tool_version: str = field(default_factory=lambda: _tool_version())
 
     def __post_init__(self) -> None:
         """Hold float fields as the float32 values the file stores, so a header equals its reading."""
         f32 = lambda v: float(np.float32(v))  # noqa: E731
-        self.fmin, self.fmax, self.log_floor = f32(self.fmin), f32(self.fmax), f32(self.log_floor)
+        self.mel = replace(self.mel, fmin=f32(self.mel.fmin), fmax=f32(self.mel.fmax), log_floor=f32(self.mel.log_floor))
         self.offsets, self.gains = [f32(v) for v in self.offsets], [f32(v) for v in self.gains]
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
         """(channels, time, mel) of one chunk's latent."""
-        return self.latent_channels, self.chunk_frames // 4, self.n_mels // 4
+        return self.latent_channels, self.chunk_frames // 4, self.mel.n_mels // 4
 
     @property
     def num_chunks(self) -> int:
-        return max(1, math.ceil(self.num_samples / (self.chunk_frames * self.hop)))
+        return max(1, math.ceil(self.num_samples / (self.chunk_frames * self.mel.hop)))
 
     @property
     def num_records(self) -> int:
@@ -96,7 +90,7 @@ class Header:
 
     @property
     def duration(self) -> float:
-        return self.num_samples / self.sample_rate
+        return self.num_samples / self.mel.sample_rate
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -111,10 +105,10 @@ class Header:
         if len(self.model_fingerprint) != 32:
             raise ValueError("model fingerprint must be 32 bytes")
         lc, lt, lm = self.latent_shape
-        body = _FIXED.pack(self.sample_rate, self.original_rate, self.channels, self.original_channels,
+        m = self.mel
+        body = _FIXED.pack(m.sample_rate, self.original_rate, self.channels, self.original_channels,
                            self.num_samples, self.original_frames, self.input_size, self.chunk_frames,
-                           self.context_frames, self.n_fft, self.hop, self.win, self.n_mels, self.fmin, self.fmax,
-                           self.log_floor, 0, 0, lc, lt, lm, self.bits, 0 if self.bits == 16 else 1,
+                           self.context_frames, m.n_fft, m.hop, m.win, m.n_mels, m.fmin, m.fmax, m.log_floor, 0, 0, lc, lt, lm, self.bits, 0 if self.bits == 16 else 1,
                            self.zstd_level, FLAG_MONO_DOWNMIX if self.mono_downmix else 0, self.num_chunks)
         body += b"".join(struct.pack("<ff", o, g) for o, g in zip(self.offsets, self.gains))
         body += self.model_fingerprint + struct.pack("<H", len(name)) + name + struct.pack("<H", len(tool)) + tool
@@ -180,8 +174,8 @@ def _header_fields(body: bytes, where: str) -> Header:
     h = Header(channels=ch, num_samples=n, original_rate=orig_sr, original_channels=orig_ch, original_frames=orig_n,
                input_size=in_size, model_name=name, model_fingerprint=fp, offsets=[o for o, _ in norm],
                gains=[g for _, g in norm], bits=bits, zstd_level=zlevel, mono_downmix=bool(flags & FLAG_MONO_DOWNMIX),
-               sample_rate=sr, chunk_frames=chunk, context_frames=ctx, n_fft=n_fft, hop=hop, win=win, n_mels=n_mels,
-               fmin=fmin, fmax=fmax, log_floor=floor, latent_channels=lc, tool_version=tool)
+               chunk_frames=chunk, context_frames=ctx, latent_channels=lc, tool_version=tool,
+               mel=MelConfig(sr, n_fft, hop, win, n_mels, fmin, fmax, floor))
     problems = [
         (n < 1, f"sample count {n}"), (sr < 1 or orig_sr < 1 or hop < 1, "zero sample rate or hop"),
         (chunk < 4 or chunk % 4 or n_mels % 4, f"chunk length {chunk} / {n_mels} mel bands not multiples of 4"),

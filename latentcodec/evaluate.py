@@ -49,8 +49,8 @@ def round_trip(audio: Audio, model: Model, bits: int = 4, zstd_level: int = 0, c
         t2 = time.perf_counter()
         decoded = sf.read(str(wav), dtype="float32", always_2d=True)[0].T
     h = enc.header
-    n_frames = h.num_samples // h.hop + 1
-    dist = [log_mel_distance(log_mel_frames(x, 0, n_frames, offset=o, gain=g), np.concatenate(mels[c])[:n_frames])
+    n_frames = h.num_samples // h.mel.hop + 1
+    dist = [log_mel_distance(log_mel_frames(x, 0, n_frames, h.mel, o, g), np.concatenate(mels[c])[:n_frames])
             for c, (x, o, g) in enumerate(zip(audio.samples, h.offsets, h.gains))]
     return RoundTrip(enc.file_size, decoded, float(np.mean([d["log_mel_l1_db"] for d in dist])),
                      float(np.mean([d["log_mel_rmse_db"] for d in dist])), h, timings, t1 - t0, t2 - t1)

@@ -7,6 +7,7 @@ HiFi-GAN in ``vocoder/``) such as ``cvssp/audioldm2-music``.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -90,7 +91,9 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Model:
         raise ModelError(f"model '{name}' not found: not a shipped model ({known}), a local directory "
                          f"or a Hugging Face repo id")
     try:
-        vae = AutoencoderKL.from_pretrained(path, torch_dtype=torch.float32, low_cpu_mem_usage=False, **kwargs)
+        with warnings.catch_warnings():  # diffusers/hub deprecation chatter is not the user's business
+            warnings.simplefilter("ignore")
+            vae = AutoencoderKL.from_pretrained(path, torch_dtype=torch.float32, low_cpu_mem_usage=False, **kwargs)
     except Exception as e:  # diffusers/hub raise many types (OSError, HTTP, JSON, safetensors)
         if kwargs:
             raise ModelError(f"cannot load model '{name}' from the Hugging Face hub (offline, or not in the "
