@@ -30,10 +30,17 @@ def _progress(args: argparse.Namespace, what: str) -> tuple[Callable[[int, int],
     return update, bar.close
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="shipped model name, local diffusers folder, or Hugging Face repo id")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", type=int, default=4, help="chunks per VAE call (default 4)")
+    p.add_argument("--batch-size", type=_positive, default=4, help="chunks per VAE call (default 4)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -46,7 +53,7 @@ def _add_encode_opts(p: argparse.ArgumentParser) -> None:
 
 def _add_decode_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocoder", default="griffinlim", choices=["griffinlim", "hifigan"])
-    p.add_argument("--gl-iters", type=int, default=32, help="Griffin-Lim iterations (default 32)")
+    p.add_argument("--gl-iters", type=_positive, default=32, help="Griffin-Lim iterations (default 32)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="folder of audio (sub-folders music/, speech/, effects/ are sampled by kind)")
     p.add_argument("output", help="model folder to write (loadable with --model)")
     p.add_argument("--val", help="folder of validation audio (default: every 50th training file)")
-    p.add_argument("--steps", type=int, default=6000)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--crop-frames", type=int, default=192)
+    p.add_argument("--steps", type=_positive, default=1700)
+    p.add_argument("--batch-size", type=_positive, default=16)
+    p.add_argument("--crop-frames", type=_positive, default=192)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")

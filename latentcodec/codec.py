@@ -28,6 +28,7 @@ from .errors import LatentCodecError, ModelError
 from .fileio import atomic_output
 from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats
 from .models import DEFAULT_MODEL, Model, load_hifigan, load_model
+from .quantize import BITS
 from .vocoder import GriffinLimVocoder, HifiGanVocoder, vocode_stream
 
 CONTEXT_FRAMES = 32
@@ -68,8 +69,8 @@ class DecodeResult:
 def chunk_frames_for(seconds: float) -> int:
     """Mel frames per chunk: a multiple of 4 (the VAE halves time twice)."""
     frames = int(round(seconds * AUDIOLDM_MEL.sample_rate / AUDIOLDM_MEL.hop / 4)) * 4
-    if frames < 4:
-        raise LatentCodecError(f"--chunk-seconds {seconds}: a chunk must be at least 0.04 s")
+    if not 4 <= frames <= 60000:
+        raise LatentCodecError(f"--chunk-seconds {seconds}: a chunk must be 0.04 to 600 s")
     return frames
 
 
@@ -102,6 +103,10 @@ def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None =
                  zstd_level: int = 0, chunk_seconds: float = 5.0, batch_size: int = 4, mono: bool = False,
                  device: str = "cpu", progress: Progress | None = None, timings: Timings | None = None) -> EncodeResult:
     """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all)."""
+    if bits not in BITS:
+        raise LatentCodecError(f"--bits {bits}: use one of {', '.join(map(str, BITS))}")
+    if not 0 <= zstd_level <= 22:
+        raise LatentCodecError(f"--zstd {zstd_level}: use 0 (off) to 22")
     timings = timings or Timings()
     model = _resolve_model(model, device)
     x = audio.samples
@@ -126,7 +131,11 @@ def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None =
                 mels = np.stack([log_mel_frames(x[c], k * frames - ctx, (k + 1) * frames + ctx, AUDIOLDM_MEL,
                                                 *stats[c]) for k, c in batch])
             with timings.stage("vae_encode"):
-                z = encode_mel_windows(model, mels)[:, :, keep].cpu().numpy()
+                z = encode_mel_windows(model, mels)
+                if z.shape[2:] != (mels.shape[1] // 4, header.latent_shape[2]):
+                    raise ModelError(f"model '{model.name}' maps {mels.shape[1]} x {mels.shape[2]} mel frames to "
+                                     f"{tuple(z.shape[2:])} latents, not 4x smaller on both axes")
+                z = z[:, :, keep].cpu().numpy()
             with timings.stage("quantize_write"):
                 if not np.isfinite(z.astype(np.float16)).all():
                     raise ModelError(f"model '{model.name}' produced latents beyond the float16 range")
@@ -164,18 +173,15 @@ def model_for_file(header: Header, model: Model | str | None, force: bool, devic
     return m
 
 
-_SILENCE: dict[tuple[int, int], np.ndarray] = {}
-
-
 def silence_latent(model: Model, window_frames: int) -> np.ndarray:
     """The latent frame (C, 1, m) of silence: the context a decoder sees past the ends of the file."""
-    key = (id(model.vae), window_frames)
-    if key not in _SILENCE:
+    key = ("silence", window_frames)
+    if key not in model.cache:
         floor = np.full((1, window_frames, AUDIOLDM_MEL.n_mels), np.log(AUDIOLDM_MEL.log_floor), np.float32)
         z = encode_mel_windows(model, floor)[0].cpu().numpy()
         mid = z.shape[1] // 2
-        _SILENCE[key] = z[:, mid:mid + 1].astype(np.float16).astype(np.float32)
-    return _SILENCE[key]
+        model.cache[key] = z[:, mid:mid + 1].astype(np.float16).astype(np.float32)
+    return model.cache[key]
 
 
 def latent_window(latent: Callable[[int], np.ndarray | None], k: int, ctx: int, silence: np.ndarray) -> np.ndarray:

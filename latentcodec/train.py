@@ -31,7 +31,7 @@ DB_PER_NEPER = 20.0 / math.log(10.0)
 class TrainConfig:
     """Everything that decides the trained weights; saved beside them."""
 
-    steps: int = 6000
+    steps: int = 1700
     batch_size: int = 16
     crop_frames: int = 192
     lr: float = 1e-3

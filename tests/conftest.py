@@ -26,9 +26,23 @@ def save_tiny_vae(folder: Path, seed: int, subfolder: bool = False) -> Path:
     return folder
 
 
+def save_tiny_hifigan(folder: Path) -> None:
+    """A ~10k-parameter SpeechT5HifiGan (64 mel bands in, 160 samples per frame out) in ``folder/vocoder``."""
+    import torch
+    from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
+
+    torch.manual_seed(0)
+    cfg = SpeechT5HifiGanConfig(model_in_dim=64, sampling_rate=16000, upsample_initial_channel=16,
+                                upsample_rates=[4, 4, 10], upsample_kernel_sizes=[8, 8, 20], resblock_kernel_sizes=[3],
+                                resblock_dilation_sizes=[[1, 3]], normalize_before=False)
+    SpeechT5HifiGan(cfg).save_pretrained(folder / "vocoder")
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(save_tiny_vae(tmp_path_factory.mktemp("tiny"), seed=0, subfolder=True))
+    folder = save_tiny_vae(tmp_path_factory.mktemp("tiny"), seed=0, subfolder=True)
+    save_tiny_hifigan(folder)
+    return str(folder)
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,18 @@ def test_round_trip_length_and_channels(capsys, tmp_path, make_wav, tiny_model, 
     assert info["header"]["num_samples"] == y.shape[0]
 
 
+def test_hifigan_vocoder(capsys, tmp_path, make_wav, tiny_model, other_model) -> None:
+    src = make_wav("h.wav", 7.3, 22050, 2)
+    alat, out = tmp_path / "h.alat", tmp_path / "h.wav"
+    assert run(capsys, "encode", str(src), str(alat), "--model", tiny_model)[0] == 0
+    assert run(capsys, "decode", str(alat), str(out), "--vocoder", "hifigan")[0] == 0
+    y, sr = sf.read(str(out), always_2d=True)
+    assert (sr, y.shape) == (16000, (round(7.3 * 16000), 2)) and np.abs(y).max() > 0
+    assert run(capsys, "encode", str(src), str(alat), "--model", other_model)[0] == 0
+    other = tmp_path / "x.wav"
+    _error(capsys, other, "decode", str(alat), str(other), "--vocoder", "hifigan", match="has no HiFi-GAN")
+
+
 def test_mono_flag_and_silence(capsys, tmp_path, tiny_model) -> None:
     src = tmp_path / "silence.wav"
     sf.write(str(src), np.zeros((8000, 2), np.float32), 16000)
