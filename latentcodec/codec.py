@@ -4,8 +4,8 @@ Seams: each chunk is encoded from a window of mel frames with ``context`` frames
 either side, keeping only its own latent frames; it is decoded from a window of latent frames with its
 neighbours' latents around it, keeping only its own mel frames. Every window has the same length, so
 GroupNorm statistics and padding are the same for all chunks. Past the ends of the file the context is
-silence (the log floor in mel, the latent of silence in latent space). The vocoder then runs over the
-joined mel in long overlapping windows.
+the chunk's own frames mirrored (in mel for the encoder, in latent space for the decoder). The vocoder
+then runs over the joined mel in long overlapping windows.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from .audio_io import Audio, read_audio
 from .container import AlatReader, AlatWriter, Header
 from .errors import LatentCodecError, ModelError
 from .fileio import atomic_output
-from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats
+from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
 from .models import DEFAULT_MODEL, Model, load_hifigan, load_model
 from .quantize import BITS
 from .vocoder import GriffinLimVocoder, HifiGanVocoder, vocode_stream
@@ -173,29 +173,19 @@ def model_for_file(header: Header, model: Model | str | None, force: bool, devic
     return m
 
 
-def silence_latent(model: Model, window_frames: int) -> np.ndarray:
-    """The latent frame (C, 1, m) of silence: the context a decoder sees past the ends of the file."""
-    key = ("silence", window_frames)
-    if key not in model.cache:
-        floor = np.full((1, window_frames, AUDIOLDM_MEL.n_mels), np.log(AUDIOLDM_MEL.log_floor), np.float32)
-        z = encode_mel_windows(model, floor)[0].cpu().numpy()
-        mid = z.shape[1] // 2
-        model.cache[key] = z[:, mid:mid + 1].astype(np.float16).astype(np.float32)
-    return model.cache[key]
-
-
-def latent_window(latent: Callable[[int], np.ndarray | None], k: int, ctx: int, silence: np.ndarray) -> np.ndarray:
-    """Chunk k's latent with ``ctx`` frames of its neighbours on each side (silence where none)."""
-    def side(j: int, part: slice) -> np.ndarray:
-        lat = latent(j)
-        return np.repeat(silence, ctx, axis=1) if lat is None else lat[:, part]
-
+def latent_window(latent: Callable[[int], np.ndarray | None], k: int, ctx: int) -> np.ndarray:
+    """Chunk k's latent with ``ctx`` frames of its neighbours on each side; where a neighbour does not
+    exist (file ends) or was lost, chunk k's own frames mirrored, as the encoder mirrored the mel."""
     own = latent(k)
     if own is None:
         raise ValueError(f"chunk {k} has no latent")
     if ctx == 0:
         return own
-    return np.concatenate([side(k - 1, slice(-ctx, None)), own, side(k + 1, slice(0, ctx))], axis=1)
+    n = own.shape[1]
+    prev, nxt = latent(k - 1), latent(k + 1)
+    left = prev[:, -ctx:] if prev is not None else own[:, reflect_index(np.arange(-ctx, 0), n)]
+    right = nxt[:, :ctx] if nxt is not None else own[:, reflect_index(np.arange(n, n + ctx), n)]
+    return np.concatenate([left, own, right], axis=1)
 
 
 class _MelSource:
@@ -207,7 +197,6 @@ class _MelSource:
         self.progress, self.sink = progress, mel_sink
         h = reader.header
         self.h, self.ctx = h, h.context_frames // 4
-        self.silence = silence_latent(model, h.chunk_frames + 2 * h.context_frames)
         self.queues: list[deque[np.ndarray]] = [deque() for _ in range(h.channels)]
         self.next_chunk = 0
         self.cache: dict[tuple[int, int], np.ndarray | None] = {}
@@ -227,8 +216,7 @@ class _MelSource:
         present = [(k, c) for k, c in jobs if self._latent(k, c) is not None]
         mels: dict[tuple[int, int], np.ndarray] = {}
         if present:
-            windows = np.stack([latent_window(partial(self._latent, c=c), k, ctx, self.silence)
-                                for k, c in present])
+            windows = np.stack([latent_window(partial(self._latent, c=c), k, ctx) for k, c in present])
             with self.t.stage("vae_decode"):
                 for i in range(0, len(windows), self.batch):
                     out = decode_latent_windows(self.model, windows[i:i + self.batch])

@@ -3,8 +3,8 @@
 AudioLDM computes a centred STFT (reflect padding of n_fft/2 at both ends of the whole signal), a
 slaney mel filterbank on the magnitude, and ``log(clamp(mel, 1e-5))``. To keep memory flat on long
 files we compute any frame range of that whole-signal log-mel from a slice of the samples: frame t
-is centred on sample t * hop, so it needs samples [t*hop - n_fft/2, t*hop + n_fft/2). Frames that lie
-past either end of the signal (context of the first and last chunk) are silence: the log floor.
+is centred on sample t * hop, so it needs samples [t*hop - n_fft/2, t*hop + n_fft/2). Frames past
+either end of the signal are its own frames mirrored.
 """
 from __future__ import annotations
 
@@ -72,27 +72,36 @@ def num_frames(num_samples: int, cfg: MelConfig = AUDIOLDM_MEL) -> int:
     return num_samples // cfg.hop + 1
 
 
+def reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
+    """Map any indices into [0, n) by mirror reflection about the ends (numpy's 'reflect' mode)."""
+    if n == 1:
+        return np.zeros_like(idx)
+    period = 2 * (n - 1)
+    idx = np.mod(idx, period)
+    return np.where(idx >= n, period - idx, idx)
+
+
 def log_mel_frames(x: np.ndarray, start: int, stop: int, cfg: MelConfig = AUDIOLDM_MEL, offset: float = 0.0,
                    gain: float = 1.0) -> np.ndarray:
     """Log-mel frames [start, stop) of the signal ``(x - offset) * gain`` (1-D, 16 kHz), shape
-    (stop-start, n_mels). Identical to slicing the log-mel of the whole signal; frames outside it are
-    the log floor. Normalising only the slice keeps the caller's audio untouched and un-copied.
+    (stop-start, n_mels). Inside the signal: identical to slicing the log-mel of the whole signal.
+    Outside it (the context of the first and last chunk, the padding of the last): the signal's own
+    frames mirrored about its first and last frame, so a window never holds a block of artificial
+    silence that would pull the VAE's GroupNorm statistics away from the content.
+    Normalising only the slice keeps the caller's audio untouched and un-copied.
     """
     total = num_frames(len(x), cfg)
-    out = np.full((stop - start, cfg.n_mels), np.log(cfg.log_floor), dtype=np.float32)
-    lo, hi = max(start, 0), min(stop, total)
-    if hi <= lo:
-        return out
+    want = reflect_index(np.arange(start, stop), total)
+    lo, hi = int(want.min()), int(want.max()) + 1
     half = cfg.n_fft // 2
-    s0, s1 = lo * cfg.hop - half, (hi - 1) * cfg.hop + half
-    seg = _reflect_slice(x, s0, s1)
+    seg = _reflect_slice(x, lo * cfg.hop - half, (hi - 1) * cfg.hop + half)
     if offset != 0.0 or gain != 1.0:
         seg = (seg - np.float32(offset)) * np.float32(gain)
     spec = torch.stft(torch.from_numpy(seg), cfg.n_fft, cfg.hop, cfg.win, _window(cfg.win), center=False,
                       return_complex=True).abs()
     mel = torch.from_numpy(mel_basis(cfg)) @ spec
-    out[lo - start:hi - start] = torch.log(torch.clamp(mel, min=cfg.log_floor)).T.numpy()
-    return out
+    frames = torch.log(torch.clamp(mel, min=cfg.log_floor)).T.numpy()
+    return np.ascontiguousarray(frames[want - lo], dtype=np.float32)
 
 
 def log_mel(x: np.ndarray, cfg: MelConfig = AUDIOLDM_MEL) -> np.ndarray:
@@ -107,16 +116,9 @@ def _window(win: int) -> torch.Tensor:
 
 def _reflect_slice(x: np.ndarray, s0: int, s1: int) -> np.ndarray:
     """Samples [s0, s1) of ``x`` reflect-padded at both ends (as numpy/librosa 'reflect' padding)."""
-    n = len(x)
-    if s0 >= 0 and s1 <= n:
+    if s0 >= 0 and s1 <= len(x):
         return np.ascontiguousarray(x[s0:s1], dtype=np.float32)
-    idx = np.arange(s0, s1)
-    if n == 1:
-        return np.full(len(idx), x[0], dtype=np.float32)
-    period = 2 * (n - 1)
-    idx = np.abs(np.mod(idx, period))
-    idx = np.where(idx >= n, period - idx, idx)
-    return np.ascontiguousarray(x[idx], dtype=np.float32)
+    return np.ascontiguousarray(x[reflect_index(np.arange(s0, s1), len(x))], dtype=np.float32)
 
 
 def normalization_stats(x: np.ndarray) -> tuple[float, float]:

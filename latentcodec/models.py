@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,6 @@ class Model:
     vae: Any  # diffusers AutoencoderKL
     fingerprint: bytes
     location: str  # local directory or hub id, where a ``vocoder/`` may be found
-    cache: dict = field(default_factory=dict)  # per-model constants (e.g. the latent of silence)
 
     @property
     def latent_channels(self) -> int:

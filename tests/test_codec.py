@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from latentcodec.codec import decode_latent_windows, encode_mel_windows, latent_window, silence_latent
+from latentcodec.codec import decode_latent_windows, encode_mel_windows, latent_window
 from latentcodec.mel import log_mel, normalization_stats
+from latentcodec.metrics import DB_PER_NEPER
 from latentcodec.models import load_model
 from tests.conftest import tone
 
@@ -14,14 +15,15 @@ from tests.conftest import tone
 def _chunked(model, chunks: list[np.ndarray], ctx: int) -> np.ndarray:
     get = lambda j: chunks[j] if 0 <= j < len(chunks) else None  # noqa: E731
     frames = chunks[0].shape[1] * 4
-    silence = silence_latent(model, frames + 8 * ctx)
-    return np.concatenate([decode_latent_windows(model, latent_window(get, k, ctx, silence)[None])[0]
+    return np.concatenate([decode_latent_windows(model, latent_window(get, k, ctx)[None])[0]
                            [4 * ctx:4 * ctx + frames] for k in range(len(chunks))])
 
 
-def test_context_removes_seams(tiny_model: str) -> None:
+def test_context_removes_seams() -> None:
+    """On the shipped model (GroupNorm, no attention: a window's output depends on its neighbours only
+    through convolutions and normalisation statistics)."""
     torch.manual_seed(0)
-    model = load_model(tiny_model)
+    model = load_model()
     x = tone(15.0, 16000, 1)[:, 0]
     off, gain = normalization_stats(x)
     mel = log_mel((x - off) * gain)[:1500]
@@ -29,11 +31,7 @@ def test_context_removes_seams(tiny_model: str) -> None:
     whole = decode_latent_windows(model, z[None])[0]
     chunks = [z[:, i * 125:(i + 1) * 125] for i in range(3)]
     border = np.r_[490:510, 990:1010]  # 10 frames (0.1 s) either side of each seam
-    inner = np.r_[150:350, 650:850]
-    with_ctx = np.abs(_chunked(model, chunks, 8) - whole)
-    without = np.abs(_chunked(model, chunks, 0) - whole)
-    # With context, borders are no worse than the chunk interiors (where only GroupNorm statistics over
-    # a window instead of the whole file differ); without it the border error is many times larger.
-    assert with_ctx[border].max() <= 2 * with_ctx[inner].max() + 1e-3
-    assert with_ctx[border].mean() < 0.05
-    assert without[border].max() > 5 * with_ctx[border].max()
+    with_ctx = np.abs(_chunked(model, chunks, 8) - whole)[border] * DB_PER_NEPER
+    without = np.abs(_chunked(model, chunks, 0) - whole)[border] * DB_PER_NEPER
+    assert with_ctx.max() < 0.25, with_ctx.max()  # dB, worst mel bin at the borders
+    assert without.max() > 4.0, without.max()

@@ -33,8 +33,11 @@ def test_frame_ranges_equal_slices_of_the_whole() -> None:
     whole = log_mel(x)
     assert np.array_equal(log_mel_frames(x, 100, 250), whole[100:250])
     edge = log_mel_frames(x, -32, 40)
-    assert np.all(edge[:32] == np.float32(np.log(1e-5)))
     assert np.array_equal(edge[32:], whole[:40])
+    assert np.array_equal(edge[:32], whole[32:0:-1])  # mirrored about frame 0
+    tail = log_mel_frames(x, len(whole) - 3, len(whole) + 2)
+    assert np.array_equal(tail, whole[[-3, -2, -1, -2, -3]])
+    assert np.array_equal(log_mel_frames(x[:1], -2, 3), np.repeat(log_mel(x[:1]), 5, axis=0))
     off, gain = normalization_stats(x + 0.1)
     assert np.allclose(log_mel_frames(x + 0.1, 10, 20, offset=off, gain=gain),
                        log_mel(((x + 0.1 - off) * gain).astype(np.float32))[10:20], atol=1e-5)
