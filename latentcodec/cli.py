@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from . import __version__
 from .errors import LatentCodecError
-from .quantize import BITS
+from .quantize import BITS, DEFAULT_BITS, DEFAULT_ZSTD
 
 
 def _progress(args: argparse.Namespace, what: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
@@ -45,8 +45,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_encode_opts(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bits", type=int, default=4, choices=BITS, help="bits per latent value (default 4)")
-    p.add_argument("--zstd", type=int, default=0, metavar="LEVEL", help="zstd level per chunk, 0 = off (default)")
+    p.add_argument("--bits", type=int, default=DEFAULT_BITS, choices=BITS,
+                   help=f"bits per latent value (default {DEFAULT_BITS})")
+    p.add_argument("--zstd", type=int, default=DEFAULT_ZSTD, metavar="LEVEL",
+                   help=f"zstd level per chunk payload, 0 = off (default {DEFAULT_ZSTD})")
     p.add_argument("--chunk-seconds", type=float, default=5.0, help="chunk length (default 5)")
     p.add_argument("--mono", action="store_true", help="average the channels and code one")
 

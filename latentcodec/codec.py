@@ -28,7 +28,7 @@ from .errors import LatentCodecError, ModelError
 from .fileio import atomic_output
 from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
 from .models import DEFAULT_MODEL, Model, load_hifigan, load_model
-from .quantize import BITS
+from .quantize import BITS, DEFAULT_BITS, DEFAULT_ZSTD
 from .vocoder import GriffinLimVocoder, HifiGanVocoder, vocode_stream
 
 CONTEXT_FRAMES = 32
@@ -99,8 +99,8 @@ def decode_latent_windows(model: Model, latents: np.ndarray) -> np.ndarray:
     return model.vae.decode(z).sample[:, 0].float().cpu().numpy()
 
 
-def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None = None, bits: int = 4,
-                 zstd_level: int = 0, chunk_seconds: float = 5.0, batch_size: int = 4, mono: bool = False,
+def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None = None, bits: int = DEFAULT_BITS,
+                 zstd_level: int = DEFAULT_ZSTD, chunk_seconds: float = 5.0, batch_size: int = 4, mono: bool = False,
                  device: str = "cpu", progress: Progress | None = None, timings: Timings | None = None) -> EncodeResult:
     """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all)."""
     if bits not in BITS:

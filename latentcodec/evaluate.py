@@ -16,6 +16,7 @@ from .fileinfo import rate_figures
 from .mel import log_mel_frames
 from .metrics import log_mel_distance, quality
 from .models import Model
+from .quantize import DEFAULT_BITS, DEFAULT_ZSTD
 
 
 @dataclass
@@ -32,7 +33,7 @@ class RoundTrip:
     decode_s: float
 
 
-def round_trip(audio: Audio, model: Model, bits: int = 4, zstd_level: int = 0, chunk_seconds: float = 5.0,
+def round_trip(audio: Audio, model: Model, bits: int = DEFAULT_BITS, zstd_level: int = DEFAULT_ZSTD, chunk_seconds: float = 5.0,
                mono: bool = False, device: str = "cpu", batch_size: int = 4, vocoder: str = "griffinlim",
                gl_iters: int = 32, timings: Timings | None = None) -> RoundTrip:
     """Encode ``audio`` to a temporary .alat, decode it to a temporary wav, and read that back."""
@@ -56,7 +57,7 @@ def round_trip(audio: Audio, model: Model, bits: int = 4, zstd_level: int = 0, c
                      float(np.mean([d["log_mel_rmse_db"] for d in dist])), h, timings, t1 - t0, t2 - t1)
 
 
-def evaluate(in_path: str | Path, model: Model, bits: int = 4, zstd_level: int = 0, chunk_seconds: float = 5.0,
+def evaluate(in_path: str | Path, model: Model, bits: int = DEFAULT_BITS, zstd_level: int = DEFAULT_ZSTD, chunk_seconds: float = 5.0,
              mono: bool = False, device: str = "cpu", batch_size: int = 4, vocoder: str = "griffinlim",
              gl_iters: int = 32) -> dict:
     """Round trip one file; quality is measured at 16 kHz against the resampled input.
