@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed import DEV, run as speed_run, audioldm2_sized, test_audio  # noqa: E402
 
 from latentcodec.audio_io import read_audio  # noqa: E402
-from latentcodec.codec import encode_audio  # noqa: E402
+from latentcodec.codec import DEFAULT_GL_ITERS, encode_audio  # noqa: E402
 from latentcodec.evaluate import round_trip  # noqa: E402
 from latentcodec.mel import log_mel, normalization_stats  # noqa: E402
 from latentcodec.metrics import quality  # noqa: E402
@@ -78,10 +78,10 @@ def ffmpeg_round_trip(src: Path, args: list[str], ext: str, tmp: Path) -> tuple[
 
 
 def gl_ceiling(x: np.ndarray) -> np.ndarray:
-    """Griffin-Lim (32 iterations) from the exact mel of the normalised input, level restored."""
+    """Griffin-Lim (the default iterations) from the exact mel of the normalised input, level restored."""
     off, gain = normalization_stats(x)
     mel = log_mel((x - off) * gain)
-    wave = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), GriffinLimVocoder(32),
+    wave = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), GriffinLimVocoder(),
                                              float(np.log(1e-5)))))
     return wave / gain + off
 
@@ -284,7 +284,7 @@ def main() -> None:
         secs = 10.0 if args.quick else 60.0
         sf.write(str(wav), test_audio(secs, args.corpus), 16000)
         refs = {"small": DEFAULT_MODEL, "audioldm2": audioldm2_sized(Path(tmp) / "a2")}
-        speed = [speed_run(refs[m], wav, secs, b, 32, "cpu") for m in refs for b in (1, 8)]
+        speed = [speed_run(refs[m], wav, secs, b, DEFAULT_GL_ITERS, "cpu") for m in refs for b in (1, 8)]
         mem = memory_and_length([0.25, 0.5] if args.quick else [1, 10, 60], Path(tmp))
     pngs = plot(rd, args.out)
     v = versions()
@@ -318,7 +318,7 @@ def main() -> None:
                               ("vae16", "VAE alone, bits 16, dB", 3), ("e2e16", "end to end, bits 16, dB", 3),
                               ("vae4", "VAE+4 bit, dB", 3), ("e2e4", "end to end, 4 bit (default), dB", 3)])]
     rep += [f"![log-mel L1 against kbps]({pngs[0]})\n\n![ViSQOL against kbps]({pngs[1]})\n",
-            "## Speed (CPU)\n", f"{secs:.0f} s of audio, Griffin-Lim 32 iterations. The first test report measured "
+            "## Speed (CPU)\n", f"{secs:.0f} s of audio, Griffin-Lim {DEFAULT_GL_ITERS} iterations. The first test report measured "
             "0.16 s encode and 0.05 s decode per 5 s chunk for AudioLDM2's VAE (on a GPU).\n",
             table([{**s, **{f"st_{k}": x for k, x in s["stage_x_realtime"].items()}} for s in speed],
                   [("model", "model", -1), ("params_m", "params (M)", 1), ("batch", "batch", 0),

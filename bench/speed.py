@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from latentcodec.codec import Timings, decode_file, encode_file
+from latentcodec.codec import DEFAULT_GL_ITERS, Timings, decode_file, encode_file
 from latentcodec.models import DEFAULT_MODEL, load_model
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "dev"
@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--models", nargs="+", default=["small", "audioldm2"])
-    ap.add_argument("--gl-iters", type=int, default=32)
+    ap.add_argument("--gl-iters", type=int, default=DEFAULT_GL_ITERS)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--corpus", type=Path, default=DEV)
     ap.add_argument("--json", type=Path)

@@ -55,7 +55,7 @@ def _add_encode_opts(p: argparse.ArgumentParser) -> None:
 
 def _add_decode_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocoder", default="griffinlim", choices=["griffinlim", "hifigan"])
-    p.add_argument("--gl-iters", type=_positive, default=32, help="Griffin-Lim iterations (default 32)")
+    p.add_argument("--gl-iters", type=_positive, default=16, help="Griffin-Lim iterations (default 16)")
 
 
 def build_parser() -> argparse.ArgumentParser:

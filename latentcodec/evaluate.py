@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 
 from .audio_io import Audio, read_audio
-from .codec import Timings, decode_file, encode_audio
+from .codec import DEFAULT_GL_ITERS, Timings, decode_file, encode_audio
 from .container import Header
 from .fileinfo import rate_figures
 from .mel import log_mel_frames
@@ -35,7 +35,7 @@ class RoundTrip:
 
 def round_trip(audio: Audio, model: Model, bits: int = DEFAULT_BITS, zstd_level: int = DEFAULT_ZSTD, chunk_seconds: float = 5.0,
                mono: bool = False, device: str = "cpu", batch_size: int = 4, vocoder: str = "griffinlim",
-               gl_iters: int = 32, timings: Timings | None = None) -> RoundTrip:
+               gl_iters: int = DEFAULT_GL_ITERS, timings: Timings | None = None) -> RoundTrip:
     """Encode ``audio`` to a temporary .alat, decode it to a temporary wav, and read that back."""
     timings = timings or Timings()
     mels: dict[int, list[np.ndarray]] = {}
@@ -59,7 +59,7 @@ def round_trip(audio: Audio, model: Model, bits: int = DEFAULT_BITS, zstd_level:
 
 def evaluate(in_path: str | Path, model: Model, bits: int = DEFAULT_BITS, zstd_level: int = DEFAULT_ZSTD, chunk_seconds: float = 5.0,
              mono: bool = False, device: str = "cpu", batch_size: int = 4, vocoder: str = "griffinlim",
-             gl_iters: int = 32) -> dict:
+             gl_iters: int = DEFAULT_GL_ITERS) -> dict:
     """Round trip one file; quality is measured at 16 kHz against the resampled input.
 
     ``latent_mel_l1_db`` compares the VAE's decoded mel with the input's mel before any vocoder (the

@@ -36,7 +36,7 @@ def mel_to_linear(log_mel: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, nnls_ite
     return s
 
 
-def griffin_lim(mag: torch.Tensor, n_iter: int = 32, momentum: float = 0.99, init_phase: torch.Tensor | None = None,
+def griffin_lim(mag: torch.Tensor, n_iter: int = 16, momentum: float = 0.99, init_phase: torch.Tensor | None = None,
                 cfg: MelConfig = AUDIOLDM_MEL, seed: int = 0) -> torch.Tensor:
     """Fast Griffin-Lim (Perraudin et al. 2013) on a (bins, frames) magnitude; centred frames.
 
@@ -70,7 +70,7 @@ def phase_of(wave: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL) -> torch.Tensor:
 class GriffinLimVocoder:
     """Log-mel window -> waveform, warm-started from the previous window's samples."""
 
-    def __init__(self, n_iter: int = 32, device: str = "cpu", cfg: MelConfig = AUDIOLDM_MEL):
+    def __init__(self, n_iter: int = 16, device: str = "cpu", cfg: MelConfig = AUDIOLDM_MEL):
         self.n_iter, self.device, self.cfg = n_iter, device, cfg
 
     def __call__(self, log_mel: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
