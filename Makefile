@@ -23,5 +23,11 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest tests
 
+# Benchmarks: Debian's ffmpeg for the classic codecs, matplotlib and visqol-python; ~12 min on 2 cores.
+bench: setup
+	command -v ffmpeg >/dev/null || (apt-get update -q && apt-get install -y -q ffmpeg)
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
