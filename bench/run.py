@@ -305,6 +305,8 @@ def main() -> None:
         sys.exit("bench: ffmpeg is missing: apt-get install ffmpeg")
     t0 = time.time()
     clips = sorted(args.corpus.glob("*.wav"))[: 2 if args.quick else None]
+    if not clips:
+        sys.exit(f"bench: no .wav clips in {args.corpus} (give a folder with --corpus)")
     visqol = None if args.no_visqol else Visqol()
     rd = rate_distortion(clips, args.quick, visqol)
     with tempfile.TemporaryDirectory() as tmp:
