@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from .audio_io import AUDIO_SUFFIXES, read_audio
 from .mel import log_mel, normalization_stats
 from .models import SMALL_VAE_CONFIG
+from .quantize import dequantize, quantize
 
 DB_PER_NEPER = 20.0 / math.log(10.0)
 
@@ -117,8 +118,6 @@ def validation_crops(groups: dict[str, list[np.ndarray]], frames: int = 500) -> 
 @torch.no_grad()
 def validate(vae: torch.nn.Module, crops: torch.Tensor, bits: int | None) -> float:
     """Mean log-mel L1 in dB of encode -> (quantize) -> decode on the validation windows."""
-    from .quantize import quantize, dequantize
-
     vae.eval()
     total = 0.0
     for i in range(0, len(crops), 8):
