@@ -30,13 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed import DEV, run as speed_run, audioldm2_sized, test_audio  # noqa: E402
 
 from latentcodec.audio_io import read_audio  # noqa: E402
-from latentcodec.codec import DEFAULT_GL_ITERS, encode_audio  # noqa: E402
+from latentcodec.codec import encode_audio  # noqa: E402
 from latentcodec.evaluate import round_trip  # noqa: E402
 from latentcodec.mel import log_mel, normalization_stats  # noqa: E402
 from latentcodec.metrics import quality  # noqa: E402
 from latentcodec.models import DEFAULT_MODEL, load_model  # noqa: E402
 from latentcodec.quantize import DEFAULT_BITS, DEFAULT_ZSTD  # noqa: E402
-from latentcodec.vocoder import GriffinLimVocoder, vocode_stream  # noqa: E402
+from latentcodec.vocoder import DEFAULT_GL_ITERS, GriffinLimVocoder, vocode_stream  # noqa: E402
 
 BITS = (16, 8, 6, 5, 4, 3, 2)
 ZSTD_LEVEL = DEFAULT_ZSTD

@@ -17,7 +17,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from latentcodec.codec import DEFAULT_GL_ITERS, Timings, decode_file, encode_file
+from latentcodec.codec import Timings, decode_file, encode_file
+from latentcodec.vocoder import DEFAULT_GL_ITERS
 from latentcodec.models import DEFAULT_MODEL, load_model
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "dev"

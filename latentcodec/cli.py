@@ -12,6 +12,7 @@ from typing import Any, Callable
 from . import __version__
 from .errors import LatentCodecError
 from .quantize import BITS, DEFAULT_BITS, DEFAULT_ZSTD
+from .vocoder import DEFAULT_GL_ITERS
 
 
 def _progress(args: argparse.Namespace, what: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
@@ -55,7 +56,8 @@ def _add_encode_opts(p: argparse.ArgumentParser) -> None:
 
 def _add_decode_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocoder", default="griffinlim", choices=["griffinlim", "hifigan"])
-    p.add_argument("--gl-iters", type=_positive, default=16, help="Griffin-Lim iterations (default 16)")
+    p.add_argument("--gl-iters", type=_positive, default=DEFAULT_GL_ITERS,
+                   help=f"Griffin-Lim iterations (default {DEFAULT_GL_ITERS})")
 
 
 def build_parser() -> argparse.ArgumentParser:

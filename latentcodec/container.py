@@ -64,7 +64,8 @@ class Header:
     def __post_init__(self) -> None:
         """Hold float fields as the float32 values the file stores, so a header equals its reading."""
         f32 = lambda v: float(np.float32(v))  # noqa: E731
-        self.mel = replace(self.mel, fmin=f32(self.mel.fmin), fmax=f32(self.mel.fmax), log_floor=f32(self.mel.log_floor))
+        m = self.mel
+        self.mel = replace(m, fmin=f32(m.fmin), fmax=f32(m.fmax), log_floor=f32(m.log_floor))
         self.offsets, self.gains = [f32(v) for v in self.offsets], [f32(v) for v in self.gains]
 
     @property
@@ -108,7 +109,8 @@ class Header:
         m = self.mel
         body = _FIXED.pack(m.sample_rate, self.original_rate, self.channels, self.original_channels,
                            self.num_samples, self.original_frames, self.input_size, self.chunk_frames,
-                           self.context_frames, m.n_fft, m.hop, m.win, m.n_mels, m.fmin, m.fmax, m.log_floor, 0, 0, lc, lt, lm, self.bits, 0 if self.bits == 16 else 1,
+                           self.context_frames, m.n_fft, m.hop, m.win, m.n_mels, m.fmin, m.fmax, m.log_floor, 0, 0,
+                           lc, lt, lm, self.bits, 0 if self.bits == 16 else 1,
                            self.zstd_level, FLAG_MONO_DOWNMIX if self.mono_downmix else 0, self.num_chunks)
         body += b"".join(struct.pack("<ff", o, g) for o, g in zip(self.offsets, self.gains))
         body += self.model_fingerprint + struct.pack("<H", len(name)) + name + struct.pack("<H", len(tool)) + tool

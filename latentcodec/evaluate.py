@@ -10,13 +10,14 @@ import numpy as np
 import soundfile as sf
 
 from .audio_io import Audio, read_audio
-from .codec import DEFAULT_GL_ITERS, Timings, decode_file, encode_audio
+from .codec import Timings, decode_file, encode_audio
 from .container import Header
 from .fileinfo import rate_figures
 from .mel import log_mel_frames
 from .metrics import log_mel_distance, quality
 from .models import Model
 from .quantize import DEFAULT_BITS, DEFAULT_ZSTD
+from .vocoder import DEFAULT_GL_ITERS
 
 
 @dataclass
@@ -33,8 +34,9 @@ class RoundTrip:
     decode_s: float
 
 
-def round_trip(audio: Audio, model: Model, bits: int = DEFAULT_BITS, zstd_level: int = DEFAULT_ZSTD, chunk_seconds: float = 5.0,
-               mono: bool = False, device: str = "cpu", batch_size: int = 4, vocoder: str = "griffinlim",
+def round_trip(audio: Audio, model: Model, bits: int = DEFAULT_BITS, zstd_level: int = DEFAULT_ZSTD,
+               chunk_seconds: float = 5.0, mono: bool = False, device: str = "cpu", batch_size: int = 4,
+               vocoder: str = "griffinlim",
                gl_iters: int = DEFAULT_GL_ITERS, timings: Timings | None = None) -> RoundTrip:
     """Encode ``audio`` to a temporary .alat, decode it to a temporary wav, and read that back."""
     timings = timings or Timings()
@@ -57,8 +59,9 @@ def round_trip(audio: Audio, model: Model, bits: int = DEFAULT_BITS, zstd_level:
                      float(np.mean([d["log_mel_rmse_db"] for d in dist])), h, timings, t1 - t0, t2 - t1)
 
 
-def evaluate(in_path: str | Path, model: Model, bits: int = DEFAULT_BITS, zstd_level: int = DEFAULT_ZSTD, chunk_seconds: float = 5.0,
-             mono: bool = False, device: str = "cpu", batch_size: int = 4, vocoder: str = "griffinlim",
+def evaluate(in_path: str | Path, model: Model, bits: int = DEFAULT_BITS, zstd_level: int = DEFAULT_ZSTD,
+             chunk_seconds: float = 5.0, mono: bool = False, device: str = "cpu", batch_size: int = 4,
+             vocoder: str = "griffinlim",
              gl_iters: int = DEFAULT_GL_ITERS) -> dict:
     """Round trip one file; quality is measured at 16 kHz against the resampled input.
 

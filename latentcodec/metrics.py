@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-from .mel import AUDIOLDM_MEL, log_mel
+from .mel import log_mel
 
 DB_PER_NEPER = 20.0 / math.log(10.0)
 MRSTFT_SIZES = (512, 1024, 2048)
@@ -68,7 +68,7 @@ def quality(ref: np.ndarray, est: np.ndarray) -> dict[str, float]:
     per = []
     for r, e in zip(np.atleast_2d(ref), np.atleast_2d(est)):
         m = waveform_metrics(r, e)
-        m.update(log_mel_distance(log_mel(r.astype(np.float32), AUDIOLDM_MEL), log_mel(e.astype(np.float32), AUDIOLDM_MEL)))
+        m.update(log_mel_distance(log_mel(r.astype(np.float32)), log_mel(e.astype(np.float32))))
         m["mrstft_db"] = mrstft_db(r, e)
         per.append(m)
     return {k: float(np.mean([p[k] for p in per])) for k in per[0]}

