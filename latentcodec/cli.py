@@ -95,7 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive, default=1700)
     p.add_argument("--batch-size", type=_positive, default=16)
     p.add_argument("--crop-frames", type=_positive, default=192)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (after warm-up, before cosine decay)")
+    p.add_argument("--min-lr", type=float, default=2e-5, help="learning rate at the last step")
+    p.add_argument("--warmup", type=int, default=200, help="steps of linear warm-up")
+    p.add_argument("--init", metavar="MODEL", help="start from this model's weights (fine-tuning), not random ones")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -213,7 +216,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         if not Path(folder).is_dir():
             raise LatentCodecError(f"{folder}: no such folder")
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, crop_frames=args.crop_frames, lr=args.lr,
-                      seed=args.seed)
+                      min_lr=args.min_lr, warmup=args.warmup, seed=args.seed, init=args.init)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     info = train(Path(args.data), Path(args.output), cfg, val=Path(args.val) if args.val else None,
                  device=pick_device(args.device), resume=args.resume, log=log)

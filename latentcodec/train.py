@@ -22,7 +22,8 @@ import torch.nn.functional as F
 
 from .audio_io import AUDIO_SUFFIXES, read_audio
 from .mel import log_mel, normalization_stats
-from .models import SMALL_VAE_CONFIG
+from .errors import ModelError
+from .models import SMALL_VAE_CONFIG, load_model
 from .quantize import dequantize, quantize
 
 DB_PER_NEPER = 20.0 / math.log(10.0)
@@ -43,6 +44,7 @@ class TrainConfig:
     multiscale: tuple[int, ...] = (2, 4, 8)
     kind_weights: dict[str, float] = field(default_factory=lambda: {"music": 0.4, "speech": 0.4, "effects": 0.2})
     seed: int = 0
+    init: str | None = None  # model to start from (fine-tuning); None: random weights from ``seed``
     val_every: int = 250
     checkpoint_every: int = 250
     vae_config: dict = field(default_factory=lambda: dict(SMALL_VAE_CONFIG))
@@ -160,14 +162,25 @@ def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, devi
         groups = {k: [m for i, m in enumerate(v) if i % 50] for k, v in groups.items()}
     sampler = CropSampler(groups, cfg.kind_weights, cfg.crop_frames, cfg.seed)
     vae = AutoencoderKL(**cfg.vae_config).to(device).train()
+    ckpt = out / "checkpoint.pt"
+    init_fingerprint = None
+    if cfg.init and not (resume and ckpt.exists()):
+        base = load_model(cfg.init, device)
+        try:
+            vae.load_state_dict(base.vae.state_dict())
+        except RuntimeError as e:
+            raise ModelError(f"model '{cfg.init}' has another architecture than the one trained here: "
+                             f"cannot start from it") from e
+        init_fingerprint = base.fingerprint.hex()
+        log(f"starting from the weights of {cfg.init} ({init_fingerprint[:16]})")
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=1e-4)
     step, history = 0, []
-    ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=False)
         vae.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step, history = state["step"], state["history"]
+        init_fingerprint = state.get("init_fingerprint")
         sampler.rng = np.random.default_rng([cfg.seed, step])
         torch.manual_seed(cfg.seed + step)
         log(f"resumed at step {step}")
@@ -200,10 +213,11 @@ def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, devi
                 f"val {v16:.3f} dB (at {cfg.quant_bits} bits {vq:.3f} dB) {history[-1]['minutes']:.1f} min")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             tmp = ckpt.with_suffix(".tmp")
-            torch.save({"model": vae.state_dict(), "opt": opt.state_dict(), "step": step, "history": history}, tmp)
+            torch.save({"model": vae.state_dict(), "opt": opt.state_dict(), "step": step, "history": history,
+                        "init_fingerprint": init_fingerprint}, tmp)
             tmp.replace(ckpt)
     vae.eval().save_pretrained(out, safe_serialization=True)
-    info = {"config": asdict(cfg), "data_hours": hours, "history": history,
+    info = {"config": asdict(cfg), "init_fingerprint": init_fingerprint, "data_hours": hours, "history": history,
             "train_minutes": (time.time() - t_train) / 60}
     (out / "training.json").write_text(json.dumps(info, indent=1))
     return info

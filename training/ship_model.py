@@ -1,11 +1,14 @@
 """Copy a trained model folder into the package as float16 safetensors (half the size; the loader
 computes in float32), with its training record.
 
-    python training/ship_model.py /data/model-small latentcodec/weights/latentcodec-small
+    python training/ship_model.py /data/model-ft latentcodec/weights/latentcodec-small
+
+A model fine-tuned from another (``alat train --init``) carries the record of the run it started from,
+as ``init_training``, so the shipped ``training.json`` tells the whole story. MODEL.md is kept.
 """
 from __future__ import annotations
 
-import shutil
+import json
 import sys
 from pathlib import Path
 
@@ -13,12 +16,20 @@ import torch
 from diffusers import AutoencoderKL
 
 
+def training_record(folder: Path) -> dict:
+    """The training.json of ``folder``, with the records of the models it was started from."""
+    info = json.loads((folder / "training.json").read_text())
+    init = info["config"].get("init")
+    if init and (Path(init) / "training.json").exists():
+        info["init_training"] = training_record(Path(init))
+    return info
+
+
 def main(src: Path, dst: Path) -> None:
     vae = AutoencoderKL.from_pretrained(str(src), torch_dtype=torch.float32, low_cpu_mem_usage=False)
-    if dst.exists():
-        shutil.rmtree(dst)
+    dst.mkdir(parents=True, exist_ok=True)
     vae.to(torch.float16).save_pretrained(str(dst), safe_serialization=True)
-    shutil.copy(src / "training.json", dst / "training.json")
+    (dst / "training.json").write_text(json.dumps(training_record(src), indent=1))
     size = sum(p.stat().st_size for p in dst.iterdir())
     print(f"{dst}: {size / 1e6:.2f} MB")
 
