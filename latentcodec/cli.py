@@ -38,6 +38,23 @@ def _positive(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _kind_weights(text: str) -> dict[str, float]:
+    try:
+        weights = {k.strip(): float(w) for k, w in (item.split("=") for item in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not of the form music=0.4,speech=0.4,...") from None
+    if any(w < 0 for w in weights.values()) or not sum(weights.values()) > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: weights must be >= 0 and not all 0")
+    return weights
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="shipped model name, local diffusers folder, or Hugging Face repo id")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -98,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (after warm-up, before cosine decay)")
     p.add_argument("--min-lr", type=float, default=2e-5, help="learning rate at the last step")
     p.add_argument("--warmup", type=int, default=200, help="steps of linear warm-up")
+    p.add_argument("--kind-weights", type=_kind_weights, metavar="KIND=W,...",
+                   help="share of the crops drawn from each sub-folder (default: music=0.4,speech=0.4,effects=0.2)")
+    p.add_argument("--clean-fraction", type=_fraction, default=0.0,
+                   help="share of each batch trained without 4-bit quantizer noise (helps --bits 16)")
     p.add_argument("--init", metavar="MODEL", help="start from this model's weights (fine-tuning), not random ones")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
@@ -216,7 +237,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         if not Path(folder).is_dir():
             raise LatentCodecError(f"{folder}: no such folder")
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, crop_frames=args.crop_frames, lr=args.lr,
-                      min_lr=args.min_lr, warmup=args.warmup, seed=args.seed, init=args.init)
+                      min_lr=args.min_lr, warmup=args.warmup, seed=args.seed, init=args.init,
+                      clean_fraction=args.clean_fraction,
+                      **({"kind_weights": args.kind_weights} if args.kind_weights else {}))
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     info = train(Path(args.data), Path(args.output), cfg, val=Path(args.val) if args.val else None,
                  device=pick_device(args.device), resume=args.resume, log=log)

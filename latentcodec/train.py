@@ -4,7 +4,8 @@ Data: every audio file under a folder, on the codec's own front end (16 kHz, per
 normalisation, log-mel). When the folder has sub-folders (music/, speech/, effects/) crops are drawn
 by kind with the weights given, not by file, so the hours of music do not drown the speech.
 Loss: L1 on the log-mel plus L1 at coarser time-frequency scales, a small KL term, and uniform noise of
-one quantizer step (at ``quant_bits``) on the latent, so the decoder learns the latents it will get.
+one quantizer step (at ``quant_bits``) on the latent of all but ``clean_fraction`` of each batch, so the
+decoder learns both the latents it gets at the default bit depth and the exact ones of ``--bits 16``.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class TrainConfig:
     warmup: int = 200
     kl_weight: float = 1e-6
     quant_bits: int = 4
+    clean_fraction: float = 0.0  # share of each batch decoded from the exact latent, without quantizer noise
     multiscale: tuple[int, ...] = (2, 4, 8)
     kind_weights: dict[str, float] = field(default_factory=lambda: {"music": 0.4, "speech": 0.4, "effects": 0.2})
     seed: int = 0
@@ -192,7 +194,10 @@ def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, devi
             g["lr"] = lr_at(step, cfg)
         x = sampler.batch(cfg.batch_size).to(device)
         post = vae.encode(x).latent_dist
-        z = quant_noise(post.mode(), cfg.quant_bits) if cfg.quant_bits else post.mode()
+        z = post.mode()
+        if cfg.quant_bits:
+            n_clean = round(cfg.clean_fraction * len(z))  # crops are random: the first ones are as good as any
+            z = torch.cat([z[:n_clean], quant_noise(z[n_clean:], cfg.quant_bits)])
         rec = vae.decode(z).sample
         loss = reconstruction_loss(rec, x, cfg.multiscale) + cfg.kl_weight * post.kl().mean()
         opt.zero_grad(set_to_none=True)

@@ -18,11 +18,11 @@ def test_default_model_is_shipped_and_small() -> None:
 
 
 def test_shipped_model_quality_on_a_dev_clip() -> None:
-    """At release on this clip (one of the two hardest of the dev set): VAE alone 2.85 dB, end to end
-    3.21 dB at 10.6 kbps. Weights after 250 of the 1700 training steps gave 6.1 dB: they fail here."""
+    """At release on this clip: VAE alone 2.49 dB, end to end 2.88 dB at 10.8 kbps. The model this one was
+    fine-tuned from (2.85 / 3.21 dB) fails here, and so do weights after 250 training steps (6.1 dB)."""
     model = load_model()
     vae_alone = evaluate(EXAMPLE, model, bits=16, gl_iters=4)
-    assert vae_alone["latent_mel_l1_db"] <= 3.2
+    assert vae_alone["latent_mel_l1_db"] <= 2.75
     default = evaluate(EXAMPLE, model)
-    assert default["log_mel_l1_db"] <= 3.6
+    assert default["log_mel_l1_db"] <= 3.3
     assert default["kbps"] <= 16.0

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
+import latentcodec.train
 from latentcodec.cli import main
 from latentcodec.models import load_model
+from latentcodec.train import TrainConfig, train
 
 
 def _weights(folder) -> dict:
@@ -49,3 +52,36 @@ def test_train_init_starts_from_given_weights(tmp_path, make_wav, tiny_model, ca
     assert main(["train", str(data), str(tmp_path / "bad"), "--steps", "1", "--init", tiny_model, *args]) == 1
     err = capsys.readouterr().err
     assert "another architecture" in err and "Traceback" not in err
+
+
+def test_clean_fraction_decides_which_crops_get_quantizer_noise(tmp_path, make_wav, monkeypatch) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    make_wav("a.wav", 3.0).rename(data / "a.wav")
+
+    def run(name: str, clean_fraction: float) -> dict:
+        cfg = TrainConfig(steps=2, batch_size=2, crop_frames=64, clean_fraction=clean_fraction)
+        train(data, tmp_path / name, cfg, val=data, log=lambda s: None)
+        return _weights(tmp_path / name)
+
+    noisy, clean = run("noisy", 0.0), run("clean", 1.0)
+    monkeypatch.setattr(latentcodec.train, "quant_noise", lambda z, bits: z)
+    exact = run("exact", 0.0)
+    assert all(torch.equal(exact[k], clean[k]) for k in exact)  # a clean batch is one without noise
+    assert not all(torch.equal(exact[k], noisy[k]) for k in exact)
+
+
+def test_train_kind_weights_recorded_and_checked(tmp_path, make_wav, capsys) -> None:
+    data = tmp_path / "data"
+    for kind in ("music", "speech"):
+        (data / kind).mkdir(parents=True)
+        make_wav(f"{kind}.wav", 2.0).rename(data / kind / f"{kind}.wav")
+    args = ["train", str(data), str(tmp_path / "m"), "--steps", "1", "--batch-size", "2", "--crop-frames", "64", "--quiet",
+            "--val", str(data / "music")]
+    assert main([*args, "--kind-weights", "music=0.25,speech=0.75", "--clean-fraction", "0.5"]) == 0
+    cfg = json.loads((tmp_path / "m" / "training.json").read_text())["config"]
+    assert cfg["kind_weights"] == {"music": 0.25, "speech": 0.75} and cfg["clean_fraction"] == 0.5
+    for bad in (["--kind-weights", "music:1"], ["--kind-weights", "music=0"], ["--clean-fraction", "1.5"]):
+        with pytest.raises(SystemExit) as e:
+            main([*args, *bad])
+        assert e.value.code == 2 and "usage" in capsys.readouterr().err
