@@ -84,7 +84,7 @@ def reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
 def log_mel_frames(x: np.ndarray, start: int, stop: int, cfg: MelConfig = AUDIOLDM_MEL, offset: float = 0.0,
                    gain: float = 1.0) -> np.ndarray:
     """Log-mel frames [start, stop) of the signal ``(x - offset) * gain`` (1-D, 16 kHz), shape
-    (stop-start, n_mels). Inside the signal: identical to slicing the log-mel of the whole signal.
+    (stop-start, n_mels). Inside the signal: slicing the log-mel of the whole signal (to float rounding).
     Outside it (the context of the first and last chunk, the padding of the last): the signal's own
     frames mirrored about its first and last frame, so a window never holds a block of artificial
     silence that would pull the VAE's GroupNorm statistics away from the content.

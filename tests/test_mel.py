@@ -1,3 +1,5 @@
+from functools import partial
+
 import librosa
 import numpy as np
 import torch
@@ -31,13 +33,16 @@ def test_frame_ranges_equal_slices_of_the_whole() -> None:
     rng = np.random.default_rng(1)
     x = rng.standard_normal(16000 * 3).astype(np.float32)
     whole = log_mel(x)
-    assert np.array_equal(log_mel_frames(x, 100, 250), whole[100:250])
+    # Equal to float32 rounding: BLAS may take another kernel for a matrix of a few frames (it does on
+    # AMD EPYC), which changes the last bits; a wrong frame or a wrong mirror is off by far more.
+    same = partial(np.testing.assert_allclose, rtol=0, atol=1e-5)
+    same(log_mel_frames(x, 100, 250), whole[100:250])
     edge = log_mel_frames(x, -32, 40)
-    assert np.array_equal(edge[32:], whole[:40])
-    assert np.array_equal(edge[:32], whole[32:0:-1])  # mirrored about frame 0
+    same(edge[32:], whole[:40])
+    same(edge[:32], whole[32:0:-1])  # mirrored about frame 0
     tail = log_mel_frames(x, len(whole) - 3, len(whole) + 2)
-    assert np.array_equal(tail, whole[[-3, -2, -1, -2, -3]])
-    assert np.array_equal(log_mel_frames(x[:1], -2, 3), np.repeat(log_mel(x[:1]), 5, axis=0))
+    same(tail, whole[[-3, -2, -1, -2, -3]])
+    same(log_mel_frames(x[:1], -2, 3), np.repeat(log_mel(x[:1]), 5, axis=0))
     off, gain = normalization_stats(x + 0.1)
     assert np.allclose(log_mel_frames(x + 0.1, 10, 20, offset=off, gain=gain),
                        log_mel(((x + 0.1 - off) * gain).astype(np.float32))[10:20], atol=1e-5)
