@@ -275,12 +275,13 @@ def standing(rows: list[dict]) -> list[str]:
     if ours:
         beats = [means[(c, s)] for c, s in means
                  if c == "opus" and means[(c, s)]["visqol"] > ours["visqol"]]
+        loses = "no Opus setting measured"
+        if beats:
+            loses = (", ".join(f"Opus {b['setting']} ({b['kbps']:.1f} kbps, ViSQOL {b['visqol']:.2f})" for b in beats)
+                     + f": from {min(b['kbps'] for b in beats):.0f} kbps up, Opus is the better codec by ear-model")
         lines.append(f"- Over all clips the default ({ours['kbps']:.1f} kbps) scores ViSQOL {ours['visqol']:.2f} and "
-                     f"log-mel L1 {ours['log_mel_l1_db']:.2f} dB. It loses on ViSQOL to "
-                     + (", ".join(f"Opus {b['setting']} ({b['kbps']:.1f} kbps, ViSQOL {b['visqol']:.2f})" for b in beats)
-                        + f": from {min(b['kbps'] for b in beats):.0f} kbps up, Opus is the better codec by ear-model"
-                        if beats else "no Opus setting measured")
-                     + ", and Opus keeps the original's waveform (SNR, SI-SDR), which no Griffin-Lim codec offers.")
+                     f"log-mel L1 {ours['log_mel_l1_db']:.2f} dB. It loses on ViSQOL to {loses}, and Opus keeps the "
+                     "original's waveform (SNR, SI-SDR), which no Griffin-Lim codec offers.")
         lines.append("- At 6 and 8 kbps Opus's log-mel L1 (about 10 dB) is far worse than its ViSQOL suggests: "
                      "libopus cuts the band above 4 kHz at those rates (checked once by hand on music_asc_frontiers: "
                      "energy above 4 kHz -46 dB of the total at 8 kbps, -31 dB at 12 kbps, -30 dB in the original), "
@@ -288,7 +289,8 @@ def standing(rows: list[dict]) -> list[str]:
     exact = means.get(("latentcodec+zstd", "16 bit"))
     if ceiling and ours and exact:
         lines.append(f"- Griffin-Lim from the exact mel (no compression) reaches log-mel L1 {ceiling['log_mel_l1_db']:.2f} dB "
-                     f"and ViSQOL {ceiling['visqol']:.2f}: the ceiling of any mel + Griffin-Lim codec. Of the default's "
+                     f"and ViSQOL {ceiling['visqol']:.2f}: the ceiling of any mel + Griffin-Lim codec. "
+                     "Of the default's "
                      f"{ours['log_mel_l1_db'] - ceiling['log_mel_l1_db']:.2f} dB above it, the bits account for "
                      f"{ours['log_mel_l1_db'] - exact['log_mel_l1_db']:.2f} dB (16 bits against {DEFAULT_BITS}), "
                      "the shipped VAE for the rest.")

@@ -76,8 +76,8 @@ def test_train_kind_weights_recorded_and_checked(tmp_path, make_wav, capsys) -> 
     for kind in ("music", "speech"):
         (data / kind).mkdir(parents=True)
         make_wav(f"{kind}.wav", 2.0).rename(data / kind / f"{kind}.wav")
-    args = ["train", str(data), str(tmp_path / "m"), "--steps", "1", "--batch-size", "2", "--crop-frames", "64", "--quiet",
-            "--val", str(data / "music")]
+    args = ["train", str(data), str(tmp_path / "m"), "--steps", "1", "--batch-size", "2", "--crop-frames", "64",
+            "--quiet", "--val", str(data / "music")]
     assert main([*args, "--kind-weights", "music=0.25,speech=0.75", "--clean-fraction", "0.5"]) == 0
     cfg = json.loads((tmp_path / "m" / "training.json").read_text())["config"]
     assert cfg["kind_weights"] == {"music": 0.25, "speech": 0.75} and cfg["clean_fraction"] == 0.5
