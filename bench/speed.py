@@ -45,20 +45,24 @@ def audioldm2_sized(folder: Path) -> str:
     return str(folder)
 
 
-def run(model_ref: str, wav: Path, seconds: float, batch: int, gl_iters: int, device: str) -> dict:
+CODERS = {"default": {}, "bits4": {"bits": 4}}  # version 2 at the default quality; version 1 at 4 bits + zstd
+
+
+def run(model_ref: str, wav: Path, seconds: float, batch: int, gl_iters: int, device: str,
+        coder: str = "default") -> dict:
     model = load_model(model_ref, device)
     with tempfile.TemporaryDirectory() as tmp:
         alat, out = Path(tmp) / "x.alat", Path(tmp) / "y.wav"
         te, td = Timings(), Timings()
         t0 = time.perf_counter()
-        encode_file(wav, alat, model=model, batch_size=batch, device=device, timings=te)
+        encode_file(wav, alat, model=model, batch_size=batch, device=device, timings=te, **CODERS[coder])
         t1 = time.perf_counter()
         decode_file(alat, out, model=model, batch_size=batch, gl_iters=gl_iters, device=device, timings=td)
         t2 = time.perf_counter()
     params = sum(p.numel() for p in model.vae.parameters())
     stages = {k: seconds / v for k, v in {**te.seconds, **td.seconds}.items() if v > 0}
     return {"model": model_ref if "/" not in model_ref else "audioldm2-sized (random weights)", "params_m": params / 1e6,
-            "batch": batch, "device": device, "seconds_audio": seconds, "encode_s": t1 - t0, "decode_s": t2 - t1,
+            "batch": batch, "device": device, "coder": coder, "seconds_audio": seconds, "encode_s": t1 - t0, "decode_s": t2 - t1,
             "encode_x_realtime": seconds / (t1 - t0), "decode_x_realtime": seconds / (t2 - t1),
             "stage_x_realtime": stages,
             "vae_encode_s_per_5s_chunk": te.seconds["vae_encode"] / (seconds / 5),
@@ -73,6 +77,7 @@ def main() -> None:
     ap.add_argument("--gl-iters", type=int, default=DEFAULT_GL_ITERS)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--corpus", type=Path, default=DEV)
+    ap.add_argument("--coders", nargs="+", default=["default"], choices=list(CODERS))
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     rows = []
@@ -83,10 +88,10 @@ def main() -> None:
         if "audioldm2" in args.models:
             refs["audioldm2"] = audioldm2_sized(Path(tmp) / "audioldm2")
         for name in args.models:
-            for b in args.batch_sizes:
-                r = run(refs[name], wav, args.seconds, b, args.gl_iters, args.device)
+            for b, coder in ((b, c) for b in args.batch_sizes for c in args.coders):
+                r = run(refs[name], wav, args.seconds, b, args.gl_iters, args.device, coder)
                 rows.append(r)
-                print(f"{r['model']:<34} {r['params_m']:6.1f} M  batch {b}: encode {r['encode_x_realtime']:6.1f}x, "
+                print(f"{r['model']:<34} {r['params_m']:6.1f} M  batch {b} {coder}: encode {r['encode_x_realtime']:6.1f}x, "
                       f"decode {r['decode_x_realtime']:6.1f}x real time; VAE {r['vae_encode_s_per_5s_chunk']:.3f} s "
                       f"enc / {r['vae_decode_s_per_5s_chunk']:.3f} s dec per 5 s chunk", flush=True)
                 print("    stages x real time: " + ", ".join(f"{k} {v:.0f}" for k, v in r["stage_x_realtime"].items()),

@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 from . import __version__
 from .errors import LatentCodecError
-from .quantize import BITS, DEFAULT_BITS, DEFAULT_ZSTD
+from .quantize import BITS, DEFAULT_ZSTD
+from .rate import DEFAULT_QUALITY, QUALITY_RANGE
 from .vocoder import DEFAULT_GL_ITERS
 
 
@@ -63,10 +64,16 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_encode_opts(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bits", type=int, default=DEFAULT_BITS, choices=BITS,
-                   help=f"bits per latent value (default {DEFAULT_BITS})")
-    p.add_argument("--zstd", type=int, default=DEFAULT_ZSTD, metavar="LEVEL",
-                   help=f"zstd level per chunk payload, 0 = off (default {DEFAULT_ZSTD})")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--quality", type=float, metavar="Q",
+                      help=f"entropy coder at constant quality Q, {QUALITY_RANGE[0]:g} to {QUALITY_RANGE[1]:g}, "
+                           f"higher is better (default {DEFAULT_QUALITY:g})")
+    rate.add_argument("--kbps", type=float, metavar="K", help="entropy coder at the quality that gives about K kbps "
+                                                              "on typical audio")
+    rate.add_argument("--bits", type=int, choices=BITS,
+                      help="version-1 files: min/max quantizer with this many bits per latent value, and zstd")
+    p.add_argument("--zstd", type=int, metavar="LEVEL",
+                   help=f"with --bits: zstd level per chunk payload, 0 = off (default {DEFAULT_ZSTD})")
     p.add_argument("--chunk-seconds", type=float, default=5.0, help="chunk length (default 5)")
     p.add_argument("--mono", action="store_true", help="average the channels and code one")
 
@@ -133,14 +140,14 @@ def _print(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 def cmd_encode(args: argparse.Namespace) -> None:
     from .codec import encode_file
-    from .fileinfo import rate_figures
+    from .fileinfo import coder_summary, coder_text, rate_figures
     from .models import pick_device
 
     update, close = _progress(args, "encode")
     t = time.perf_counter()
     try:
         res = encode_file(args.input, args.output, model=args.model, bits=args.bits, zstd_level=args.zstd,
-                          chunk_seconds=args.chunk_seconds, mono=args.mono, device=pick_device(args.device),
+                          quality=args.quality, kbps=args.kbps, chunk_seconds=args.chunk_seconds, mono=args.mono, device=pick_device(args.device),
                           batch_size=args.batch_size, progress=update)
     finally:
         close()
@@ -148,11 +155,11 @@ def cmd_encode(args: argparse.Namespace) -> None:
     h = res.header
     figs = rate_figures(res.file_size, h)
     data = {"output": args.output, "duration_s": h.duration, "channels": h.channels, "chunks": h.num_chunks,
-            "bits": h.bits, "zstd_level": h.zstd_level, "model": h.model_name, **figs, "seconds": secs,
+            **coder_summary(h), "model": h.model_name, **figs, "seconds": secs,
             "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
     _print(args, data, f"{args.output}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
                        f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "
-                       f"({h.bits} bits{', zstd ' + str(h.zstd_level) if h.zstd_level else ''}); "
+                       f"({coder_text(h)}); "
                        f"{secs:.2f} s, {h.duration / secs:.0f}x real time")
 
 
@@ -193,7 +200,7 @@ def cmd_info(args: argparse.Namespace) -> None:
              f"  model     {h['model_name']} (fingerprint {h['model_fingerprint'][:16]})",
              f"  latent    {'x'.join(map(str, h['latent_shape']))} ({h['latent_axes']}) per "
              f"{h['chunk_frames'] * h['mel']['hop'] / h['mel']['sample_rate']:g} s chunk, {h['num_chunks']} chunks; "
-             f"{h['bits']} bits{', zstd level ' + str(h['zstd_level']) if h['zstd_level'] else ', no zstd'}",
+             f"{info['coder_text']}",
              f"  size      {info['bytes']:,} bytes on disk ({info['payload_bytes']:,} payload, "
              f"{info['overhead_bytes']:,} header/stats/CRC/index), {info['kbps']:.2f} kbps",
              f"  ratios    {info['ratio_vs_pcm16_16k']:.1f}x vs 16-bit PCM at 16 kHz, "
@@ -210,13 +217,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     device = pick_device(args.device)
     model = load_model(args.model or DEFAULT_MODEL, device)
-    r = evaluate(args.input, model, bits=args.bits, zstd_level=args.zstd, chunk_seconds=args.chunk_seconds,
+    r = evaluate(args.input, model, bits=args.bits, zstd_level=args.zstd, quality=args.quality, kbps=args.kbps,
+                 chunk_seconds=args.chunk_seconds,
                  mono=args.mono, device=device, batch_size=args.batch_size, vocoder=args.vocoder,
                  gl_iters=args.gl_iters)
     stages = ", ".join(f"{k} {v:.3f}" for k, v in r["timings_s"].items())
     text = "\n".join([
-        f"{args.input}: {r['duration_s']:.2f} s x {r['channels']} ch, model {r['model']}, {r['bits']} bits"
-        f"{', zstd ' + str(r['zstd_level']) if r['zstd_level'] else ''}, {r['vocoder']}",
+        f"{args.input}: {r['duration_s']:.2f} s x {r['channels']} ch, model {r['model']}, {r['coder_text']}, "
+        f"{r['vocoder']}",
         f"  size      {r['bytes']:,} bytes, {r['kbps']:.2f} kbps; ratio {r['ratio_vs_pcm16_16k']:.1f}x vs 16 kHz PCM, "
         f"{r['ratio_vs_pcm16_original']:.1f}x vs original-rate PCM, {r['ratio_vs_input_file']:.1f}x vs input file",
         f"  spectral  log-mel L1 {r['log_mel_l1_db']:.3f} dB, RMSE {r['log_mel_rmse_db']:.3f} dB; "

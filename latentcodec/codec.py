@@ -23,12 +23,13 @@ import soxr
 import torch
 
 from .audio_io import Audio, read_audio
-from .container import AlatReader, AlatWriter, Header
+from .container import AlatReader, AlatWriter, Header, fixed_size
 from .errors import LatentCodecError, ModelError
 from .fileio import atomic_output
 from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
 from .models import DEFAULT_MODEL, Model, load_hifigan, load_model
-from .quantize import BITS, DEFAULT_BITS, DEFAULT_ZSTD
+from .quantize import BITS, DEFAULT_ZSTD
+from .rate import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, step_for_quality, step_for_rate, transform_of
 from .vocoder import DEFAULT_GL_ITERS, GriffinLimVocoder, HifiGanVocoder, vocode_stream
 
 CONTEXT_FRAMES = 32
@@ -106,16 +107,51 @@ def decode_latent_windows(model: Model, latents: np.ndarray) -> np.ndarray:
     return model.vae.decode(z).sample[:, 0].float().cpu().numpy()
 
 
-def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None = None, bits: int = DEFAULT_BITS,
-                 zstd_level: int = DEFAULT_ZSTD, chunk_seconds: float = 5.0, batch_size: int = 4, mono: bool = False,
-                 device: str = "cpu", progress: Progress | None = None, timings: Timings | None = None) -> EncodeResult:
-    """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all)."""
-    if bits not in BITS:
-        raise LatentCodecError(f"--bits {bits}: use one of {', '.join(map(str, BITS))}")
-    if not 0 <= zstd_level <= 22:
-        raise LatentCodecError(f"--zstd {zstd_level}: use 0 (off) to 22")
+@dataclass
+class CoderChoice:
+    """How latents become bytes: version 1 (``bits``, zstd) or version 2 (one step per component, ANS)."""
+
+    bits: int = 0
+    zstd_level: int = 0
+    steps: list[float] | None = None
+    transform: list[list[float]] | None = None
+    kbps: float | None = None  # the rate asked for: the step is then chosen on the file's latents
+
+
+def choose_coder(model: Model, bits: int | None = None, zstd_level: int | None = None, quality: float | None = None,
+                 kbps: float | None = None) -> CoderChoice:
+    """Version 1 when ``bits`` is given, else the entropy coder at ``kbps`` or ``quality`` (default quality)."""
+    if bits is not None:
+        if quality is not None or kbps is not None:
+            raise LatentCodecError("bits per value select the version-1 quantizer: give no quality or rate with them")
+        if bits not in BITS:
+            raise LatentCodecError(f"{bits} bits per value: use one of {', '.join(map(str, BITS))}")
+        level = DEFAULT_ZSTD if zstd_level is None else zstd_level
+        if not 0 <= level <= 22:
+            raise LatentCodecError(f"zstd level {level}: use 0 (off) to 22")
+        return CoderChoice(bits=bits, zstd_level=level)
+    if zstd_level:
+        raise LatentCodecError("zstd applies to the version-1 quantizer only: give bits per value with it")
+    if quality is not None and kbps is not None:
+        raise LatentCodecError("give a quality or a rate, not both")
+    if kbps is not None and not MIN_KBPS <= kbps <= MAX_KBPS:
+        raise LatentCodecError(f"a rate of {kbps:g} kbps is out of range ({MIN_KBPS:g} to {MAX_KBPS:g})")
+    step = step_for_quality(DEFAULT_QUALITY if quality is None else quality)
+    n = model.latent_channels
+    return CoderChoice(steps=[step] * n, transform=transform_of(model.coder, n).tolist(), kbps=kbps)
+
+
+def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None = None, bits: int | None = None,
+                 zstd_level: int | None = None, quality: float | None = None, kbps: float | None = None,
+                 chunk_seconds: float = 5.0, batch_size: int = 4, mono: bool = False, device: str = "cpu",
+                 progress: Progress | None = None, timings: Timings | None = None) -> EncodeResult:
+    """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all).
+
+    The coder: see :func:`choose_coder` (the entropy coder at the default quality unless told otherwise).
+    """
     timings = timings or Timings()
     model = _resolve_model(model, device)
+    coder = choose_coder(model, bits, zstd_level, quality, kbps)
     x = audio.samples
     chans, n = x.shape
     if chans > 64:
@@ -125,33 +161,47 @@ def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None =
     header = Header(channels=chans, num_samples=n, original_rate=audio.original_rate,
                     original_channels=audio.original_channels, original_frames=audio.original_frames,
                     input_size=audio.file_size, model_name=model.name, model_fingerprint=model.fingerprint,
-                    offsets=[o for o, _ in stats], gains=[g for _, g in stats], bits=bits, zstd_level=zstd_level,
+                    offsets=[o for o, _ in stats], gains=[g for _, g in stats], bits=coder.bits,
+                    zstd_level=coder.zstd_level, steps=coder.steps, transform=coder.transform,
                     mono_downmix=mono and audio.original_channels > 1, chunk_frames=frames, context_frames=ctx,
                     latent_channels=model.latent_channels)
-    jobs = [divmod(i, chans) for i in range(header.num_records)]
-    keep = slice(ctx // 4, ctx // 4 + frames // 4)
+    records = _latent_records(model, x, stats, header, batch_size, timings, progress)
     with atomic_output(out_path) as tmp, open(tmp, "wb") as f:
+        if coder.kbps is not None:  # the whole file's latents first: the step is chosen on them
+            records = list(records)
+            with timings.stage("rate_search"):
+                step = step_for_rate([z for _, _, z in records], coder.kbps, header)
+            header.steps = [step] * header.latent_channels
         writer = AlatWriter(f, header)
-        for b in range(0, len(jobs), batch_size):
-            batch = jobs[b:b + batch_size]
-            with timings.stage("mel"):
-                mels = np.stack([log_mel_frames(x[c], k * frames - ctx, (k + 1) * frames + ctx, AUDIOLDM_MEL,
-                                                *stats[c]) for k, c in batch])
-            with timings.stage("vae_encode"):
-                z = encode_mel_windows(model, mels)
-                if z.shape[2:] != (mels.shape[1] // 4, header.latent_shape[2]):
-                    raise ModelError(f"model '{model.name}' maps {mels.shape[1]} x {mels.shape[2]} mel frames to "
-                                     f"{tuple(z.shape[2:])} latents, not 4x smaller on both axes")
-                z = z[:, :, keep].cpu().numpy()
+        for k, c, z in records:
             with timings.stage("quantize_write"):
-                if not np.isfinite(z.astype(np.float16)).all():
-                    raise ModelError(f"model '{model.name}' produced latents beyond the float16 range")
-                for (k, c), zi in zip(batch, z):
-                    writer.write(k, c, zi.astype(np.float16))
-            if progress:
-                progress(b + len(batch), len(jobs))
+                writer.write(k, c, z)
         size = writer.close()
     return EncodeResult(header, size, timings)
+
+
+def _latent_records(model: Model, x: np.ndarray, stats: list[tuple[float, float]], header: Header, batch_size: int,
+                    timings: Timings, progress: Progress | None) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(chunk, channel, float16 latent) in file order, the VAE run on ``batch_size`` windows at a time."""
+    frames, ctx = header.chunk_frames, header.context_frames
+    jobs = [divmod(i, header.channels) for i in range(header.num_records)]
+    keep = slice(ctx // 4, ctx // 4 + frames // 4)
+    for b in range(0, len(jobs), batch_size):
+        batch = jobs[b:b + batch_size]
+        with timings.stage("mel"):
+            mels = np.stack([log_mel_frames(x[c], k * frames - ctx, (k + 1) * frames + ctx, AUDIOLDM_MEL,
+                                            *stats[c]) for k, c in batch])
+        with timings.stage("vae_encode"):
+            z = encode_mel_windows(model, mels)
+            if z.shape[2:] != (mels.shape[1] // 4, header.latent_shape[2]):
+                raise ModelError(f"model '{model.name}' maps {mels.shape[1]} x {mels.shape[2]} mel frames to "
+                                 f"{tuple(z.shape[2:])} latents, not 4x smaller on both axes")
+            z = z[:, :, keep].cpu().numpy().astype(np.float16)
+        if not np.isfinite(z).all():
+            raise ModelError(f"model '{model.name}' produced latents beyond the float16 range")
+        yield from ((k, c, zi) for (k, c), zi in zip(batch, z))
+        if progress:
+            progress(b + len(batch), len(jobs))
 
 
 def encode_file(in_path: str | Path, out_path: str | Path, mono: bool = False, **kwargs) -> EncodeResult:

@@ -19,10 +19,15 @@ import numpy as np
 
 from .errors import AlatFormatError
 from .mel import AUDIOLDM_MEL, MelConfig
+from .entropy import EntropyError
 from .quantize import BITS, dequantize, payload_size, quantize, stats_size
+from .transform_coder import PARAM_BYTES, decode_codes_of, dequantize_codes, encode_latent
 
 MAGIC = b"\x89ALAT\r\n\x1a"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest; a writer writes version 1 for --bits, version 2 for the entropy coder
+VERSIONS = (1, 2)
+QUANT_FLOAT16, QUANT_MINMAX, QUANT_TRANSFORM = 0, 1, 2
+MAX_STEP = 65504.0  # the float16 range: a larger step could not code any latent value but 0
 RECORD_MAGIC = b"ALCK"
 INDEX_MAGIC = b"ALIX"
 END_MAGIC = b"ALND"
@@ -60,6 +65,8 @@ class Header:
     mel: MelConfig = AUDIOLDM_MEL
     latent_channels: int = 8
     tool_version: str = field(default_factory=lambda: _tool_version())
+    steps: list[float] | None = None  # version 2: quantizer step per transform component (bits is then 0)
+    transform: list[list[float]] | None = None  # version 2: L x L matrix K, component = K @ latent channels
 
     def __post_init__(self) -> None:
         """Hold float fields as the float32 values the file stores, so a header equals its reading."""
@@ -67,6 +74,16 @@ class Header:
         m = self.mel
         self.mel = replace(m, fmin=f32(m.fmin), fmax=f32(m.fmax), log_floor=f32(m.log_floor))
         self.offsets, self.gains = [f32(v) for v in self.offsets], [f32(v) for v in self.gains]
+        if self.steps is not None:
+            self.bits = 0
+            self.steps = [f32(v) for v in self.steps]
+            k = np.eye(self.latent_channels) if self.transform is None else np.asarray(self.transform)
+            self.transform = k.astype(np.float16).astype(np.float64).tolist()
+
+    @property
+    def version(self) -> int:
+        """1: min/max quantizer (``bits``), optional zstd; 2: transform coder with ANS (``steps``)."""
+        return 1 if self.steps is None else 2
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -82,12 +99,23 @@ class Header:
         return self.num_chunks * self.channels
 
     @property
+    def values(self) -> int:
+        """Latent values per record, V."""
+        return int(np.prod(self.latent_shape))
+
+    @property
     def raw_payload_size(self) -> int:
-        return payload_size(int(np.prod(self.latent_shape)), self.bits)
+        """Version 1: the payload's size before zstd."""
+        return payload_size(self.values, self.bits)
+
+    @property
+    def max_payload_size(self) -> int:
+        """Version 2: the most bytes a record's ANS words can take (56 bits a value, two words of state)."""
+        return 4 * (-(-7 * self.values // 4) + 2)
 
     @property
     def stats_size(self) -> int:
-        return stats_size(self.latent_channels, self.bits)
+        return stats_size(self.latent_channels, self.bits) if self.version == 1 else PARAM_BYTES * self.latent_channels
 
     @property
     def duration(self) -> float:
@@ -96,9 +124,15 @@ class Header:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["model_fingerprint"] = self.model_fingerprint.hex()
-        d.update(format_version=FORMAT_VERSION, num_chunks=self.num_chunks, latent_shape=list(self.latent_shape),
+        d.update(format_version=self.version, num_chunks=self.num_chunks, latent_shape=list(self.latent_shape),
                  latent_axes="channels,time,mel", duration_s=self.duration)
         return d
+
+    @property
+    def quantizer(self) -> int:
+        if self.version == 2:
+            return QUANT_TRANSFORM
+        return QUANT_FLOAT16 if self.bits == 16 else QUANT_MINMAX
 
     def encode(self) -> bytes:
         """The header's bytes: preamble, body and CRC32."""
@@ -110,11 +144,13 @@ class Header:
         body = _FIXED.pack(m.sample_rate, self.original_rate, self.channels, self.original_channels,
                            self.num_samples, self.original_frames, self.input_size, self.chunk_frames,
                            self.context_frames, m.n_fft, m.hop, m.win, m.n_mels, m.fmin, m.fmax, m.log_floor, 0, 0,
-                           lc, lt, lm, self.bits, 0 if self.bits == 16 else 1,
-                           self.zstd_level, FLAG_MONO_DOWNMIX if self.mono_downmix else 0, self.num_chunks)
+                           lc, lt, lm, self.bits, self.quantizer, self.zstd_level,
+                           FLAG_MONO_DOWNMIX if self.mono_downmix else 0, self.num_chunks)
         body += b"".join(struct.pack("<ff", o, g) for o, g in zip(self.offsets, self.gains))
         body += self.model_fingerprint + struct.pack("<H", len(name)) + name + struct.pack("<H", len(tool)) + tool
-        head = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(body)) + body
+        if self.version == 2:
+            body += np.asarray(self.steps, "<f4").tobytes() + np.asarray(self.transform, "<f2").tobytes()
+        head = _PREAMBLE.pack(MAGIC, self.version, len(body)) + body
         return head + _CRC.pack(zlib.crc32(head))
 
 
@@ -138,9 +174,9 @@ def parse_header(f: BinaryIO, file_size: int, where: str) -> tuple[Header, int]:
     if len(pre) < _PREAMBLE.size:
         raise _fail(f"{where}: truncated: the file ends inside the header (at byte {file_size})")
     _, version, body_len = _PREAMBLE.unpack(pre)
-    if version != FORMAT_VERSION:
-        raise _fail(f"{where}: .alat format version {version} is not supported (this reader knows version "
-                    f"{FORMAT_VERSION}); use a latentcodec that reads it")
+    if version not in VERSIONS:
+        raise _fail(f"{where}: .alat format version {version} is not supported (this reader knows versions "
+                    f"{', '.join(map(str, VERSIONS))}); use a latentcodec that reads it")
     end = _PREAMBLE.size + body_len + _CRC.size
     if body_len < _FIXED.size or body_len > MAX_HEADER:
         raise _fail(f"{where}: header length {body_len} at offset 8 is impossible")
@@ -151,12 +187,22 @@ def parse_header(f: BinaryIO, file_size: int, where: str) -> tuple[Header, int]:
     if zlib.crc32(pre + body) != crc:
         raise _fail(f"{where}: header CRC mismatch (bytes 0..{end - 1}): the header is damaged")
     try:
-        return _header_fields(body, where), end
-    except (struct.error, UnicodeDecodeError, IndexError) as e:
+        return _header_fields(body, version, where), end
+    except (struct.error, UnicodeDecodeError, IndexError, ValueError) as e:
         raise _fail(f"{where}: malformed header fields ({e})") from e
 
 
-def _header_fields(body: bytes, where: str) -> Header:
+def _coder_block(body: bytes, pos: int, lc: int) -> tuple[list[float], list[list[float]], int]:
+    """Version 2's steps (L x f32) and transform (L x L f16, row-major) at ``pos``; and the end."""
+    end = pos + 4 * lc + 2 * lc * lc
+    if end > len(body):
+        raise ValueError("the coder block runs past the header body")
+    steps = np.frombuffer(body, "<f4", lc, pos).astype(np.float64)
+    k = np.frombuffer(body, "<f2", lc * lc, pos + 4 * lc).astype(np.float64).reshape(lc, lc)
+    return steps.tolist(), k.tolist(), end
+
+
+def _header_fields(body: bytes, version: int, where: str) -> Header:
     (sr, orig_sr, ch, orig_ch, n, orig_n, in_size, chunk, ctx, n_fft, hop, win, n_mels, fmin, fmax, floor,
      mel_kind, axes, lc, lt, lm, bits, quant, zlevel, flags, n_chunks) = _FIXED.unpack_from(body)
     pos = _FIXED.size
@@ -171,26 +217,44 @@ def _header_fields(body: bytes, where: str) -> Header:
     pos += 2 + name_len
     (tool_len,) = struct.unpack_from("<H", body, pos)
     tool = body[pos + 2:pos + 2 + tool_len].decode()
-    if pos + 2 + tool_len != len(body) or len(fp) != 32:
+    pos += 2 + tool_len
+    steps, transform = None, None
+    if version == 2 and 1 <= lc <= 64 and pos <= len(body):
+        steps, transform, pos = _coder_block(body, pos, lc)
+    if pos != len(body) or len(fp) != 32:
         raise _fail(f"{where}: header length does not match its fields")
     h = Header(channels=ch, num_samples=n, original_rate=orig_sr, original_channels=orig_ch, original_frames=orig_n,
                input_size=in_size, model_name=name, model_fingerprint=fp, offsets=[o for o, _ in norm],
                gains=[g for _, g in norm], bits=bits, zstd_level=zlevel, mono_downmix=bool(flags & FLAG_MONO_DOWNMIX),
                chunk_frames=chunk, context_frames=ctx, latent_channels=lc, tool_version=tool,
-               mel=MelConfig(sr, n_fft, hop, win, n_mels, fmin, fmax, floor))
+               mel=MelConfig(sr, n_fft, hop, win, n_mels, fmin, fmax, floor), steps=steps, transform=transform)
+    finite = np.isfinite(h.offsets + h.gains + [fmin, fmax, floor]).all()
+    if version == 1:
+        quantizer_ok = bits in BITS and quant == h.quantizer and 0 <= zlevel <= 22
+    else:
+        quantizer_ok = bits == 0 and quant == QUANT_TRANSFORM and zlevel == 0 and np.isfinite(transform).all() \
+            and all(0 < v <= MAX_STEP for v in steps)
     problems = [
-        (n < 1, f"sample count {n}"), (sr < 1 or orig_sr < 1 or hop < 1, "zero sample rate or hop"),
-        (chunk < 4 or chunk % 4 or n_mels % 4, f"chunk length {chunk} / {n_mels} mel bands not multiples of 4"),
+        (n < 1, f"sample count {n}"), (sr < 1 or orig_sr < 1 or hop < 1 or win < 1 or n_fft < win, "sample rate, hop, window or n_fft"),
+        (chunk < 4 or chunk % 4 or ctx % 4 or n_mels < 4 or n_mels % 4,
+         f"chunk length {chunk} / context {ctx} / {n_mels} mel bands not multiples of 4"),
         ((lt, lm) != (chunk // 4, n_mels // 4) or not 1 <= lc <= 64, f"latent shape {lc}x{lt}x{lm}"),
         (mel_kind != 0 or axes != 0, f"mel kind {mel_kind} / axis order {axes}"),
-        (bits not in BITS or quant != (0 if bits == 16 else 1), f"quantizer {quant} at {bits} bits"),
-        (flags & ~FLAG_MONO_DOWNMIX, f"flags {flags:#x}"), (n_chunks != h.num_chunks, f"chunk count {n_chunks}"),
-        (not all(np.isfinite(v) for v in h.offsets + h.gains + [fmin, fmax, floor]), "non-finite numbers"),
+        (not quantizer_ok, f"quantizer {quant} at {bits} bits, zstd level {zlevel}"),
+        (flags & ~FLAG_MONO_DOWNMIX or (flags & FLAG_MONO_DOWNMIX and ch != 1), f"flags {flags:#x} with {ch} channels"),
+        (n_chunks != h.num_chunks, f"chunk count {n_chunks}"),
+        (not finite or min(h.gains) <= 0 or not 0 <= fmin < fmax or floor <= 0, "offset, gain or mel numbers"),
     ]
     for bad, what in problems:
         if bad:
             raise _fail(f"{where}: header is inconsistent: {what}")
     return h
+
+
+def fixed_size(h: Header) -> int:
+    """Bytes of a file that do not depend on the payloads: header, record framing and stats, index, end marker."""
+    return len(h.encode()) + h.num_records * (_RECORD.size + h.stats_size + _CRC.size) + 8 + 8 * h.num_records \
+        + _CRC.size + _TRAILER.size
 
 
 class AlatWriter:
@@ -201,10 +265,12 @@ class AlatWriter:
 
     def __init__(self, f: BinaryIO, header: Header):
         self.f, self.header = f, header
-        if header.bits not in BITS:
+        if header.version == 1 and header.bits not in BITS:
             raise ValueError(f"bits must be one of {BITS}")
-        if not 0 <= header.zstd_level <= 22:
-            raise ValueError("zstd level must be 0 (off) to 22")
+        if not 0 <= header.zstd_level <= (22 if header.version == 1 else 0):
+            raise ValueError("zstd level must be 0 (off) to 22, and 0 with the entropy coder")
+        if header.version == 2:
+            self._steps, self._transform = np.asarray(header.steps), np.asarray(header.transform)
         self._zstd = None
         if header.zstd_level:
             import zstandard
@@ -223,14 +289,17 @@ class AlatWriter:
             raise ValueError(f"record {chunk}/{channel} out of order: expected {divmod(expect, h.channels)}")
         if tuple(latent.shape) != h.latent_shape:
             raise ValueError(f"latent shape {latent.shape} is not {h.latent_shape}")
-        stats, payload = quantize(latent, h.bits)
+        if h.version == 2:
+            stats, payload = encode_latent(latent, self._steps, self._transform)
+        else:
+            st, payload = quantize(latent, h.bits)
+            stats = st.astype("<f4").tobytes()
         flags = 0
         if self._zstd is not None:
             packed = self._zstd.compress(payload)
             if len(packed) < len(payload):
                 payload, flags = packed, FLAG_ZSTD
-        rec = _RECORD.pack(RECORD_MAGIC, chunk, channel, flags, 0, len(payload)) + \
-            stats.astype("<f4").tobytes() + payload
+        rec = _RECORD.pack(RECORD_MAGIC, chunk, channel, flags, 0, len(payload)) + stats + payload
         rec += _CRC.pack(zlib.crc32(rec))
         self.f.write(rec)
         self.offsets.append(self.pos)
@@ -341,9 +410,13 @@ class AlatReader:
         magic, chunk, channel, flags, reserved, plen = _RECORD.unpack(head)
         if magic != RECORD_MAGIC:
             return "no record magic"
-        if flags & ~FLAG_ZSTD or reserved:
-            return f"unknown record flags {flags:#x}"
-        if not (plen < h.raw_payload_size if flags & FLAG_ZSTD else plen == h.raw_payload_size) or plen == 0:
+        if flags & ~FLAG_ZSTD or reserved or (flags & FLAG_ZSTD and not h.zstd_level):
+            return f"record flags {flags:#x} are not allowed here"
+        if h.version == 2:
+            bad_length = plen % 4 or plen > h.max_payload_size
+        else:
+            bad_length = not (plen < h.raw_payload_size if flags & FLAG_ZSTD else plen == h.raw_payload_size)
+        if bad_length or (plen == 0 and h.version == 1):
             return f"payload length {plen} is impossible"
         size = self.record_min + plen
         if offset + size > limit:
@@ -405,13 +478,26 @@ class AlatReader:
         h = self.header
         if self.salvage and self.offsets[chunk * h.channels + channel] < 0:
             return None
+        if h.version == 2:
+            return dequantize_codes(self.codes(chunk, channel), np.asarray(h.steps), np.asarray(h.transform))
         _, stats, payload, off = self.record(chunk, channel)
         if len(payload) != h.raw_payload_size:
             payload = self._unzstd(payload, chunk, channel, off)
         st = np.frombuffer(stats, "<f4").reshape(h.latent_channels, -1)
         if h.bits != 16 and not np.isfinite(st).all():
             raise _fail(f"{self.where}: chunk {chunk} channel {channel}: non-finite quantizer stats")
-        return dequantize(st, payload, h.bits, h.latent_shape)
+        latent = dequantize(st, payload, h.bits, h.latent_shape)
+        if h.bits == 16 and not np.isfinite(latent).all():
+            raise _fail(f"{self.where}: chunk {chunk} channel {channel}: non-finite float16 values")
+        return latent
+
+    def codes(self, chunk: int, channel: int) -> np.ndarray:
+        """Version 2: the integer codes (int64, components x time x mel) of one record, as coded."""
+        _, stats, payload, off = self.record(chunk, channel)
+        try:
+            return decode_codes_of(stats, payload, self.header.latent_shape)
+        except EntropyError as e:
+            raise _fail(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: {e}") from None
 
     def _unzstd(self, payload: bytes, chunk: int, channel: int, off: int) -> bytes:
         import zstandard

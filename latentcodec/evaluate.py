@@ -12,11 +12,11 @@ import soundfile as sf
 from .audio_io import Audio, read_audio
 from .codec import Timings, decode_file, encode_audio
 from .container import Header
-from .fileinfo import rate_figures
+from .fileinfo import coder_summary, coder_text, rate_figures
 from .mel import log_mel_frames
-from .metrics import log_mel_distance, quality
+from .metrics import log_mel_distance
+from .metrics import quality as quality_metrics
 from .models import Model
-from .quantize import DEFAULT_BITS, DEFAULT_ZSTD
 from .vocoder import DEFAULT_GL_ITERS
 
 
@@ -34,8 +34,8 @@ class RoundTrip:
     decode_s: float
 
 
-def round_trip(audio: Audio, model: Model, bits: int = DEFAULT_BITS, zstd_level: int = DEFAULT_ZSTD,
-               chunk_seconds: float = 5.0, mono: bool = False, device: str = "cpu", batch_size: int = 4,
+def round_trip(audio: Audio, model: Model, bits: int | None = None, zstd_level: int | None = None,
+               quality: float | None = None, kbps: float | None = None, chunk_seconds: float = 5.0, mono: bool = False, device: str = "cpu", batch_size: int = 4,
                vocoder: str = "griffinlim",
                gl_iters: int = DEFAULT_GL_ITERS, timings: Timings | None = None) -> RoundTrip:
     """Encode ``audio`` to a temporary .alat, decode it to a temporary wav, and read that back."""
@@ -44,7 +44,8 @@ def round_trip(audio: Audio, model: Model, bits: int = DEFAULT_BITS, zstd_level:
     with tempfile.TemporaryDirectory(prefix="alat-eval-") as tmp:
         alat, wav = Path(tmp) / "x.alat", Path(tmp) / "x.wav"
         t0 = time.perf_counter()
-        enc = encode_audio(audio, alat, model, bits=bits, zstd_level=zstd_level, chunk_seconds=chunk_seconds,
+        enc = encode_audio(audio, alat, model, bits=bits, zstd_level=zstd_level, quality=quality, kbps=kbps,
+                           chunk_seconds=chunk_seconds,
                            batch_size=batch_size, mono=mono, device=device, timings=timings)
         t1 = time.perf_counter()
         decode_file(alat, wav, model, vocoder=vocoder, gl_iters=gl_iters, device=device, batch_size=batch_size,
@@ -59,8 +60,8 @@ def round_trip(audio: Audio, model: Model, bits: int = DEFAULT_BITS, zstd_level:
                      float(np.mean([d["log_mel_rmse_db"] for d in dist])), h, timings, t1 - t0, t2 - t1)
 
 
-def evaluate(in_path: str | Path, model: Model, bits: int = DEFAULT_BITS, zstd_level: int = DEFAULT_ZSTD,
-             chunk_seconds: float = 5.0, mono: bool = False, device: str = "cpu", batch_size: int = 4,
+def evaluate(in_path: str | Path, model: Model, bits: int | None = None, zstd_level: int | None = None,
+             quality: float | None = None, kbps: float | None = None, chunk_seconds: float = 5.0, mono: bool = False, device: str = "cpu", batch_size: int = 4,
              vocoder: str = "griffinlim",
              gl_iters: int = DEFAULT_GL_ITERS) -> dict:
     """Round trip one file; quality is measured at 16 kHz against the resampled input.
@@ -72,15 +73,15 @@ def evaluate(in_path: str | Path, model: Model, bits: int = DEFAULT_BITS, zstd_l
     t0 = time.perf_counter()
     with timings.stage("load_resample"):
         audio = read_audio(in_path, mono=mono)
-    rt = round_trip(audio, model, bits, zstd_level, chunk_seconds, mono, device, batch_size, vocoder, gl_iters,
-                    timings)
+    rt = round_trip(audio, model, bits, zstd_level, quality, kbps, chunk_seconds, mono, device, batch_size, vocoder,
+                    gl_iters, timings)
     h = rt.header
     return {
-        "input": str(in_path), "model": model.name, "bits": bits, "zstd_level": zstd_level, "vocoder": vocoder,
+        "input": str(in_path), "model": model.name, **coder_summary(h), "coder_text": coder_text(h), "vocoder": vocoder,
         "gl_iters": gl_iters if vocoder == "griffinlim" else None, "duration_s": h.duration, "channels": h.channels,
         **rate_figures(rt.file_size, h),
         "latent_mel_l1_db": rt.latent_mel_l1_db, "latent_mel_rmse_db": rt.latent_mel_rmse_db,
-        **quality(audio.samples, rt.decoded),
+        **quality_metrics(audio.samples, rt.decoded),
         "timings_s": {k: round(v, 4) for k, v in timings.seconds.items()},
         "encode_x_realtime": h.duration / max(rt.encode_s, 1e-9),
         "decode_x_realtime": h.duration / max(rt.decode_s, 1e-9),

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from .errors import ModelError
+from .rate import load_coder_table
 
 SHIPPED_DIR = Path(str(files("latentcodec"))) / "weights"
 DEFAULT_MODEL = "latentcodec-small"
@@ -38,6 +39,7 @@ class Model:
     vae: Any  # diffusers AutoencoderKL
     fingerprint: bytes
     location: str  # local directory or hub id, where a ``vocoder/`` may be found
+    coder: dict | None = None  # coder.json beside the weights: version 2's transform and rate calibration
 
     @property
     def latent_channels(self) -> int:
@@ -102,7 +104,8 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Model:
     if vae.config.in_channels != 1 or vae.config.out_channels != 1:
         raise ModelError(f"model '{name}' is not a mel VAE: it takes {vae.config.in_channels} input channels, not 1")
     vae = vae.to(device).eval().requires_grad_(False)
-    return Model(name=name, vae=vae, fingerprint=fingerprint(vae), location=location)
+    coder = load_coder_table(path) if Path(path).is_dir() else None
+    return Model(name=name, vae=vae, fingerprint=fingerprint(vae), location=location, coder=coder)
 
 
 def load_hifigan(model: Model, device: str = "cpu") -> torch.nn.Module:
