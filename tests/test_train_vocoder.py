@@ -84,3 +84,15 @@ def test_crop_mel_is_the_codec_mel_of_those_samples() -> None:
     whole = log_mel(x)
     crop = torch.from_numpy(x[1600 - 512:1600 + 20 * 160 + 512])[None]
     assert np.allclose(batch_log_mel(crop, center=False)[0].numpy(), whole[10:31], atol=1e-4)
+
+
+def test_init_starts_from_the_given_generator(tmp_path, data) -> None:
+    """At learning rate 0 a run started with --init gives back exactly the generator it started from."""
+    train, val = data
+    common = ["--steps", "1", "--batch-size", "2", "--crop-frames", "20", "--quiet"]
+    assert main(["train-vocoder", str(train), str(tmp_path / "a"), *common]) == 0
+    assert main(["train-vocoder", str(train), str(tmp_path / "b"), *common, "--init", str(tmp_path / "a"),
+                 "--seed", "1", "--lr", "0", "--min-lr", "0"]) == 0
+    a, b = (load_file(str(tmp_path / n / "model.safetensors")) for n in ("a", "b"))
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert main(["train-vocoder", str(train), str(tmp_path / "c"), *common, "--init", str(tmp_path)]) == 1
