@@ -10,6 +10,7 @@ where they overlap, so the cross-fade joins two signals of the same phase.
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -150,9 +151,13 @@ def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: "Model | None"
     from .vocos import NeuralVocoder, load_vocos
 
     gen = load_vocos(neural_vocoder_folder(name), device)
-    if (gen.cfg.n_mels, gen.cfg.hop, gen.cfg.log_floor) != (mel.n_mels, mel.hop, mel.log_floor):
-        raise ModelError(f"vocoder '{name}' takes {gen.cfg.n_mels} mel bands at hop {gen.cfg.hop}, "
-                         f"not the {mel.n_mels} at hop {mel.hop} of this file")
+    c = gen.cfg
+    fits = (c.n_mels, c.hop, mel.sample_rate) == (mel.n_mels, mel.hop, AUDIOLDM_MEL.sample_rate) \
+        and math.isclose(c.log_floor, mel.log_floor, rel_tol=1e-6)  # headers store the floor as float32
+    if not fits:
+        raise ModelError(f"vocoder '{name}' takes {c.n_mels} mel bands at hop {c.hop}, floor {c.log_floor:g}, "
+                         f"{AUDIOLDM_MEL.sample_rate} Hz; this mel has {mel.n_mels} at hop {mel.hop}, floor "
+                         f"{mel.log_floor:g}, {mel.sample_rate} Hz")
     return NeuralVocoder(gen, device)
 
 

@@ -69,3 +69,12 @@ def test_float16_weights_load_as_float32(tiny_folder) -> None:
     assert gen.cfg == TINY and all(p.dtype == torch.float32 for p in gen.parameters())
     y = gen(torch.from_numpy(_mel(11))[None])
     assert y.shape == (1, 1600)
+
+
+def test_vocoder_refuses_another_mel(tiny_folder) -> None:
+    """A float32 floor (as .alat headers store it) is the same mel; another hop is not."""
+    from latentcodec.mel import MelConfig
+
+    assert isinstance(load_vocoder(str(tiny_folder), MelConfig(log_floor=float(np.float32(1e-5)))), NeuralVocoder)
+    with pytest.raises(ModelError, match="at hop 160"):
+        load_vocoder(str(tiny_folder), MelConfig(hop=256))
