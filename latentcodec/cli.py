@@ -131,7 +131,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--quiet", action="store_true")
+    _add_train_vocoder(sub)
     return ap
+
+
+def _add_train_vocoder(sub: Any) -> None:
+    """Options left out keep the library's defaults (``VocoderTrainConfig``), so they live in one place."""
+    p = sub.add_parser("train-vocoder", help="train the neural vocoder on a folder of audio",
+                       argument_default=argparse.SUPPRESS)
+    p.add_argument("data", help="folder of audio (sub-folders music/, speech/, effects/ are sampled by kind)")
+    p.add_argument("output", help="folder for checkpoints and the generator (usable as --vocoder OUTPUT)")
+    p.add_argument("--val", help="folder of validation clips (speech_*, music_*, ...): log-mel L1 and PESQ-wb")
+    p.add_argument("--steps", type=_positive)
+    p.add_argument("--batch-size", type=_positive)
+    p.add_argument("--crop-frames", type=_positive, help="mel frames (of 10 ms) per training crop")
+    p.add_argument("--lr", type=float, help="peak learning rate (cosine decay to --min-lr)")
+    p.add_argument("--min-lr", type=float)
+    p.add_argument("--gan-start", type=int, help="steps of reconstruction losses alone before the GAN losses")
+    p.add_argument("--kind-weights", type=_kind_weights, metavar="KIND=W,...")
+    p.add_argument("--init", metavar="VOCODER", help="start from this vocoder's generator (name or folder)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--val-every", type=_positive)
+    p.add_argument("--checkpoint-every", type=_positive)
+    p.add_argument("--resume", action="store_true", default=False, help="continue from OUTPUT/checkpoint.pt")
+    p.add_argument("--threads", type=_positive, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--quiet", action="store_true", default=False)
 
 
 def _print(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -256,7 +280,33 @@ def cmd_train(args: argparse.Namespace) -> None:
           f"validation log-mel L1 {last.get('val_l1_db', float('nan')):.3f} dB")
 
 
-COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "eval": cmd_eval, "train": cmd_train}
+def cmd_train_vocoder(args: argparse.Namespace) -> None:
+    import torch
+
+    from .train_vocoder import VocoderTrainConfig, train_vocoder
+
+    opts = vars(args)
+    data, out, val = Path(opts.pop("data")), Path(opts.pop("output")), opts.pop("val", None)
+    for folder in [data] + ([val] if val else []):
+        if not Path(folder).is_dir():
+            raise LatentCodecError(f"{folder}: no such folder")
+    if "threads" in opts:
+        torch.set_num_threads(opts.pop("threads"))
+    resume, quiet = opts.pop("resume"), opts.pop("quiet")
+    opts.pop("cmd")
+    cfg = VocoderTrainConfig(**opts)
+    log = (lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    info = train_vocoder(data, out, cfg, val=Path(val) if val else None, resume=resume, log=log)
+    val_line = ""
+    if info["history"] and "val" in info["history"][-1]:
+        v = info["history"][-1]["val"]
+        val_line = f"; validation log-mel L1 {v['log_mel_l1_db']:.3f} dB, PESQ-wb speech {v['pesq_wb_speech']}"
+    print(f"{out}: trained {info['steps_done']} steps on {sum(info['data_hours'].values()):.2f} h "
+          f"in {info['train_hours']:.2f} h{val_line}")
+
+
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "eval": cmd_eval, "train": cmd_train,
+            "train-vocoder": cmd_train_vocoder}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -52,15 +52,21 @@ class TrainConfig:
     vae_config: dict = field(default_factory=lambda: dict(SMALL_VAE_CONFIG))
 
 
-def load_mels(folder: Path, on_file: Callable[[Path], None] | None = None) -> dict[str, list[np.ndarray]]:
-    """Log-mel (float16) of every audio file under ``folder``, grouped by its first sub-folder."""
-    groups: dict[str, list[np.ndarray]] = {}
+def normalized_audio(folder: Path) -> Iterator[tuple[str, Path, np.ndarray]]:
+    """(kind, path, mono 16 kHz samples as the codec normalises them) of every audio file under
+    ``folder``, in sorted order; the kind is the first sub-folder ("all" for files at the top)."""
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
         audio = read_audio(path, mono=True).samples[0]
         off, gain = normalization_stats(audio)
         rel = path.relative_to(folder).parts
-        kind = rel[0] if len(rel) > 1 else "all"
-        groups.setdefault(kind, []).append(log_mel((audio - off) * gain).astype(np.float16))
+        yield (rel[0] if len(rel) > 1 else "all"), path, (audio - off) * gain
+
+
+def load_mels(folder: Path, on_file: Callable[[Path], None] | None = None) -> dict[str, list[np.ndarray]]:
+    """Log-mel (float16) of every audio file under ``folder``, grouped by its first sub-folder."""
+    groups: dict[str, list[np.ndarray]] = {}
+    for kind, path, audio in normalized_audio(folder):
+        groups.setdefault(kind, []).append(log_mel(audio).astype(np.float16))
         if on_file:
             on_file(path)
     return groups
@@ -93,11 +99,15 @@ class CropSampler:
                        for k, v in self.groups.items()}
         self.rng = np.random.default_rng(seed)
 
+    def pick(self) -> np.ndarray:
+        """One file's array: a kind by its weight, then a file of that kind by its length."""
+        k = self.kinds[self.rng.choice(len(self.kinds), p=self.kind_p)]
+        return self.groups[k][self.rng.choice(len(self.groups[k]), p=self.file_p[k])]
+
     def batch(self, n: int) -> torch.Tensor:
         out = np.empty((n, 1, self.crop, self.groups[self.kinds[0]][0].shape[1]), np.float32)
         for i in range(n):
-            k = self.kinds[self.rng.choice(len(self.kinds), p=self.kind_p)]
-            m = self.groups[k][self.rng.choice(len(self.groups[k]), p=self.file_p[k])]
+            m = self.pick()
             if len(m) >= self.crop:
                 s = int(self.rng.integers(0, len(m) - self.crop + 1))
                 out[i, 0] = m[s:s + self.crop]

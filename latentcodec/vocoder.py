@@ -1,5 +1,7 @@
-"""From log-mel back to a waveform: momentum Griffin-Lim (default) or a HiFi-GAN, run over a long mel
-in overlapping windows so memory stays flat and no seam is heard.
+"""From log-mel back to a waveform: momentum Griffin-Lim (default), a neural vocoder of our own
+(``vocos.py``, shipped under ``weights/vocoders/``) or a model's HiFi-GAN, chosen by name through one
+registry (``load_vocoder``) and run over a long mel in overlapping windows so memory stays flat and no
+seam is heard.
 
 Griffin-Lim needs a linear magnitude: the mel filterbank is inverted once per window with its
 pseudo-inverse followed by a few multiplicative non-negative least-squares updates (all matrix
@@ -8,13 +10,20 @@ where they overlap, so the cross-fade joins two signals of the same phase.
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
-from typing import Callable, Iterable, Iterator
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 
+from .errors import ModelError
 from .mel import AUDIOLDM_MEL, MelConfig, mel_basis
+
+if TYPE_CHECKING:
+    from .models import Model
 
 DEFAULT_GL_ITERS = 16  # on the dev clips 32 iterations gave the same log-mel L1 (+-0.01 dB) at 1.2x the decode time
 WINDOW_FRAMES = 1000  # 10 s of mel per vocoder window
@@ -96,6 +105,60 @@ class HifiGanVocoder:
 
 
 Vocoder = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
+
+# Neural vocoders shipped in the package: one folder each (config.json + model.safetensors), apart from
+# the VAEs in weights/ so that a vocoder's name is never taken for a --model.
+SHIPPED_VOCODERS_DIR = Path(str(files("latentcodec"))) / "weights" / "vocoders"
+BUILTIN_VOCODERS = ("griffinlim", "hifigan")
+
+
+def shipped_vocoders() -> dict[str, Path]:
+    """Names of the neural vocoders inside the package, and where their weights lie."""
+    if not SHIPPED_VOCODERS_DIR.is_dir():
+        return {}
+    return {p.name: p for p in sorted(SHIPPED_VOCODERS_DIR.iterdir()) if (p / "config.json").is_file()}
+
+
+def vocoder_names() -> list[str]:
+    """Every name ``load_vocoder`` takes besides a folder: built-in, then shipped."""
+    return [*BUILTIN_VOCODERS, *shipped_vocoders()]
+
+
+def neural_vocoder_folder(name: str) -> Path:
+    """The folder of a shipped neural vocoder's name, or ``name`` itself when it is such a folder."""
+    from .vocos import is_vocos_folder
+
+    shipped = shipped_vocoders()
+    if name in shipped:
+        return shipped[name]
+    if is_vocos_folder(Path(name)):
+        return Path(name)
+    raise ModelError(f"vocoder '{name}' not found: use one of {', '.join(vocoder_names())}, "
+                     f"or a folder written by alat train-vocoder")
+
+
+def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: "Model | None" = None, device: str = "cpu",
+                 gl_iters: int = DEFAULT_GL_ITERS) -> Vocoder:
+    """The vocoder called ``name``, for mels of ``mel``; 'hifigan' is the ``model``'s own."""
+    if name == "griffinlim":
+        return GriffinLimVocoder(gl_iters, device, mel)
+    if name == "hifigan":
+        from .models import load_hifigan
+
+        if model is None:
+            raise ModelError("--vocoder hifigan needs the model whose HiFi-GAN it is")
+        return HifiGanVocoder(load_hifigan(model, device), device, mel.hop)
+    from .vocos import NeuralVocoder, load_vocos
+
+    gen = load_vocos(neural_vocoder_folder(name), device)
+    c = gen.cfg
+    fits = (c.n_mels, c.hop, mel.sample_rate) == (mel.n_mels, mel.hop, AUDIOLDM_MEL.sample_rate) \
+        and math.isclose(c.log_floor, mel.log_floor, rel_tol=1e-6)  # headers store the floor as float32
+    if not fits:
+        raise ModelError(f"vocoder '{name}' takes {c.n_mels} mel bands at hop {c.hop}, floor {c.log_floor:g}, "
+                         f"{AUDIOLDM_MEL.sample_rate} Hz; this mel has {mel.n_mels} at hop {mel.hop}, floor "
+                         f"{mel.log_floor:g}, {mel.sample_rate} Hz")
+    return NeuralVocoder(gen, device)
 
 
 def vocode_stream(mel_blocks: Iterable[np.ndarray], total_frames: int, num_samples: int, vocoder: Vocoder,
