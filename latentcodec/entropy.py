@@ -140,8 +140,8 @@ def decode_codes(payload: bytes, scales: np.ndarray) -> np.ndarray:
     if esc.any():
         halves = coder.decode(_model(-1), 2 * int(esc.sum())).astype(np.int64).reshape(-1, 2)
         codes[esc] = halves[:, 0] + (halves[:, 1] << 16) - (1 << 31)
-        if (np.abs(codes[esc]) < r[esc]).any():
-            raise EntropyError("an escaped code is small enough for its table")
+        if (np.abs(codes[esc]) < r[esc]).any() or (codes[esc] == -(1 << 31)).any():
+            raise EntropyError("an escaped code is out of its range")
     if not coder.is_empty() or coder.num_words() != 0:
         raise EntropyError("the coded stream does not end where its last code ends")
     return codes.reshape(scales.shape)
