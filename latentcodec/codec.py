@@ -23,7 +23,7 @@ import soxr
 import torch
 
 from .audio_io import Audio, read_audio
-from .container import AlatReader, AlatWriter, Header, fixed_size
+from .container import AlatReader, AlatWriter, Header
 from .errors import LatentCodecError, ModelError
 from .fileio import atomic_output
 from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
