@@ -42,7 +42,8 @@ def main() -> None:
     for text in args.settings:
         for p, a, kind in zip(clips, audio, kinds):
             rt = round_trip(a, model, **setting(text))
-            rows.append({"setting": text, "clip": p.stem, "kind": kind, "kbps": rate_figures(rt.file_size, rt.header)["kbps"],
+            rows.append({"setting": text, "clip": p.stem, "kind": kind,
+                         "kbps": rate_figures(rt.file_size, rt.header)["kbps"],
                          "log_mel_l1_db": quality_metrics(a.samples, rt.decoded)["log_mel_l1_db"],
                          "vae_alone_l1_db": rt.latent_mel_l1_db})
         mine = [r for r in rows if r["setting"] == text]

@@ -344,7 +344,8 @@ def standing(rows: list[dict]) -> list[str]:
                      "and an L1 over all 64 mel bands punishes every emptied band. Read both metrics.")
     exact = means.get((V1, "16 bit"))
     if ceiling and ours and exact:
-        lines.append(f"- Griffin-Lim from the exact mel (no compression) reaches log-mel L1 {ceiling['log_mel_l1_db']:.2f} dB "
+        lines.append(f"- Griffin-Lim from the exact mel (no compression) reaches log-mel L1 "
+                     f"{ceiling['log_mel_l1_db']:.2f} dB "
                      f"and ViSQOL {ceiling['visqol']:.2f}: the ceiling of any mel + Griffin-Lim codec. "
                      "Of the default's "
                      f"{ours['log_mel_l1_db'] - ceiling['log_mel_l1_db']:.2f} dB above it, the bits account for "
@@ -426,7 +427,8 @@ def render(results: dict, out: Path) -> None:
            "## Rate–distortion, mean over all clips\n",
            "Quality is measured at 16 kHz on the decoded waveform re-analysed (log-mel on the codec's own front end, "
            "MR-STFT over 512/1024/2048-point STFTs). Griffin-Lim invents phase, so SNR, SI-SDR and correlation are "
-           f"near zero for every mel codec: they are here for comparison with the first test report. zstd level {ZSTD_LEVEL}.\n",
+           "near zero for every mel codec: they are here for comparison with the first test report. "
+           f"zstd level {ZSTD_LEVEL} (version 1). PESQ-wb and STOI are means over the speech clips.\n",
            table(mean_rows(rd), RD_COLS)]
     for kind in sorted({r["kind"] for r in rd}):
         rep += [f"### {kind}\n", table(mean_rows(rd, kind), RD_COLS)]
@@ -444,7 +446,8 @@ def render(results: dict, out: Path) -> None:
                                                 ("kbps_half_silence", "kbps half silence", 2),
                                                 ("ratio", "ratio", 2)])]
     rep += ["\n\n".join(f"![{name[3:-4]} against kbps]({name})" for name in pngs) + "\n",
-            "## Speed (CPU)\n", f"{secs:.0f} s of audio, Griffin-Lim {DEFAULT_GL_ITERS} iterations. The first test report measured "
+            "## Speed (CPU)\n", f"{secs:.0f} s of audio, Griffin-Lim {DEFAULT_GL_ITERS} iterations. "
+            "The first test report measured "
             "0.16 s encode and 0.05 s decode per 5 s chunk for AudioLDM2's VAE (on a GPU).\n",
             table([{**s, **{f"st_{k}": x for k, x in s["stage_x_realtime"].items()}} for s in speed],
                   [("model", "model", -1), ("params_m", "params (M)", 1), ("batch", "batch", 0), ("coder", "coder", -1),

@@ -91,7 +91,8 @@ def main() -> None:
             for b, coder in ((b, c) for b in args.batch_sizes for c in args.coders):
                 r = run(refs[name], wav, args.seconds, b, args.gl_iters, args.device, coder)
                 rows.append(r)
-                print(f"{r['model']:<34} {r['params_m']:6.1f} M  batch {b} {coder}: encode {r['encode_x_realtime']:6.1f}x, "
+                print(f"{r['model']:<34} {r['params_m']:6.1f} M  batch {b} {coder}: "
+                      f"encode {r['encode_x_realtime']:6.1f}x, "
                       f"decode {r['decode_x_realtime']:6.1f}x real time; VAE {r['vae_encode_s_per_5s_chunk']:.3f} s "
                       f"enc / {r['vae_decode_s_per_5s_chunk']:.3f} s dec per 5 s chunk", flush=True)
                 print("    stages x real time: " + ", ".join(f"{k} {v:.0f}" for k, v in r["stage_x_realtime"].items()),

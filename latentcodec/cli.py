@@ -171,7 +171,8 @@ def cmd_encode(args: argparse.Namespace) -> None:
     t = time.perf_counter()
     try:
         res = encode_file(args.input, args.output, model=args.model, bits=args.bits, zstd_level=args.zstd,
-                          quality=args.quality, kbps=args.kbps, chunk_seconds=args.chunk_seconds, mono=args.mono, device=pick_device(args.device),
+                          quality=args.quality, kbps=args.kbps, chunk_seconds=args.chunk_seconds, mono=args.mono,
+                          device=pick_device(args.device),
                           batch_size=args.batch_size, progress=update)
     finally:
         close()

@@ -235,7 +235,8 @@ def _header_fields(body: bytes, version: int, where: str) -> Header:
         quantizer_ok = bits == 0 and quant == QUANT_TRANSFORM and zlevel == 0 and np.isfinite(transform).all() \
             and all(0 < v <= MAX_STEP for v in steps)
     problems = [
-        (n < 1, f"sample count {n}"), (sr < 1 or orig_sr < 1 or hop < 1 or win < 1 or n_fft < win, "sample rate, hop, window or n_fft"),
+        (n < 1, f"sample count {n}"),
+        (sr < 1 or orig_sr < 1 or hop < 1 or win < 1 or n_fft < win, "sample rate, hop, window or n_fft"),
         (chunk < 4 or chunk % 4 or ctx % 4 or n_mels < 4 or n_mels % 4,
          f"chunk length {chunk} / context {ctx} / {n_mels} mel bands not multiples of 4"),
         ((lt, lm) != (chunk // 4, n_mels // 4) or not 1 <= lc <= 64, f"latent shape {lc}x{lt}x{lm}"),

@@ -35,8 +35,8 @@ class RoundTrip:
 
 
 def round_trip(audio: Audio, model: Model, bits: int | None = None, zstd_level: int | None = None,
-               quality: float | None = None, kbps: float | None = None, chunk_seconds: float = 5.0, mono: bool = False, device: str = "cpu", batch_size: int = 4,
-               vocoder: str = "griffinlim",
+               quality: float | None = None, kbps: float | None = None, chunk_seconds: float = 5.0, mono: bool = False,
+               device: str = "cpu", batch_size: int = 4, vocoder: str = "griffinlim",
                gl_iters: int = DEFAULT_GL_ITERS, timings: Timings | None = None) -> RoundTrip:
     """Encode ``audio`` to a temporary .alat, decode it to a temporary wav, and read that back."""
     timings = timings or Timings()
@@ -61,8 +61,8 @@ def round_trip(audio: Audio, model: Model, bits: int | None = None, zstd_level: 
 
 
 def evaluate(in_path: str | Path, model: Model, bits: int | None = None, zstd_level: int | None = None,
-             quality: float | None = None, kbps: float | None = None, chunk_seconds: float = 5.0, mono: bool = False, device: str = "cpu", batch_size: int = 4,
-             vocoder: str = "griffinlim",
+             quality: float | None = None, kbps: float | None = None, chunk_seconds: float = 5.0, mono: bool = False,
+             device: str = "cpu", batch_size: int = 4, vocoder: str = "griffinlim",
              gl_iters: int = DEFAULT_GL_ITERS) -> dict:
     """Round trip one file; quality is measured at 16 kHz against the resampled input.
 
