@@ -23,14 +23,14 @@ import soxr
 import torch
 
 from .audio_io import Audio, read_audio
-from .container import AlatReader, AlatWriter, Header, fixed_size
+from .container import MAX_CHANNELS, AlatReader, AlatWriter, Header
 from .errors import LatentCodecError, ModelError
 from .fileio import atomic_output
 from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
-from .models import DEFAULT_MODEL, Model, load_hifigan, load_model
+from .models import DEFAULT_MODEL, Model, load_model
 from .quantize import BITS, DEFAULT_ZSTD
 from .rate import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, step_for_quality, step_for_rate, transform_of
-from .vocoder import DEFAULT_GL_ITERS, GriffinLimVocoder, HifiGanVocoder, vocode_stream
+from .vocoder import DEFAULT_GL_ITERS, load_vocoder, vocode_stream
 
 CONTEXT_FRAMES = 32
 Progress = Callable[[int, int], None]  # (done, total)
@@ -78,7 +78,7 @@ def chunk_frames_for(seconds: float) -> int:
     """Mel frames per chunk: a multiple of 4 (the VAE halves time twice)."""
     frames = int(round(seconds * AUDIOLDM_MEL.sample_rate / AUDIOLDM_MEL.hop / 4)) * 4
     if not 4 <= frames <= 60000:
-        raise LatentCodecError(f"--chunk-seconds {seconds}: a chunk must be 0.04 to 600 s")
+        raise LatentCodecError(f"chunks of {seconds:g} s: a chunk must be 0.04 to 600 s", "chunk_seconds")
     return frames
 
 
@@ -123,19 +123,21 @@ def choose_coder(model: Model, bits: int | None = None, zstd_level: int | None =
     """Version 1 when ``bits`` is given, else the entropy coder at ``kbps`` or ``quality`` (default quality)."""
     if bits is not None:
         if quality is not None or kbps is not None:
-            raise LatentCodecError("bits per value select the version-1 quantizer: give no quality or rate with them")
+            raise LatentCodecError("bits per value select the version-1 quantizer: give no quality or rate with them",
+                                  "bits")
         if bits not in BITS:
-            raise LatentCodecError(f"{bits} bits per value: use one of {', '.join(map(str, BITS))}")
+            raise LatentCodecError(f"{bits} bits per value: use one of {', '.join(map(str, BITS))}", "bits")
         level = DEFAULT_ZSTD if zstd_level is None else zstd_level
         if not 0 <= level <= 22:
-            raise LatentCodecError(f"zstd level {level}: use 0 (off) to 22")
+            raise LatentCodecError(f"zstd level {level}: use 0 (off) to 22", "zstd_level")
         return CoderChoice(bits=bits, zstd_level=level)
     if zstd_level:
-        raise LatentCodecError("zstd applies to the version-1 quantizer only: give bits per value with it")
+        raise LatentCodecError("zstd applies to the version-1 quantizer only: give bits per value with it",
+                               "zstd_level")
     if quality is not None and kbps is not None:
-        raise LatentCodecError("give a quality or a rate, not both")
+        raise LatentCodecError("give a quality or a rate, not both", "kbps")
     if kbps is not None and not MIN_KBPS <= kbps <= MAX_KBPS:
-        raise LatentCodecError(f"a rate of {kbps:g} kbps is out of range ({MIN_KBPS:g} to {MAX_KBPS:g})")
+        raise LatentCodecError(f"a rate of {kbps:g} kbps is out of range ({MIN_KBPS:g} to {MAX_KBPS:g})", "kbps")
     step = step_for_quality(DEFAULT_QUALITY if quality is None else quality)
     n = model.latent_channels
     return CoderChoice(steps=[step] * n, transform=transform_of(model.coder, n).tolist(), kbps=kbps)
@@ -154,8 +156,8 @@ def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None =
     coder = choose_coder(model, bits, zstd_level, quality, kbps)
     x = audio.samples
     chans, n = x.shape
-    if chans > 64:
-        raise LatentCodecError(f"{chans} channels: at most 64 are supported (use --mono)")
+    if chans > MAX_CHANNELS:
+        raise LatentCodecError(f"{chans} channels: at most {MAX_CHANNELS} are supported", "mono")
     stats = [normalization_stats(ch) for ch in x]
     frames, ctx = chunk_frames_for(chunk_seconds), CONTEXT_FRAMES
     header = Header(channels=chans, num_samples=n, original_rate=audio.original_rate,
@@ -218,12 +220,11 @@ def model_for_file(header: Header, model: Model | str | None, force: bool, devic
         m = _resolve_model(model or header.model_name, device)
     except ModelError as e:
         if model is None:
-            raise ModelError(f"{e}; this file was made with '{header.model_name}': pass its folder with --model") from e
+            raise ModelError(f"{e}; this file was made with '{header.model_name}'", "model") from e
         raise
     if m.fingerprint != header.model_fingerprint and not force:
         raise ModelError(f"model '{m.name}' has other weights than the ones that made this file "
-                         f"('{header.model_name}', fingerprint {header.model_fingerprint.hex()[:12]}); "
-                         f"use --force to decode anyway")
+                         f"('{header.model_name}', fingerprint {header.model_fingerprint.hex()[:12]})", "force")
     if m.latent_channels != header.latent_channels:
         raise ModelError(f"model '{m.name}' has {m.latent_channels} latent channels, the file has "
                          f"{header.latent_channels}")
@@ -302,23 +303,20 @@ class _MelSource:
             yield self.queues[c].popleft()
 
 
-def output_rate(header: Header, sample_rate: str | int | None) -> int:
-    """16 kHz by default; 'original' gives the input's rate."""
-    if sample_rate in (None, "", 16000, "16000"):
+def output_rate(header: Header, sample_rate: int | str | None) -> int:
+    """16 kHz by default (None); 'original' gives the input's rate; else a rate in Hz."""
+    if sample_rate is None:
         return header.mel.sample_rate
     if sample_rate == "original":
         return header.original_rate
-    try:
-        rate = int(sample_rate)
-    except ValueError:
-        raise LatentCodecError(f"--sample-rate {sample_rate}: give 'original' or a rate in Hz") from None
-    if not 1000 <= rate <= 384000:
-        raise LatentCodecError(f"--sample-rate {rate}: out of range (1000..384000 Hz)")
-    return rate
+    if not isinstance(sample_rate, int) or not 1000 <= sample_rate <= 384000:
+        raise LatentCodecError(f"a sample rate of {sample_rate} Hz: use 1000 to 384000 Hz, or 'original'",
+                               "sample_rate")
+    return sample_rate
 
 
 def decode_file(alat_path: str | Path, out_path: str | Path, model: Model | str | None = None,
-                vocoder: str = "griffinlim", gl_iters: int = DEFAULT_GL_ITERS, sample_rate: str | int | None = None,
+                vocoder: str = "griffinlim", gl_iters: int = DEFAULT_GL_ITERS, sample_rate: int | str | None = None,
                 force: bool = False, salvage: bool = False, device: str = "cpu", batch_size: int = 4,
                 progress: Progress | None = None, mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
                 timings: Timings | None = None) -> DecodeResult:
@@ -327,12 +325,7 @@ def decode_file(alat_path: str | Path, out_path: str | Path, model: Model | str 
     with AlatReader(alat_path, salvage=salvage) as reader:
         h = reader.header
         m = model_for_file(h, model, force, device)
-        if vocoder == "griffinlim":
-            voc = GriffinLimVocoder(gl_iters, device, h.mel)
-        elif vocoder == "hifigan":
-            voc = HifiGanVocoder(load_hifigan(m, device), device, h.mel.hop)
-        else:
-            raise LatentCodecError(f"--vocoder {vocoder}: use griffinlim or hifigan")
+        voc = load_vocoder(vocoder, h.mel, m, device, gl_iters)
         rate = output_rate(h, sample_rate)
         if rate == h.mel.sample_rate:
             frames_out = h.num_samples

@@ -87,3 +87,20 @@ def evaluate(in_path: str | Path, model: Model, bits: int | None = None, zstd_le
         "decode_x_realtime": h.duration / max(rt.decode_s, 1e-9),
         "total_s": time.perf_counter() - t0,
     }
+
+
+def eval_text(r: dict) -> str:
+    """The lines `alat eval` prints for one :func:`evaluate` result."""
+    stages = ", ".join(f"{k} {v:.3f}" for k, v in r["timings_s"].items())
+    return "\n".join([
+        f"{r['input']}: {r['duration_s']:.2f} s x {r['channels']} ch, model {r['model']}, {r['coder_text']}, "
+        f"{r['vocoder']}",
+        f"  size      {r['bytes']:,} bytes, {r['kbps']:.2f} kbps; ratio {r['ratio_vs_pcm16_16k']:.1f}x vs 16 kHz PCM, "
+        f"{r['ratio_vs_pcm16_original']:.1f}x vs original-rate PCM, {r['ratio_vs_input_file']:.1f}x vs input file",
+        f"  spectral  log-mel L1 {r['log_mel_l1_db']:.3f} dB, RMSE {r['log_mel_rmse_db']:.3f} dB; "
+        f"MR-STFT {r['mrstft_db']:.3f} dB; VAE+quantizer alone (before vocoder): log-mel L1 "
+        f"{r['latent_mel_l1_db']:.3f} dB",
+        f"  waveform  SNR {r['snr_db']:.2f} dB, SI-SDR {r['si_sdr_db']:.2f} dB, correlation {r['correlation']:.4f}, "
+        f"MSE {r['mse']:.3g}  (phase is invented by the vocoder: judge by the spectral lines)",
+        f"  speed     encode {r['encode_x_realtime']:.1f}x, decode {r['decode_x_realtime']:.1f}x real time; "
+        f"stages (s): {stages}"])

@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-SAMPLE_RATE = 16000
+from .constants import LOG_FLOOR, SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class MelConfig:
     n_mels: int = 64
     fmin: float = 0.0
     fmax: float = 8000.0
-    log_floor: float = 1e-5
+    log_floor: float = LOG_FLOOR
 
 
 AUDIOLDM_MEL = MelConfig()

@@ -107,6 +107,10 @@ def test_user_errors(capsys, tmp_path, make_wav, tiny_model, other_model) -> Non
         ro.mkdir()
         ro.chmod(0o555)
     _error(capsys, None, "encode", str(good), str(ro / "x.alat"), *m, match="cannot write")
+    _error(capsys, out, "encode", str(good), str(out), *m, "--chunk-seconds", "0.001",
+           match="--chunk-seconds: chunks of 0.001 s: a chunk must be 0.04 to 600 s")
+    _error(capsys, out, "encode", str(good), str(out), *m, "--quality", "3", "--kbps", "4",
+           match="--kbps: give a quality or a rate, not both")
     _error(capsys, out, "encode", str(good), str(out), "--model", str(tmp_path / "nowhere"), match="not found")
     _error(capsys, out, "encode", str(good), str(out), "--model", "no-such-org/no-such-model",
            match="cannot load model 'no-such-org/no-such-model' from the Hugging Face hub")
@@ -156,4 +160,29 @@ def test_entry_point_exit_status(tmp_path) -> None:
     r = subprocess.run([str(exe), "info", str(tmp_path / "missing.alat")], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip() == f"alat: error: {tmp_path / 'missing.alat'}: no such file"
     r = subprocess.run([str(exe), "encode"], capture_output=True, text=True)
-    assert r.returncode == 2 and "usage" in r.stderr
+    assert r.returncode == 2 and "Usage: alat encode" in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "alat: error: Missing argument 'INPUT'."
+
+
+def test_library_errors_name_no_options(tmp_path, make_wav, tiny_model) -> None:
+    """The library speaks of values; only the CLI knows its options' spelling."""
+    from latentcodec.codec import encode_file
+    from latentcodec.errors import LatentCodecError
+
+    with pytest.raises(LatentCodecError) as e:
+        encode_file(make_wav("x.wav", 1.0), tmp_path / "x.alat", model=tiny_model, chunk_seconds=0.001)
+    assert e.value.param == "chunk_seconds" and "--" not in str(e.value)
+
+
+def test_shell_completion(tmp_path) -> None:
+    """click's completion through the installed script: the bash source, then commands and vocoders."""
+    exe = str(Path(sys.executable).parent / "alat")
+    env = {**os.environ, "_ALAT_COMPLETE": "bash_source"}
+    r = subprocess.run([exe], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "_alat_completion" in r.stdout and "complete " in r.stdout
+    env.update(_ALAT_COMPLETE="bash_complete", COMP_WORDS="alat de", COMP_CWORD="1")
+    r = subprocess.run([exe], capture_output=True, text=True, env=env)
+    assert r.stdout.split() == ["plain,decode"]
+    env.update(COMP_WORDS="alat decode x.alat y.wav --vocoder g", COMP_CWORD="5")
+    r = subprocess.run([exe], capture_output=True, text=True, env=env)
+    assert r.stdout.split() == ["plain,griffinlim"]
