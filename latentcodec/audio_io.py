@@ -1,22 +1,30 @@
-"""Reading any common audio file into 16 kHz float32 channels, and writing wav.
+"""Reading any common audio file into 16 kHz float32 channels, and writing any format soundfile writes.
 
 Reading streams blocks through soxr, so only the 16 kHz result is held in memory, never the
-original at its own rate as float.
+original at its own rate as float. Writing takes blocks as they come, so no decoded file is held whole.
 """
 from __future__ import annotations
 
+import errno
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from .constants import SAMPLE_RATE
 from .errors import AudioError
-from .mel import SAMPLE_RATE
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".w64", ".rf64"}
 BLOCK = 1 << 18
+# Output suffix -> (soundfile format, subtype): 16-bit PCM where the format has it, else its codec.
+WRITE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
+                 ".oga": ("OGG", "VORBIS"), ".opus": ("OGG", "OPUS"), ".mp3": ("MP3", "MPEG_LAYER_III"),
+                 ".aiff": ("AIFF", "PCM_16"), ".aif": ("AIFF", "PCM_16"), ".w64": ("W64", "PCM_16"),
+                 ".rf64": ("RF64", "PCM_16"), ".caf": ("CAF", "PCM_16"), ".au": ("AU", "PCM_16")}
 
 
 @dataclass
@@ -75,3 +83,44 @@ def read_audio(path: str | Path, mono: bool = False) -> Audio:
 
 def _first_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+
+
+def writable_suffixes() -> list[str]:
+    """The output suffixes this machine's libsndfile can write."""
+    return [x for x, fmt in WRITE_FORMATS.items() if sf.check_format(*fmt)]
+
+
+def output_format(path: str | Path) -> tuple[str, str]:
+    """(format, subtype) for an output file, chosen by its suffix; an AudioError for any other suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in writable_suffixes():
+        raise AudioError(f"{path}: cannot write audio as '{suffix or 'no suffix'}': "
+                         f"use {', '.join(writable_suffixes())}")
+    return WRITE_FORMATS[suffix]
+
+
+def write_audio(path: Path, blocks: Iterable[np.ndarray], rate: int, channels: int, fmt: tuple[str, str],
+                name: str) -> int:
+    """Write (frames, channels) float32 blocks to ``path`` as ``fmt``; returns the frames written.
+
+    ``name`` is the output as the user named it (``path`` may be its temporary file), for messages.
+
+    A full disk is raised as OSError(ENOSPC) (libsndfile reports it only as 'System error.'), so the
+    caller's :func:`~latentcodec.fileio.atomic_output` names it in one line.
+    """
+    try:
+        out = sf.SoundFile(str(path), "w", rate, channels, subtype=fmt[1], format=fmt[0])
+    except sf.LibsndfileError as e:
+        raise AudioError(f"{name}: cannot write {fmt[0]}/{fmt[1]} at {rate} Hz x {channels} ch "
+                         f"({_first_line(e)})") from e
+    written = 0
+    with out:
+        for y in blocks:
+            try:
+                out.write(y)
+            except sf.LibsndfileError as e:
+                if shutil.disk_usage(path.parent).free < y.nbytes + (1 << 16):
+                    raise OSError(errno.ENOSPC, "No space left on device") from e
+                raise AudioError(f"{name}: cannot write audio ({_first_line(e)})") from e
+            written += len(y)
+    return written

@@ -22,7 +22,7 @@ from .errors import LatentCodecError
 FLAGS = {"chunk_seconds": "--chunk-seconds", "sample_rate": "--sample-rate", "quality": "--quality", "kbps": "--kbps",
          "bits": "--bits", "zstd_level": "--zstd", "vocoder": "--vocoder", "device": "--device"}
 REMEDIES = {"force": "use --force to decode anyway", "mono": "use --mono to code one mixed channel",
-            "model": "pass its folder with --model"}
+            "model": "pass its folder with --model", "overwrite": "use --overwrite (-y) to replace it"}
 
 
 def error_text(e: LatentCodecError) -> str:
@@ -80,6 +80,7 @@ def _options(*decorators: Callable) -> Callable:
 
 
 POSITIVE = click.IntRange(min=1)
+OVERWRITE = click.option("-y", "--overwrite", is_flag=True, help="replace an existing output (never the input)")
 DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 QUIET = click.option("--quiet", is_flag=True, help="no progress bar")
 JSON = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
@@ -140,10 +141,11 @@ def cli() -> None:
 @click.argument("input")
 @click.argument("output")
 @ENCODE
+@OVERWRITE
 @COMMON
 @JSON
-def encode(input: str, output: str, model: str | None, device: str, batch_size: int, quiet: bool, as_json: bool,
-           **coder: Any) -> None:
+def encode(input: str, output: str, model: str | None, device: str, batch_size: int, overwrite: bool, quiet: bool,
+           as_json: bool, **coder: Any) -> None:
     """Audio file INPUT -> .alat file OUTPUT."""
     from .codec import encode_file
     from .fileinfo import coder_summary, coder_text, rate_figures
@@ -153,7 +155,7 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
     t = time.perf_counter()
     try:
         res = encode_file(input, output, model=model, device=pick_device(device), batch_size=batch_size,
-                          progress=update, **_coder_opts(coder))
+                          overwrite=overwrite, progress=update, **_coder_opts(coder))
     finally:
         close()
     secs = time.perf_counter() - t
@@ -174,10 +176,11 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
 @click.option("--sample-rate", type=SampleRate(), help="'original', or a rate in Hz (default 16000)")
 @click.option("--force", is_flag=True, help="decode with other weights than the file names")
 @click.option("--salvage", is_flag=True, help="skip damaged chunks (silence) instead of stopping")
+@OVERWRITE
 @COMMON
 @JSON
 def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, **opts: Any) -> None:
-    """.alat file INPUT -> audio file OUTPUT."""
+    """.alat file INPUT -> audio file OUTPUT, in the format its suffix names (.wav, .flac, .ogg, ...)."""
     from .codec import decode_file
     from .models import pick_device
 

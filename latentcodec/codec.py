@@ -18,19 +18,18 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-import soundfile as sf
 import soxr
 import torch
 
-from .audio_io import Audio, read_audio
+from .audio_io import Audio, output_format, read_audio, write_audio
 from .container import MAX_CHANNELS, AlatReader, AlatWriter, Header
 from .errors import LatentCodecError, ModelError
-from .fileio import atomic_output
+from .fileio import atomic_output, check_output
 from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
 from .models import DEFAULT_MODEL, Model, load_model
 from .quantize import BITS, DEFAULT_ZSTD
 from .rate import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, step_for_quality, step_for_rate, transform_of
-from .vocoder import DEFAULT_GL_ITERS, load_vocoder, vocode_stream
+from .vocoder import DEFAULT_GL_ITERS, Vocoder, load_vocoder, vocode_stream
 
 CONTEXT_FRAMES = 32
 Progress = Callable[[int, int], None]  # (done, total)
@@ -146,12 +145,15 @@ def choose_coder(model: Model, bits: int | None = None, zstd_level: int | None =
 def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None = None, bits: int | None = None,
                  zstd_level: int | None = None, quality: float | None = None, kbps: float | None = None,
                  chunk_seconds: float = 5.0, batch_size: int = 4, mono: bool = False, device: str = "cpu",
-                 progress: Progress | None = None, timings: Timings | None = None) -> EncodeResult:
-    """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all).
+                 overwrite: bool = True, progress: Progress | None = None,
+                 timings: Timings | None = None) -> EncodeResult:
+    """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all; an existing
+    file is replaced only with ``overwrite``).
 
     The coder: see :func:`choose_coder` (the entropy coder at the default quality unless told otherwise).
     """
     timings = timings or Timings()
+    check_output(out_path, overwrite)
     model = _resolve_model(model, device)
     coder = choose_coder(model, bits, zstd_level, quality, kbps)
     x = audio.samples
@@ -168,7 +170,7 @@ def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None =
                     mono_downmix=mono and audio.original_channels > 1, chunk_frames=frames, context_frames=ctx,
                     latent_channels=model.latent_channels)
     records = _latent_records(model, x, stats, header, batch_size, timings, progress)
-    with atomic_output(out_path) as tmp, open(tmp, "wb") as f:
+    with atomic_output(out_path, overwrite) as tmp, open(tmp, "wb") as f:
         if coder.kbps is not None:  # the whole file's latents first: the step is chosen on them
             records = list(records)
             with timings.stage("rate_search"):
@@ -206,12 +208,14 @@ def _latent_records(model: Model, x: np.ndarray, stats: list[tuple[float, float]
             progress(b + len(batch), len(jobs))
 
 
-def encode_file(in_path: str | Path, out_path: str | Path, mono: bool = False, **kwargs) -> EncodeResult:
+def encode_file(in_path: str | Path, out_path: str | Path, mono: bool = False, overwrite: bool = True,
+                **kwargs) -> EncodeResult:
     """Read any audio file and encode it (see :func:`encode_audio` for the options)."""
+    check_output(out_path, overwrite, in_path)
     timings = kwargs.pop("timings", None) or Timings()
     with timings.stage("load_resample"):
         audio = read_audio(in_path, mono=mono)
-    return encode_audio(audio, out_path, mono=mono, timings=timings, **kwargs)
+    return encode_audio(audio, out_path, mono=mono, overwrite=overwrite, timings=timings, **kwargs)
 
 
 def model_for_file(header: Header, model: Model | str | None, force: bool, device: str) -> Model:
@@ -318,53 +322,63 @@ def output_rate(header: Header, sample_rate: int | str | None) -> int:
 def decode_file(alat_path: str | Path, out_path: str | Path, model: Model | str | None = None,
                 vocoder: str = "griffinlim", gl_iters: int = DEFAULT_GL_ITERS, sample_rate: int | str | None = None,
                 force: bool = False, salvage: bool = False, device: str = "cpu", batch_size: int = 4,
-                progress: Progress | None = None, mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
+                overwrite: bool = True, progress: Progress | None = None,
+                mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
                 timings: Timings | None = None) -> DecodeResult:
-    """Decode a .alat file to a wav (or any soundfile format by suffix) of the input's duration."""
+    """Decode a .alat file to audio of the input's duration, in the format ``out_path``'s suffix names
+    (written whole or not at all; an existing file is replaced only with ``overwrite``)."""
     timings = timings or Timings()
+    fmt = output_format(out_path)
+    check_output(out_path, overwrite, alat_path)
     with AlatReader(alat_path, salvage=salvage) as reader:
         h = reader.header
         m = model_for_file(h, model, force, device)
         voc = load_vocoder(vocoder, h.mel, m, device, gl_iters)
         rate = output_rate(h, sample_rate)
-        if rate == h.mel.sample_rate:
-            frames_out = h.num_samples
-        elif rate == h.original_rate:
-            frames_out = h.original_frames
-        else:
-            frames_out = int(round(h.num_samples * rate / h.mel.sample_rate))
         source = _MelSource(reader, m, batch_size, timings, progress, mel_sink)
-        total = h.num_chunks * h.chunk_frames
-        floor = float(np.log(h.mel.log_floor))
-        streams = [vocode_stream(source.blocks(c), total, h.num_samples, voc, floor, h.mel.hop)
-                   for c in range(h.channels)]
-        resampler = soxr.ResampleStream(h.mel.sample_rate, rate, h.channels, dtype="float32", quality="HQ") \
-            if rate != h.mel.sample_rate else None
-        suffix = Path(out_path).suffix.lower().lstrip(".")
-        fmt = {"flac": "FLAC", "ogg": "OGG"}.get(suffix, "WAV")
-        written = 0
-        with atomic_output(out_path) as tmp:
-            with sf.SoundFile(str(tmp), "w", rate, h.channels, subtype="PCM_16", format=fmt) as out:
-                while True:
-                    with timings.stage("vocoder"):
-                        segs = [next(s, None) for s in streams]
-                    if segs[0] is None:
-                        break
-                    with timings.stage("write"):
-                        y = np.stack([s / g + o for s, g, o in zip(segs, h.gains, h.offsets)], axis=1)
-                        y = y.astype(np.float32)
-                        if resampler is not None:
-                            y = resampler.resample_chunk(y)
-                        y = y[:max(0, frames_out - written)]
-                        out.write(np.clip(y, -1.0, 1.0))
-                        written += len(y)
-                with timings.stage("write"):
-                    if resampler is not None:
-                        y = resampler.resample_chunk(np.zeros((0, h.channels), np.float32), last=True)
-                        y = y[:max(0, frames_out - written)]
-                        out.write(np.clip(y, -1.0, 1.0))
-                        written += len(y)
-                    if written < frames_out:
-                        out.write(np.zeros((frames_out - written, h.channels), np.float32))
-                        written = frames_out
+        blocks = _output_blocks(source, voc, rate, timings)
+        with atomic_output(out_path, overwrite) as tmp:
+            written = write_audio(tmp, _timed(blocks, timings, "write"), rate, h.channels, fmt, str(out_path))
         return DecodeResult(h, rate, written, list(reader.lost), timings)
+
+
+def output_frames(h: Header, rate: int) -> int:
+    """Frames of the decoded file at ``rate``: the input's own count at its own rate."""
+    if rate == h.mel.sample_rate:
+        return h.num_samples
+    if rate == h.original_rate:
+        return h.original_frames
+    return int(round(h.num_samples * rate / h.mel.sample_rate))
+
+
+def _output_blocks(source: _MelSource, voc: Vocoder, rate: int, timings: Timings) -> Iterator[np.ndarray]:
+    """(frames, channels) float32 blocks in [-1, 1] at ``rate``: the vocoded channels, de-normalized,
+    resampled, and cut or padded to :func:`output_frames`."""
+    h = source.h
+    frames_out = output_frames(h, rate)
+    floor = float(np.log(h.mel.log_floor))
+    streams = [vocode_stream(source.blocks(c), h.num_chunks * h.chunk_frames, h.num_samples, voc, floor, h.mel.hop)
+               for c in range(h.channels)]
+    resampler = soxr.ResampleStream(h.mel.sample_rate, rate, h.channels, dtype="float32", quality="HQ") \
+        if rate != h.mel.sample_rate else None
+    written = 0
+    while written < frames_out:
+        with timings.stage("vocoder"):
+            segs = [next(s, None) for s in streams]
+        last = segs[0] is None
+        y = np.zeros((0, h.channels), np.float32) if last else \
+            np.stack([s / g + o for s, g, o in zip(segs, h.gains, h.offsets)], axis=1).astype(np.float32)
+        if resampler is not None:
+            y = resampler.resample_chunk(y, last=last)
+        if last and len(y) < frames_out - written:
+            y = np.concatenate([y, np.zeros((frames_out - written - len(y), h.channels), np.float32)])
+        y = y[:frames_out - written]
+        written += len(y)
+        yield np.clip(y, -1.0, 1.0)
+
+
+def _timed(blocks: Iterator[np.ndarray], timings: Timings, stage: str) -> Iterator[np.ndarray]:
+    """``blocks``, with the time the consumer spends on each one counted as ``stage``."""
+    for y in blocks:
+        with timings.stage(stage):
+            yield y

@@ -33,7 +33,7 @@ def test_round_trip_length_and_channels(capsys, tmp_path, make_wav, tiny_model, 
     assert run(capsys, "decode", str(alat), str(out), "--gl-iters", "2")[0] == 0
     y, sr = sf.read(str(out), always_2d=True)
     assert sr == 16000 and y.shape == (max(1, round(seconds * 16000)), channels)
-    assert run(capsys, "decode", str(alat), str(out), "--gl-iters", "2", "--sample-rate", "original")[0] == 0
+    assert run(capsys, "decode", str(alat), str(out), "--gl-iters", "2", "--sample-rate", "original", "-y")[0] == 0
     info = sf.info(str(out))
     assert (info.samplerate, info.frames, info.channels) == (rate, sf.info(str(src)).frames, channels)
     code, text, _ = run(capsys, "info", str(alat), "--json")
@@ -44,12 +44,12 @@ def test_round_trip_length_and_channels(capsys, tmp_path, make_wav, tiny_model, 
 
 def test_hifigan_vocoder(capsys, tmp_path, make_wav, tiny_model, other_model) -> None:
     src = make_wav("h.wav", 7.3, 22050, 2)
-    alat, out = tmp_path / "h.alat", tmp_path / "h.wav"
+    alat, out = tmp_path / "h.alat", tmp_path / "decoded.wav"
     assert run(capsys, "encode", str(src), str(alat), "--model", tiny_model)[0] == 0
     assert run(capsys, "decode", str(alat), str(out), "--vocoder", "hifigan")[0] == 0
     y, sr = sf.read(str(out), always_2d=True)
     assert (sr, y.shape) == (16000, (round(7.3 * 16000), 2)) and np.abs(y).max() > 0
-    assert run(capsys, "encode", str(src), str(alat), "--model", other_model)[0] == 0
+    assert run(capsys, "encode", str(src), str(alat), "--model", other_model, "--overwrite")[0] == 0
     other = tmp_path / "x.wav"
     _error(capsys, other, "decode", str(alat), str(other), "--vocoder", "hifigan", match="has no HiFi-GAN")
 
@@ -138,7 +138,7 @@ def test_user_errors(capsys, tmp_path, make_wav, tiny_model, other_model) -> Non
 
 def test_salvage_decodes_the_rest(capsys, tmp_path, make_wav, tiny_model) -> None:
     src = make_wav("s.wav", 12.0)
-    alat, wav = tmp_path / "s.alat", tmp_path / "s.wav"
+    alat, wav = tmp_path / "s.alat", tmp_path / "salvaged.wav"
     assert run(capsys, "encode", str(src), str(alat), "--model", tiny_model)[0] == 0
     from latentcodec.container import AlatReader
 
