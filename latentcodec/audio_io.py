@@ -6,10 +6,12 @@ original at its own rate as float. Writing takes blocks as they come, so no deco
 from __future__ import annotations
 
 import errno
+import io
 import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import BinaryIO, Iterable
 
 import numpy as np
 import soundfile as sf
@@ -38,17 +40,10 @@ class Audio:
     file_size: int
 
 
-def read_audio(path: str | Path, mono: bool = False) -> Audio:
-    """Decode ``path`` and resample to 16 kHz; ``mono`` averages the channels."""
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a folder, not an audio file")
-    try:
-        f = sf.SoundFile(str(path))
-    except Exception as e:  # libsndfile reports every format problem as one generic error type
-        raise AudioError(f"{path}: unsupported or unreadable audio ({_first_line(e)})") from e
+def read_audio(source: str | Path | BinaryIO, mono: bool = False) -> Audio:
+    """Decode a file (a path, or a binary file object such as stdin) and resample to 16 kHz; ``mono``
+    averages the channels. A file object that cannot seek (a pipe) is read whole first."""
+    f, name, size = _open_sound(source)
     with f:
         rate, channels = f.samplerate, f.channels
         out_channels = 1 if mono else channels
@@ -61,7 +56,7 @@ def read_audio(path: str | Path, mono: bool = False) -> Audio:
                 last = len(block) < BLOCK
                 frames += len(block)
                 if not np.isfinite(block).all():
-                    raise AudioError(f"{path}: contains NaN or infinite samples")
+                    raise AudioError(f"{name}: contains NaN or infinite samples")
                 if mono:
                     block = block.mean(axis=1, keepdims=True)
                 if stream is not None:
@@ -72,13 +67,33 @@ def read_audio(path: str | Path, mono: bool = False) -> Audio:
         except AudioError:
             raise
         except Exception as e:
-            raise AudioError(f"{path}: cannot decode audio ({_first_line(e)})") from e
+            raise AudioError(f"{name}: cannot decode audio ({_first_line(e)})") from e
     if frames == 0:
-        raise AudioError(f"{path}: the file holds no audio samples")
+        raise AudioError(f"{name}: the file holds no audio samples")
     samples = np.concatenate(parts, axis=1) if parts else np.zeros((out_channels, 0), np.float32)
     want = max(1, int(round(frames * SAMPLE_RATE / rate)))  # soxr's stream length can differ by a sample
     samples = samples[:, :want] if samples.shape[1] >= want else np.pad(samples, ((0, 0), (0, want - samples.shape[1])))
-    return Audio(np.ascontiguousarray(samples, np.float32), rate, channels, frames, path.stat().st_size)
+    return Audio(np.ascontiguousarray(samples, np.float32), rate, channels, frames, size)
+
+
+def _open_sound(source: str | Path | BinaryIO) -> tuple[sf.SoundFile, str, int]:
+    """(an open SoundFile, the name for messages, the file's size in bytes)."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise AudioError(f"{path}: no such file")
+        if path.is_dir():
+            raise AudioError(f"{path}: is a folder, not an audio file")
+        name, size, target = str(path), path.stat().st_size, str(path)
+    else:
+        name = getattr(source, "name", "<stream>")
+        target = source if source.seekable() else io.BytesIO(source.read())
+        size = target.seek(0, io.SEEK_END)
+        target.seek(0)
+    try:
+        return sf.SoundFile(target), name, size
+    except Exception as e:  # libsndfile reports every format problem as one generic error type
+        raise AudioError(f"{name}: unsupported or unreadable audio ({_first_line(e)})") from e
 
 
 def _first_line(e: Exception) -> str:
@@ -123,4 +138,20 @@ def write_audio(path: Path, blocks: Iterable[np.ndarray], rate: int, channels: i
                     raise OSError(errno.ENOSPC, "No space left on device") from e
                 raise AudioError(f"{name}: cannot write audio ({_first_line(e)})") from e
             written += len(y)
+    return written
+
+
+def write_wav_stream(f: BinaryIO, blocks: Iterable[np.ndarray], rate: int, channels: int, frames: int) -> int:
+    """16-bit PCM WAV onto a stream that cannot seek (a pipe): the header gives the exact length, known
+    before the first sample, so a reader of the pipe needs no patched header. Returns the frames written."""
+    data_bytes = frames * channels * 2
+    if data_bytes > 0xFFFFFFFF - 36:
+        raise AudioError(f"{frames} frames x {channels} ch do not fit in a WAV (4 GiB): write a .w64 or .rf64 file")
+    f.write(struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data_bytes, b"WAVE", b"fmt ", 16, 1, channels, rate,
+                        rate * channels * 2, channels * 2, 16, b"data", data_bytes))
+    written = 0
+    for y in blocks:
+        f.write(np.round(y * 32767).astype("<i2").tobytes())
+        written += len(y)
+    f.flush()
     return written

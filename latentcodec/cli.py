@@ -7,10 +7,12 @@ Only click and the standard library are imported at start-up; each command impor
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, BinaryIO, Callable, Iterator
 
 import click
 
@@ -105,24 +107,49 @@ DECODE = _options(
                  help="Griffin-Lim iterations"))
 
 
-def _progress(quiet: bool, what: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+@contextmanager
+def _progress(quiet: bool, what: str) -> Iterator[Callable[[int, int], None] | None]:
     """A tqdm bar on a terminal; nothing when quiet, scripted (--json) or not a terminal."""
     if quiet or not sys.stderr.isatty():
-        return None, lambda: None
+        yield None
+        return
     from tqdm import tqdm
 
-    bar = tqdm(desc=what, unit="chunk", leave=False, file=sys.stderr)
+    with tqdm(desc=what, unit="chunk", leave=False, file=sys.stderr) as bar:
+        def update(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
 
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    return update, bar.close
+        yield update
 
 
-def _print(as_json: bool, data: dict[str, Any], text: str) -> None:
-    click.echo(json.dumps(data, indent=1) if as_json else text)
+def _print(as_json: bool, data: dict[str, Any], text: str, err: bool = False) -> None:
+    """The result on stdout, or on stderr when stdout carries the output file."""
+    click.echo(json.dumps(data, indent=1) if as_json else text, err=err)
+
+
+@contextmanager
+def _stdout_guard(output: str) -> Iterator[None]:
+    """When stdout carries the output and writing it fails, point stdout at /dev/null, so that Python's
+    flush at exit adds no second error to the one line."""
+    try:
+        yield
+    except (LatentCodecError, BrokenPipeError):
+        if output == "-":
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise
+
+
+def _stream(name: str, mode: str) -> str | BinaryIO:
+    """``-`` is stdin (mode 'r') or stdout ('w'); binary output onto a terminal is refused."""
+    if name != "-":
+        return name
+    if mode == "r":
+        return sys.stdin.buffer
+    if sys.stdout.isatty():
+        raise LatentCodecError("refusing to write binary data to a terminal: redirect or pipe stdout")
+    return sys.stdout.buffer
 
 
 def _coder_opts(o: dict[str, Any]) -> dict[str, Any]:
@@ -146,18 +173,15 @@ def cli() -> None:
 @JSON
 def encode(input: str, output: str, model: str | None, device: str, batch_size: int, overwrite: bool, quiet: bool,
            as_json: bool, **coder: Any) -> None:
-    """Audio file INPUT -> .alat file OUTPUT."""
+    """Audio file INPUT -> .alat file OUTPUT; '-' reads stdin or writes stdout."""
     from .codec import encode_file
     from .fileinfo import coder_summary, coder_text, rate_figures
     from .models import pick_device
 
-    update, close = _progress(quiet or as_json, "encode")
     t = time.perf_counter()
-    try:
-        res = encode_file(input, output, model=model, device=pick_device(device), batch_size=batch_size,
-                          overwrite=overwrite, progress=update, **_coder_opts(coder))
-    finally:
-        close()
+    with _stdout_guard(output), _progress(quiet or as_json, "encode") as update:
+        res = encode_file(_stream(input, "r"), _stream(output, "w"), model=model, device=pick_device(device),
+                          batch_size=batch_size, overwrite=overwrite, progress=update, **_coder_opts(coder))
     secs = time.perf_counter() - t
     h = res.header
     figs = rate_figures(res.file_size, h)
@@ -166,7 +190,7 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
             "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
     _print(as_json, data, f"{output}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
                           f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "
-                          f"({coder_text(h)}); {secs:.2f} s, {h.duration / secs:.0f}x real time")
+                          f"({coder_text(h)}); {secs:.2f} s, {h.duration / secs:.0f}x real time", output == "-")
 
 
 @cli.command()
@@ -180,16 +204,15 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
 @COMMON
 @JSON
 def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, **opts: Any) -> None:
-    """.alat file INPUT -> audio file OUTPUT, in the format its suffix names (.wav, .flac, .ogg, ...)."""
+    """.alat file INPUT -> audio file OUTPUT, in the format its suffix names (.wav, .flac, .ogg, ...);
+    '-' reads stdin or writes a WAV to stdout."""
     from .codec import decode_file
     from .models import pick_device
 
-    update, close = _progress(quiet or as_json, "decode")
     t = time.perf_counter()
-    try:
-        res = decode_file(input, output, device=pick_device(device), progress=update, **opts)
-    finally:
-        close()
+    with _stdout_guard(output), _progress(quiet or as_json, "decode") as update:
+        res = decode_file(_stream(input, "r"), _stream(output, "w"), device=pick_device(device), progress=update,
+                          **opts)
     secs = time.perf_counter() - t
     h = res.header
     for k, c in res.lost:
@@ -200,7 +223,7 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, **o
             "duration_s": h.duration, "lost_chunks": [list(x) for x in res.lost], "seconds": secs,
             "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
     _print(as_json, data, f"{output}: {h.duration:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
-                          f"({res.frames} frames); {secs:.2f} s, {h.duration / secs:.0f}x real time")
+                          f"({res.frames} frames); {secs:.2f} s, {h.duration / secs:.0f}x real time", output == "-")
 
 
 @cli.command()
@@ -334,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         click.echo("alat: interrupted", err=True)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away
+        click.echo("alat: error: the output pipe was closed before the end", err=True)
+        return 1
     return rv if isinstance(rv, int) else 0
 
 

@@ -15,16 +15,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 import soxr
 import torch
 
-from .audio_io import Audio, output_format, read_audio, write_audio
+from .audio_io import Audio, output_format, read_audio, write_audio, write_wav_stream
 from .container import MAX_CHANNELS, AlatReader, AlatWriter, Header
 from .errors import LatentCodecError, ModelError
-from .fileio import atomic_output, check_output
+from .fileio import atomic_output, check_output, stream_output
 from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
 from .models import DEFAULT_MODEL, Model, load_model
 from .quantize import BITS, DEFAULT_ZSTD
@@ -142,18 +142,20 @@ def choose_coder(model: Model, bits: int | None = None, zstd_level: int | None =
     return CoderChoice(steps=[step] * n, transform=transform_of(model.coder, n).tolist(), kbps=kbps)
 
 
-def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None = None, bits: int | None = None,
+def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | str | None = None, bits: int | None = None,
                  zstd_level: int | None = None, quality: float | None = None, kbps: float | None = None,
                  chunk_seconds: float = 5.0, batch_size: int = 4, mono: bool = False, device: str = "cpu",
                  overwrite: bool = True, progress: Progress | None = None,
                  timings: Timings | None = None) -> EncodeResult:
     """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all; an existing
-    file is replaced only with ``overwrite``).
+    file is replaced only with ``overwrite``), or onto a binary stream (stdout: the writer never seeks).
 
     The coder: see :func:`choose_coder` (the entropy coder at the default quality unless told otherwise).
     """
     timings = timings or Timings()
-    check_output(out_path, overwrite)
+    streamed = not isinstance(out_path, (str, Path))
+    if not streamed:
+        check_output(out_path, overwrite)
     model = _resolve_model(model, device)
     coder = choose_coder(model, bits, zstd_level, quality, kbps)
     x = audio.samples
@@ -170,18 +172,30 @@ def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None =
                     mono_downmix=mono and audio.original_channels > 1, chunk_frames=frames, context_frames=ctx,
                     latent_channels=model.latent_channels)
     records = _latent_records(model, x, stats, header, batch_size, timings, progress)
-    with atomic_output(out_path, overwrite) as tmp, open(tmp, "wb") as f:
-        if coder.kbps is not None:  # the whole file's latents first: the step is chosen on them
-            records = list(records)
-            with timings.stage("rate_search"):
-                step = step_for_rate([z for _, _, z in records], coder.kbps, header)
-            header.steps = [step] * header.latent_channels
-        writer = AlatWriter(f, header)
-        for k, c, z in records:
-            with timings.stage("quantize_write"):
-                writer.write(k, c, z)
-        size = writer.close()
+    if coder.kbps is not None:  # the whole file's latents first: the step is chosen on them
+        records = list(records)
+        with timings.stage("rate_search"):
+            step = step_for_rate([z for _, _, z in records], coder.kbps, header)
+        header.steps = [step] * header.latent_channels
+    if streamed:
+        with stream_output(getattr(out_path, "name", "<stream>")):
+            size = _write_records(out_path, header, records, timings)
+    else:
+        with atomic_output(out_path, overwrite) as tmp, open(tmp, "wb") as f:
+            size = _write_records(f, header, records, timings)
     return EncodeResult(header, size, timings)
+
+
+def _write_records(f: BinaryIO, header: Header, records: Iterable[tuple[int, int, np.ndarray]],
+                   timings: Timings) -> int:
+    """The whole .alat stream onto ``f``, each record as soon as it exists; returns its size in bytes."""
+    writer = AlatWriter(f, header)
+    for k, c, z in records:
+        with timings.stage("quantize_write"):
+            writer.write(k, c, z)
+    size = writer.close()
+    f.flush()
+    return size
 
 
 def _latent_records(model: Model, x: np.ndarray, stats: list[tuple[float, float]], header: Header, batch_size: int,
@@ -208,10 +222,11 @@ def _latent_records(model: Model, x: np.ndarray, stats: list[tuple[float, float]
             progress(b + len(batch), len(jobs))
 
 
-def encode_file(in_path: str | Path, out_path: str | Path, mono: bool = False, overwrite: bool = True,
-                **kwargs) -> EncodeResult:
-    """Read any audio file and encode it (see :func:`encode_audio` for the options)."""
-    check_output(out_path, overwrite, in_path)
+def encode_file(in_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO, mono: bool = False,
+                overwrite: bool = True, **kwargs) -> EncodeResult:
+    """Read any audio file (or stream) and encode it (see :func:`encode_audio` for the options)."""
+    if isinstance(out_path, (str, Path)):
+        check_output(out_path, overwrite, in_path if isinstance(in_path, (str, Path)) else None)
     timings = kwargs.pop("timings", None) or Timings()
     with timings.stage("load_resample"):
         audio = read_audio(in_path, mono=mono)
@@ -319,26 +334,33 @@ def output_rate(header: Header, sample_rate: int | str | None) -> int:
     return sample_rate
 
 
-def decode_file(alat_path: str | Path, out_path: str | Path, model: Model | str | None = None,
+def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO, model: Model | str | None = None,
                 vocoder: str = "griffinlim", gl_iters: int = DEFAULT_GL_ITERS, sample_rate: int | str | None = None,
                 force: bool = False, salvage: bool = False, device: str = "cpu", batch_size: int = 4,
                 overwrite: bool = True, progress: Progress | None = None,
                 mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
                 timings: Timings | None = None) -> DecodeResult:
     """Decode a .alat file to audio of the input's duration, in the format ``out_path``'s suffix names
-    (written whole or not at all; an existing file is replaced only with ``overwrite``)."""
+    (written whole or not at all; an existing file is replaced only with ``overwrite``), or as a WAV onto
+    a binary stream (stdout). ``alat_path`` may be a stream too."""
     timings = timings or Timings()
-    fmt = output_format(out_path)
-    check_output(out_path, overwrite, alat_path)
+    streamed = not isinstance(out_path, (str, Path))
+    if not streamed:
+        fmt = output_format(out_path)
+        check_output(out_path, overwrite, alat_path if isinstance(alat_path, (str, Path)) else None)
     with AlatReader(alat_path, salvage=salvage) as reader:
         h = reader.header
         m = model_for_file(h, model, force, device)
         voc = load_vocoder(vocoder, h.mel, m, device, gl_iters)
         rate = output_rate(h, sample_rate)
         source = _MelSource(reader, m, batch_size, timings, progress, mel_sink)
-        blocks = _output_blocks(source, voc, rate, timings)
-        with atomic_output(out_path, overwrite) as tmp:
-            written = write_audio(tmp, _timed(blocks, timings, "write"), rate, h.channels, fmt, str(out_path))
+        blocks = _timed(_output_blocks(source, voc, rate, timings), timings, "write")
+        if streamed:
+            with stream_output(getattr(out_path, "name", "<stream>")):
+                written = write_wav_stream(out_path, blocks, rate, h.channels, output_frames(h, rate))
+        else:
+            with atomic_output(out_path, overwrite) as tmp:
+                written = write_audio(tmp, blocks, rate, h.channels, fmt, str(out_path))
         return DecodeResult(h, rate, written, list(reader.lost), timings)
 
 

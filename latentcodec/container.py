@@ -318,6 +318,17 @@ class AlatWriter:
         return self.pos
 
 
+def _open(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise _fail(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise _fail(f"{path}: is a folder, not a .alat file") from None
+    except OSError as e:
+        raise _fail(f"{path}: cannot open ({e.strerror})") from None
+
+
 class AlatReader:
     """Reads a .alat file: header, then any record by (chunk, channel) through the index.
 
@@ -325,19 +336,19 @@ class AlatReader:
     lists the (chunk, channel) pairs it could not find in ``lost``.
     """
 
-    def __init__(self, path: str | Path, salvage: bool = False):
-        self.path = Path(path)
-        self.where = str(path)
+    def __init__(self, path: str | Path | BinaryIO, salvage: bool = False):
+        """``path`` may be a binary file object; one that cannot seek (a pipe) is read whole first, as
+        the index lies at the end. The reader closes only what it opened."""
+        self._owned = isinstance(path, (str, Path))
+        if self._owned:
+            self.where = str(path)
+            self.f: BinaryIO = _open(Path(path))
+        else:
+            self.where = getattr(path, "name", "<stream>")
+            self.f = path if path.seekable() else io.BytesIO(path.read())
         try:
-            self.f: BinaryIO = open(self.path, "rb")
-        except FileNotFoundError:
-            raise _fail(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise _fail(f"{path}: is a folder, not a .alat file") from None
-        except OSError as e:
-            raise _fail(f"{path}: cannot open ({e.strerror})") from None
-        try:
-            self.file_size = os.fstat(self.f.fileno()).st_size
+            self.file_size = self.f.seek(0, os.SEEK_END)
+            self.f.seek(0)
             self.header, self.data_start = parse_header(self.f, self.file_size, self.where)
             h = self.header
             self.record_min = _RECORD.size + h.stats_size + _CRC.size
@@ -348,7 +359,7 @@ class AlatReader:
             else:
                 self.offsets = self._read_index()
         except BaseException:
-            self.f.close()
+            self.close()
             raise
 
     def __enter__(self) -> "AlatReader":
@@ -358,7 +369,8 @@ class AlatReader:
         self.close()
 
     def close(self) -> None:
-        self.f.close()
+        if self._owned:
+            self.f.close()
 
     def _read_at(self, offset: int, size: int) -> bytes:
         if offset < 0 or offset + size > self.file_size:

@@ -40,6 +40,17 @@ def check_output(path: str | Path, overwrite: bool, source: str | Path | None = 
 
 
 @contextmanager
+def stream_output(name: str) -> Iterator[None]:
+    """A write error on a stream (stdout) as one LatentCodecError; a closed pipe stays BrokenPipeError."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise LatentCodecError(f"{name}: cannot write ({e.strerror or e})") from e
+
+
+@contextmanager
 def atomic_output(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it to ``path`` if the block succeeds."""
     path = Path(path)
