@@ -22,7 +22,8 @@ from .errors import LatentCodecError
 
 # How the CLI names the library argument an error is about: as the option to change, or as what to do.
 FLAGS = {"chunk_seconds": "--chunk-seconds", "sample_rate": "--sample-rate", "quality": "--quality", "kbps": "--kbps",
-         "bits": "--bits", "zstd_level": "--zstd", "vocoder": "--vocoder", "device": "--device"}
+         "bits": "--bits", "zstd_level": "--zstd", "vocoder": "--vocoder", "device": "--device", "start": "--start",
+         "duration": "--duration"}
 REMEDIES = {"force": "use --force to decode anyway", "mono": "use --mono to code one mixed channel",
             "model": "pass its folder with --model", "overwrite": "use --overwrite (-y) to replace it"}
 
@@ -200,6 +201,10 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
 @click.option("--sample-rate", type=SampleRate(), help="'original', or a rate in Hz (default 16000)")
 @click.option("--force", is_flag=True, help="decode with other weights than the file names")
 @click.option("--salvage", is_flag=True, help="skip damaged chunks (silence) instead of stopping")
+@click.option("--start", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+              help="decode from here (only the chunks needed are decoded)")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="decode this long (default: to the end)")
 @OVERWRITE
 @COMMON
 @JSON

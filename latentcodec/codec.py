@@ -29,7 +29,7 @@ from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_inde
 from .models import DEFAULT_MODEL, Model, load_model
 from .quantize import BITS, DEFAULT_ZSTD
 from .rate import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, step_for_quality, step_for_rate, transform_of
-from .vocoder import DEFAULT_GL_ITERS, Vocoder, load_vocoder, vocode_stream
+from .vocoder import DEFAULT_GL_ITERS, OVERLAP_FRAMES, WINDOW_FRAMES, load_vocoder, vocode_stream, window_span
 
 CONTEXT_FRAMES = 32
 Progress = Callable[[int, int], None]  # (done, total)
@@ -266,16 +266,19 @@ def latent_window(latent: Callable[[int], np.ndarray | None], k: int, ctx: int) 
 
 
 class _MelSource:
-    """Decodes chunk windows in batches (all channels) and hands each channel its mel blocks in order."""
+    """Decodes chunk windows in batches (all channels) and hands each channel its mel blocks in order,
+    for the chunks in ``chunks`` (a seek decodes only those; their neighbours' latents are read as context)."""
 
     def __init__(self, reader: AlatReader, model: Model, batch_size: int, timings: Timings,
-                 progress: Progress | None, mel_sink: Callable[[int, int, np.ndarray], None] | None):
+                 progress: Progress | None, mel_sink: Callable[[int, int, np.ndarray], None] | None,
+                 chunks: range | None = None):
         self.r, self.model, self.batch, self.t = reader, model, batch_size, timings
         self.progress, self.sink = progress, mel_sink
         h = reader.header
         self.h, self.ctx = h, h.context_frames // 4
+        self.chunks = chunks if chunks is not None else range(h.num_chunks)
         self.queues: list[deque[np.ndarray]] = [deque() for _ in range(h.channels)]
-        self.next_chunk = 0
+        self.next_chunk = self.chunks.start
         self.cache: dict[tuple[int, int], np.ndarray | None] = {}
 
     def _latent(self, k: int, c: int) -> np.ndarray | None:
@@ -288,7 +291,7 @@ class _MelSource:
 
     def _decode_batch(self) -> None:
         h, ctx = self.h, self.ctx
-        ks = range(self.next_chunk, min(self.next_chunk + max(1, self.batch // h.channels), h.num_chunks))
+        ks = range(self.next_chunk, min(self.next_chunk + max(1, self.batch // h.channels), self.chunks.stop))
         jobs = [(k, c) for k in ks for c in range(h.channels)]
         present = [(k, c) for k, c in jobs if self._latent(k, c) is not None]
         mels: dict[tuple[int, int], np.ndarray] = {}
@@ -311,12 +314,12 @@ class _MelSource:
         for key in [key for key in self.cache if key[0] < self.next_chunk - 1]:
             del self.cache[key]
         if self.progress:
-            self.progress(self.next_chunk, h.num_chunks)
+            self.progress(self.next_chunk - self.chunks.start, len(self.chunks))
 
     def blocks(self, c: int) -> Iterator[np.ndarray]:
         while True:
             if not self.queues[c]:
-                if self.next_chunk >= self.h.num_chunks:
+                if self.next_chunk >= self.chunks.stop:
                     return
                 self._decode_batch()
             yield self.queues[c].popleft()
@@ -337,12 +340,17 @@ def output_rate(header: Header, sample_rate: int | str | None) -> int:
 def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO, model: Model | str | None = None,
                 vocoder: str = "griffinlim", gl_iters: int = DEFAULT_GL_ITERS, sample_rate: int | str | None = None,
                 force: bool = False, salvage: bool = False, device: str = "cpu", batch_size: int = 4,
-                overwrite: bool = True, progress: Progress | None = None,
-                mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
+                overwrite: bool = True, start: float = 0.0, duration: float | None = None,
+                progress: Progress | None = None, mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
                 timings: Timings | None = None) -> DecodeResult:
     """Decode a .alat file to audio of the input's duration, in the format ``out_path``'s suffix names
     (written whole or not at all; an existing file is replaced only with ``overwrite``), or as a WAV onto
-    a binary stream (stdout). ``alat_path`` may be a stream too."""
+    a binary stream (stdout). ``alat_path`` may be a stream too.
+
+    ``start`` and ``duration`` (seconds) decode a part: only its chunks and their neighbours are read and
+    decoded, and the vocoder runs only the windows that cover it, so the samples are those of the same
+    span of a whole decode (to float rounding with a neural vocoder; Griffin-Lim starts its phase afresh).
+    """
     timings = timings or Timings()
     streamed = not isinstance(out_path, (str, Path))
     if not streamed:
@@ -353,11 +361,21 @@ def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryI
         m = model_for_file(h, model, force, device)
         voc = load_vocoder(vocoder, h.mel, m, device, gl_iters)
         rate = output_rate(h, sample_rate)
-        source = _MelSource(reader, m, batch_size, timings, progress, mel_sink)
-        blocks = _timed(_output_blocks(source, voc, rate, timings), timings, "write")
+        span = sample_span(h, start, duration)
+        windows, first_frame, first_sample = window_span(*span, h.num_chunks * h.chunk_frames, h.num_samples, h.mel.hop)
+        last_frame = min(h.num_chunks * h.chunk_frames, windows.stop * WINDOW_FRAMES + OVERLAP_FRAMES)
+        chunks = range(first_frame // h.chunk_frames, -(-last_frame // h.chunk_frames))
+        source = _MelSource(reader, m, batch_size, timings, progress, mel_sink, chunks)
+        frames_out = output_frames(h, rate) if span == (0, h.num_samples) \
+            else int(round((span[1] - span[0]) * rate / h.mel.sample_rate))
+        streams = [vocode_stream(source.blocks(c), h.num_chunks * h.chunk_frames, h.num_samples, voc,
+                                 float(np.log(h.mel.log_floor)), h.mel.hop, windows=windows,
+                                 first_frame=chunks.start * h.chunk_frames) for c in range(h.channels)]
+        blocks = _output_blocks(streams, h, span[0] - first_sample, span[1] - span[0], rate, frames_out, timings)
+        blocks = _timed(blocks, timings, "write")
         if streamed:
             with stream_output(getattr(out_path, "name", "<stream>")):
-                written = write_wav_stream(out_path, blocks, rate, h.channels, output_frames(h, rate))
+                written = write_wav_stream(out_path, blocks, rate, h.channels, frames_out)
         else:
             with atomic_output(out_path, overwrite) as tmp:
                 written = write_audio(tmp, blocks, rate, h.channels, fmt, str(out_path))
@@ -373,23 +391,36 @@ def output_frames(h: Header, rate: int) -> int:
     return int(round(h.num_samples * rate / h.mel.sample_rate))
 
 
-def _output_blocks(source: _MelSource, voc: Vocoder, rate: int, timings: Timings) -> Iterator[np.ndarray]:
-    """(frames, channels) float32 blocks in [-1, 1] at ``rate``: the vocoded channels, de-normalized,
-    resampled, and cut or padded to :func:`output_frames`."""
-    h = source.h
-    frames_out = output_frames(h, rate)
-    floor = float(np.log(h.mel.log_floor))
-    streams = [vocode_stream(source.blocks(c), h.num_chunks * h.chunk_frames, h.num_samples, voc, floor, h.mel.hop)
-               for c in range(h.channels)]
+def sample_span(h: Header, start: float, duration: float | None) -> tuple[int, int]:
+    """[first, end) in 16 kHz samples of ``duration`` seconds from ``start`` (to the end when None)."""
+    first = int(round(start * h.mel.sample_rate))
+    if not 0 <= first < h.num_samples:
+        raise LatentCodecError(f"a start at {start:g} s is outside the file (0 to {h.duration:.3f} s)", "start")
+    if duration is None:
+        return first, h.num_samples
+    if duration <= 0:
+        raise LatentCodecError(f"a duration of {duration:g} s: give more than 0", "duration")
+    return first, min(h.num_samples, first + max(1, int(round(duration * h.mel.sample_rate))))
+
+
+def _output_blocks(streams: list[Iterator[np.ndarray]], h: Header, skip: int, length: int, rate: int,
+                   frames_out: int, timings: Timings) -> Iterator[np.ndarray]:
+    """(frames, channels) float32 blocks in [-1, 1] at ``rate``: ``length`` samples of the vocoded
+    channels after the first ``skip``, de-normalized, resampled, and cut or padded to ``frames_out``."""
     resampler = soxr.ResampleStream(h.mel.sample_rate, rate, h.channels, dtype="float32", quality="HQ") \
         if rate != h.mel.sample_rate else None
-    written = 0
+    pos, written = -skip, 0  # pos: the stream's position relative to the first sample wanted
     while written < frames_out:
-        with timings.stage("vocoder"):
-            segs = [next(s, None) for s in streams]
-        last = segs[0] is None
-        y = np.zeros((0, h.channels), np.float32) if last else \
-            np.stack([s / g + o for s, g, o in zip(segs, h.gains, h.offsets)], axis=1).astype(np.float32)
+        last = pos >= length
+        if not last:
+            with timings.stage("vocoder"):
+                segs = [next(s, None) for s in streams]
+            last = segs[0] is None
+        y = np.zeros((0, h.channels), np.float32)
+        if not last:
+            y = np.stack([s / g + o for s, g, o in zip(segs, h.gains, h.offsets)], axis=1).astype(np.float32)
+            pos += len(y)
+            y = y[max(0, len(y) - pos):max(0, len(y) - max(0, pos - length))]
         if resampler is not None:
             y = resampler.resample_chunk(y, last=last)
         if last and len(y) < frames_out - written:

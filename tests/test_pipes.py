@@ -22,7 +22,7 @@ def sh(script: str) -> subprocess.CompletedProcess:
 
 
 def test_encode_decode_through_a_pipeline(tmp_path, make_wav, tiny_model) -> None:
-    src = make_wav("in.wav", 7.5, 22050, 2)
+    make_wav("in.wav", 7.5, 22050, 2)
     m = f"--model {shlex.quote(tiny_model)}"
     r = sh(f"cd {tmp_path} && cat in.wav | {ALAT} encode - - {m} | {ALAT} decode - - --gl-iters 2 > out.wav")
     assert r.returncode == 0, r.stderr.decode()
