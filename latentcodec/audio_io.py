@@ -76,6 +76,21 @@ def read_audio(source: str | Path | BinaryIO, mono: bool = False) -> Audio:
     return Audio(np.ascontiguousarray(samples, np.float32), rate, channels, frames, size)
 
 
+def audio_from_array(samples: np.ndarray, sample_rate: int, mono: bool = False) -> Audio:
+    """Samples as soundfile gives them, (frames,) or (frames, channels), at any rate -> 16 kHz Audio."""
+    x = np.asarray(samples, np.float32)
+    x = x[:, None] if x.ndim == 1 else x
+    if x.ndim != 2 or len(x) == 0:
+        raise AudioError(f"samples of shape {np.shape(samples)}: give (frames,) or (frames, channels), frames > 0")
+    if not np.isfinite(x).all():
+        raise AudioError("the samples contain NaN or infinite values")
+    frames, channels = x.shape
+    y = x.mean(axis=1, keepdims=True) if mono else x
+    if sample_rate != SAMPLE_RATE:
+        y = soxr.resample(y, sample_rate, SAMPLE_RATE, quality="HQ")
+    return Audio(np.ascontiguousarray(y.T, np.float32), sample_rate, channels, frames, x.nbytes)
+
+
 def _open_sound(source: str | Path | BinaryIO) -> tuple[sf.SoundFile, str, int]:
     """(an open SoundFile, the name for messages, the file's size in bytes)."""
     if isinstance(source, (str, Path)):

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 import soxr
@@ -337,41 +337,19 @@ def output_rate(header: Header, sample_rate: int | str | None) -> int:
     return sample_rate
 
 
-def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO, model: Model | str | None = None,
-                vocoder: str = "griffinlim", gl_iters: int = DEFAULT_GL_ITERS, sample_rate: int | str | None = None,
-                force: bool = False, salvage: bool = False, device: str = "cpu", batch_size: int = 4,
-                overwrite: bool = True, start: float = 0.0, duration: float | None = None,
-                progress: Progress | None = None, mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
-                timings: Timings | None = None) -> DecodeResult:
+def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO,
+                model: Model | str | None = None, overwrite: bool = True, timings: Timings | None = None, **opts: Any) -> DecodeResult:
     """Decode a .alat file to audio of the input's duration, in the format ``out_path``'s suffix names
     (written whole or not at all; an existing file is replaced only with ``overwrite``), or as a WAV onto
-    a binary stream (stdout). ``alat_path`` may be a stream too.
-
-    ``start`` and ``duration`` (seconds) decode a part: only its chunks and their neighbours are read and
-    decoded, and the vocoder runs only the windows that cover it, so the samples are those of the same
-    span of a whole decode (to float rounding with a neural vocoder; Griffin-Lim starts its phase afresh).
-    """
+    a binary stream (stdout). ``alat_path`` may be a stream too. Options: :func:`decode_blocks`."""
     timings = timings or Timings()
     streamed = not isinstance(out_path, (str, Path))
     if not streamed:
         fmt = output_format(out_path)
         check_output(out_path, overwrite, alat_path if isinstance(alat_path, (str, Path)) else None)
-    with AlatReader(alat_path, salvage=salvage) as reader:
+    with AlatReader(alat_path, salvage=opts.pop("salvage", False)) as reader:
         h = reader.header
-        m = model_for_file(h, model, force, device)
-        voc = load_vocoder(vocoder, h.mel, m, device, gl_iters)
-        rate = output_rate(h, sample_rate)
-        span = sample_span(h, start, duration)
-        windows, first_frame, first_sample = window_span(*span, h.num_chunks * h.chunk_frames, h.num_samples, h.mel.hop)
-        last_frame = min(h.num_chunks * h.chunk_frames, windows.stop * WINDOW_FRAMES + OVERLAP_FRAMES)
-        chunks = range(first_frame // h.chunk_frames, -(-last_frame // h.chunk_frames))
-        source = _MelSource(reader, m, batch_size, timings, progress, mel_sink, chunks)
-        frames_out = output_frames(h, rate) if span == (0, h.num_samples) \
-            else int(round((span[1] - span[0]) * rate / h.mel.sample_rate))
-        streams = [vocode_stream(source.blocks(c), h.num_chunks * h.chunk_frames, h.num_samples, voc,
-                                 float(np.log(h.mel.log_floor)), h.mel.hop, windows=windows,
-                                 first_frame=chunks.start * h.chunk_frames) for c in range(h.channels)]
-        blocks = _output_blocks(streams, h, span[0] - first_sample, span[1] - span[0], rate, frames_out, timings)
+        blocks, rate, frames_out = decode_blocks(reader, model, timings=timings, **opts)
         blocks = _timed(blocks, timings, "write")
         if streamed:
             with stream_output(getattr(out_path, "name", "<stream>")):
@@ -380,6 +358,37 @@ def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryI
             with atomic_output(out_path, overwrite) as tmp:
                 written = write_audio(tmp, blocks, rate, h.channels, fmt, str(out_path))
         return DecodeResult(h, rate, written, list(reader.lost), timings)
+
+
+def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder: str = "griffinlim",
+                  gl_iters: int = DEFAULT_GL_ITERS, sample_rate: int | str | None = None, force: bool = False,
+                  device: str = "cpu", batch_size: int = 4, start: float = 0.0, duration: float | None = None,
+                  progress: Progress | None = None, mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
+                  timings: Timings | None = None) -> tuple[Iterator[np.ndarray], int, int]:
+    """The decoded audio of an open file as (frames, channels) float32 blocks in [-1, 1]; returns
+    (blocks, sample rate, frames in all). 16 kHz unless ``sample_rate`` ('original' or Hz).
+
+    ``start`` and ``duration`` (seconds) decode a part: only its chunks and their neighbours are read and
+    decoded, and the vocoder runs only the windows that cover it, so the samples are those of the same
+    span of a whole decode (to float rounding with a neural vocoder; Griffin-Lim starts its phase afresh).
+    """
+    timings = timings or Timings()
+    h = reader.header
+    m = model_for_file(h, model, force, device)
+    voc = load_vocoder(vocoder, h.mel, m, device, gl_iters)
+    rate = output_rate(h, sample_rate)
+    span = sample_span(h, start, duration)
+    total = h.num_chunks * h.chunk_frames
+    windows, first_frame, first_sample = window_span(*span, total, h.num_samples, h.mel.hop)
+    last_frame = min(total, windows.stop * WINDOW_FRAMES + OVERLAP_FRAMES)
+    chunks = range(first_frame // h.chunk_frames, -(-last_frame // h.chunk_frames))
+    source = _MelSource(reader, m, batch_size, timings, progress, mel_sink, chunks)
+    frames_out = output_frames(h, rate) if span == (0, h.num_samples) \
+        else int(round((span[1] - span[0]) * rate / h.mel.sample_rate))
+    streams = [vocode_stream(source.blocks(c), total, h.num_samples, voc, float(np.log(h.mel.log_floor)), h.mel.hop,
+                             windows=windows, first_frame=chunks.start * h.chunk_frames) for c in range(h.channels)]
+    blocks = _output_blocks(streams, h, span[0] - first_sample, span[1] - span[0], rate, frames_out, timings)
+    return blocks, rate, frames_out
 
 
 def output_frames(h: Header, rate: int) -> int:

@@ -503,6 +503,19 @@ class AlatReader:
             raise _fail(f"{self.where}: chunk {chunk} channel {channel}: non-finite float16 values")
         return latent
 
+    def latent(self, chunk: int, channel: int = 0) -> np.ndarray:
+        """Chunk ``chunk``'s dequantized latent of audio channel ``channel``: float32 (latent channels,
+        chunk_frames / 4, n_mels / 4), without decoding audio."""
+        latent = self.read(chunk, channel)
+        if latent is None:
+            raise _fail(f"{self.where}: chunk {chunk} channel {channel} is lost (damaged)")
+        return latent
+
+    def latents(self, channel: int = 0) -> np.ndarray:
+        """Every chunk's latent of audio channel ``channel`` joined along time: float32 (latent channels,
+        num_chunks x chunk_frames / 4, n_mels / 4); the last chunk's padding past the audio included."""
+        return np.concatenate([self.latent(k, channel) for k in range(self.header.num_chunks)], axis=1)
+
     def codes(self, chunk: int, channel: int) -> np.ndarray:
         """Version 2: the integer codes (int64, components x time x mel) of one record, as coded."""
         _, stats, payload, off = self.record(chunk, channel)
