@@ -83,6 +83,8 @@ def _options(*decorators: Callable) -> Callable:
 
 
 POSITIVE = click.IntRange(min=1)
+JOBS = click.option("--jobs", "-j", type=POSITIVE, default=1, show_default=True,
+                    help="folder mode: worker processes, each loading the model once")
 OVERWRITE = click.option("-y", "--overwrite", is_flag=True, help="replace an existing output (never the input)")
 DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 QUIET = click.option("--quiet", is_flag=True, help="no progress bar")
@@ -170,11 +172,16 @@ def cli() -> None:
 @click.argument("output")
 @ENCODE
 @OVERWRITE
+@JOBS
 @COMMON
 @JSON
-def encode(input: str, output: str, model: str | None, device: str, batch_size: int, overwrite: bool, quiet: bool,
-           as_json: bool, **coder: Any) -> None:
-    """Audio file INPUT -> .alat file OUTPUT; '-' reads stdin or writes stdout."""
+def encode(input: str, output: str, model: str | None, device: str, batch_size: int, overwrite: bool, jobs: int,
+           quiet: bool, as_json: bool, **coder: Any) -> int | None:
+    """Audio file INPUT -> .alat file OUTPUT; '-' reads stdin or writes stdout. A folder INPUT: every audio
+    file under it -> OUTPUT folder, same tree (complete outputs are kept, so a rerun resumes)."""
+    if Path(input).is_dir():
+        return _folder("encode", input, output, jobs, quiet or as_json, as_json, model=model, device=device,
+                       batch_size=batch_size, **_coder_opts(coder))
     from .codec import encode_file
     from .fileinfo import coder_summary, coder_text, rate_figures
     from .models import pick_device
@@ -206,11 +213,16 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="decode this long (default: to the end)")
 @OVERWRITE
+@JOBS
 @COMMON
 @JSON
-def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, **opts: Any) -> None:
+def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, jobs: int, **opts: Any) -> int | None:
     """.alat file INPUT -> audio file OUTPUT, in the format its suffix names (.wav, .flac, .ogg, ...);
-    '-' reads stdin or writes a WAV to stdout."""
+    '-' reads stdin or writes a WAV to stdout. A folder INPUT: every .alat under it -> OUTPUT folder of .wav,
+    same tree (complete outputs are kept, so a rerun resumes)."""
+    if Path(input).is_dir():
+        opts = {k: v for k, v in opts.items() if k not in ("overwrite", "start", "duration")}
+        return _folder("decode", input, output, jobs, quiet or as_json, as_json, device=device, **opts)
     from .codec import decode_file
     from .models import pick_device
 
@@ -229,6 +241,42 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, **o
             "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
     _print(as_json, data, f"{output}: {h.duration:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
                           f"({res.frames} frames); {secs:.2f} s, {h.duration / secs:.0f}x real time", output == "-")
+
+
+def _folder(kind: str, input: str, output: str, jobs: int, quiet: bool, as_json: bool, **opts: Any) -> int:
+    """Folder mode: plan, skip complete outputs, run the rest on ``jobs`` workers, list the failures."""
+    from .batch import is_complete, plan, run_batch
+
+    todo = plan(Path(input), Path(output), kind)
+    skipped = [j for j in todo if is_complete(j, kind)]
+    todo = [j for j in todo if j not in skipped]
+    t = time.perf_counter()
+    bar = None
+    if not quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc=kind, unit="file", file=sys.stderr)
+    hours = 0.0
+
+    def step(outcome: Any) -> None:
+        nonlocal hours
+        hours += outcome.seconds / 3600
+        if bar is not None:
+            bar.set_postfix_str(f"{hours:.2f} h of audio")
+            bar.update()
+
+    outcomes = run_batch(todo, kind, opts, jobs, step)
+    if bar is not None:
+        bar.close()
+    failed = [o for o in outcomes if o.error]
+    data = {"written": len(outcomes) - len(failed), "skipped": len(skipped), "failed": len(failed),
+            "hours_of_audio": hours, "seconds": time.perf_counter() - t,
+            "failures": [{"input": str(o.job.source), "error": o.error} for o in failed]}
+    _print(as_json, data, f"{output}: {data['written']} written, {len(skipped)} already complete, {len(failed)} "
+                          f"failed; {hours:.3f} h of audio in {data['seconds']:.1f} s")
+    for o in failed:
+        click.echo(f"alat: failed: {o.error}", err=True)
+    return 1 if failed else 0
 
 
 @cli.command()
