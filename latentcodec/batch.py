@@ -31,13 +31,17 @@ class Outcome:
 def plan(in_dir: Path, out_dir: Path, kind: str, suffix: str = ".wav") -> list[Job]:
     """Every input under ``in_dir`` (audio files to encode, .alat files to decode) with its output under
     ``out_dir`` at the same relative path, the suffix changed."""
+    new_suffix = ".alat" if kind == "encode" else suffix
+    sources = [p for p in input_files(in_dir, kind) if out_dir.resolve() not in p.resolve().parents]
+    return [Job(p, out_dir / p.relative_to(in_dir).with_suffix(new_suffix)) for p in sources]
+
+
+def input_files(in_dir: Path, kind: str) -> list[Path]:
+    """The audio files (kind 'encode') or .alat files ('decode') under ``in_dir``, sorted."""
     if not in_dir.is_dir():
         raise LatentCodecError(f"{in_dir}: no such folder")
     wanted = AUDIO_SUFFIXES if kind == "encode" else {".alat"}
-    new_suffix = ".alat" if kind == "encode" else suffix
-    sources = sorted(p for p in in_dir.rglob("*") if p.suffix.lower() in wanted and p.is_file()
-                     and out_dir.resolve() not in p.resolve().parents)
-    return [Job(p, out_dir / p.relative_to(in_dir).with_suffix(new_suffix)) for p in sources]
+    return sorted(p for p in in_dir.rglob("*") if p.suffix.lower() in wanted and p.is_file())
 
 
 def is_complete(job: Job, kind: str) -> bool:

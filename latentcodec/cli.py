@@ -296,16 +296,48 @@ def info(input: str, as_json: bool) -> None:
 @DECODE
 @COMMON
 @JSON
-def eval_(input: str, model: str | None, device: str, batch_size: int, quiet: bool, as_json: bool, vocoder: str,
-          gl_iters: int, **coder: Any) -> None:
-    """Encode + decode + quality metrics of an audio file in one go."""
-    from .evaluate import eval_text, evaluate
+@click.option("--csv", "as_csv", is_flag=True, help="folder INPUT: the per-file rows and folder means as CSV")
+def eval_(input: str, model: str | None, device: str, batch_size: int, quiet: bool, as_json: bool, as_csv: bool,
+          vocoder: str, gl_iters: int, **coder: Any) -> int:
+    """Encode + decode + quality metrics of an audio file in one go; of a folder: a row per file and the
+    means per sub-folder."""
+    from .evaluate import eval_text, evaluate, evaluate_folder
     from .models import DEFAULT_MODEL, load_model, pick_device
 
     dev = pick_device(device)
-    r = evaluate(input, load_model(model or DEFAULT_MODEL, dev), device=dev, batch_size=batch_size, vocoder=vocoder,
-                 gl_iters=gl_iters, **_coder_opts(coder))
-    _print(as_json, r, eval_text(r))
+    opts = dict(device=dev, batch_size=batch_size, vocoder=vocoder, gl_iters=gl_iters, **_coder_opts(coder))
+    m = load_model(model or DEFAULT_MODEL, dev)
+    if not Path(input).is_dir():
+        r = evaluate(input, m, **opts)
+        _print(as_json, r, eval_text(r))
+        return 0
+    res = evaluate_folder(Path(input), m, **opts)
+    table = res["rows"] + [{"file": f"{g['folder']}/ (mean of {g['files']})", **g} for g in res["folder_means"]]
+    if as_json:
+        click.echo(json.dumps(res, indent=1))
+    else:
+        _table(table, as_csv)
+    for f in res["failures"]:
+        click.echo(f"alat: failed: {f['error']}", err=True)
+    return 1 if res["failures"] else 0
+
+
+def _table(rows: list[dict[str, Any]], as_csv: bool) -> None:
+    """Rows of figures as CSV, or as aligned text columns."""
+    from .evaluate import ROW_KEYS
+
+    keys = ["file", *ROW_KEYS]
+    if as_csv:
+        import csv
+
+        w = csv.DictWriter(sys.stdout, keys, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        return
+    cells = [keys] + [[r["file"]] + [f"{r[k]:.4g}" for k in ROW_KEYS] for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(keys))]
+    for c in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
 
 
 def _check_folders(*folders: str | None) -> None:

@@ -5,6 +5,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -12,6 +13,7 @@ import soundfile as sf
 from .audio_io import Audio, read_audio
 from .codec import Timings, decode_file, encode_audio
 from .container import Header
+from .errors import LatentCodecError
 from .fileinfo import coder_summary, coder_text, rate_figures
 from .mel import log_mel_frames
 from .metrics import log_mel_distance
@@ -104,3 +106,31 @@ def eval_text(r: dict) -> str:
         f"MSE {r['mse']:.3g}  (phase is invented by the vocoder: judge by the spectral lines)",
         f"  speed     encode {r['encode_x_realtime']:.1f}x, decode {r['decode_x_realtime']:.1f}x real time; "
         f"stages (s): {stages}"])
+
+
+ROW_KEYS = ("duration_s", "channels", "bytes", "kbps", "ratio_vs_pcm16_16k", "log_mel_l1_db", "log_mel_rmse_db",
+            "mrstft_db", "latent_mel_l1_db", "snr_db", "si_sdr_db", "correlation", "encode_x_realtime",
+            "decode_x_realtime")
+
+
+def evaluate_folder(folder: Path, model: Model, **opts: Any) -> dict:
+    """:func:`evaluate` on every audio file under ``folder``: one row per file (``ROW_KEYS``), the mean
+    of each figure per sub-folder and over all ("."), and the files that failed with their one line."""
+    from .batch import input_files
+
+    rows, failures = [], []
+    for path in input_files(folder, "encode"):
+        try:
+            r = evaluate(path, model, **opts)
+        except LatentCodecError as e:
+            failures.append({"input": str(path), "error": str(e)})
+            continue
+        rows.append({"file": str(path.relative_to(folder)), **{k: r[k] for k in ROW_KEYS}})
+    groups: dict[str, list[dict]] = {".": rows}
+    for row in rows:
+        parts = Path(row["file"]).parts[:-1]
+        for i in range(1, len(parts) + 1):
+            groups.setdefault(str(Path(*parts[:i])), []).append(row)
+    means = [{"folder": name, "files": len(g), **{k: float(np.mean([r[k] for r in g])) for k in ROW_KEYS}}
+             for name, g in sorted(groups.items()) if g]
+    return {"rows": rows, "folder_means": means, "failures": failures}

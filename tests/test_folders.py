@@ -58,3 +58,25 @@ def test_nested_tree_broken_file_and_resume(tmp_path, tiny_model) -> None:
         assert rate == 16000 and y.shape == (round((1.0 + i) * 16000), 1 + i % 2) and np.abs(y).max() > 0
     r = alat("decode", str(enc), str(dec), "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["skipped"] == 4
+
+
+def test_eval_folder_rows_and_means(capsys, tmp_path, tiny_model) -> None:
+    from tests.test_cli import run
+
+    for i, name in enumerate(["a.wav", "b.wav", "sub/c.wav"]):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        sf.write(str(tmp_path / name), tone(1.0 + i, 16000, 1, seed=i), 16000)
+    (tmp_path / "sub" / "bad.wav").write_bytes(b"no audio")
+    args = ("eval", str(tmp_path), "--model", tiny_model, "--gl-iters", "2")
+    code, out, err = run(capsys, *args, "--json")
+    res = json.loads(out)
+    assert code == 1 and [r["file"] for r in res["rows"]] == ["a.wav", "b.wav", "sub/c.wav"]
+    assert err.strip().startswith(f"alat: failed: {tmp_path / 'sub' / 'bad.wav'}: unsupported or unreadable audio")
+    means = {g["folder"]: g for g in res["folder_means"]}
+    assert (means["."]["files"], means["sub"]["files"]) == (3, 1)
+    assert means["."]["log_mel_l1_db"] == np.mean([r["log_mel_l1_db"] for r in res["rows"]])
+    assert means["sub"]["duration_s"] == 3.0
+    code, out, _ = run(capsys, *args, "--csv")
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("file,duration_s,channels,bytes,kbps") and len(lines) == 1 + 3 + 2
+    assert lines[4].startswith("./ (mean of 3),2.0,1.0,")
