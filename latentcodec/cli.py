@@ -236,11 +236,12 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
         span = h.chunk_frames * h.mel.hop / h.mel.sample_rate
         click.echo(f"alat: warning: chunk {k} channel {c} ({k * span:.2f}-{(k + 1) * span:.2f} s) "
                    f"was damaged: decoded as silence", err=True)
+    seconds = res.frames / res.sample_rate  # the span decoded (the whole file unless --start/--duration)
     data = {"output": output, "sample_rate": res.sample_rate, "frames": res.frames, "channels": h.channels,
-            "duration_s": h.duration, "lost_chunks": [list(x) for x in res.lost], "seconds": secs,
-            "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
-    _print(as_json, data, f"{output}: {h.duration:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
-                          f"({res.frames} frames); {secs:.2f} s, {h.duration / secs:.0f}x real time", output == "-")
+            "duration_s": seconds, "lost_chunks": [list(x) for x in res.lost], "seconds": secs,
+            "x_realtime": seconds / secs, "timings_s": res.timings.seconds}
+    _print(as_json, data, f"{output}: {seconds:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
+                          f"({res.frames} frames); {secs:.2f} s, {seconds / secs:.0f}x real time", output == "-")
 
 
 def _folder(kind: str, input: str, output: str, jobs: int, quiet: bool, as_json: bool, **opts: Any) -> int:

@@ -9,10 +9,8 @@ then runs over the joined mel in long overlapping windows.
 """
 from __future__ import annotations
 
-import time
 from collections import deque
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
@@ -29,32 +27,11 @@ from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_inde
 from .models import DEFAULT_MODEL, Model, load_model
 from .quantize import BITS, DEFAULT_ZSTD
 from .rate import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, step_for_quality, step_for_rate, transform_of
+from .timings import Timings
 from .vocoder import DEFAULT_GL_ITERS, OVERLAP_FRAMES, WINDOW_FRAMES, load_vocoder, vocode_stream, window_span
 
 CONTEXT_FRAMES = 32
 Progress = Callable[[int, int], None]  # (done, total)
-
-
-@dataclass
-class Timings:
-    """Seconds spent per stage, summed over the file. A stage entered inside another (the vocoder
-    pulling mel that the VAE decodes on demand) is counted only in the inner one."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-    _inner: list[float] = field(default_factory=list)
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        t = time.perf_counter()
-        self._inner.append(0.0)
-        try:
-            yield
-        finally:
-            elapsed = time.perf_counter() - t
-            inner = self._inner.pop()
-            self.seconds[name] = self.seconds.get(name, 0.0) + elapsed - inner
-            if self._inner:
-                self._inner[-1] += elapsed
 
 
 @dataclass

@@ -11,7 +11,7 @@ import numpy as np
 import soundfile as sf
 
 from .audio_io import Audio, read_audio
-from .codec import Timings, decode_file, encode_audio
+from .codec import decode_file, encode_audio
 from .container import Header
 from .errors import LatentCodecError
 from .fileinfo import coder_summary, coder_text, rate_figures
@@ -19,6 +19,7 @@ from .mel import log_mel_frames
 from .metrics import log_mel_distance
 from .metrics import quality as quality_metrics
 from .models import Model
+from .timings import Timings
 from .vocoder import DEFAULT_GL_ITERS
 
 

@@ -42,7 +42,8 @@ def test_span_equals_the_whole_decode(capsys, tmp_path, long_alat, start: float,
     y, _ = sf.read(str(part), always_2d=True)
     a = round(start * 16000)
     want = ref[a:a + round(duration * 16000)]
-    assert y.shape == want.shape and json.loads(out)["frames"] == len(want)
+    res = json.loads(out)
+    assert y.shape == want.shape and res["frames"] == len(want) and res["duration_s"] == len(want) / 16000
     assert np.abs(y - want).max() <= 2 / 32768  # the same 16-bit samples, to a step of float rounding
 
 
