@@ -1,22 +1,32 @@
-"""Reading any common audio file into 16 kHz float32 channels, and writing wav.
+"""Reading any common audio file into 16 kHz float32 channels, and writing any format soundfile writes.
 
 Reading streams blocks through soxr, so only the 16 kHz result is held in memory, never the
-original at its own rate as float.
+original at its own rate as float. Writing takes blocks as they come, so no decoded file is held whole.
 """
 from __future__ import annotations
 
+import errno
+import io
+import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Iterable
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from .constants import SAMPLE_RATE
 from .errors import AudioError
-from .mel import SAMPLE_RATE
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".w64", ".rf64"}
 BLOCK = 1 << 18
+# Output suffix -> (soundfile format, subtype): 16-bit PCM where the format has it, else its codec.
+WRITE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
+                 ".oga": ("OGG", "VORBIS"), ".opus": ("OGG", "OPUS"), ".mp3": ("MP3", "MPEG_LAYER_III"),
+                 ".aiff": ("AIFF", "PCM_16"), ".aif": ("AIFF", "PCM_16"), ".w64": ("W64", "PCM_16"),
+                 ".rf64": ("RF64", "PCM_16"), ".caf": ("CAF", "PCM_16"), ".au": ("AU", "PCM_16")}
 
 
 @dataclass
@@ -30,17 +40,10 @@ class Audio:
     file_size: int
 
 
-def read_audio(path: str | Path, mono: bool = False) -> Audio:
-    """Decode ``path`` and resample to 16 kHz; ``mono`` averages the channels."""
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a folder, not an audio file")
-    try:
-        f = sf.SoundFile(str(path))
-    except Exception as e:  # libsndfile reports every format problem as one generic error type
-        raise AudioError(f"{path}: unsupported or unreadable audio ({_first_line(e)})") from e
+def read_audio(source: str | Path | BinaryIO, mono: bool = False) -> Audio:
+    """Decode a file (a path, or a binary file object such as stdin) and resample to 16 kHz; ``mono``
+    averages the channels. A file object that cannot seek (a pipe) is read whole first."""
+    f, name, size = _open_sound(source)
     with f:
         rate, channels = f.samplerate, f.channels
         out_channels = 1 if mono else channels
@@ -53,7 +56,7 @@ def read_audio(path: str | Path, mono: bool = False) -> Audio:
                 last = len(block) < BLOCK
                 frames += len(block)
                 if not np.isfinite(block).all():
-                    raise AudioError(f"{path}: contains NaN or infinite samples")
+                    raise AudioError(f"{name}: contains NaN or infinite samples")
                 if mono:
                     block = block.mean(axis=1, keepdims=True)
                 if stream is not None:
@@ -64,14 +67,106 @@ def read_audio(path: str | Path, mono: bool = False) -> Audio:
         except AudioError:
             raise
         except Exception as e:
-            raise AudioError(f"{path}: cannot decode audio ({_first_line(e)})") from e
+            raise AudioError(f"{name}: cannot decode audio ({_first_line(e)})") from e
     if frames == 0:
-        raise AudioError(f"{path}: the file holds no audio samples")
+        raise AudioError(f"{name}: the file holds no audio samples")
     samples = np.concatenate(parts, axis=1) if parts else np.zeros((out_channels, 0), np.float32)
     want = max(1, int(round(frames * SAMPLE_RATE / rate)))  # soxr's stream length can differ by a sample
     samples = samples[:, :want] if samples.shape[1] >= want else np.pad(samples, ((0, 0), (0, want - samples.shape[1])))
-    return Audio(np.ascontiguousarray(samples, np.float32), rate, channels, frames, path.stat().st_size)
+    return Audio(np.ascontiguousarray(samples, np.float32), rate, channels, frames, size)
+
+
+def audio_from_array(samples: np.ndarray, sample_rate: int, mono: bool = False) -> Audio:
+    """Samples as soundfile gives them, (frames,) or (frames, channels), at any rate -> 16 kHz Audio."""
+    x = np.asarray(samples, np.float32)
+    x = x[:, None] if x.ndim == 1 else x
+    if x.ndim != 2 or len(x) == 0:
+        raise AudioError(f"samples of shape {np.shape(samples)}: give (frames,) or (frames, channels), frames > 0")
+    if not np.isfinite(x).all():
+        raise AudioError("the samples contain NaN or infinite values")
+    frames, channels = x.shape
+    y = x.mean(axis=1, keepdims=True) if mono else x
+    if sample_rate != SAMPLE_RATE:
+        y = soxr.resample(y, sample_rate, SAMPLE_RATE, quality="HQ")
+    return Audio(np.ascontiguousarray(y.T, np.float32), sample_rate, channels, frames, x.nbytes)
+
+
+def _open_sound(source: str | Path | BinaryIO) -> tuple[sf.SoundFile, str, int]:
+    """(an open SoundFile, the name for messages, the file's size in bytes)."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise AudioError(f"{path}: no such file")
+        if path.is_dir():
+            raise AudioError(f"{path}: is a folder, not an audio file")
+        name, size, target = str(path), path.stat().st_size, str(path)
+    else:
+        name = getattr(source, "name", "<stream>")
+        target = source if source.seekable() else io.BytesIO(source.read())
+        size = target.seek(0, io.SEEK_END)
+        target.seek(0)
+    try:
+        return sf.SoundFile(target), name, size
+    except Exception as e:  # libsndfile reports every format problem as one generic error type
+        raise AudioError(f"{name}: unsupported or unreadable audio ({_first_line(e)})") from e
 
 
 def _first_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+
+
+def writable_suffixes() -> list[str]:
+    """The output suffixes this machine's libsndfile can write."""
+    return [x for x, fmt in WRITE_FORMATS.items() if sf.check_format(*fmt)]
+
+
+def output_format(path: str | Path) -> tuple[str, str]:
+    """(format, subtype) for an output file, chosen by its suffix; an AudioError for any other suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in writable_suffixes():
+        raise AudioError(f"{path}: cannot write audio as '{suffix or 'no suffix'}': "
+                         f"use {', '.join(writable_suffixes())}")
+    return WRITE_FORMATS[suffix]
+
+
+def write_audio(path: Path, blocks: Iterable[np.ndarray], rate: int, channels: int, fmt: tuple[str, str],
+                name: str) -> int:
+    """Write (frames, channels) float32 blocks to ``path`` as ``fmt``; returns the frames written.
+
+    ``name`` is the output as the user named it (``path`` may be its temporary file), for messages.
+
+    A full disk is raised as OSError(ENOSPC) (libsndfile reports it only as 'System error.'), so the
+    caller's :func:`~latentcodec.fileio.atomic_output` names it in one line.
+    """
+    try:
+        out = sf.SoundFile(str(path), "w", rate, channels, subtype=fmt[1], format=fmt[0])
+    except sf.LibsndfileError as e:
+        raise AudioError(f"{name}: cannot write {fmt[0]}/{fmt[1]} at {rate} Hz x {channels} ch "
+                         f"({_first_line(e)})") from e
+    written = 0
+    with out:
+        for y in blocks:
+            try:
+                out.write(y)
+            except sf.LibsndfileError as e:
+                if shutil.disk_usage(path.parent).free < y.nbytes + (1 << 16):
+                    raise OSError(errno.ENOSPC, "No space left on device") from e
+                raise AudioError(f"{name}: cannot write audio ({_first_line(e)})") from e
+            written += len(y)
+    return written
+
+
+def write_wav_stream(f: BinaryIO, blocks: Iterable[np.ndarray], rate: int, channels: int, frames: int) -> int:
+    """16-bit PCM WAV onto a stream that cannot seek (a pipe): the header gives the exact length, known
+    before the first sample, so a reader of the pipe needs no patched header. Returns the frames written."""
+    data_bytes = frames * channels * 2
+    if data_bytes > 0xFFFFFFFF - 36:
+        raise AudioError(f"{frames} frames x {channels} ch do not fit in a WAV (4 GiB): write a .w64 or .rf64 file")
+    f.write(struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data_bytes, b"WAVE", b"fmt ", 16, 1, channels, rate,
+                        rate * channels * 2, channels * 2, 16, b"data", data_bytes))
+    written = 0
+    for y in blocks:
+        f.write(np.round(y * 32767).astype("<i2").tobytes())
+        written += len(y)
+    f.flush()
+    return written

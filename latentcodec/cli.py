@@ -1,326 +1,452 @@
-"""The `alat` command line: parses, calls the library, prints. Errors a user can cause end in one
-line on stderr and exit status 1 (2 for bad usage)."""
+"""The `alat` command line (click): parses, calls the library, prints. Errors a user can cause end in one
+line on stderr, ``alat: error: ...``, and exit status 1 (2 for bad usage, 130 when interrupted).
+
+Only click and the standard library are imported at start-up; each command imports what it needs, so
+``alat --help`` and ``alat info`` never load torch. Shell completion: ``eval "$(_ALAT_COMPLETE=bash_source alat)"``.
+"""
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, BinaryIO, Callable, Iterator
+
+import click
 
 from . import __version__
+from .constants import BITS, DEFAULT_GL_ITERS, DEFAULT_QUALITY, DEFAULT_ZSTD, QUALITY_RANGE
 from .errors import LatentCodecError
-from .quantize import BITS, DEFAULT_ZSTD
-from .rate import DEFAULT_QUALITY, QUALITY_RANGE
-from .vocoder import DEFAULT_GL_ITERS
+
+# How the CLI names the library argument an error is about: as the option to change, or as what to do.
+FLAGS = {"chunk_seconds": "--chunk-seconds", "sample_rate": "--sample-rate", "quality": "--quality", "kbps": "--kbps",
+         "bits": "--bits", "zstd_level": "--zstd", "vocoder": "--vocoder", "device": "--device", "start": "--start",
+         "duration": "--duration"}
+REMEDIES = {"force": "use --force to decode anyway", "mono": "use --mono to code one mixed channel",
+            "model": "pass its folder with --model", "overwrite": "use --overwrite (-y) to replace it"}
 
 
-def _progress(args: argparse.Namespace, what: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+def error_text(e: LatentCodecError) -> str:
+    """The library's message with the CLI's option for ``e.param``."""
+    if e.param in REMEDIES:
+        return f"{e}; {REMEDIES[e.param]}"
+    if e.param in FLAGS:
+        return f"{FLAGS[e.param]}: {e}"
+    return str(e)
+
+
+class SampleRate(click.ParamType):
+    """'original' or a rate in Hz."""
+
+    name = "original|HZ"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, int) or value == "original":
+            return value
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r}: give 'original' or a rate in Hz", param, ctx)
+
+
+class KindWeights(click.ParamType):
+    """music=0.4,speech=0.4,...: the share of crops drawn from each sub-folder."""
+
+    name = "KIND=W,..."
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dict[str, float]:
+        if isinstance(value, dict):
+            return value
+        try:
+            weights = {k.strip(): float(w) for k, w in (item.split("=") for item in value.split(","))}
+        except ValueError:
+            self.fail(f"{value!r} is not of the form music=0.4,speech=0.4,...", param, ctx)
+        if any(w < 0 for w in weights.values()) or not sum(weights.values()) > 0:
+            self.fail(f"{value!r}: weights must be >= 0 and not all 0", param, ctx)
+        return weights
+
+
+def _complete_vocoders(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from .vocoder import vocoder_names
+
+    return [n for n in vocoder_names() if n.startswith(incomplete)]
+
+
+def _options(*decorators: Callable) -> Callable:
+    def apply(f: Callable) -> Callable:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+    return apply
+
+
+POSITIVE = click.IntRange(min=1)
+JOBS = click.option("--jobs", "-j", type=POSITIVE, default=1, show_default=True,
+                    help="folder mode: worker processes, each loading the model once")
+OVERWRITE = click.option("-y", "--overwrite", is_flag=True, help="replace an existing output (never the input)")
+DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+QUIET = click.option("--quiet", is_flag=True, help="no progress bar")
+JSON = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+COMMON = _options(
+    click.option("--model", help="shipped model name, local diffusers folder, or Hugging Face repo id"),
+    DEVICE, click.option("--batch-size", type=POSITIVE, default=4, show_default=True, help="chunks per VAE call"),
+    QUIET)
+ENCODE = _options(
+    click.option("--quality", type=click.FloatRange(*QUALITY_RANGE), metavar="Q",
+                 help=f"entropy coder at constant quality Q, higher is better (default {DEFAULT_QUALITY:g})"),
+    click.option("--kbps", type=float, metavar="K", help="entropy coder at the quality that gives about K kbps"),
+    click.option("--bits", type=click.Choice([str(b) for b in BITS]),
+                 help="version-1 files: min/max quantizer with this many bits per latent value, and zstd"),
+    click.option("--zstd", "zstd_level", type=click.IntRange(0, 22), metavar="LEVEL",
+                 help=f"with --bits: zstd level per chunk payload, 0 = off (default {DEFAULT_ZSTD})"),
+    click.option("--chunk-seconds", type=float, default=5.0, show_default=True, help="chunk length"),
+    click.option("--mono", is_flag=True, help="average the channels and code one"))
+DECODE = _options(
+    click.option("--vocoder", default="griffinlim", show_default=True, shell_complete=_complete_vocoders,
+                 help="griffinlim, hifigan (the model's), a shipped neural vocoder, or a train-vocoder folder"),
+    click.option("--gl-iters", type=POSITIVE, default=DEFAULT_GL_ITERS, show_default=True,
+                 help="Griffin-Lim iterations"))
+
+
+@contextmanager
+def _progress(quiet: bool, what: str) -> Iterator[Callable[[int, int], None] | None]:
     """A tqdm bar on a terminal; nothing when quiet, scripted (--json) or not a terminal."""
-    if args.quiet or getattr(args, "json", False) or not sys.stderr.isatty():
-        return None, lambda: None
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
     from tqdm import tqdm
 
-    bar = tqdm(desc=what, unit="chunk", leave=False, file=sys.stderr)
+    with tqdm(desc=what, unit="chunk", leave=False, file=sys.stderr) as bar:
+        def update(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
 
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    return update, bar.close
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
+        yield update
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
-    return value
+def _print(as_json: bool, data: dict[str, Any], text: str, err: bool = False) -> None:
+    """The result on stdout, or on stderr when stdout carries the output file."""
+    click.echo(json.dumps(data, indent=1) if as_json else text, err=err)
 
 
-def _kind_weights(text: str) -> dict[str, float]:
+@contextmanager
+def _stdout_guard(output: str) -> Iterator[None]:
+    """When stdout carries the output and writing it fails, point stdout at /dev/null, so that Python's
+    flush at exit adds no second error to the one line."""
     try:
-        weights = {k.strip(): float(w) for k, w in (item.split("=") for item in text.split(","))}
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not of the form music=0.4,speech=0.4,...") from None
-    if any(w < 0 for w in weights.values()) or not sum(weights.values()) > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: weights must be >= 0 and not all 0")
-    return weights
+        yield
+    except (LatentCodecError, BrokenPipeError):
+        if output == "-":
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="shipped model name, local diffusers folder, or Hugging Face repo id")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", type=_positive, default=4, help="chunks per VAE call (default 4)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+def _stream(name: str, mode: str) -> str | BinaryIO:
+    """``-`` is stdin (mode 'r') or stdout ('w'); binary output onto a terminal is refused."""
+    if name != "-":
+        return name
+    if mode == "r":
+        return sys.stdin.buffer
+    if sys.stdout.isatty():
+        raise LatentCodecError("refusing to write binary data to a terminal: redirect or pipe stdout")
+    return sys.stdout.buffer
 
 
-def _add_encode_opts(p: argparse.ArgumentParser) -> None:
-    rate = p.add_mutually_exclusive_group()
-    rate.add_argument("--quality", type=float, metavar="Q",
-                      help=f"entropy coder at constant quality Q, {QUALITY_RANGE[0]:g} to {QUALITY_RANGE[1]:g}, "
-                           f"higher is better (default {DEFAULT_QUALITY:g})")
-    rate.add_argument("--kbps", type=float, metavar="K", help="entropy coder at the quality that gives about K kbps "
-                                                              "on typical audio")
-    rate.add_argument("--bits", type=int, choices=BITS,
-                      help="version-1 files: min/max quantizer with this many bits per latent value, and zstd")
-    p.add_argument("--zstd", type=int, metavar="LEVEL",
-                   help=f"with --bits: zstd level per chunk payload, 0 = off (default {DEFAULT_ZSTD})")
-    p.add_argument("--chunk-seconds", type=float, default=5.0, help="chunk length (default 5)")
-    p.add_argument("--mono", action="store_true", help="average the channels and code one")
+def _coder_opts(o: dict[str, Any]) -> dict[str, Any]:
+    """The encoder's coder options as the library takes them."""
+    return dict(bits=int(o["bits"]) if o["bits"] else None, zstd_level=o["zstd_level"], quality=o["quality"],
+                kbps=o["kbps"], chunk_seconds=o["chunk_seconds"], mono=o["mono"])
 
 
-def _add_decode_opts(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--vocoder", default="griffinlim", choices=["griffinlim", "hifigan"])
-    p.add_argument("--gl-iters", type=_positive, default=DEFAULT_GL_ITERS,
-                   help=f"Griffin-Lim iterations (default {DEFAULT_GL_ITERS})")
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="latentcodec", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Audio as quantized VAE latents in .alat files."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="alat", description="Audio as quantized VAE latents in .alat files.")
-    ap.add_argument("--version", action="version", version=f"latentcodec {__version__}")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("encode", help="audio file -> .alat")
-    p.add_argument("input")
-    p.add_argument("output")
-    _add_encode_opts(p)
-    _add_common(p)
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p = sub.add_parser("decode", help=".alat -> wav")
-    p.add_argument("input")
-    p.add_argument("output")
-    _add_decode_opts(p)
-    p.add_argument("--sample-rate", default="16000", help="'original', or a rate in Hz (default 16000)")
-    p.add_argument("--force", action="store_true", help="decode with other weights than the file names")
-    p.add_argument("--salvage", action="store_true", help="skip damaged chunks (silence) instead of stopping")
-    _add_common(p)
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p = sub.add_parser("info", help="header, chunks, real bytes, kbps and ratios of a .alat file")
-    p.add_argument("input")
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("eval", help="encode + decode + quality metrics in one go")
-    p.add_argument("input")
-    _add_encode_opts(p)
-    _add_decode_opts(p)
-    _add_common(p)
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("train", help="train a mel VAE on a folder of audio")
-    p.add_argument("data", help="folder of audio (sub-folders music/, speech/, effects/ are sampled by kind)")
-    p.add_argument("output", help="model folder to write (loadable with --model)")
-    p.add_argument("--val", help="folder of validation audio (default: every 50th training file)")
-    p.add_argument("--steps", type=_positive, default=1700)
-    p.add_argument("--batch-size", type=_positive, default=16)
-    p.add_argument("--crop-frames", type=_positive, default=192)
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (after warm-up, before cosine decay)")
-    p.add_argument("--min-lr", type=float, default=2e-5, help="learning rate at the last step")
-    p.add_argument("--warmup", type=int, default=200, help="steps of linear warm-up")
-    p.add_argument("--kind-weights", type=_kind_weights, metavar="KIND=W,...",
-                   help="share of the crops drawn from each sub-folder (default: music=0.4,speech=0.4,effects=0.2)")
-    p.add_argument("--clean-fraction", type=_fraction, default=0.0,
-                   help="share of each batch trained without 4-bit quantizer noise (helps --bits 16)")
-    p.add_argument("--init", metavar="MODEL", help="start from this model's weights (fine-tuning), not random ones")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--quiet", action="store_true")
-    _add_train_vocoder(sub)
-    return ap
-
-
-def _add_train_vocoder(sub: Any) -> None:
-    """Options left out keep the library's defaults (``VocoderTrainConfig``), so they live in one place."""
-    p = sub.add_parser("train-vocoder", help="train the neural vocoder on a folder of audio",
-                       argument_default=argparse.SUPPRESS)
-    p.add_argument("data", help="folder of audio (sub-folders music/, speech/, effects/ are sampled by kind)")
-    p.add_argument("output", help="folder for checkpoints and the generator (usable as --vocoder OUTPUT)")
-    p.add_argument("--val", help="folder of validation clips (speech_*, music_*, ...): log-mel L1 and PESQ-wb")
-    p.add_argument("--steps", type=_positive)
-    p.add_argument("--batch-size", type=_positive)
-    p.add_argument("--crop-frames", type=_positive, help="mel frames (of 10 ms) per training crop")
-    p.add_argument("--lr", type=float, help="peak learning rate (cosine decay to --min-lr)")
-    p.add_argument("--min-lr", type=float)
-    p.add_argument("--gan-start", type=int, help="steps of reconstruction losses alone before the GAN losses")
-    p.add_argument("--kind-weights", type=_kind_weights, metavar="KIND=W,...")
-    p.add_argument("--init", metavar="VOCODER", help="start from this vocoder's generator (name or folder)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--val-every", type=_positive)
-    p.add_argument("--checkpoint-every", type=_positive)
-    p.add_argument("--resume", action="store_true", default=False, help="continue from OUTPUT/checkpoint.pt")
-    p.add_argument("--threads", type=_positive, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--quiet", action="store_true", default=False)
-
-
-def _print(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    print(json.dumps(data, indent=1) if args.json else text)
-
-
-def cmd_encode(args: argparse.Namespace) -> None:
+@cli.command()
+@click.argument("input")
+@click.argument("output")
+@ENCODE
+@OVERWRITE
+@JOBS
+@COMMON
+@JSON
+def encode(input: str, output: str, model: str | None, device: str, batch_size: int, overwrite: bool, jobs: int,
+           quiet: bool, as_json: bool, **coder: Any) -> int | None:
+    """Audio file INPUT -> .alat file OUTPUT; '-' reads stdin or writes stdout. A folder INPUT: every audio
+    file under it -> OUTPUT folder, same tree (complete outputs are kept, so a rerun resumes)."""
+    if Path(input).is_dir():
+        return _folder("encode", input, output, jobs, quiet or as_json, as_json, model=model, device=device,
+                       batch_size=batch_size, **_coder_opts(coder))
     from .codec import encode_file
     from .fileinfo import coder_summary, coder_text, rate_figures
     from .models import pick_device
 
-    update, close = _progress(args, "encode")
     t = time.perf_counter()
-    try:
-        res = encode_file(args.input, args.output, model=args.model, bits=args.bits, zstd_level=args.zstd,
-                          quality=args.quality, kbps=args.kbps, chunk_seconds=args.chunk_seconds, mono=args.mono,
-                          device=pick_device(args.device),
-                          batch_size=args.batch_size, progress=update)
-    finally:
-        close()
+    with _stdout_guard(output), _progress(quiet or as_json, "encode") as update:
+        res = encode_file(_stream(input, "r"), _stream(output, "w"), model=model, device=pick_device(device),
+                          batch_size=batch_size, overwrite=overwrite, progress=update, **_coder_opts(coder))
     secs = time.perf_counter() - t
     h = res.header
     figs = rate_figures(res.file_size, h)
-    data = {"output": args.output, "duration_s": h.duration, "channels": h.channels, "chunks": h.num_chunks,
+    data = {"output": output, "duration_s": h.duration, "channels": h.channels, "chunks": h.num_chunks,
             **coder_summary(h), "model": h.model_name, **figs, "seconds": secs,
             "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
-    _print(args, data, f"{args.output}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
-                       f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "
-                       f"({coder_text(h)}); "
-                       f"{secs:.2f} s, {h.duration / secs:.0f}x real time")
+    _print(as_json, data, f"{output}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
+                          f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "
+                          f"({coder_text(h)}); {secs:.2f} s, {h.duration / secs:.0f}x real time", output == "-")
 
 
-def cmd_decode(args: argparse.Namespace) -> None:
+@cli.command()
+@click.argument("input")
+@click.argument("output")
+@DECODE
+@click.option("--sample-rate", type=SampleRate(), help="'original', or a rate in Hz (default 16000)")
+@click.option("--force", is_flag=True, help="decode with other weights than the file names")
+@click.option("--salvage", is_flag=True, help="skip damaged chunks (silence) instead of stopping")
+@click.option("--start", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+              help="decode from here (only the chunks needed are decoded)")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="decode this long (default: to the end)")
+@OVERWRITE
+@JOBS
+@COMMON
+@JSON
+def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, jobs: int, **opts: Any) -> int | None:
+    """.alat file INPUT -> audio file OUTPUT, in the format its suffix names (.wav, .flac, .ogg, ...);
+    '-' reads stdin or writes a WAV to stdout. A folder INPUT: every .alat under it -> OUTPUT folder of .wav,
+    same tree (complete outputs are kept, so a rerun resumes)."""
+    if Path(input).is_dir():
+        opts = {k: v for k, v in opts.items() if k not in ("overwrite", "start", "duration")}
+        return _folder("decode", input, output, jobs, quiet or as_json, as_json, device=device, **opts)
     from .codec import decode_file
     from .models import pick_device
 
-    update, close = _progress(args, "decode")
     t = time.perf_counter()
-    try:
-        res = decode_file(args.input, args.output, model=args.model, vocoder=args.vocoder, gl_iters=args.gl_iters,
-                          sample_rate=args.sample_rate, force=args.force, salvage=args.salvage,
-                          device=pick_device(args.device), batch_size=args.batch_size, progress=update)
-    finally:
-        close()
+    with _stdout_guard(output), _progress(quiet or as_json, "decode") as update:
+        res = decode_file(_stream(input, "r"), _stream(output, "w"), device=pick_device(device), progress=update,
+                          **opts)
     secs = time.perf_counter() - t
     h = res.header
     for k, c in res.lost:
         span = h.chunk_frames * h.mel.hop / h.mel.sample_rate
-        print(f"alat: warning: chunk {k} channel {c} ({k * span:.2f}-{(k + 1) * span:.2f} s) "
-              f"was damaged: decoded as silence", file=sys.stderr)
-    data = {"output": args.output, "sample_rate": res.sample_rate, "frames": res.frames, "channels": h.channels,
-            "duration_s": h.duration, "lost_chunks": [list(x) for x in res.lost], "seconds": secs,
-            "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
-    _print(args, data, f"{args.output}: {h.duration:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
-                       f"({res.frames} frames); {secs:.2f} s, {h.duration / secs:.0f}x real time")
+        click.echo(f"alat: warning: chunk {k} channel {c} ({k * span:.2f}-{(k + 1) * span:.2f} s) "
+                   f"was damaged: decoded as silence", err=True)
+    seconds = res.frames / res.sample_rate  # the span decoded (the whole file unless --start/--duration)
+    data = {"output": output, "sample_rate": res.sample_rate, "frames": res.frames, "channels": h.channels,
+            "duration_s": seconds, "lost_chunks": [list(x) for x in res.lost], "seconds": secs,
+            "x_realtime": seconds / secs, "timings_s": res.timings.seconds}
+    _print(as_json, data, f"{output}: {seconds:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
+                          f"({res.frames} frames); {secs:.2f} s, {seconds / secs:.0f}x real time", output == "-")
 
 
-def cmd_info(args: argparse.Namespace) -> None:
-    from .fileinfo import file_info
+def _folder(kind: str, input: str, output: str, jobs: int, quiet: bool, as_json: bool, **opts: Any) -> int:
+    """Folder mode: plan, skip complete outputs, run the rest on ``jobs`` workers, list the failures."""
+    from .batch import is_complete, plan, run_batch
 
-    info = file_info(args.input)
-    h = info["header"]
-    lines = [f"{args.input}: .alat version {h['format_version']}, written by {h['tool_version']}",
-             f"  audio     {h['duration_s']:.3f} s, {h['channels']} ch coded at {h['mel']['sample_rate']} Hz "
-             f"({h['num_samples']} samples); input {h['original_rate']} Hz, {h['original_channels']} ch"
-             f"{', mixed to mono' if h['mono_downmix'] else ''}",
-             f"  model     {h['model_name']} (fingerprint {h['model_fingerprint'][:16]})",
-             f"  latent    {'x'.join(map(str, h['latent_shape']))} ({h['latent_axes']}) per "
-             f"{h['chunk_frames'] * h['mel']['hop'] / h['mel']['sample_rate']:g} s chunk, {h['num_chunks']} chunks; "
-             f"{info['coder_text']}",
-             f"  size      {info['bytes']:,} bytes on disk ({info['payload_bytes']:,} payload, "
-             f"{info['overhead_bytes']:,} header/stats/CRC/index), {info['kbps']:.2f} kbps",
-             f"  ratios    {info['ratio_vs_pcm16_16k']:.1f}x vs 16-bit PCM at 16 kHz, "
-             f"{info['ratio_vs_pcm16_original']:.1f}x vs 16-bit PCM at {h['original_rate']} Hz x "
-             f"{h['original_channels']} ch, {info['ratio_vs_input_file']:.1f}x vs the input file",
-             "  chunks    " + " ".join(str(r["bytes"]) for r in info["records"][:24])
-             + (" ..." if len(info["records"]) > 24 else "")]
-    _print(args, info, "\n".join(lines))
+    todo = plan(Path(input), Path(output), kind)
+    skipped = [j for j in todo if is_complete(j, kind)]
+    todo = [j for j in todo if j not in skipped]
+    t = time.perf_counter()
+    bar = None
+    if not quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc=kind, unit="file", file=sys.stderr)
+    hours = 0.0
+
+    def step(outcome: Any) -> None:
+        nonlocal hours
+        hours += outcome.seconds / 3600
+        if bar is not None:
+            bar.set_postfix_str(f"{hours:.2f} h of audio")
+            bar.update()
+
+    outcomes = run_batch(todo, kind, opts, jobs, step)
+    if bar is not None:
+        bar.close()
+    failed = [o for o in outcomes if o.error]
+    data = {"written": len(outcomes) - len(failed), "skipped": len(skipped), "failed": len(failed),
+            "hours_of_audio": hours, "seconds": time.perf_counter() - t,
+            "failures": [{"input": str(o.job.source), "error": o.error} for o in failed]}
+    _print(as_json, data, f"{output}: {data['written']} written, {len(skipped)} already complete, {len(failed)} "
+                          f"failed; {hours:.3f} h of audio in {data['seconds']:.1f} s")
+    for o in failed:
+        click.echo(f"alat: failed: {o.error}", err=True)
+    return 1 if failed else 0
 
 
-def cmd_eval(args: argparse.Namespace) -> None:
-    from .evaluate import evaluate
+@cli.command()
+@click.argument("input")
+@JSON
+def info(input: str, as_json: bool) -> None:
+    """Header, chunks, real bytes, kbps and ratios of a .alat file."""
+    from .fileinfo import file_info, info_text
+
+    data = file_info(input)
+    _print(as_json, data, info_text(data))
+
+
+@cli.command(name="eval")
+@click.argument("input")
+@ENCODE
+@DECODE
+@COMMON
+@JSON
+@click.option("--csv", "as_csv", is_flag=True, help="folder INPUT: the per-file rows and folder means as CSV")
+def eval_(input: str, model: str | None, device: str, batch_size: int, quiet: bool, as_json: bool, as_csv: bool,
+          vocoder: str, gl_iters: int, **coder: Any) -> int:
+    """Encode + decode + quality metrics of an audio file in one go; of a folder: a row per file and the
+    means per sub-folder."""
+    from .evaluate import eval_text, evaluate, evaluate_folder
     from .models import DEFAULT_MODEL, load_model, pick_device
 
-    device = pick_device(args.device)
-    model = load_model(args.model or DEFAULT_MODEL, device)
-    r = evaluate(args.input, model, bits=args.bits, zstd_level=args.zstd, quality=args.quality, kbps=args.kbps,
-                 chunk_seconds=args.chunk_seconds,
-                 mono=args.mono, device=device, batch_size=args.batch_size, vocoder=args.vocoder,
-                 gl_iters=args.gl_iters)
-    stages = ", ".join(f"{k} {v:.3f}" for k, v in r["timings_s"].items())
-    text = "\n".join([
-        f"{args.input}: {r['duration_s']:.2f} s x {r['channels']} ch, model {r['model']}, {r['coder_text']}, "
-        f"{r['vocoder']}",
-        f"  size      {r['bytes']:,} bytes, {r['kbps']:.2f} kbps; ratio {r['ratio_vs_pcm16_16k']:.1f}x vs 16 kHz PCM, "
-        f"{r['ratio_vs_pcm16_original']:.1f}x vs original-rate PCM, {r['ratio_vs_input_file']:.1f}x vs input file",
-        f"  spectral  log-mel L1 {r['log_mel_l1_db']:.3f} dB, RMSE {r['log_mel_rmse_db']:.3f} dB; "
-        f"MR-STFT {r['mrstft_db']:.3f} dB; VAE+quantizer alone (before vocoder): log-mel L1 "
-        f"{r['latent_mel_l1_db']:.3f} dB",
-        f"  waveform  SNR {r['snr_db']:.2f} dB, SI-SDR {r['si_sdr_db']:.2f} dB, correlation {r['correlation']:.4f}, "
-        f"MSE {r['mse']:.3g}  (phase is invented by the vocoder: judge by the spectral lines)",
-        f"  speed     encode {r['encode_x_realtime']:.1f}x, decode {r['decode_x_realtime']:.1f}x real time; "
-        f"stages (s): {stages}"])
-    _print(args, r, text)
+    dev = pick_device(device)
+    opts = dict(device=dev, batch_size=batch_size, vocoder=vocoder, gl_iters=gl_iters, **_coder_opts(coder))
+    m = load_model(model or DEFAULT_MODEL, dev)
+    if not Path(input).is_dir():
+        r = evaluate(input, m, **opts)
+        _print(as_json, r, eval_text(r))
+        return 0
+    res = evaluate_folder(Path(input), m, **opts)
+    table = res["rows"] + [{"file": f"{g['folder']}/ (mean of {g['files']})", **g} for g in res["folder_means"]]
+    if as_json:
+        click.echo(json.dumps(res, indent=1))
+    else:
+        _table(table, as_csv)
+    for f in res["failures"]:
+        click.echo(f"alat: failed: {f['error']}", err=True)
+    return 1 if res["failures"] else 0
 
 
-def cmd_train(args: argparse.Namespace) -> None:
-    from .models import pick_device
-    from .train import TrainConfig, train
+def _table(rows: list[dict[str, Any]], as_csv: bool) -> None:
+    """Rows of figures as CSV, or as aligned text columns."""
+    from .evaluate import ROW_KEYS
 
-    for folder in [args.data] + ([args.val] if args.val else []):
-        if not Path(folder).is_dir():
+    keys = ["file", *ROW_KEYS]
+    if as_csv:
+        import csv
+
+        w = csv.DictWriter(sys.stdout, keys, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        return
+    cells = [keys] + [[r["file"]] + [f"{r[k]:.4g}" for k in ROW_KEYS] for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(keys))]
+    for c in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
+
+
+def _check_folders(*folders: str | None) -> None:
+    for folder in folders:
+        if folder is not None and not Path(folder).is_dir():
             raise LatentCodecError(f"{folder}: no such folder")
-    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, crop_frames=args.crop_frames, lr=args.lr,
-                      min_lr=args.min_lr, warmup=args.warmup, seed=args.seed, init=args.init,
-                      clean_fraction=args.clean_fraction,
-                      **({"kind_weights": args.kind_weights} if args.kind_weights else {}))
-    log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
-    info = train(Path(args.data), Path(args.output), cfg, val=Path(args.val) if args.val else None,
-                 device=pick_device(args.device), resume=args.resume, log=log)
+
+
+def _log(quiet: bool) -> Callable[[str], None]:
+    return (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
+
+
+@cli.command()
+@click.argument("data")
+@click.argument("output")
+@click.option("--val", help="folder of validation audio (default: every 50th training file)")
+@click.option("--steps", type=POSITIVE, default=1700, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=16, show_default=True)
+@click.option("--crop-frames", type=POSITIVE, default=192, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True,
+              help="peak learning rate (after warm-up, before cosine decay)")
+@click.option("--min-lr", type=float, default=2e-5, show_default=True, help="learning rate at the last step")
+@click.option("--warmup", type=int, default=200, show_default=True, help="steps of linear warm-up")
+@click.option("--kind-weights", type=KindWeights(),
+              help="share of the crops drawn from each sub-folder (default: music=0.4,speech=0.4,effects=0.2)")
+@click.option("--clean-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="share of each batch trained without 4-bit quantizer noise (helps --bits 16)")
+@click.option("--init", metavar="MODEL", help="start from this model's weights (fine-tuning), not random ones")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="continue from OUTPUT/checkpoint.pt")
+@DEVICE
+@QUIET
+def train(data: str, output: str, val: str | None, device: str, resume: bool, quiet: bool,
+          kind_weights: dict[str, float] | None, **opts: Any) -> None:
+    """Train a mel VAE on folder DATA (sub-folders music/, speech/, effects/ are sampled by kind) into OUTPUT."""
+    from .models import pick_device
+    from .train import TrainConfig
+    from .train import train as train_vae
+
+    _check_folders(data, val)
+    cfg = TrainConfig(**opts, **({"kind_weights": kind_weights} if kind_weights else {}))
+    info = train_vae(Path(data), Path(output), cfg, val=Path(val) if val else None, device=pick_device(device),
+                     resume=resume, log=_log(quiet))
     last = info["history"][-1] if info["history"] else {}
-    print(f"{args.output}: trained {cfg.steps} steps on {info['data_hours']:.2f} h in {info['train_minutes']:.1f} min; "
-          f"validation log-mel L1 {last.get('val_l1_db', float('nan')):.3f} dB")
+    click.echo(f"{output}: trained {cfg.steps} steps on {info['data_hours']:.2f} h in {info['train_minutes']:.1f} "
+               f"min; validation log-mel L1 {last.get('val_l1_db', float('nan')):.3f} dB")
 
 
-def cmd_train_vocoder(args: argparse.Namespace) -> None:
+@cli.command(name="train-vocoder")
+@click.argument("data")
+@click.argument("output")
+@click.option("--val", help="folder of validation clips (speech_*, music_*, ...): log-mel L1 and PESQ-wb")
+@click.option("--steps", type=POSITIVE)
+@click.option("--batch-size", type=POSITIVE)
+@click.option("--crop-frames", type=POSITIVE, help="mel frames (of 10 ms) per training crop")
+@click.option("--lr", type=float, help="peak learning rate (cosine decay to --min-lr)")
+@click.option("--min-lr", type=float)
+@click.option("--gan-start", type=int, help="steps of reconstruction losses alone before the GAN losses")
+@click.option("--kind-weights", type=KindWeights())
+@click.option("--init", metavar="VOCODER", help="start from this vocoder's generator (name or folder)")
+@click.option("--seed", type=int)
+@click.option("--val-every", type=POSITIVE)
+@click.option("--checkpoint-every", type=POSITIVE)
+@click.option("--resume", is_flag=True, help="continue from OUTPUT/checkpoint.pt")
+@click.option("--threads", type=POSITIVE, help="CPU threads for torch (default: torch's choice)")
+@QUIET
+def train_vocoder(data: str, output: str, val: str | None, resume: bool, threads: int | None, quiet: bool,
+                  **opts: Any) -> None:
+    """Train the neural vocoder on folder DATA; OUTPUT is usable as --vocoder OUTPUT.
+
+    Options left out keep the library's defaults (VocoderTrainConfig), so they live in one place."""
     import torch
 
-    from .train_vocoder import VocoderTrainConfig, train_vocoder
+    from .train_vocoder import VocoderTrainConfig
+    from .train_vocoder import train_vocoder as run
 
-    opts = vars(args)
-    data, out, val = Path(opts.pop("data")), Path(opts.pop("output")), opts.pop("val", None)
-    for folder in [data] + ([val] if val else []):
-        if not Path(folder).is_dir():
-            raise LatentCodecError(f"{folder}: no such folder")
-    if "threads" in opts:
-        torch.set_num_threads(opts.pop("threads"))
-    resume, quiet = opts.pop("resume"), opts.pop("quiet")
-    opts.pop("cmd")
-    cfg = VocoderTrainConfig(**opts)
-    log = (lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr, flush=True))
-    info = train_vocoder(data, out, cfg, val=Path(val) if val else None, resume=resume, log=log)
+    _check_folders(data, val)
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = VocoderTrainConfig(**{k: v for k, v in opts.items() if v is not None})
+    info = run(Path(data), Path(output), cfg, val=Path(val) if val else None, resume=resume, log=_log(quiet))
     val_line = ""
     if info["history"] and "val" in info["history"][-1]:
         v = info["history"][-1]["val"]
         val_line = f"; validation log-mel L1 {v['log_mel_l1_db']:.3f} dB, PESQ-wb speech {v['pesq_wb_speech']}"
-    print(f"{out}: trained {info['steps_done']} steps on {sum(info['data_hours'].values()):.2f} h "
-          f"in {info['train_hours']:.2f} h{val_line}")
-
-
-COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "eval": cmd_eval, "train": cmd_train,
-            "train-vocoder": cmd_train_vocoder}
+    click.echo(f"{output}: trained {info['steps_done']} steps on {sum(info['data_hours'].values()):.2f} h "
+               f"in {info['train_hours']:.2f} h{val_line}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run `alat` with ``argv`` (default: the process's arguments); returns the exit status."""
     try:
-        COMMANDS[args.cmd](args)
+        rv = cli.main(args=argv, prog_name="alat", standalone_mode=False)
+    except click.UsageError as e:
+        if e.ctx is not None:
+            click.echo(e.ctx.get_usage(), err=True)
+        click.echo(f"alat: error: {e.format_message()}", err=True)
+        return 2
     except LatentCodecError as e:
-        print(f"alat: error: {e}", file=sys.stderr)
+        click.echo(f"alat: error: {error_text(e)}", err=True)
         return 1
-    except KeyboardInterrupt:
-        print("alat: interrupted", file=sys.stderr)
+    except click.Abort:
+        click.echo("alat: interrupted", err=True)
         return 130
-    return 0
+    except BrokenPipeError:  # the reader of stdout went away
+        click.echo("alat: error: the output pipe was closed before the end", err=True)
+        return 1
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":

@@ -9,53 +9,29 @@ then runs over the joined mel in long overlapping windows.
 """
 from __future__ import annotations
 
-import time
 from collections import deque
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
-import soundfile as sf
 import soxr
 import torch
 
-from .audio_io import Audio, read_audio
-from .container import AlatReader, AlatWriter, Header
+from .audio_io import Audio, output_format, read_audio, write_audio, write_wav_stream
+from .container import MAX_CHANNELS, AlatReader, AlatWriter, Header
 from .errors import LatentCodecError, ModelError
-from .fileio import atomic_output
+from .fileio import atomic_output, check_output, stream_output
 from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
-from .models import DEFAULT_MODEL, Model, load_hifigan, load_model
+from .models import DEFAULT_MODEL, Model, load_model
 from .quantize import BITS, DEFAULT_ZSTD
 from .rate import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, step_for_quality, step_for_rate, transform_of
-from .vocoder import DEFAULT_GL_ITERS, GriffinLimVocoder, HifiGanVocoder, vocode_stream
+from .timings import Timings
+from .vocoder import DEFAULT_GL_ITERS, OVERLAP_FRAMES, WINDOW_FRAMES, load_vocoder, vocode_stream, window_span
 
 CONTEXT_FRAMES = 32
 Progress = Callable[[int, int], None]  # (done, total)
-
-
-@dataclass
-class Timings:
-    """Seconds spent per stage, summed over the file. A stage entered inside another (the vocoder
-    pulling mel that the VAE decodes on demand) is counted only in the inner one."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-    _inner: list[float] = field(default_factory=list)
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        t = time.perf_counter()
-        self._inner.append(0.0)
-        try:
-            yield
-        finally:
-            elapsed = time.perf_counter() - t
-            inner = self._inner.pop()
-            self.seconds[name] = self.seconds.get(name, 0.0) + elapsed - inner
-            if self._inner:
-                self._inner[-1] += elapsed
 
 
 @dataclass
@@ -78,7 +54,7 @@ def chunk_frames_for(seconds: float) -> int:
     """Mel frames per chunk: a multiple of 4 (the VAE halves time twice)."""
     frames = int(round(seconds * AUDIOLDM_MEL.sample_rate / AUDIOLDM_MEL.hop / 4)) * 4
     if not 4 <= frames <= 60000:
-        raise LatentCodecError(f"--chunk-seconds {seconds}: a chunk must be 0.04 to 600 s")
+        raise LatentCodecError(f"chunks of {seconds:g} s: a chunk must be 0.04 to 600 s", "chunk_seconds")
     return frames
 
 
@@ -123,39 +99,46 @@ def choose_coder(model: Model, bits: int | None = None, zstd_level: int | None =
     """Version 1 when ``bits`` is given, else the entropy coder at ``kbps`` or ``quality`` (default quality)."""
     if bits is not None:
         if quality is not None or kbps is not None:
-            raise LatentCodecError("bits per value select the version-1 quantizer: give no quality or rate with them")
+            raise LatentCodecError("bits per value select the version-1 quantizer: give no quality or rate with them",
+                                  "bits")
         if bits not in BITS:
-            raise LatentCodecError(f"{bits} bits per value: use one of {', '.join(map(str, BITS))}")
+            raise LatentCodecError(f"{bits} bits per value: use one of {', '.join(map(str, BITS))}", "bits")
         level = DEFAULT_ZSTD if zstd_level is None else zstd_level
         if not 0 <= level <= 22:
-            raise LatentCodecError(f"zstd level {level}: use 0 (off) to 22")
+            raise LatentCodecError(f"zstd level {level}: use 0 (off) to 22", "zstd_level")
         return CoderChoice(bits=bits, zstd_level=level)
     if zstd_level:
-        raise LatentCodecError("zstd applies to the version-1 quantizer only: give bits per value with it")
+        raise LatentCodecError("zstd applies to the version-1 quantizer only: give bits per value with it",
+                               "zstd_level")
     if quality is not None and kbps is not None:
-        raise LatentCodecError("give a quality or a rate, not both")
+        raise LatentCodecError("give a quality or a rate, not both", "kbps")
     if kbps is not None and not MIN_KBPS <= kbps <= MAX_KBPS:
-        raise LatentCodecError(f"a rate of {kbps:g} kbps is out of range ({MIN_KBPS:g} to {MAX_KBPS:g})")
+        raise LatentCodecError(f"a rate of {kbps:g} kbps is out of range ({MIN_KBPS:g} to {MAX_KBPS:g})", "kbps")
     step = step_for_quality(DEFAULT_QUALITY if quality is None else quality)
     n = model.latent_channels
     return CoderChoice(steps=[step] * n, transform=transform_of(model.coder, n).tolist(), kbps=kbps)
 
 
-def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None = None, bits: int | None = None,
+def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | str | None = None, bits: int | None = None,
                  zstd_level: int | None = None, quality: float | None = None, kbps: float | None = None,
                  chunk_seconds: float = 5.0, batch_size: int = 4, mono: bool = False, device: str = "cpu",
-                 progress: Progress | None = None, timings: Timings | None = None) -> EncodeResult:
-    """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all).
+                 overwrite: bool = True, progress: Progress | None = None,
+                 timings: Timings | None = None) -> EncodeResult:
+    """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all; an existing
+    file is replaced only with ``overwrite``), or onto a binary stream (stdout: the writer never seeks).
 
     The coder: see :func:`choose_coder` (the entropy coder at the default quality unless told otherwise).
     """
     timings = timings or Timings()
+    streamed = not isinstance(out_path, (str, Path))
+    if not streamed:
+        check_output(out_path, overwrite)
     model = _resolve_model(model, device)
     coder = choose_coder(model, bits, zstd_level, quality, kbps)
     x = audio.samples
     chans, n = x.shape
-    if chans > 64:
-        raise LatentCodecError(f"{chans} channels: at most 64 are supported (use --mono)")
+    if chans > MAX_CHANNELS:
+        raise LatentCodecError(f"{chans} channels: at most {MAX_CHANNELS} are supported", "mono")
     stats = [normalization_stats(ch) for ch in x]
     frames, ctx = chunk_frames_for(chunk_seconds), CONTEXT_FRAMES
     header = Header(channels=chans, num_samples=n, original_rate=audio.original_rate,
@@ -166,18 +149,30 @@ def encode_audio(audio: Audio, out_path: str | Path, model: Model | str | None =
                     mono_downmix=mono and audio.original_channels > 1, chunk_frames=frames, context_frames=ctx,
                     latent_channels=model.latent_channels)
     records = _latent_records(model, x, stats, header, batch_size, timings, progress)
-    with atomic_output(out_path) as tmp, open(tmp, "wb") as f:
-        if coder.kbps is not None:  # the whole file's latents first: the step is chosen on them
-            records = list(records)
-            with timings.stage("rate_search"):
-                step = step_for_rate([z for _, _, z in records], coder.kbps, header)
-            header.steps = [step] * header.latent_channels
-        writer = AlatWriter(f, header)
-        for k, c, z in records:
-            with timings.stage("quantize_write"):
-                writer.write(k, c, z)
-        size = writer.close()
+    if coder.kbps is not None:  # the whole file's latents first: the step is chosen on them
+        records = list(records)
+        with timings.stage("rate_search"):
+            step = step_for_rate([z for _, _, z in records], coder.kbps, header)
+        header.steps = [step] * header.latent_channels
+    if streamed:
+        with stream_output(getattr(out_path, "name", "<stream>")):
+            size = _write_records(out_path, header, records, timings)
+    else:
+        with atomic_output(out_path, overwrite) as tmp, open(tmp, "wb") as f:
+            size = _write_records(f, header, records, timings)
     return EncodeResult(header, size, timings)
+
+
+def _write_records(f: BinaryIO, header: Header, records: Iterable[tuple[int, int, np.ndarray]],
+                   timings: Timings) -> int:
+    """The whole .alat stream onto ``f``, each record as soon as it exists; returns its size in bytes."""
+    writer = AlatWriter(f, header)
+    for k, c, z in records:
+        with timings.stage("quantize_write"):
+            writer.write(k, c, z)
+    size = writer.close()
+    f.flush()
+    return size
 
 
 def _latent_records(model: Model, x: np.ndarray, stats: list[tuple[float, float]], header: Header, batch_size: int,
@@ -204,12 +199,15 @@ def _latent_records(model: Model, x: np.ndarray, stats: list[tuple[float, float]
             progress(b + len(batch), len(jobs))
 
 
-def encode_file(in_path: str | Path, out_path: str | Path, mono: bool = False, **kwargs) -> EncodeResult:
-    """Read any audio file and encode it (see :func:`encode_audio` for the options)."""
+def encode_file(in_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO, mono: bool = False,
+                overwrite: bool = True, **kwargs) -> EncodeResult:
+    """Read any audio file (or stream) and encode it (see :func:`encode_audio` for the options)."""
+    if isinstance(out_path, (str, Path)):
+        check_output(out_path, overwrite, in_path if isinstance(in_path, (str, Path)) else None)
     timings = kwargs.pop("timings", None) or Timings()
     with timings.stage("load_resample"):
         audio = read_audio(in_path, mono=mono)
-    return encode_audio(audio, out_path, mono=mono, timings=timings, **kwargs)
+    return encode_audio(audio, out_path, mono=mono, overwrite=overwrite, timings=timings, **kwargs)
 
 
 def model_for_file(header: Header, model: Model | str | None, force: bool, device: str) -> Model:
@@ -218,12 +216,11 @@ def model_for_file(header: Header, model: Model | str | None, force: bool, devic
         m = _resolve_model(model or header.model_name, device)
     except ModelError as e:
         if model is None:
-            raise ModelError(f"{e}; this file was made with '{header.model_name}': pass its folder with --model") from e
+            raise ModelError(f"{e}; this file was made with '{header.model_name}'", "model") from e
         raise
     if m.fingerprint != header.model_fingerprint and not force:
         raise ModelError(f"model '{m.name}' has other weights than the ones that made this file "
-                         f"('{header.model_name}', fingerprint {header.model_fingerprint.hex()[:12]}); "
-                         f"use --force to decode anyway")
+                         f"('{header.model_name}', fingerprint {header.model_fingerprint.hex()[:12]})", "force")
     if m.latent_channels != header.latent_channels:
         raise ModelError(f"model '{m.name}' has {m.latent_channels} latent channels, the file has "
                          f"{header.latent_channels}")
@@ -246,16 +243,19 @@ def latent_window(latent: Callable[[int], np.ndarray | None], k: int, ctx: int) 
 
 
 class _MelSource:
-    """Decodes chunk windows in batches (all channels) and hands each channel its mel blocks in order."""
+    """Decodes chunk windows in batches (all channels) and hands each channel its mel blocks in order,
+    for the chunks in ``chunks`` (a seek decodes only those; their neighbours' latents are read as context)."""
 
     def __init__(self, reader: AlatReader, model: Model, batch_size: int, timings: Timings,
-                 progress: Progress | None, mel_sink: Callable[[int, int, np.ndarray], None] | None):
+                 progress: Progress | None, mel_sink: Callable[[int, int, np.ndarray], None] | None,
+                 chunks: range | None = None):
         self.r, self.model, self.batch, self.t = reader, model, batch_size, timings
         self.progress, self.sink = progress, mel_sink
         h = reader.header
         self.h, self.ctx = h, h.context_frames // 4
+        self.chunks = chunks if chunks is not None else range(h.num_chunks)
         self.queues: list[deque[np.ndarray]] = [deque() for _ in range(h.channels)]
-        self.next_chunk = 0
+        self.next_chunk = self.chunks.start
         self.cache: dict[tuple[int, int], np.ndarray | None] = {}
 
     def _latent(self, k: int, c: int) -> np.ndarray | None:
@@ -268,7 +268,7 @@ class _MelSource:
 
     def _decode_batch(self) -> None:
         h, ctx = self.h, self.ctx
-        ks = range(self.next_chunk, min(self.next_chunk + max(1, self.batch // h.channels), h.num_chunks))
+        ks = range(self.next_chunk, min(self.next_chunk + max(1, self.batch // h.channels), self.chunks.stop))
         jobs = [(k, c) for k in ks for c in range(h.channels)]
         present = [(k, c) for k, c in jobs if self._latent(k, c) is not None]
         mels: dict[tuple[int, int], np.ndarray] = {}
@@ -291,87 +291,133 @@ class _MelSource:
         for key in [key for key in self.cache if key[0] < self.next_chunk - 1]:
             del self.cache[key]
         if self.progress:
-            self.progress(self.next_chunk, h.num_chunks)
+            self.progress(self.next_chunk - self.chunks.start, len(self.chunks))
 
     def blocks(self, c: int) -> Iterator[np.ndarray]:
         while True:
             if not self.queues[c]:
-                if self.next_chunk >= self.h.num_chunks:
+                if self.next_chunk >= self.chunks.stop:
                     return
                 self._decode_batch()
             yield self.queues[c].popleft()
 
 
-def output_rate(header: Header, sample_rate: str | int | None) -> int:
-    """16 kHz by default; 'original' gives the input's rate."""
-    if sample_rate in (None, "", 16000, "16000"):
+def output_rate(header: Header, sample_rate: int | str | None) -> int:
+    """16 kHz by default (None); 'original' gives the input's rate; else a rate in Hz."""
+    if sample_rate is None:
         return header.mel.sample_rate
     if sample_rate == "original":
         return header.original_rate
-    try:
-        rate = int(sample_rate)
-    except ValueError:
-        raise LatentCodecError(f"--sample-rate {sample_rate}: give 'original' or a rate in Hz") from None
-    if not 1000 <= rate <= 384000:
-        raise LatentCodecError(f"--sample-rate {rate}: out of range (1000..384000 Hz)")
-    return rate
+    if not isinstance(sample_rate, int) or not 1000 <= sample_rate <= 384000:
+        raise LatentCodecError(f"a sample rate of {sample_rate} Hz: use 1000 to 384000 Hz, or 'original'",
+                               "sample_rate")
+    return sample_rate
 
 
-def decode_file(alat_path: str | Path, out_path: str | Path, model: Model | str | None = None,
-                vocoder: str = "griffinlim", gl_iters: int = DEFAULT_GL_ITERS, sample_rate: str | int | None = None,
-                force: bool = False, salvage: bool = False, device: str = "cpu", batch_size: int = 4,
-                progress: Progress | None = None, mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
-                timings: Timings | None = None) -> DecodeResult:
-    """Decode a .alat file to a wav (or any soundfile format by suffix) of the input's duration."""
+def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO,
+                model: Model | str | None = None, overwrite: bool = True, timings: Timings | None = None, **opts: Any) -> DecodeResult:
+    """Decode a .alat file to audio of the input's duration, in the format ``out_path``'s suffix names
+    (written whole or not at all; an existing file is replaced only with ``overwrite``), or as a WAV onto
+    a binary stream (stdout). ``alat_path`` may be a stream too. Options: :func:`decode_blocks`."""
     timings = timings or Timings()
-    with AlatReader(alat_path, salvage=salvage) as reader:
+    streamed = not isinstance(out_path, (str, Path))
+    if not streamed:
+        fmt = output_format(out_path)
+        check_output(out_path, overwrite, alat_path if isinstance(alat_path, (str, Path)) else None)
+    with AlatReader(alat_path, salvage=opts.pop("salvage", False)) as reader:
         h = reader.header
-        m = model_for_file(h, model, force, device)
-        if vocoder == "griffinlim":
-            voc = GriffinLimVocoder(gl_iters, device, h.mel)
-        elif vocoder == "hifigan":
-            voc = HifiGanVocoder(load_hifigan(m, device), device, h.mel.hop)
+        blocks, rate, frames_out = decode_blocks(reader, model, timings=timings, **opts)
+        blocks = _timed(blocks, timings, "write")
+        if streamed:
+            with stream_output(getattr(out_path, "name", "<stream>")):
+                written = write_wav_stream(out_path, blocks, rate, h.channels, frames_out)
         else:
-            raise LatentCodecError(f"--vocoder {vocoder}: use griffinlim or hifigan")
-        rate = output_rate(h, sample_rate)
-        if rate == h.mel.sample_rate:
-            frames_out = h.num_samples
-        elif rate == h.original_rate:
-            frames_out = h.original_frames
-        else:
-            frames_out = int(round(h.num_samples * rate / h.mel.sample_rate))
-        source = _MelSource(reader, m, batch_size, timings, progress, mel_sink)
-        total = h.num_chunks * h.chunk_frames
-        floor = float(np.log(h.mel.log_floor))
-        streams = [vocode_stream(source.blocks(c), total, h.num_samples, voc, floor, h.mel.hop)
-                   for c in range(h.channels)]
-        resampler = soxr.ResampleStream(h.mel.sample_rate, rate, h.channels, dtype="float32", quality="HQ") \
-            if rate != h.mel.sample_rate else None
-        suffix = Path(out_path).suffix.lower().lstrip(".")
-        fmt = {"flac": "FLAC", "ogg": "OGG"}.get(suffix, "WAV")
-        written = 0
-        with atomic_output(out_path) as tmp:
-            with sf.SoundFile(str(tmp), "w", rate, h.channels, subtype="PCM_16", format=fmt) as out:
-                while True:
-                    with timings.stage("vocoder"):
-                        segs = [next(s, None) for s in streams]
-                    if segs[0] is None:
-                        break
-                    with timings.stage("write"):
-                        y = np.stack([s / g + o for s, g, o in zip(segs, h.gains, h.offsets)], axis=1)
-                        y = y.astype(np.float32)
-                        if resampler is not None:
-                            y = resampler.resample_chunk(y)
-                        y = y[:max(0, frames_out - written)]
-                        out.write(np.clip(y, -1.0, 1.0))
-                        written += len(y)
-                with timings.stage("write"):
-                    if resampler is not None:
-                        y = resampler.resample_chunk(np.zeros((0, h.channels), np.float32), last=True)
-                        y = y[:max(0, frames_out - written)]
-                        out.write(np.clip(y, -1.0, 1.0))
-                        written += len(y)
-                    if written < frames_out:
-                        out.write(np.zeros((frames_out - written, h.channels), np.float32))
-                        written = frames_out
+            with atomic_output(out_path, overwrite) as tmp:
+                written = write_audio(tmp, blocks, rate, h.channels, fmt, str(out_path))
         return DecodeResult(h, rate, written, list(reader.lost), timings)
+
+
+def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder: str = "griffinlim",
+                  gl_iters: int = DEFAULT_GL_ITERS, sample_rate: int | str | None = None, force: bool = False,
+                  device: str = "cpu", batch_size: int = 4, start: float = 0.0, duration: float | None = None,
+                  progress: Progress | None = None, mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
+                  timings: Timings | None = None) -> tuple[Iterator[np.ndarray], int, int]:
+    """The decoded audio of an open file as (frames, channels) float32 blocks in [-1, 1]; returns
+    (blocks, sample rate, frames in all). 16 kHz unless ``sample_rate`` ('original' or Hz).
+
+    ``start`` and ``duration`` (seconds) decode a part: only its chunks and their neighbours are read and
+    decoded, and the vocoder runs only the windows that cover it, so the samples are those of the same
+    span of a whole decode (to float rounding with a neural vocoder; Griffin-Lim starts its phase afresh).
+    """
+    timings = timings or Timings()
+    h = reader.header
+    m = model_for_file(h, model, force, device)
+    voc = load_vocoder(vocoder, h.mel, m, device, gl_iters)
+    rate = output_rate(h, sample_rate)
+    span = sample_span(h, start, duration)
+    total = h.num_chunks * h.chunk_frames
+    windows, first_frame, first_sample = window_span(*span, total, h.num_samples, h.mel.hop)
+    last_frame = min(total, windows.stop * WINDOW_FRAMES + OVERLAP_FRAMES)
+    chunks = range(first_frame // h.chunk_frames, -(-last_frame // h.chunk_frames))
+    source = _MelSource(reader, m, batch_size, timings, progress, mel_sink, chunks)
+    frames_out = output_frames(h, rate) if span == (0, h.num_samples) \
+        else int(round((span[1] - span[0]) * rate / h.mel.sample_rate))
+    streams = [vocode_stream(source.blocks(c), total, h.num_samples, voc, float(np.log(h.mel.log_floor)), h.mel.hop,
+                             windows=windows, first_frame=chunks.start * h.chunk_frames) for c in range(h.channels)]
+    blocks = _output_blocks(streams, h, span[0] - first_sample, span[1] - span[0], rate, frames_out, timings)
+    return blocks, rate, frames_out
+
+
+def output_frames(h: Header, rate: int) -> int:
+    """Frames of the decoded file at ``rate``: the input's own count at its own rate."""
+    if rate == h.mel.sample_rate:
+        return h.num_samples
+    if rate == h.original_rate:
+        return h.original_frames
+    return int(round(h.num_samples * rate / h.mel.sample_rate))
+
+
+def sample_span(h: Header, start: float, duration: float | None) -> tuple[int, int]:
+    """[first, end) in 16 kHz samples of ``duration`` seconds from ``start`` (to the end when None)."""
+    first = int(round(start * h.mel.sample_rate))
+    if not 0 <= first < h.num_samples:
+        raise LatentCodecError(f"a start at {start:g} s is outside the file (0 to {h.duration:.3f} s)", "start")
+    if duration is None:
+        return first, h.num_samples
+    if duration <= 0:
+        raise LatentCodecError(f"a duration of {duration:g} s: give more than 0", "duration")
+    return first, min(h.num_samples, first + max(1, int(round(duration * h.mel.sample_rate))))
+
+
+def _output_blocks(streams: list[Iterator[np.ndarray]], h: Header, skip: int, length: int, rate: int,
+                   frames_out: int, timings: Timings) -> Iterator[np.ndarray]:
+    """(frames, channels) float32 blocks in [-1, 1] at ``rate``: ``length`` samples of the vocoded
+    channels after the first ``skip``, de-normalized, resampled, and cut or padded to ``frames_out``."""
+    resampler = soxr.ResampleStream(h.mel.sample_rate, rate, h.channels, dtype="float32", quality="HQ") \
+        if rate != h.mel.sample_rate else None
+    pos, written = -skip, 0  # pos: the stream's position relative to the first sample wanted
+    while written < frames_out:
+        last = pos >= length
+        if not last:
+            with timings.stage("vocoder"):
+                segs = [next(s, None) for s in streams]
+            last = segs[0] is None
+        y = np.zeros((0, h.channels), np.float32)
+        if not last:
+            y = np.stack([s / g + o for s, g, o in zip(segs, h.gains, h.offsets)], axis=1).astype(np.float32)
+            pos += len(y)
+            y = y[max(0, len(y) - pos):max(0, len(y) - max(0, pos - length))]
+        if resampler is not None:
+            y = resampler.resample_chunk(y, last=last)
+        if last and len(y) < frames_out - written:
+            y = np.concatenate([y, np.zeros((frames_out - written - len(y), h.channels), np.float32)])
+        y = y[:frames_out - written]
+        written += len(y)
+        yield np.clip(y, -1.0, 1.0)
+
+
+def _timed(blocks: Iterator[np.ndarray], timings: Timings, stage: str) -> Iterator[np.ndarray]:
+    """``blocks``, with the time the consumer spends on each one counted as ``stage``."""
+    for y in blocks:
+        with timings.stage(stage):
+            yield y

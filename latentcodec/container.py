@@ -319,6 +319,17 @@ class AlatWriter:
         return self.pos
 
 
+def _open(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise _fail(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise _fail(f"{path}: is a folder, not a .alat file") from None
+    except OSError as e:
+        raise _fail(f"{path}: cannot open ({e.strerror})") from None
+
+
 class AlatReader:
     """Reads a .alat file: header, then any record by (chunk, channel) through the index.
 
@@ -326,19 +337,19 @@ class AlatReader:
     lists the (chunk, channel) pairs it could not find in ``lost``.
     """
 
-    def __init__(self, path: str | Path, salvage: bool = False):
-        self.path = Path(path)
-        self.where = str(path)
+    def __init__(self, path: str | Path | BinaryIO, salvage: bool = False):
+        """``path`` may be a binary file object; one that cannot seek (a pipe) is read whole first, as
+        the index lies at the end. The reader closes only what it opened."""
+        self._owned = isinstance(path, (str, Path))
+        if self._owned:
+            self.where = str(path)
+            self.f: BinaryIO = _open(Path(path))
+        else:
+            self.where = getattr(path, "name", "<stream>")
+            self.f = path if path.seekable() else io.BytesIO(path.read())
         try:
-            self.f: BinaryIO = open(self.path, "rb")
-        except FileNotFoundError:
-            raise _fail(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise _fail(f"{path}: is a folder, not a .alat file") from None
-        except OSError as e:
-            raise _fail(f"{path}: cannot open ({e.strerror})") from None
-        try:
-            self.file_size = os.fstat(self.f.fileno()).st_size
+            self.file_size = self.f.seek(0, os.SEEK_END)
+            self.f.seek(0)
             self.header, self.data_start = parse_header(self.f, self.file_size, self.where)
             h = self.header
             self.record_min = _RECORD.size + h.stats_size + _CRC.size
@@ -349,7 +360,7 @@ class AlatReader:
             else:
                 self.offsets = self._read_index()
         except BaseException:
-            self.f.close()
+            self.close()
             raise
 
     def __enter__(self) -> "AlatReader":
@@ -359,7 +370,8 @@ class AlatReader:
         self.close()
 
     def close(self) -> None:
-        self.f.close()
+        if self._owned:
+            self.f.close()
 
     def _read_at(self, offset: int, size: int) -> bytes:
         if offset < 0 or offset + size > self.file_size:
@@ -491,6 +503,19 @@ class AlatReader:
         if h.bits == 16 and not np.isfinite(latent).all():
             raise _fail(f"{self.where}: chunk {chunk} channel {channel}: non-finite float16 values")
         return latent
+
+    def latent(self, chunk: int, channel: int = 0) -> np.ndarray:
+        """Chunk ``chunk``'s dequantized latent of audio channel ``channel``: float32 (latent channels,
+        chunk_frames / 4, n_mels / 4), without decoding audio."""
+        latent = self.read(chunk, channel)
+        if latent is None:
+            raise _fail(f"{self.where}: chunk {chunk} channel {channel} is lost (damaged)")
+        return latent
+
+    def latents(self, channel: int = 0) -> np.ndarray:
+        """Every chunk's latent of audio channel ``channel`` joined along time: float32 (latent channels,
+        num_chunks x chunk_frames / 4, n_mels / 4); the last chunk's padding past the audio included."""
+        return np.concatenate([self.latent(k, channel) for k in range(self.header.num_chunks)], axis=1)
 
     def codes(self, chunk: int, channel: int) -> np.ndarray:
         """Version 2: the integer codes (int64, components x time x mel) of one record, as coded."""

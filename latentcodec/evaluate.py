@@ -5,18 +5,21 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 
 from .audio_io import Audio, read_audio
-from .codec import Timings, decode_file, encode_audio
+from .codec import decode_file, encode_audio
 from .container import Header
+from .errors import LatentCodecError
 from .fileinfo import coder_summary, coder_text, rate_figures
 from .mel import log_mel_frames
 from .metrics import log_mel_distance
 from .metrics import quality as quality_metrics
 from .models import Model
+from .timings import Timings
 from .vocoder import DEFAULT_GL_ITERS
 
 
@@ -87,3 +90,48 @@ def evaluate(in_path: str | Path, model: Model, bits: int | None = None, zstd_le
         "decode_x_realtime": h.duration / max(rt.decode_s, 1e-9),
         "total_s": time.perf_counter() - t0,
     }
+
+
+def eval_text(r: dict) -> str:
+    """The lines `alat eval` prints for one :func:`evaluate` result."""
+    stages = ", ".join(f"{k} {v:.3f}" for k, v in r["timings_s"].items())
+    return "\n".join([
+        f"{r['input']}: {r['duration_s']:.2f} s x {r['channels']} ch, model {r['model']}, {r['coder_text']}, "
+        f"{r['vocoder']}",
+        f"  size      {r['bytes']:,} bytes, {r['kbps']:.2f} kbps; ratio {r['ratio_vs_pcm16_16k']:.1f}x vs 16 kHz PCM, "
+        f"{r['ratio_vs_pcm16_original']:.1f}x vs original-rate PCM, {r['ratio_vs_input_file']:.1f}x vs input file",
+        f"  spectral  log-mel L1 {r['log_mel_l1_db']:.3f} dB, RMSE {r['log_mel_rmse_db']:.3f} dB; "
+        f"MR-STFT {r['mrstft_db']:.3f} dB; VAE+quantizer alone (before vocoder): log-mel L1 "
+        f"{r['latent_mel_l1_db']:.3f} dB",
+        f"  waveform  SNR {r['snr_db']:.2f} dB, SI-SDR {r['si_sdr_db']:.2f} dB, correlation {r['correlation']:.4f}, "
+        f"MSE {r['mse']:.3g}  (phase is invented by the vocoder: judge by the spectral lines)",
+        f"  speed     encode {r['encode_x_realtime']:.1f}x, decode {r['decode_x_realtime']:.1f}x real time; "
+        f"stages (s): {stages}"])
+
+
+ROW_KEYS = ("duration_s", "channels", "bytes", "kbps", "ratio_vs_pcm16_16k", "log_mel_l1_db", "log_mel_rmse_db",
+            "mrstft_db", "latent_mel_l1_db", "snr_db", "si_sdr_db", "correlation", "encode_x_realtime",
+            "decode_x_realtime")
+
+
+def evaluate_folder(folder: Path, model: Model, **opts: Any) -> dict:
+    """:func:`evaluate` on every audio file under ``folder``: one row per file (``ROW_KEYS``), the mean
+    of each figure per sub-folder and over all ("."), and the files that failed with their one line."""
+    from .batch import input_files
+
+    rows, failures = [], []
+    for path in input_files(folder, "encode"):
+        try:
+            r = evaluate(path, model, **opts)
+        except LatentCodecError as e:
+            failures.append({"input": str(path), "error": str(e)})
+            continue
+        rows.append({"file": str(path.relative_to(folder)), **{k: r[k] for k in ROW_KEYS}})
+    groups: dict[str, list[dict]] = {".": rows}
+    for row in rows:
+        parts = Path(row["file"]).parts[:-1]
+        for i in range(1, len(parts) + 1):
+            groups.setdefault(str(Path(*parts[:i])), []).append(row)
+    means = [{"folder": name, "files": len(g), **{k: float(np.mean([r[k] for r in g])) for k in ROW_KEYS}}
+             for name, g in sorted(groups.items()) if g]
+    return {"rows": rows, "folder_means": means, "failures": failures}

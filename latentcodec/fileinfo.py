@@ -54,3 +54,24 @@ def file_info(path: str | Path) -> dict:
     return {"path": str(path), "header": h.to_dict(), "coder_text": coder_text(h), **rate_figures(size, h),
             "payload_bytes": payload,
             "overhead_bytes": size - payload, "records": records}
+
+
+def info_text(info: dict) -> str:
+    """The lines `alat info` prints for :func:`file_info`'s dict."""
+    h = info["header"]
+    chunk_s = h["chunk_frames"] * h["mel"]["hop"] / h["mel"]["sample_rate"]
+    return "\n".join([
+        f"{info['path']}: .alat version {h['format_version']}, written by {h['tool_version']}",
+        f"  audio     {h['duration_s']:.3f} s, {h['channels']} ch coded at {h['mel']['sample_rate']} Hz "
+        f"({h['num_samples']} samples); input {h['original_rate']} Hz, {h['original_channels']} ch"
+        f"{', mixed to mono' if h['mono_downmix'] else ''}",
+        f"  model     {h['model_name']} (fingerprint {h['model_fingerprint'][:16]})",
+        f"  latent    {'x'.join(map(str, h['latent_shape']))} ({h['latent_axes']}) per {chunk_s:g} s chunk, "
+        f"{h['num_chunks']} chunks; {info['coder_text']}",
+        f"  size      {info['bytes']:,} bytes on disk ({info['payload_bytes']:,} payload, "
+        f"{info['overhead_bytes']:,} header/stats/CRC/index), {info['kbps']:.2f} kbps",
+        f"  ratios    {info['ratio_vs_pcm16_16k']:.1f}x vs 16-bit PCM at 16 kHz, "
+        f"{info['ratio_vs_pcm16_original']:.1f}x vs 16-bit PCM at {h['original_rate']} Hz x "
+        f"{h['original_channels']} ch, {info['ratio_vs_input_file']:.1f}x vs the input file",
+        "  chunks    " + " ".join(str(r["bytes"]) for r in info["records"][:24])
+        + (" ..." if len(info["records"]) > 24 else "")])

@@ -1,5 +1,6 @@
 """Output files appear whole or not at all: written to a temporary file beside the target, renamed at
-the end, removed on any failure."""
+the end, removed on any failure. They get the mode a new file gets under the user's umask (the
+temporary file's private 0600 would otherwise survive the rename)."""
 from __future__ import annotations
 
 import errno
@@ -20,17 +21,46 @@ def _os_message(path: Path, e: OSError) -> str:
     return f"{path}: cannot write ({e.strerror or e})"
 
 
+def new_file_mode() -> int:
+    """0666 less the process's umask: what open() would give a new file (0644 under umask 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def check_output(path: str | Path, overwrite: bool, source: str | Path | None = None) -> None:
+    """Refuse an output that exists (unless ``overwrite``) or that is the input ``source`` itself."""
+    path = Path(path)
+    if source is not None and path.exists() and Path(source).exists() and os.path.samefile(path, source):
+        raise LatentCodecError(f"{path}: is the input itself; write the output elsewhere")
+    if path.is_dir():
+        raise LatentCodecError(f"{path}: is a folder")
+    if path.exists() and not overwrite:
+        raise LatentCodecError(f"{path}: exists", "overwrite")
+
+
 @contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
+def stream_output(name: str) -> Iterator[None]:
+    """A write error on a stream (stdout) as one LatentCodecError; a closed pipe stays BrokenPipeError."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise LatentCodecError(f"{name}: cannot write ({e.strerror or e})") from e
+
+
+@contextmanager
+def atomic_output(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it to ``path`` if the block succeeds."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise LatentCodecError(f"{path}: the folder {folder} does not exist")
-    if path.is_dir():
-        raise LatentCodecError(f"{path}: is a folder")
+    check_output(path, overwrite)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        os.fchmod(fd, new_file_mode())
         os.close(fd)
     except OSError as e:
         raise LatentCodecError(_os_message(path, e)) from e

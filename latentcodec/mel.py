@@ -11,10 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-SAMPLE_RATE = 16000
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+from .constants import LOG_FLOOR, SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class MelConfig:
     n_mels: int = 64
     fmin: float = 0.0
     fmax: float = 8000.0
-    log_floor: float = 1e-5
+    log_floor: float = LOG_FLOOR
 
 
 AUDIOLDM_MEL = MelConfig()
@@ -97,6 +101,8 @@ def log_mel_frames(x: np.ndarray, start: int, stop: int, cfg: MelConfig = AUDIOL
     seg = _reflect_slice(x, lo * cfg.hop - half, (hi - 1) * cfg.hop + half)
     if offset != 0.0 or gain != 1.0:
         seg = (seg - np.float32(offset)) * np.float32(gain)
+    import torch  # here, not at the top: reading a header (alat info) needs MelConfig, not torch
+
     spec = torch.stft(torch.from_numpy(seg), cfg.n_fft, cfg.hop, cfg.win, _window(cfg.win), center=False,
                       return_complex=True).abs()
     mel = torch.from_numpy(mel_basis(cfg)) @ spec
@@ -111,6 +117,8 @@ def log_mel(x: np.ndarray, cfg: MelConfig = AUDIOLDM_MEL) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _window(win: int) -> torch.Tensor:
+    import torch
+
     return torch.hann_window(win)
 
 

@@ -12,11 +12,11 @@ import math
 import numpy as np
 import torch
 
+from .constants import DB_PER_NEPER, LOG_FLOOR
 from .mel import log_mel
 
-DB_PER_NEPER = 20.0 / math.log(10.0)
 MRSTFT_SIZES = (512, 1024, 2048)
-MAG_FLOOR = 1e-5  # -100 dB, the same floor as the mel front end
+MAG_FLOOR = LOG_FLOOR  # -100 dB, the same floor as the mel front end
 
 
 def _align(ref: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

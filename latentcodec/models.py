@@ -113,12 +113,13 @@ def load_hifigan(model: Model, device: str = "cpu") -> torch.nn.Module:
     try:
         from transformers import SpeechT5HifiGan
     except ImportError as e:
-        raise ModelError("--vocoder hifigan needs the transformers package: pip install transformers") from e
+        raise ModelError("the HiFi-GAN vocoder needs the transformers package: pip install transformers",
+                         "vocoder") from e
     local = Path(model.location)
     try:
         if local.exists():
             if not (local / "vocoder" / "config.json").is_file():
-                raise ModelError(f"model '{model.name}' has no HiFi-GAN (no vocoder/ folder): use --vocoder griffinlim")
+                raise ModelError(f"model '{model.name}' has no HiFi-GAN (no vocoder/ folder)", "vocoder")
             voc = SpeechT5HifiGan.from_pretrained(str(local / "vocoder"))
         else:
             voc = SpeechT5HifiGan.from_pretrained(model.location, subfolder="vocoder")
@@ -134,5 +135,5 @@ def pick_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ModelError("--device cuda: no CUDA GPU is available here")
+        raise ModelError("no CUDA GPU is available here", "device")
     return device

@@ -16,9 +16,8 @@ from .container import Header, fixed_size
 from .errors import LatentCodecError
 from .transform_coder import encode_latent
 
-DEFAULT_QUALITY = 4.0
-QUALITY_RANGE = (-4.0, 12.0)  # steps 6.4 .. 0.025
-MIN_KBPS, MAX_KBPS = 0.5, 64.0
+from .constants import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, QUALITY_RANGE  # noqa: F401 (this module's interface)
+
 CODER_TABLE = "coder.json"
 
 
@@ -26,7 +25,7 @@ def step_for_quality(quality: float) -> float:
     """Quantizer step (latent units) of a quality level."""
     lo, hi = QUALITY_RANGE
     if not lo <= quality <= hi:
-        raise LatentCodecError(f"quality {quality:g} is out of range ({lo:g} to {hi:g})")
+        raise LatentCodecError(f"quality {quality:g} is out of range ({lo:g} to {hi:g})", "quality")
     return 0.4 * 2.0 ** ((DEFAULT_QUALITY - quality) / 2)
 
 

@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 
 from .audio_io import AUDIO_SUFFIXES, read_audio
+from .constants import DB_PER_NEPER, LOG_FLOOR
 from .mel import log_mel, normalization_stats
 from .errors import ModelError
 from .models import SMALL_VAE_CONFIG, load_model
 from .quantize import dequantize, quantize
 
-DB_PER_NEPER = 20.0 / math.log(10.0)
 
 
 @dataclass
@@ -112,7 +112,7 @@ class CropSampler:
                 s = int(self.rng.integers(0, len(m) - self.crop + 1))
                 out[i, 0] = m[s:s + self.crop]
             else:
-                out[i, 0] = np.log(1e-5)
+                out[i, 0] = np.log(LOG_FLOOR)
                 out[i, 0, :len(m)] = m
         return torch.from_numpy(out)
 
@@ -123,7 +123,7 @@ def validation_crops(groups: dict[str, list[np.ndarray]], frames: int = 500) -> 
     for mels in groups.values():
         for m in mels:
             for s in range(0, len(m), frames):
-                c = np.full((frames, m.shape[1]), np.log(1e-5), np.float32)
+                c = np.full((frames, m.shape[1]), np.log(LOG_FLOOR), np.float32)
                 c[:len(m[s:s + frames])] = m[s:s + frames]
                 crops.append(c)
     return torch.from_numpy(np.stack(crops))[:, None]

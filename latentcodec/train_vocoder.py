@@ -27,13 +27,13 @@ import torch.nn.functional as F
 from .discriminators import (discriminator_loss, feature_matching_loss, generator_loss, multi_period,
                              multi_resolution)
 from .mel import AUDIOLDM_MEL, log_mel, mel_basis
-from .metrics import DB_PER_NEPER, log_mel_distance
+from .constants import DB_PER_NEPER, LOG_FLOOR
+from .metrics import log_mel_distance
 from .train import CropSampler, lr_at, normalized_audio
 from .vocoder import DEFAULT_GL_ITERS, GriffinLimVocoder, Vocoder, neural_vocoder_folder, vocode_stream
 from .vocos import NeuralVocoder, VocosConfig, VocosGenerator, load_vocos, save_vocos
 
 MRSTFT_SIZES = (256, 512, 1024)
-MAG_FLOOR = 1e-5
 
 
 @dataclass
@@ -99,7 +99,7 @@ def mrstft_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         win = torch.hann_window(n, device=pred.device)
         p, t = (torch.stft(x, n, n // 4, n, win, center=True, return_complex=True).abs() for x in (pred, target))
         sc = torch.linalg.norm(t - p, dim=(1, 2)) / (torch.linalg.norm(t, dim=(1, 2)) + 1e-7)
-        total = total + sc.mean() + F.l1_loss(torch.log(p.clamp(min=MAG_FLOOR)), torch.log(t.clamp(min=MAG_FLOOR)))
+        total = total + sc.mean() + F.l1_loss(torch.log(p.clamp(min=LOG_FLOOR)), torch.log(t.clamp(min=LOG_FLOOR)))
     return total / len(MRSTFT_SIZES)
 
 

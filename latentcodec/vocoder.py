@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 import numpy as np
 import torch
 
+from .constants import DEFAULT_GL_ITERS
 from .errors import ModelError
 from .mel import AUDIOLDM_MEL, MelConfig, mel_basis
 
 if TYPE_CHECKING:
     from .models import Model
 
-DEFAULT_GL_ITERS = 16  # on the dev clips 32 iterations gave the same log-mel L1 (+-0.01 dB) at 1.2x the decode time
 WINDOW_FRAMES = 1000  # 10 s of mel per vocoder window
 OVERLAP_FRAMES = 32  # frames shared by neighbouring windows; the cross-fade takes the middle half
 
@@ -134,7 +134,7 @@ def neural_vocoder_folder(name: str) -> Path:
     if is_vocos_folder(Path(name)):
         return Path(name)
     raise ModelError(f"vocoder '{name}' not found: use one of {', '.join(vocoder_names())}, "
-                     f"or a folder written by alat train-vocoder")
+                     f"or a folder written by alat train-vocoder", "vocoder")
 
 
 def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: "Model | None" = None, device: str = "cpu",
@@ -146,7 +146,7 @@ def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: "Model | None"
         from .models import load_hifigan
 
         if model is None:
-            raise ModelError("--vocoder hifigan needs the model whose HiFi-GAN it is")
+            raise ModelError("the hifigan vocoder needs the model whose HiFi-GAN it is", "vocoder")
         return HifiGanVocoder(load_hifigan(model, device), device, mel.hop)
     from .vocos import NeuralVocoder, load_vocos
 
@@ -161,26 +161,55 @@ def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: "Model | None"
     return NeuralVocoder(gen, device)
 
 
+def window_count(total_frames: int, window: int = WINDOW_FRAMES, overlap: int = OVERLAP_FRAMES) -> int:
+    """Vocoder windows over a mel of ``total_frames``: every window but the last is whole."""
+    return max(1, (total_frames - overlap) // window + 1)
+
+
+def window_span(first: int, end: int, total_frames: int, num_samples: int, hop: int = 160,
+                window: int = WINDOW_FRAMES, overlap: int = OVERLAP_FRAMES) -> tuple[range, int, int]:
+    """The windows a decode of samples [first, end) runs so that they come out as in the whole file's
+    decode: (windows, first mel frame they read, first sample they emit).
+
+    Window j emits samples up to (j+1)W*hop - O*hop/2; its first O*hop samples are cross-faded with the
+    window before, which is therefore run too when ``first`` falls among them.
+    """
+    n_win = window_count(total_frames, window, overlap)
+    fade_len = overlap * hop
+
+    def stop(j: int) -> int:
+        return num_samples if j == n_win - 1 else (j + 1) * window * hop - fade_len // 2
+
+    j0 = next(j for j in range(n_win) if stop(j) > first)
+    if j0 > 0 and first < stop(j0 - 1) + fade_len:
+        j0 -= 1
+    j1 = next(j for j in range(j0, n_win) if stop(j) >= end)
+    return range(j0, j1 + 1), max(0, j0 * window - overlap), stop(j0 - 1) if j0 > 0 else 0
+
+
 def vocode_stream(mel_blocks: Iterable[np.ndarray], total_frames: int, num_samples: int, vocoder: Vocoder,
-                  floor: float, hop: int = 160, window: int = WINDOW_FRAMES,
-                  overlap: int = OVERLAP_FRAMES) -> Iterator[np.ndarray]:
+                  floor: float, hop: int = 160, window: int = WINDOW_FRAMES, overlap: int = OVERLAP_FRAMES,
+                  windows: range | None = None, first_frame: int = 0) -> Iterator[np.ndarray]:
     """Turn a stream of mel frame blocks (total ``total_frames``) into exactly ``num_samples`` samples.
 
     Window j covers frames [jW - O, (j+1)W + O), the last one up to the end; neighbouring outputs are
     cross-faded (raised cosine) over O*hop samples centred on the border (j+1)W*hop, inside both windows.
+    A part of the file: ``windows`` (see :func:`window_span`), with ``mel_blocks`` starting at frame
+    ``first_frame``; the samples then start where the first of those windows starts emitting.
     """
-    n_win = max(1, (total_frames - overlap) // window + 1)  # every window but the last is whole
+    n_win = window_count(total_frames, window, overlap)
+    windows = windows if windows is not None else range(n_win)
     fade_len = overlap * hop
     fade = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade_len, endpoint=False))).astype(np.float32)
     tail_frames = -(-(num_samples + hop) // hop) + 8 - total_frames  # silence after the last frame
     buf = np.zeros((0, 0), np.float32)
-    buf_start = 0
+    buf_start = first_frame
     blocks = iter(mel_blocks)
-    emitted = 0
+    emitted = windows.start * window * hop - fade_len // 2 if windows.start > 0 else 0
     prev_tail: np.ndarray | None = None
     prev_wave: np.ndarray | None = None  # the previous window's output, starting at sample prev_start
     prev_start = 0
-    for j in range(n_win):
+    for j in windows:
         a, b = max(0, j * window - overlap), min(total_frames, (j + 1) * window + overlap)
         while buf_start + len(buf) < b:
             block = next(blocks)

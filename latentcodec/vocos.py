@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .constants import LOG_FLOOR
 from .mel import AUDIOLDM_MEL, MelConfig, _hz_to_mel_slaney, _mel_to_hz_slaney
 
 ARCHITECTURE = "latentcodec-vocos"
@@ -45,7 +46,7 @@ class VocosConfig:
     embed_kernel: int = 5
     n_fft: int = 640
     hop: int = 160
-    log_floor: float = 1e-5  # the mel front end's clamp: inputs below log(floor) are raised to it
+    log_floor: float = LOG_FLOOR  # the mel front end's clamp: inputs below log(floor) are raised to it
 
     @property
     def reach_frames(self) -> int:

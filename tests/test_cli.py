@@ -33,7 +33,7 @@ def test_round_trip_length_and_channels(capsys, tmp_path, make_wav, tiny_model, 
     assert run(capsys, "decode", str(alat), str(out), "--gl-iters", "2")[0] == 0
     y, sr = sf.read(str(out), always_2d=True)
     assert sr == 16000 and y.shape == (max(1, round(seconds * 16000)), channels)
-    assert run(capsys, "decode", str(alat), str(out), "--gl-iters", "2", "--sample-rate", "original")[0] == 0
+    assert run(capsys, "decode", str(alat), str(out), "--gl-iters", "2", "--sample-rate", "original", "-y")[0] == 0
     info = sf.info(str(out))
     assert (info.samplerate, info.frames, info.channels) == (rate, sf.info(str(src)).frames, channels)
     code, text, _ = run(capsys, "info", str(alat), "--json")
@@ -44,12 +44,12 @@ def test_round_trip_length_and_channels(capsys, tmp_path, make_wav, tiny_model, 
 
 def test_hifigan_vocoder(capsys, tmp_path, make_wav, tiny_model, other_model) -> None:
     src = make_wav("h.wav", 7.3, 22050, 2)
-    alat, out = tmp_path / "h.alat", tmp_path / "h.wav"
+    alat, out = tmp_path / "h.alat", tmp_path / "decoded.wav"
     assert run(capsys, "encode", str(src), str(alat), "--model", tiny_model)[0] == 0
     assert run(capsys, "decode", str(alat), str(out), "--vocoder", "hifigan")[0] == 0
     y, sr = sf.read(str(out), always_2d=True)
     assert (sr, y.shape) == (16000, (round(7.3 * 16000), 2)) and np.abs(y).max() > 0
-    assert run(capsys, "encode", str(src), str(alat), "--model", other_model)[0] == 0
+    assert run(capsys, "encode", str(src), str(alat), "--model", other_model, "--overwrite")[0] == 0
     other = tmp_path / "x.wav"
     _error(capsys, other, "decode", str(alat), str(other), "--vocoder", "hifigan", match="has no HiFi-GAN")
 
@@ -107,6 +107,10 @@ def test_user_errors(capsys, tmp_path, make_wav, tiny_model, other_model) -> Non
         ro.mkdir()
         ro.chmod(0o555)
     _error(capsys, None, "encode", str(good), str(ro / "x.alat"), *m, match="cannot write")
+    _error(capsys, out, "encode", str(good), str(out), *m, "--chunk-seconds", "0.001",
+           match="--chunk-seconds: chunks of 0.001 s: a chunk must be 0.04 to 600 s")
+    _error(capsys, out, "encode", str(good), str(out), *m, "--quality", "3", "--kbps", "4",
+           match="--kbps: give a quality or a rate, not both")
     _error(capsys, out, "encode", str(good), str(out), "--model", str(tmp_path / "nowhere"), match="not found")
     _error(capsys, out, "encode", str(good), str(out), "--model", "no-such-org/no-such-model",
            match="cannot load model 'no-such-org/no-such-model' from the Hugging Face hub")
@@ -134,7 +138,7 @@ def test_user_errors(capsys, tmp_path, make_wav, tiny_model, other_model) -> Non
 
 def test_salvage_decodes_the_rest(capsys, tmp_path, make_wav, tiny_model) -> None:
     src = make_wav("s.wav", 12.0)
-    alat, wav = tmp_path / "s.alat", tmp_path / "s.wav"
+    alat, wav = tmp_path / "s.alat", tmp_path / "salvaged.wav"
     assert run(capsys, "encode", str(src), str(alat), "--model", tiny_model)[0] == 0
     from latentcodec.container import AlatReader
 
@@ -156,4 +160,41 @@ def test_entry_point_exit_status(tmp_path) -> None:
     r = subprocess.run([str(exe), "info", str(tmp_path / "missing.alat")], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip() == f"alat: error: {tmp_path / 'missing.alat'}: no such file"
     r = subprocess.run([str(exe), "encode"], capture_output=True, text=True)
-    assert r.returncode == 2 and "usage" in r.stderr
+    assert r.returncode == 2 and "Usage: alat encode" in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "alat: error: Missing argument 'INPUT'."
+
+
+def test_library_errors_name_no_options(tmp_path, make_wav, tiny_model) -> None:
+    """The library speaks of values; only the CLI knows its options' spelling."""
+    from latentcodec.codec import encode_file
+    from latentcodec.errors import LatentCodecError
+
+    with pytest.raises(LatentCodecError) as e:
+        encode_file(make_wav("x.wav", 1.0), tmp_path / "x.alat", model=tiny_model, chunk_seconds=0.001)
+    assert e.value.param == "chunk_seconds" and "--" not in str(e.value)
+
+
+def test_shell_completion(tmp_path) -> None:
+    """click's completion through the installed script: the bash source, then commands and vocoders."""
+    exe = str(Path(sys.executable).parent / "alat")
+    env = {**os.environ, "_ALAT_COMPLETE": "bash_source"}
+    r = subprocess.run([exe], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "_alat_completion" in r.stdout and "complete " in r.stdout
+    env.update(_ALAT_COMPLETE="bash_complete", COMP_WORDS="alat de", COMP_CWORD="1")
+    r = subprocess.run([exe], capture_output=True, text=True, env=env)
+    assert r.stdout.split() == ["plain,decode"]
+    env.update(COMP_WORDS="alat decode x.alat y.wav --vocoder g", COMP_CWORD="5")
+    r = subprocess.run([exe], capture_output=True, text=True, env=env)
+    assert r.stdout.split() == ["plain,griffinlim"]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["info", "{alat}"], ["info", "{alat}", "--json"], ["encode", "--help"]])
+def test_help_and_info_load_no_torch(capsys, tmp_path, make_wav, tiny_model, argv: list[str]) -> None:
+    """Start-up: these commands never import torch or diffusers (each costs seconds)."""
+    alat = tmp_path / "a.alat"
+    assert run(capsys, "encode", str(make_wav("a.wav", 1.0)), str(alat), "--model", tiny_model)[0] == 0
+    code = ("import sys; from latentcodec.cli import main; rc = main(sys.argv[1:]); "
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules)); sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code, *(a.format(alat=alat) for a in argv)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == "[]", r.stdout + r.stderr

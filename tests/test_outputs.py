@@ -1,0 +1,77 @@
+"""What `alat` writes, through the real CLI: the format its suffix names, the user's umask, never over
+an existing file unless told, never over its input, and a full disk in one line."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.test_cli import _error, run
+
+ALAT = str(Path(sys.executable).parent / "alat")
+
+
+@pytest.fixture
+def alat_file(capsys, tmp_path, make_wav, tiny_model) -> Path:
+    src = make_wav("in.wav", 3.0, 22050, 2)
+    out = tmp_path / "in.alat"
+    assert run(capsys, "encode", str(src), str(out), "--model", tiny_model)[0] == 0
+    return out
+
+
+def test_formats_by_suffix(capsys, tmp_path, alat_file) -> None:
+    wav, flac, ogg = tmp_path / "y.wav", tmp_path / "y.flac", tmp_path / "y.ogg"
+    for path in (wav, flac, ogg):
+        assert run(capsys, "decode", str(alat_file), str(path), "--gl-iters", "2", "--sample-rate", "original")[0] == 0
+    assert (sf.info(str(flac)).format, sf.info(str(ogg)).format, sf.info(str(ogg)).subtype) == ("FLAC", "OGG", "VORBIS")
+    ref, rate = sf.read(str(wav), always_2d=True)
+    assert rate == 22050 and ref.shape == (3 * 22050, 2)
+    y, rate = sf.read(str(flac), always_2d=True)
+    assert rate == 22050 and np.abs(y - ref).max() <= 2 / 32768  # 16-bit PCM of the same decode, to a step or two
+    y, rate = sf.read(str(ogg), always_2d=True)
+    assert rate == 22050 and y.shape == ref.shape
+    assert min(np.corrcoef(y[:, c], ref[:, c])[0, 1] for c in range(2)) > 0.9  # lossy, but the same sound
+    bad = tmp_path / "y.xyz"
+    _error(capsys, bad, "decode", str(alat_file), str(bad), match="cannot write audio as '.xyz': use .wav, .flac")
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_files_get_the_users_umask(tmp_path, make_wav, tiny_model, umask: int, mode: int) -> None:
+    src, alat, wav = make_wav("a.wav", 1.0), tmp_path / "a.alat", tmp_path / "decoded.wav"
+    for argv in (["encode", str(src), str(alat), "--model", tiny_model], ["decode", str(alat), str(wav)]):
+        r = subprocess.run([ALAT, *argv], capture_output=True, text=True, preexec_fn=lambda: os.umask(umask))
+        assert r.returncode == 0, r.stderr
+    assert (alat.stat().st_mode & 0o777, wav.stat().st_mode & 0o777) == (mode, mode)
+
+
+def test_existing_output_kept_unless_overwrite(capsys, tmp_path, alat_file, tiny_model) -> None:
+    wav = tmp_path / "keep.wav"
+    wav.write_bytes(b"precious")
+    code, _, err = run(capsys, "decode", str(alat_file), str(wav))
+    assert code == 1 and err.strip() == f"alat: error: {wav}: exists; use --overwrite (-y) to replace it"
+    assert wav.read_bytes() == b"precious" and not list(tmp_path.glob(".keep.wav.*"))
+    assert run(capsys, "decode", str(alat_file), str(wav), "-y")[0] == 0 and sf.info(str(wav)).frames == 3 * 16000
+    src = tmp_path / "in.wav"
+    before = src.read_bytes()
+    code, _, err = run(capsys, "encode", str(src), str(src), "--model", tiny_model, "-y")
+    assert code == 1 and err.strip() == f"alat: error: {src}: is the input itself; write the output elsewhere"
+    assert src.read_bytes() == before
+
+
+def test_full_disk_on_decode_is_one_line(capsys, tmp_path, alat_file) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)]).returncode:
+        pytest.skip("needs root to mount a 64 KiB tmpfs")
+    try:
+        out = small / "y.wav"  # 3 s x 2 ch of 16-bit PCM at 22050 Hz: 265 KB
+        _error(capsys, out, "decode", str(alat_file), str(out), "--sample-rate", "original",
+               match=f"{out}: no space left on the device; nothing was written")
+        assert not list(small.iterdir())
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
