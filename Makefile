@@ -16,9 +16,9 @@ $(BIN)/alat: pyproject.toml
 setup: $(BIN)/alat
 
 demo: setup
-	$(BIN)/alat encode $(EXAMPLE) /tmp/example.alat
+	$(BIN)/alat encode -y $(EXAMPLE) /tmp/example.alat
 	$(BIN)/alat info /tmp/example.alat
-	$(BIN)/alat decode /tmp/example.alat /tmp/example.wav
+	$(BIN)/alat decode -y /tmp/example.alat /tmp/example.wav
 
 test: setup
 	$(BIN)/python -m pytest tests
