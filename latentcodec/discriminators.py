@@ -17,6 +17,17 @@ from torch.nn.utils.parametrizations import weight_norm
 Outputs = list[tuple[torch.Tensor, list[torch.Tensor]]]
 
 
+def _run_stack(x: torch.Tensor, convs: nn.ModuleList, post: nn.Module) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Leaky-ReLU conv stack then the output conv: (flattened logits, every layer's output for feature matching)."""
+    feats = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), 0.1)
+        feats.append(x)
+    x = post(x)
+    feats.append(x)
+    return x.flatten(1), feats
+
+
 class PeriodDiscriminator(nn.Module):
     """(batch, samples) -> logits over (samples / period / 3^4, period) cells."""
 
@@ -33,13 +44,7 @@ class PeriodDiscriminator(nn.Module):
         pad = (-x.shape[-1]) % self.period
         x = F.pad(x, (0, pad), mode="reflect")
         x = x.view(x.shape[0], 1, -1, self.period)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _run_stack(x, self.convs, self.post)
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -59,13 +64,7 @@ class ResolutionDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         spec = torch.stft(x, self.n_fft, self.n_fft // 4, self.n_fft, self.window, center=True, return_complex=True)
         x = (spec.abs() + 1e-9).pow(0.3).transpose(1, 2)[:, None]  # (batch, 1, frames, bins)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _run_stack(x, self.convs, self.post)
 
 
 class MultiDiscriminator(nn.Module):

@@ -83,6 +83,12 @@ def bit_costs() -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=1)
+def _half_widths() -> np.ndarray:
+    """half_width of every table, int64 (N_SCALES,): looked up per code on every record."""
+    return np.array([half_width(s) for s in range(N_SCALES)])
+
+
 def _order(scales: np.ndarray) -> np.ndarray:
     return np.argsort(scales.ravel(), kind="stable")
 
@@ -96,7 +102,7 @@ def encode_codes(codes: np.ndarray, scales: np.ndarray) -> bytes:
     import constriction
 
     flat, sc = codes.ravel().astype(np.int64), scales.ravel().astype(np.int64)
-    r = np.array([half_width(s) for s in range(N_SCALES)])[sc]
+    r = _half_widths()[sc]
     esc = np.abs(flat) >= r
     if esc.any() and np.abs(flat[esc]).max() >= 1 << 31:
         raise ValueError("a code does not fit in 32 bits")
@@ -130,7 +136,7 @@ def decode_codes(payload: bytes, scales: np.ndarray) -> np.ndarray:
     sc = scales.ravel().astype(np.int64)
     order = _order(sc)
     bounds = np.searchsorted(sc[order], np.arange(N_SCALES + 1))
-    r = np.array([half_width(s) for s in range(N_SCALES)])[sc]
+    r = _half_widths()[sc]
     symbols = np.empty(len(sc), np.int64)
     for s in range(N_SCALES):
         if bounds[s] < bounds[s + 1]:
