@@ -365,7 +365,14 @@ def _log(quiet: bool) -> Callable[[str], None]:
 @click.option("--kind-weights", type=KindWeights(),
               help="share of the crops drawn from each sub-folder (default: music=0.4,speech=0.4,effects=0.2)")
 @click.option("--clean-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="share of each batch trained without 4-bit quantizer noise (helps --bits 16)")
+              help="share of each batch trained without quantizer noise (helps --bits 16 and high qualities)")
+@click.option("--quant-step", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="train for the version-2 coder at this step (0.4 is --quality 4), not 4-bit version 1")
+@click.option("--rate-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="loss per estimated kbps at --quant-step (rate-distortion training)")
+@click.option("--narrow-weight", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+              help="draws per hour of narrowband files (MANIFEST.tsv band 'narrow') against wideband ones")
+@click.option("--bf16", is_flag=True, help="bfloat16 autocast for the convolutions (about twice as fast on CPU)")
 @click.option("--init", metavar="MODEL", help="start from this model's weights (fine-tuning), not random ones")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="continue from OUTPUT/checkpoint.pt")
@@ -384,7 +391,8 @@ def train(data: str, output: str, val: str | None, device: str, resume: bool, qu
                      resume=resume, log=_log(quiet))
     last = info["history"][-1] if info["history"] else {}
     click.echo(f"{output}: trained {cfg.steps} steps on {info['data_hours']:.2f} h in {info['train_minutes']:.1f} "
-               f"min; validation log-mel L1 {last.get('val_l1_db', float('nan')):.3f} dB")
+               f"min; validation log-mel L1 {last.get('val_l1_db', float('nan')):.3f} dB, through the quantizer "
+               f"{last.get('val_coded_l1_db', float('nan')):.3f} dB")
 
 
 @cli.command(name="train-vocoder")

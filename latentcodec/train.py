@@ -1,21 +1,26 @@
-"""Training a mel VAE for reconstruction (``alat train``): the shipped model is made this way.
+"""Training a mel VAE for reconstruction (``alat train``): the shipped models are made this way.
 
 Data: every audio file under a folder, on the codec's own front end (16 kHz, per-file AudioLDM
 normalisation, log-mel). When the folder has sub-folders (music/, speech/, effects/) crops are drawn
-by kind with the weights given, not by file, so the hours of music do not drown the speech.
-Loss: L1 on the log-mel plus L1 at coarser time-frequency scales, a small KL term, and uniform noise of
-one quantizer step (at ``quant_bits``) on the latent of all but ``clean_fraction`` of each batch, so the
-decoder learns both the latents it gets at the default bit depth and the exact ones of ``--bits 16``.
+by kind with the weights given, not by file, so the hours of music do not drown the speech; files a
+``MANIFEST.tsv`` marks as narrowband (sources at 8 kHz or less) are drawn ``narrow_weight`` times as
+often per hour, so the model does not learn to drop the top octave.
+Loss: L1 on the log-mel plus L1 at coarser time-frequency scales and a small KL term, on a latent that
+carries the noise of the quantizer it will meet on all but ``clean_fraction`` of each batch: version 1's
+min/max quantizer at ``quant_bits``, or (``quant_step`` > 0) the version-2 coder's step, with
+``rate_weight`` x the estimated kbps of the latent added (:mod:`rate_proxy`).
 """
 from __future__ import annotations
 
+import csv
 import json
 import math
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -23,11 +28,15 @@ import torch.nn.functional as F
 
 from .audio_io import AUDIO_SUFFIXES, read_audio
 from .constants import DB_PER_NEPER, LOG_FLOOR
-from .mel import log_mel, normalization_stats
 from .errors import ModelError
+from .mel import log_mel, normalization_stats
 from .models import SMALL_VAE_CONFIG, load_model
 from .quantize import dequantize, quantize
+from .rate_proxy import batch_klt, noisy_latent
+from .transform_coder import decode_codes_of, dequantize_codes, encode_latent
 
+FRAMES_PER_SECOND = 100
+VAL_WINDOW = 500  # frames: validation runs on the codec's 5 s chunks
 
 
 @dataclass
@@ -42,7 +51,11 @@ class TrainConfig:
     warmup: int = 200
     kl_weight: float = 1e-6
     quant_bits: int = 4
+    quant_step: float = 0.0  # > 0: noise of the version-2 coder at this step instead of quant_bits'
+    rate_weight: float = 0.0  # loss per estimated kbps at quant_step (rate-distortion training)
     clean_fraction: float = 0.0  # share of each batch decoded from the exact latent, without quantizer noise
+    narrow_weight: float = 1.0  # draws per hour of a narrowband file against a wideband one
+    bf16: bool = False  # bfloat16 autocast for the VAE's convolutions
     multiscale: tuple[int, ...] = (2, 4, 8)
     kind_weights: dict[str, float] = field(default_factory=lambda: {"music": 0.4, "speech": 0.4, "effects": 0.2})
     seed: int = 0
@@ -50,6 +63,17 @@ class TrainConfig:
     val_every: int = 250
     checkpoint_every: int = 250
     vae_config: dict = field(default_factory=lambda: dict(SMALL_VAE_CONFIG))
+
+
+@dataclass
+class Run:
+    """The state a checkpoint holds."""
+
+    vae: Any  # diffusers AutoencoderKL
+    opt: torch.optim.Optimizer
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+    init_fingerprint: str | None = None
 
 
 def normalized_audio(folder: Path) -> Iterator[tuple[str, Path, np.ndarray]]:
@@ -62,14 +86,25 @@ def normalized_audio(folder: Path) -> Iterator[tuple[str, Path, np.ndarray]]:
         yield (rel[0] if len(rel) > 1 else "all"), path, (audio - off) * gain
 
 
-def load_mels(folder: Path, on_file: Callable[[Path], None] | None = None) -> dict[str, list[np.ndarray]]:
-    """Log-mel (float16) of every audio file under ``folder``, grouped by its first sub-folder."""
+def narrowband_files(folder: Path) -> set[Path]:
+    """Files that ``folder/MANIFEST.tsv`` (training/build_dataset.py) marks as band ``narrow``."""
+    manifest = folder / "MANIFEST.tsv"
+    if not manifest.exists():
+        return set()
+    with manifest.open(newline="") as f:
+        return {folder / row["file"] for row in csv.DictReader(f, delimiter="\t") if row.get("band") == "narrow"}
+
+
+def load_mels(folder: Path, narrow_weight: float = 1.0) -> tuple[dict[str, list[np.ndarray]], dict[str, list[float]]]:
+    """Log-mel (float16, (frames, 64)) of every audio file under ``folder`` grouped by its first
+    sub-folder, and each file's draw weight per hour (``narrow_weight`` for narrowband files, else 1)."""
+    narrow = narrowband_files(folder)
     groups: dict[str, list[np.ndarray]] = {}
+    weights: dict[str, list[float]] = {}
     for kind, path, audio in normalized_audio(folder):
         groups.setdefault(kind, []).append(log_mel(audio).astype(np.float16))
-        if on_file:
-            on_file(path)
-    return groups
+        weights.setdefault(kind, []).append(narrow_weight if path in narrow else 1.0)
+    return groups, weights
 
 
 def quant_noise(z: torch.Tensor, bits: int) -> torch.Tensor:
@@ -87,20 +122,25 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, scales: tuple[
 
 
 class CropSampler:
-    """Random crops, by kind then by file (weighted by length) then by position; seeded."""
+    """Random crops, by kind then by file (weighted by length x its weight) then by position; seeded."""
 
-    def __init__(self, groups: dict[str, list[np.ndarray]], weights: dict[str, float], crop: int, seed: int):
+    def __init__(self, groups: dict[str, list[np.ndarray]], weights: dict[str, float], crop: int, seed: int,
+                 file_weights: dict[str, list[float]] | None = None):
         self.crop = crop
         self.kinds = sorted(groups)
         w = np.array([weights.get(k, 1.0) for k in self.kinds], dtype=np.float64)
         self.kind_p = w / w.sum()
-        self.groups = {k: [m for m in groups[k] if len(m) >= 8] for k in self.kinds}
-        self.file_p = {k: np.array([len(m) for m in v], np.float64) / sum(len(m) for m in v)
-                       for k, v in self.groups.items()}
+        self.groups, self.file_p = {}, {}
+        for k in self.kinds:
+            fw = file_weights[k] if file_weights else [1.0] * len(groups[k])
+            kept = [(m, f) for m, f in zip(groups[k], fw) if len(m) >= 8]
+            self.groups[k] = [m for m, _ in kept]
+            p = np.array([len(m) * f for m, f in kept], np.float64)
+            self.file_p[k] = p / p.sum()
         self.rng = np.random.default_rng(seed)
 
     def pick(self) -> np.ndarray:
-        """One file's array: a kind by its weight, then a file of that kind by its length."""
+        """One file's array: a kind by its weight, then a file of that kind by its length and weight."""
         k = self.kinds[self.rng.choice(len(self.kinds), p=self.kind_p)]
         return self.groups[k][self.rng.choice(len(self.groups[k]), p=self.file_p[k])]
 
@@ -117,122 +157,184 @@ class CropSampler:
         return torch.from_numpy(out)
 
 
-def validation_crops(groups: dict[str, list[np.ndarray]], frames: int = 500) -> torch.Tensor:
-    """Fixed 5 s windows of the validation audio, padded with silence to whole windows."""
-    crops = []
-    for mels in groups.values():
-        for m in mels:
-            for s in range(0, len(m), frames):
-                c = np.full((frames, m.shape[1]), np.log(LOG_FLOOR), np.float32)
-                c[:len(m[s:s + frames])] = m[s:s + frames]
-                crops.append(c)
-    return torch.from_numpy(np.stack(crops))[:, None]
+def validation_crops(named: list[tuple[str, np.ndarray]]) -> tuple[torch.Tensor, list[str]]:
+    """Each (kind, log-mel) cut into the codec's 5 s windows, the last padded with silence:
+    ((N, 1, 500, 64) windows, N kinds)."""
+    crops, kinds = [], []
+    for kind, m in named:
+        for s in range(0, len(m), VAL_WINDOW):
+            c = np.full((VAL_WINDOW, m.shape[1]), np.log(LOG_FLOOR), np.float32)
+            c[:len(m[s:s + VAL_WINDOW])] = m[s:s + VAL_WINDOW]
+            crops.append(c)
+            kinds.append(kind)
+    return torch.from_numpy(np.stack(crops))[:, None], kinds
 
 
-@torch.no_grad()
-def validate(vae: torch.nn.Module, crops: torch.Tensor, bits: int | None) -> float:
-    """Mean log-mel L1 in dB of encode -> (quantize) -> decode on the validation windows."""
-    vae.eval()
-    total = 0.0
-    for i in range(0, len(crops), 8):
-        x = crops[i:i + 8].to(next(vae.parameters()).device)
-        z = vae.encode(x).latent_dist.mode().half()
-        if bits is not None:
-            z = torch.stack([torch.from_numpy(dequantize(*quantize(zi.cpu().numpy(), bits), bits, tuple(zi.shape)))
-                             for zi in z]).to(x.device)
-        total += (vae.decode(z.float()).sample - x).abs().mean().item() * len(x)
-    vae.train()
-    return total / len(crops) * DB_PER_NEPER
+def prepare_data(data: Path, val: Path | None, cfg: TrainConfig,
+                 log: Callable[[str], None]) -> tuple[CropSampler, tuple[torch.Tensor, list[str]], dict[str, float]]:
+    """The training sampler, the validation windows (of ``val``, else every 50th training file) and the
+    training hours by kind. Validation files at the top of ``val`` take their kind from the name
+    (``speech_x.wav``), as the dev clips are named."""
+    t0 = time.time()
+    groups, weights = load_mels(data, cfg.narrow_weight)
+    hours = {k: sum(len(m) for m in v) / FRAMES_PER_SECOND / 3600 for k, v in groups.items()}
+    log(f"training data: {sum(len(v) for v in groups.values())} files, {sum(hours.values()):.2f} h "
+        f"({', '.join(f'{k} {h:.2f} h' for k, h in hours.items())}), read in {time.time() - t0:.0f} s")
+    if val is not None:
+        named = [(kind if kind != "all" else path.stem.split("_")[0], log_mel(audio))
+                 for kind, path, audio in normalized_audio(val)]
+    else:
+        named = [(k, m) for k, v in groups.items() for m in v[::50]]
+        keep = {k: [i % 50 != 0 for i in range(len(v))] for k, v in groups.items()}
+        groups = {k: [m for m, kept in zip(v, keep[k]) if kept] for k, v in groups.items()}
+        weights = {k: [w for w, kept in zip(v, keep[k]) if kept] for k, v in weights.items()}
+    return CropSampler(groups, cfg.kind_weights, cfg.crop_frames, cfg.seed, weights), validation_crops(named), hours
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(t, 1.0)))
-
-
-def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, device: str = "cpu",
-          resume: bool = False, log: Callable[[str], None] = print) -> dict:
-    """Train, checkpointing to ``out/checkpoint.pt``; write the model directory ``out`` at the end."""
+def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, log: Callable[[str], None]) -> Run:
+    """The model and optimiser: from the checkpoint (``resume``), else from ``cfg.init``, else random."""
     from diffusers import AutoencoderKL
 
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    torch.set_flush_denormal(True)  # tiny gradients as denormals slow CPU kernels many times over
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    groups = load_mels(data)
-    hours = sum(len(m) for v in groups.values() for m in v) / 100 / 3600
-    log(f"training data: {sum(len(v) for v in groups.values())} files, {hours:.2f} h "
-        f"({', '.join(f'{k} {sum(len(m) for m in v) / 360000:.2f} h' for k, v in groups.items())}), "
-        f"read in {time.time() - t0:.0f} s")
-    if val is not None:
-        val_crops = validation_crops(load_mels(val))
-    else:  # hold out every 50th file of each kind
-        val_crops = validation_crops({k: v[::50] for k, v in groups.items()})
-        groups = {k: [m for i, m in enumerate(v) if i % 50] for k, v in groups.items()}
-    sampler = CropSampler(groups, cfg.kind_weights, cfg.crop_frames, cfg.seed)
     vae = AutoencoderKL(**cfg.vae_config).to(device).train()
+    run = Run(vae, torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=1e-4))
     ckpt = out / "checkpoint.pt"
-    init_fingerprint = None
-    if cfg.init and not (resume and ckpt.exists()):
+    if resume and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        vae.load_state_dict(state["model"])
+        run.opt.load_state_dict(state["opt"])
+        run.step, run.history, run.init_fingerprint = state["step"], state["history"], state.get("init_fingerprint")
+        torch.manual_seed(cfg.seed + run.step)
+        log(f"resumed at step {run.step}")
+    elif cfg.init:
         base = load_model(cfg.init, device)
         try:
             vae.load_state_dict(base.vae.state_dict())
         except RuntimeError as e:
             raise ModelError(f"model '{cfg.init}' has another architecture than the one trained here: "
                              f"cannot start from it") from e
-        init_fingerprint = base.fingerprint.hex()
-        log(f"starting from the weights of {cfg.init} ({init_fingerprint[:16]})")
-    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    step, history = 0, []
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        vae.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step, history = state["step"], state["history"]
-        init_fingerprint = state.get("init_fingerprint")
-        sampler.rng = np.random.default_rng([cfg.seed, step])
-        torch.manual_seed(cfg.seed + step)
-        log(f"resumed at step {step}")
-    t_train = time.time()
-    first_step = step
-    running = 0.0
-    while step < cfg.steps:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        x = sampler.batch(cfg.batch_size).to(device)
-        post = vae.encode(x).latent_dist
-        z = post.mode()
-        if cfg.quant_bits:
-            n_clean = round(cfg.clean_fraction * len(z))  # crops are random: the first ones are as good as any
-            z = torch.cat([z[:n_clean], quant_noise(z[n_clean:], cfg.quant_bits)])
-        rec = vae.decode(z).sample
-        loss = reconstruction_loss(rec, x, cfg.multiscale) + cfg.kl_weight * post.kl().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
-        step += 1
-        running += F.l1_loss(rec.detach(), x).item() * DB_PER_NEPER
-        if step % 50 == 0:
-            log(f"step {step}: {(time.time() - t_train) / max(1, step - first_step):.2f} s/step")
-        if step % cfg.val_every == 0 or step == cfg.steps:
-            v16, vq = validate(vae, val_crops, None), validate(vae, val_crops, cfg.quant_bits)
-            history.append({"step": step, "train_l1_db": running / (step - (history[-1]["step"] if history else 0)),
-                            "val_l1_db": v16, f"val_l1_db_{cfg.quant_bits}bit": vq,
-                            "minutes": (time.time() - t_train) / 60})
-            running = 0.0
-            log(f"step {step}/{cfg.steps} lr {lr_at(step, cfg):.2e} train {history[-1]['train_l1_db']:.3f} dB "
-                f"val {v16:.3f} dB (at {cfg.quant_bits} bits {vq:.3f} dB) {history[-1]['minutes']:.1f} min")
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"model": vae.state_dict(), "opt": opt.state_dict(), "step": step, "history": history,
-                        "init_fingerprint": init_fingerprint}, tmp)
-            tmp.replace(ckpt)
-    vae.eval().save_pretrained(out, safe_serialization=True)
-    info = {"config": asdict(cfg), "init_fingerprint": init_fingerprint, "data_hours": hours, "history": history,
-            "train_minutes": (time.time() - t_train) / 60}
+        run.init_fingerprint = base.fingerprint.hex()
+        log(f"starting from the weights of {cfg.init} ({run.init_fingerprint[:16]})")
+    return run
+
+
+def train_step(run: Run, x: torch.Tensor, cfg: TrainConfig) -> dict[str, float]:
+    """One optimiser step on (B, 1, frames, 64) log-mel crops; returns the step's L1 (dB) and estimated kbps."""
+    for g in run.opt.param_groups:
+        g["lr"] = lr_at(run.step, cfg)
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if cfg.bf16 else nullcontext()
+    with autocast:
+        post = run.vae.encode(x).latent_dist
+    z = post.mode().float()
+    n_clean = round(cfg.clean_fraction * len(z))  # crops are random: the first ones are as good as any
+    kbps = torch.zeros(())
+    if cfg.quant_step > 0:
+        noisy, bits = noisy_latent(z[n_clean:], cfg.quant_step)
+        kbps = bits.mean() / (x.shape[2] / FRAMES_PER_SECOND) / 1000
+        z = torch.cat([z[:n_clean], noisy])
+    elif cfg.quant_bits:
+        z = torch.cat([z[:n_clean], quant_noise(z[n_clean:], cfg.quant_bits)])
+    with autocast:
+        rec = run.vae.decode(z).sample.float()
+    loss = reconstruction_loss(rec, x, cfg.multiscale) + cfg.kl_weight * post.kl().mean() + cfg.rate_weight * kbps
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.vae.parameters(), 1.0)
+    run.opt.step()
+    run.step += 1
+    return {"l1_db": F.l1_loss(rec.detach(), x).item() * DB_PER_NEPER, "kbps": kbps.detach().item()}
+
+
+@torch.no_grad()
+def latents_of(vae: Any, crops: torch.Tensor) -> torch.Tensor:
+    """Float16-rounded posterior means (N, L, T, M) of the windows, as the encoder stores them."""
+    return torch.cat([vae.encode(crops[i:i + 8]).latent_dist.mode().half().float() for i in range(0, len(crops), 8)])
+
+
+@torch.no_grad()
+def window_l1_db(vae: Any, crops: torch.Tensor, z: torch.Tensor) -> np.ndarray:
+    """(N,) log-mel L1 in dB of each window decoded from the latents ``z``."""
+    return np.concatenate([(vae.decode(z[i:i + 8]).sample - crops[i:i + 8]).abs().mean(dim=(1, 2, 3)).numpy()
+                           for i in range(0, len(crops), 8)]) * DB_PER_NEPER
+
+
+def coded(z: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, float]:
+    """The latents as the deployed quantizer gives them back, and the version-2 coder's kbps (records'
+    params and payload, over 5 s windows; NaN for version 1). Version 2 uses the KLT of these latents."""
+    if cfg.quant_step <= 0:
+        return torch.stack([torch.from_numpy(dequantize(*quantize(zi.numpy(), cfg.quant_bits), cfg.quant_bits,
+                                                        tuple(zi.shape))) for zi in z]), float("nan")
+    klt = batch_klt(z).double().numpy()
+    steps = np.full(len(klt), cfg.quant_step)
+    out, size = [], 0
+    for zi in z.numpy():
+        params, payload = encode_latent(zi, steps, klt)
+        size += len(params) + len(payload)
+        out.append(dequantize_codes(decode_codes_of(params, payload, zi.shape), steps, klt))
+    return torch.from_numpy(np.stack(out)), size * 8 / (len(z) * VAL_WINDOW / FRAMES_PER_SECOND) / 1000
+
+
+def validate(vae: Any, val: tuple[torch.Tensor, list[str]], cfg: TrainConfig) -> dict[str, float]:
+    """Log-mel L1 (dB) from the exact float16 latents and through the deployed quantizer, per kind for the
+    latter, and the coder's kbps."""
+    crops, kinds = val
+    vae.eval()
+    z = latents_of(vae, crops)
+    zq, kbps = coded(z, cfg)
+    exact, per_window = window_l1_db(vae, crops, z), window_l1_db(vae, crops, zq)
+    vae.train()
+    out = {"val_l1_db": float(exact.mean()), "val_coded_l1_db": float(per_window.mean()), "val_kbps": kbps}
+    for kind in sorted(set(kinds)):
+        out[f"val_coded_l1_db_{kind}"] = float(per_window[[k == kind for k in kinds]].mean())
+    return out
+
+
+def lr_at(step: int, cfg: Any) -> float:
+    """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.min_lr`` at ``cfg.steps``."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+def save_checkpoint(run: Run, path: Path) -> None:
+    """Everything a ``--resume`` needs, written whole or not at all."""
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": run.vae.state_dict(), "opt": run.opt.state_dict(), "step": run.step,
+                "history": run.history, "init_fingerprint": run.init_fingerprint}, tmp)
+    tmp.replace(path)
+
+
+def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, device: str = "cpu",
+          resume: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Train, checkpointing to ``out/checkpoint.pt``; write the model directory ``out`` at the end."""
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    torch.set_flush_denormal(True)  # tiny gradients as denormals slow CPU kernels many times over
+    out.mkdir(parents=True, exist_ok=True)
+    sampler, val_crops, hours = prepare_data(data, val, cfg, log)
+    run = start_run(out, cfg, device, resume, log)
+    if run.step:
+        sampler.rng = np.random.default_rng([cfg.seed, run.step])
+    t_train, first_step = time.time(), run.step
+    since: list[dict[str, float]] = []
+    while run.step < cfg.steps:
+        since.append(train_step(run, sampler.batch(cfg.batch_size).to(device), cfg))
+        if run.step % 50 == 0:
+            log(f"step {run.step}: {(time.time() - t_train) / (run.step - first_step):.2f} s/step")
+        if run.step % cfg.val_every == 0 or run.step == cfg.steps:
+            run.history.append({"step": run.step, "train_l1_db": float(np.mean([s["l1_db"] for s in since])),
+                                "train_kbps_estimate": float(np.mean([s["kbps"] for s in since])),
+                                **validate(run.vae, val_crops, cfg), "minutes": (time.time() - t_train) / 60})
+            since = []
+            h = run.history[-1]
+            log(f"step {run.step}/{cfg.steps} lr {lr_at(run.step, cfg):.2e} train {h['train_l1_db']:.3f} dB "
+                f"val {h['val_l1_db']:.3f} dB, coded {h['val_coded_l1_db']:.3f} dB at {h['val_kbps']:.2f} kbps ("
+                + ", ".join(f"{k[16:]} {v:.3f}" for k, v in h.items() if k.startswith("val_coded_l1_db_"))
+                + f") {h['minutes']:.1f} min")
+        if run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps:
+            save_checkpoint(run, out / "checkpoint.pt")
+    run.vae.eval().save_pretrained(out, safe_serialization=True)
+    info = {"config": asdict(cfg), "init_fingerprint": run.init_fingerprint, "data_hours": sum(hours.values()),
+            "data_hours_by_kind": hours, "history": run.history, "train_minutes": (time.time() - t_train) / 60}
     (out / "training.json").write_text(json.dumps(info, indent=1))
     return info
