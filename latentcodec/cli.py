@@ -291,6 +291,24 @@ def info(input: str, as_json: bool) -> None:
     _print(as_json, data, info_text(data))
 
 
+@cli.command()
+@JSON
+def models(as_json: bool) -> None:
+    """The VAE models and vocoders this package ships, by name (a file names the model that decodes it)."""
+    from .models import load_model
+    from .registry import DEFAULT_MODEL, BUILTIN_VOCODERS, shipped_models, shipped_vocoders, summary
+
+    vaes = [{"name": n, "default": n == DEFAULT_MODEL, "fingerprint": load_model(n).fingerprint.hex(),
+             "bytes": sum(p.stat().st_size for p in folder.iterdir()), "summary": summary(folder)}
+            for n, folder in shipped_models().items()]
+    vocoders = [{"name": n, "summary": text} for n, text in BUILTIN_VOCODERS.items()] + \
+        [{"name": n, "summary": summary(folder)} for n, folder in shipped_vocoders().items()]
+    lines = ["models:"] + [f"  {v['name']}{' (default)' if v['default'] else ''}  fingerprint {v['fingerprint'][:16]}"
+                           f"  {v['bytes'] / 2**20:.1f} MiB  {v['summary']}" for v in vaes]
+    lines += ["vocoders:"] + [f"  {v['name']}  {v['summary']}".rstrip() for v in vocoders]
+    _print(as_json, {"models": vaes, "vocoders": vocoders}, "\n".join(lines))
+
+
 @cli.command(name="eval")
 @click.argument("input")
 @ENCODE

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .container import AlatReader, Header
 from .rate import DEFAULT_QUALITY, step_for_quality
+from .registry import shipped_models
 
 
 def rate_figures(file_size: int, h: Header) -> dict[str, float]:
@@ -53,7 +54,8 @@ def file_info(path: str | Path) -> dict:
     records = [{"chunk": i // h.channels, "channel": i % h.channels, "bytes": s} for i, s in enumerate(sizes)]
     return {"path": str(path), "header": h.to_dict(), "coder_text": coder_text(h), **rate_figures(size, h),
             "payload_bytes": payload,
-            "overhead_bytes": size - payload, "records": records}
+            "overhead_bytes": size - payload, "records": records,
+            "model_shipped": h.model_name in shipped_models()}
 
 
 def info_text(info: dict) -> str:
@@ -65,7 +67,8 @@ def info_text(info: dict) -> str:
         f"  audio     {h['duration_s']:.3f} s, {h['channels']} ch coded at {h['mel']['sample_rate']} Hz "
         f"({h['num_samples']} samples); input {h['original_rate']} Hz, {h['original_channels']} ch"
         f"{', mixed to mono' if h['mono_downmix'] else ''}",
-        f"  model     {h['model_name']} (fingerprint {h['model_fingerprint'][:16]})",
+        f"  model     {h['model_name']} (fingerprint {h['model_fingerprint'][:16]}"
+        f"{', shipped with this package' if info['model_shipped'] else ', not shipped: decode with --model DIR'})",
         f"  latent    {'x'.join(map(str, h['latent_shape']))} ({h['latent_axes']}) per {chunk_s:g} s chunk, "
         f"{h['num_chunks']} chunks; {info['coder_text']}",
         f"  size      {info['bytes']:,} bytes on disk ({info['payload_bytes']:,} payload, "

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,8 @@ import torch
 
 from .errors import ModelError
 from .rate import load_coder_table
+from .registry import DEFAULT_MODEL, shipped_models
 
-SHIPPED_DIR = Path(str(files("latentcodec"))) / "weights"
-DEFAULT_MODEL = "latentcodec-small"
 
 # The shipped model's architecture: AudioLDM2's VAE layout (1 -> 8 channels, three blocks, 4x down
 # on time and mel) scaled down for CPU speed; no mid-block attention, so a window's output depends on
@@ -44,12 +42,6 @@ class Model:
     @property
     def latent_channels(self) -> int:
         return int(self.vae.config.latent_channels)
-
-
-def shipped_models() -> dict[str, Path]:
-    """Names of the models inside the package, and where their weights lie."""
-    return {p.name: p for p in sorted(SHIPPED_DIR.iterdir()) if (p / "config.json").exists()} \
-        if SHIPPED_DIR.is_dir() else {}
 
 
 def fingerprint(vae: torch.nn.Module) -> bytes:

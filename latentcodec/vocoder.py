@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
@@ -22,6 +21,7 @@ import torch
 from .constants import DEFAULT_GL_ITERS
 from .errors import ModelError
 from .mel import AUDIOLDM_MEL, MelConfig, mel_basis
+from .registry import shipped_vocoders, vocoder_names
 
 if TYPE_CHECKING:
     from .models import Model
@@ -108,22 +108,6 @@ Vocoder = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 
 # Neural vocoders shipped in the package: one folder each (config.json + model.safetensors), apart from
 # the VAEs in weights/ so that a vocoder's name is never taken for a --model.
-SHIPPED_VOCODERS_DIR = Path(str(files("latentcodec"))) / "weights" / "vocoders"
-BUILTIN_VOCODERS = ("griffinlim", "hifigan")
-
-
-def shipped_vocoders() -> dict[str, Path]:
-    """Names of the neural vocoders inside the package, and where their weights lie."""
-    if not SHIPPED_VOCODERS_DIR.is_dir():
-        return {}
-    return {p.name: p for p in sorted(SHIPPED_VOCODERS_DIR.iterdir()) if (p / "config.json").is_file()}
-
-
-def vocoder_names() -> list[str]:
-    """Every name ``load_vocoder`` takes besides a folder: built-in, then shipped."""
-    return [*BUILTIN_VOCODERS, *shipped_vocoders()]
-
-
 def neural_vocoder_folder(name: str) -> Path:
     """The folder of a shipped neural vocoder's name, or ``name`` itself when it is such a folder."""
     from .vocos import is_vocos_folder

@@ -24,3 +24,21 @@ def test_file_of_0_1_0_decodes_as_it_did(tmp_path) -> None:
     then, rate_then = sf.read(VECTORS / "v0.1.0_small_decoded.flac", dtype="int16")
     assert rate == rate_then and now.shape == then.shape == (56000,)
     assert np.abs(now.astype(np.int32) - then).max() <= 2  # bit-exact here; BLAS rounding may differ elsewhere
+
+
+def test_models_lists_every_shipped_name_and_info_says_which_decodes(capsys) -> None:
+    import json
+
+    from latentcodec.models import load_model
+    from latentcodec.registry import DEFAULT_MODEL, shipped_models, vocoder_names
+
+    assert main(["models", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    names = [m["name"] for m in listed["models"]]
+    assert names == list(shipped_models()) and "latentcodec-small" in names
+    assert [m["name"] for m in listed["models"] if m["default"]] == [DEFAULT_MODEL]
+    small = next(m for m in listed["models"] if m["name"] == "latentcodec-small")
+    assert small["fingerprint"] == load_model("latentcodec-small").fingerprint.hex()
+    assert [v["name"] for v in listed["vocoders"]] == vocoder_names()
+    assert main(["info", str(VECTORS / "v0.1.0_small.alat")]) == 0
+    assert "latentcodec-small (fingerprint 64706e0827a356d7, shipped with this package)" in capsys.readouterr().out
