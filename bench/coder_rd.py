@@ -1,26 +1,37 @@
-"""Rate-distortion of the coders on the dev clips, per kind: real file sizes, end-to-end log-mel L1.
+"""Rate-distortion of the coders and models on the dev clips, per kind: real file sizes, end-to-end
+log-mel L1, and with --visqol ViSQOL (speech mode for speech), PESQ-wb and STOI (speech); Opus beside.
 
-    python bench/coder_rd.py [--corpus DIR] [bits=4 quality=4 kbps=6 ...] [--json OUT]
+    python bench/coder_rd.py [--corpus DIR] [--models A B ...] [bits=4 quality=4 kbps=6 ...]
+                             [--visqol] [--opus 6 8 12] [--json OUT]
 
 Each argument is one setting (``bits=N`` for version 1 with zstd 19, ``quality=Q`` or ``kbps=K`` for the
 version-2 entropy coder); the default list runs version 1 at 4 bits and version 2 from about 3 kbps up.
+Every model given runs every setting (default: the package's default model), so two models compare at
+equal kbps in one run.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
-from latentcodec.audio_io import read_audio
-from latentcodec.evaluate import round_trip
-from latentcodec.fileinfo import rate_figures
-from latentcodec.metrics import quality as quality_metrics
-from latentcodec.models import DEFAULT_MODEL, load_model
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import Visqol, ffmpeg_round_trip, speech_scores  # noqa: E402
+
+from latentcodec.audio_io import read_audio  # noqa: E402
+from latentcodec.evaluate import round_trip  # noqa: E402
+from latentcodec.fileinfo import rate_figures  # noqa: E402
+from latentcodec.metrics import quality as quality_metrics  # noqa: E402
+from latentcodec.models import DEFAULT_MODEL, load_model  # noqa: E402
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "dev"
 SETTINGS = ["bits=4", "quality=2", "quality=3", "quality=4", "quality=5", "quality=6", "kbps=3", "kbps=6"]
+SCORES = ("log_mel_l1_db", "visqol", "pesq_wb", "stoi")
 
 
 def setting(text: str) -> dict:
@@ -28,31 +39,63 @@ def setting(text: str) -> dict:
     return {key: int(value) if key == "bits" else float(value)}
 
 
+def scores(ref: np.ndarray, deg: np.ndarray, kind: str, visqol: Visqol | None) -> dict[str, float]:
+    """Log-mel L1 always; ViSQOL, PESQ-wb and STOI (speech) when ``visqol`` is given."""
+    out = {"log_mel_l1_db": quality_metrics(ref[None], deg[None])["log_mel_l1_db"]}
+    if visqol is not None:
+        out["visqol"] = visqol(ref, deg, kind)
+        out.update(speech_scores(ref, deg) if kind == "speech" else {})
+    return out
+
+
+def summary(rows: list[dict], label: str, kinds: list[str]) -> str:
+    """One line: mean kbps and scores over all clips, then per kind."""
+    def means(sel: list[dict]) -> str:
+        vals = [f"{np.mean([r['kbps'] for r in sel]):.2f} kbps"]
+        vals += [f"{k} {np.mean([r[k] for r in sel]):.3f}" for k in SCORES if all(k in r for r in sel)]
+        return " ".join(vals)
+    return f"{label:<40} all {means(rows)}  |  " + "  |  ".join(
+        f"{k}: {means([r for r in rows if r['kind'] == k])}" for k in sorted(set(kinds)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("settings", nargs="*", default=SETTINGS)
     ap.add_argument("--corpus", type=Path, default=DEV)
+    ap.add_argument("--models", nargs="+", default=[DEFAULT_MODEL])
+    ap.add_argument("--visqol", action="store_true", help="also ViSQOL, and PESQ-wb and STOI on speech")
+    ap.add_argument("--opus", type=int, nargs="*", default=[], metavar="KBPS", help="Opus at these bitrates")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    model = load_model(DEFAULT_MODEL)
     clips = sorted(args.corpus.glob("*.wav"))
-    audio = [read_audio(p) for p in clips]
+    audio = [read_audio(p, mono=True) for p in clips]
     kinds = [p.stem.split("_")[0] for p in clips]
+    visqol = Visqol() if args.visqol else None
     rows = []
-    for text in args.settings:
-        for p, a, kind in zip(clips, audio, kinds):
-            rt = round_trip(a, model, **setting(text))
-            rows.append({"setting": text, "clip": p.stem, "kind": kind,
-                         "kbps": rate_figures(rt.file_size, rt.header)["kbps"],
-                         "log_mel_l1_db": quality_metrics(a.samples, rt.decoded)["log_mel_l1_db"],
-                         "vae_alone_l1_db": rt.latent_mel_l1_db})
-        mine = [r for r in rows if r["setting"] == text]
-        per_kind = "  ".join(f"{k} {np.mean([r['kbps'] for r in mine if r['kind'] == k]):.2f} kbps "
-                             f"{np.mean([r['log_mel_l1_db'] for r in mine if r['kind'] == k]):.3f} dB"
-                             for k in sorted(set(kinds)))
-        kb = [r["kbps"] for r in mine]
-        print(f"{text:<12} all {np.mean(kb):.2f} kbps (min {min(kb):.2f}, max {max(kb):.2f}) "
-              f"{np.mean([r['log_mel_l1_db'] for r in mine]):.3f} dB  |  {per_kind}", flush=True)
+    for name in args.models:
+        model = load_model(name)
+        for text in args.settings:
+            mine = []
+            for p, a, kind in zip(clips, audio, kinds):
+                rt = round_trip(a, model, **setting(text))
+                mine.append({"model": name, "setting": text, "clip": p.stem, "kind": kind,
+                             "kbps": rate_figures(rt.file_size, rt.header)["kbps"],
+                             **scores(a.samples[0], rt.decoded[0], kind, visqol),
+                             "vae_alone_l1_db": rt.latent_mel_l1_db})
+            rows += mine
+            print(summary(mine, f"{name} {text}", kinds), flush=True)
+    for k in args.opus:
+        mine = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for p, a, kind in zip(clips, audio, kinds):
+                wav = Path(tmp) / "in.wav"
+                sf.write(str(wav), a.samples[0], 16000, subtype="PCM_16")
+                nbytes, deg = ffmpeg_round_trip(wav, ["-c:a", "libopus", "-b:a", f"{k}k"], "ogg", Path(tmp))
+                mine.append({"model": "opus", "setting": f"{k}k", "clip": p.stem, "kind": kind,
+                             "kbps": nbytes * 8 / (a.samples.shape[1] / 16000) / 1000,
+                             **scores(a.samples[0], deg, kind, visqol)})
+        rows += mine
+        print(summary(mine, f"opus {k}k", kinds), flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

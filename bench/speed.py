@@ -1,8 +1,9 @@
 """Speed of each codec stage, x real time, for the shipped model and an AudioLDM2-sized VAE.
 
-    python bench/speed.py [--seconds 60] [--batch-sizes 1 8] [--models small audioldm2] [--json OUT]
+    python bench/speed.py [--seconds 60] [--batch-sizes 1 8] [--models small audioldm2 NAME...] [--json OUT]
 
-The AudioLDM2-sized VAE has AudioLDM2's architecture with random weights (no hub here): it runs at
+'small' is the package's default model; any other NAME a shipped model's name or a model folder. The
+AudioLDM2-sized VAE has AudioLDM2's architecture with random weights (no hub here): it runs at
 the same speed as the real one. Input: the dev clips joined (or a synthetic tone when absent).
 """
 from __future__ import annotations
@@ -84,7 +85,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "in.wav"
         sf.write(str(wav), test_audio(args.seconds, args.corpus), 16000)
-        refs = {"small": DEFAULT_MODEL}
+        refs = {name: name for name in args.models} | {"small": DEFAULT_MODEL}
         if "audioldm2" in args.models:
             refs["audioldm2"] = audioldm2_sized(Path(tmp) / "audioldm2")
         for name in args.models:

@@ -393,6 +393,8 @@ def _log(quiet: bool) -> Callable[[str], None]:
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast for the convolutions (about twice as fast on CPU)")
 @click.option("--init", metavar="MODEL", help="start from this model's weights (fine-tuning), not random ones")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--val-every", type=POSITIVE, default=250, show_default=True, help="steps between validations")
+@click.option("--checkpoint-every", type=POSITIVE, default=250, show_default=True, help="steps between checkpoints")
 @click.option("--resume", is_flag=True, help="continue from OUTPUT/checkpoint.pt")
 @DEVICE
 @QUIET
