@@ -24,10 +24,13 @@ test: setup
 	$(BIN)/python -m pytest tests
 
 # Benchmarks: Debian's ffmpeg for the classic codecs, matplotlib and visqol-python; ~12 min on 2 cores.
+# Then the listening page (bench/listen/, ~1 min), checked in headless Chromium when Debian's chromium is installed.
 bench: setup
 	command -v ffmpeg >/dev/null || (apt-get update -q && apt-get install -y -q ffmpeg)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/listen.py
+	$(BIN)/python bench/listen_check.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
