@@ -80,3 +80,22 @@ def test_eval_folder_rows_and_means(capsys, tmp_path, tiny_model) -> None:
     lines = out.strip().splitlines()
     assert lines[0].startswith("file,duration_s,channels,bytes,kbps") and len(lines) == 1 + 3 + 2
     assert lines[4].startswith("./ (mean of 3),2.0,1.0,")
+
+
+def test_worker_threads_keep_a_single_calls_count() -> None:
+    """oneDNN rounds differently with another thread count: one worker keeps torch's default (a single
+    call's, so the same bytes), N workers share it out, --threads sets it."""
+    import torch
+
+    from latentcodec.batch import _init
+
+    default = torch.get_num_threads()
+    try:
+        _init("decode", {"device": "cpu"}, None)
+        assert torch.get_num_threads() == default
+        _init("decode", {"device": "cpu"}, None, workers=2)
+        assert torch.get_num_threads() == max(1, default // 2)
+        _init("decode", {"device": "cpu"}, 3, workers=2)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(default)
