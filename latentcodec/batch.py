@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .audio_io import AUDIO_SUFFIXES
+from .audio_io import AUDIO_SUFFIXES, output_suffix
 from .errors import LatentCodecError
 
 _WORKER: dict[str, Any] = {}  # the model and options of this worker process
@@ -29,8 +29,8 @@ class Outcome:
 
 def plan(in_dir: Path, out_dir: Path, kind: str, suffix: str = ".wav") -> list[Job]:
     """Every input under ``in_dir`` (audio files to encode, .alat files to decode) with its output under
-    ``out_dir`` at the same relative path, the suffix changed."""
-    new_suffix = ".alat" if kind == "encode" else suffix
+    ``out_dir`` at the same relative path, the suffix changed (to ``suffix`` when decoding: its format)."""
+    new_suffix = ".alat" if kind == "encode" else output_suffix(suffix)
     sources = [p for p in input_files(in_dir, kind) if out_dir.resolve() not in p.resolve().parents]
     return [Job(p, out_dir / p.relative_to(in_dir).with_suffix(new_suffix)) for p in sources]
 

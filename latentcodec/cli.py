@@ -23,7 +23,7 @@ from .errors import LatentCodecError
 # How the CLI names the library argument an error is about: as the option to change, or as what to do.
 FLAGS = {"chunk_seconds": "--chunk-seconds", "sample_rate": "--sample-rate", "quality": "--quality", "kbps": "--kbps",
          "bits": "--bits", "zstd_level": "--zstd", "vocoder": "--vocoder", "device": "--device", "start": "--start",
-         "duration": "--duration", "ray": "--ray"}
+         "duration": "--duration", "ray": "--ray", "format": "--format"}
 REMEDIES = {"force": "use --force to decode anyway", "mono": "use --mono to code one mixed channel",
             "model": "pass its folder with --model", "overwrite": "use --overwrite (-y) to replace it"}
 
@@ -222,19 +222,24 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
               help="decode from here (only the chunks needed are decoded)")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="decode this long (default: to the end)")
+@click.option("--format", "suffix", metavar="SUFFIX", help="folder mode: the outputs' format, by suffix: wav "
+              "(default), flac, ogg, ... (a file OUTPUT's own suffix names its format)")
 @OVERWRITE
 @JOBS
 @THREADS
 @COMMON
 @JSON
 def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, jobs: int, ray: str | None,
-           threads: int | None, **opts: Any) -> int | None:
+           threads: int | None, suffix: str | None, **opts: Any) -> int | None:
     """.alat file INPUT -> audio file OUTPUT, in the format its suffix names (.wav, .flac, .ogg, ...);
-    '-' reads stdin or writes a WAV to stdout. A folder INPUT: every .alat under it -> OUTPUT folder of .wav,
-    same tree (complete outputs are kept, so a rerun resumes)."""
+    '-' reads stdin or writes a WAV to stdout. A folder INPUT: every .alat under it -> OUTPUT folder of .wav
+    (or --format) files, same tree (complete outputs are kept, so a rerun resumes)."""
     if _folder_input(input, ray):
         opts = {k: v for k, v in opts.items() if k not in ("overwrite", "start", "duration")}
-        return _folder("decode", input, output, jobs, ray, threads, quiet or as_json, as_json, device=device, **opts)
+        return _folder("decode", input, output, jobs, ray, threads, quiet or as_json, as_json,
+                       suffix=suffix or ".wav", device=device, **opts)
+    if suffix:
+        raise click.UsageError(f"--format is for folder mode: the suffix of {output} names its format")
     from .codec import decode_file
     from .models import pick_device
 
@@ -276,12 +281,12 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, threads: int | None, quiet: bool,
-            as_json: bool, **opts: Any) -> int:
+            as_json: bool, suffix: str = ".wav", **opts: Any) -> int:
     """Folder mode: plan, skip complete outputs, run the rest on ``jobs`` workers (Ray actors with ``ray``),
     list the failures."""
     from .batch import is_complete, plan, run_batch
 
-    todo = plan(Path(input), Path(output), kind)
+    todo = plan(Path(input), Path(output), kind, suffix)
     skipped = [j for j in todo if is_complete(j, kind)]
     todo = [j for j in todo if j not in skipped]
     t = time.perf_counter()

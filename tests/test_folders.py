@@ -99,3 +99,27 @@ def test_worker_threads_keep_a_single_calls_count() -> None:
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(default)
+
+
+def test_folder_decode_format_resume_and_errors(capsys, tmp_path, tiny_model) -> None:
+    from tests.test_cli import run
+
+    src, enc = tmp_path / "in", tmp_path / "enc"
+    for i, name in enumerate(["a.wav", "sub/b.wav"]):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(src / name), tone(1.0 + i, 16000, 1 + i, seed=i), 16000)
+    assert run(capsys, "encode", str(src), str(enc), "--model", tiny_model)[0] == 0
+    for fmt, suffix in (("flac", ".flac"), (".ogg", ".ogg")):
+        out = tmp_path / fmt.strip(".")
+        code, text, err = run(capsys, "decode", str(enc), str(out), "--format", fmt, "--gl-iters", "2", "--json")
+        assert code == 0 and json.loads(text)["written"] == 2, err
+        for i, name in enumerate(["a", "sub/b"]):
+            y, rate = sf.read(str(out / f"{name}{suffix}"), always_2d=True)
+            assert rate == 16000 and y.shape == (16000 * (1 + i), 1 + i)
+        code, text, _ = run(capsys, "decode", str(enc), str(out), "--format", fmt, "--json")
+        assert code == 0 and json.loads(text)["skipped"] == 2  # complete outputs of that format are kept
+    code, _, err = run(capsys, "decode", str(enc), str(tmp_path / "x"), "--format", "xyz")
+    assert code == 1 and err.startswith("alat: error: --format: cannot write audio as '.xyz': use .wav, .flac")
+    code, _, err = run(capsys, "decode", str(enc / "a.alat"), str(tmp_path / "a.wav"), "--format", "flac")
+    assert code == 2 and err.splitlines()[-1] == ("alat: error: --format is for folder mode: the suffix of "
+                                                  f"{tmp_path / 'a.wav'} names its format")
