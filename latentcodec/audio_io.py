@@ -120,6 +120,14 @@ def writable_suffixes() -> list[str]:
     return [x for x, fmt in WRITE_FORMATS.items() if sf.check_format(*fmt)]
 
 
+def output_suffix(suffix: str) -> str:
+    """``suffix`` ('flac' or '.flac') as an output suffix this machine can write, with its dot."""
+    suffix = "." + suffix.lower().lstrip(".")
+    if suffix not in writable_suffixes():
+        raise AudioError(f"cannot write audio as '{suffix}': use {', '.join(writable_suffixes())}", "format")
+    return suffix
+
+
 def output_format(path: str | Path) -> tuple[str, str]:
     """(format, subtype) for an output file, chosen by its suffix; an AudioError for any other suffix."""
     suffix = Path(path).suffix.lower()

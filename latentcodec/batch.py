@@ -4,12 +4,11 @@ are skipped, so an interrupted batch resumes where it stopped (outputs appear wh
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .audio_io import AUDIO_SUFFIXES
+from .audio_io import AUDIO_SUFFIXES, output_suffix
 from .errors import LatentCodecError
 
 _WORKER: dict[str, Any] = {}  # the model and options of this worker process
@@ -30,8 +29,8 @@ class Outcome:
 
 def plan(in_dir: Path, out_dir: Path, kind: str, suffix: str = ".wav") -> list[Job]:
     """Every input under ``in_dir`` (audio files to encode, .alat files to decode) with its output under
-    ``out_dir`` at the same relative path, the suffix changed."""
-    new_suffix = ".alat" if kind == "encode" else suffix
+    ``out_dir`` at the same relative path, the suffix changed (to ``suffix`` when decoding: its format)."""
+    new_suffix = ".alat" if kind == "encode" else output_suffix(suffix)
     sources = [p for p in input_files(in_dir, kind) if out_dir.resolve() not in p.resolve().parents]
     return [Job(p, out_dir / p.relative_to(in_dir).with_suffix(new_suffix)) for p in sources]
 
@@ -67,13 +66,14 @@ def is_complete(job: Job, kind: str) -> bool:
         return False
 
 
-def _init(kind: str, opts: dict[str, Any], threads: int) -> None:
-    """Worker start: load the model once; share the CPU between workers."""
+def _init(kind: str, opts: dict[str, Any], threads: int | None, workers: int = 1) -> None:
+    """Worker start: load the model once. torch's threads as given, or its default shared out between the
+    ``workers`` (one worker keeps a single call's count, and so its exact bytes)."""
     import torch
 
     from .models import DEFAULT_MODEL, load_model, pick_device
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or max(1, torch.get_num_threads() // workers))
     device = pick_device(opts.pop("device", "auto"))
     if kind == "encode":
         opts["model"] = load_model(opts.get("model") or DEFAULT_MODEL, device)
@@ -111,21 +111,35 @@ def _decode_model(source: Path, opts: dict[str, Any]) -> Any:
 
 
 def run_batch(jobs: list[Job], kind: str, opts: dict[str, Any], workers: int,
-              progress: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Run ``jobs`` on ``workers`` processes (1: in this process); returns every outcome."""
-    threads = max(1, (os.cpu_count() or 1) // workers)
+              progress: Callable[[Outcome], None] | None = None, ray: str | None = None,
+              threads: int | None = None) -> list[Outcome]:
+    """Run ``jobs`` on ``workers`` processes (1: in this process), or, given ``ray`` ('local', 'auto' or a
+    cluster's address), on ``workers`` Ray actors; returns every outcome.
+
+    ``threads``: torch's threads per worker; by default its own default shared out between the processes,
+    one per Ray actor. Outputs are byte-identical only between runs with the same count (oneDNN's
+    convolutions round differently with another one)."""
+    if not jobs:
+        return []
+    if ray:
+        from .raybatch import ray_outcomes
+
+        source = ray_outcomes(jobs, kind, opts, workers, ray, threads or 1)
+    else:
+        source = _outcomes(jobs, kind, opts, workers, threads)
     outcomes = []
-    for outcome in _outcomes(jobs, kind, opts, workers, threads):
+    for outcome in source:
         outcomes.append(outcome)
         if progress:
             progress(outcome)
     return outcomes
 
 
-def _outcomes(jobs: list[Job], kind: str, opts: dict[str, Any], workers: int, threads: int) -> Iterator[Outcome]:
+def _outcomes(jobs: list[Job], kind: str, opts: dict[str, Any], workers: int,
+              threads: int | None) -> Iterator[Outcome]:
     if workers == 1 or len(jobs) <= 1:
         _init(kind, dict(opts), threads)
         yield from map(_run, jobs)
         return
-    with mp.get_context("spawn").Pool(workers, _init, (kind, opts, threads)) as pool:
+    with mp.get_context("spawn").Pool(workers, _init, (kind, opts, threads, workers)) as pool:
         yield from pool.imap_unordered(_run, jobs)

@@ -23,7 +23,7 @@ from .errors import LatentCodecError
 # How the CLI names the library argument an error is about: as the option to change, or as what to do.
 FLAGS = {"chunk_seconds": "--chunk-seconds", "sample_rate": "--sample-rate", "quality": "--quality", "kbps": "--kbps",
          "bits": "--bits", "zstd_level": "--zstd", "vocoder": "--vocoder", "device": "--device", "start": "--start",
-         "duration": "--duration"}
+         "duration": "--duration", "ray": "--ray", "format": "--format"}
 REMEDIES = {"force": "use --force to decode anyway", "mono": "use --mono to code one mixed channel",
             "model": "pass its folder with --model", "overwrite": "use --overwrite (-y) to replace it"}
 
@@ -83,8 +83,15 @@ def _options(*decorators: Callable) -> Callable:
 
 
 POSITIVE = click.IntRange(min=1)
-JOBS = click.option("--jobs", "-j", type=POSITIVE, default=1, show_default=True,
-                    help="folder mode: worker processes, each loading the model once")
+JOBS = _options(
+    click.option("--jobs", "-j", type=POSITIVE, default=1, show_default=True,
+                 help="folder mode: worker processes (Ray actors with --ray), each loading the model once"),
+    click.option("--ray", metavar="local|auto|ADDRESS",
+                 help="folder mode on Ray: 'local' starts Ray on this machine, 'auto' or HOST:PORT joins "
+                      "a cluster; every node must see both folders at the same paths"))
+THREADS = click.option("--threads", type=POSITIVE, help="torch's CPU threads (per worker or Ray actor in folder "
+                       "mode; default: torch's, shared out between --jobs workers, 1 per actor); outputs are "
+                       "byte-identical only between runs with the same count")
 OVERWRITE = click.option("-y", "--overwrite", is_flag=True, help="replace an existing output (never the input)")
 DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 QUIET = click.option("--quiet", is_flag=True, help="no progress bar")
@@ -173,18 +180,21 @@ def cli() -> None:
 @ENCODE
 @OVERWRITE
 @JOBS
+@THREADS
 @COMMON
 @JSON
 def encode(input: str, output: str, model: str | None, device: str, batch_size: int, overwrite: bool, jobs: int,
-           quiet: bool, as_json: bool, **coder: Any) -> int | None:
+           ray: str | None, threads: int | None, quiet: bool, as_json: bool, **coder: Any) -> int | None:
     """Audio file INPUT -> .alat file OUTPUT; '-' reads stdin or writes stdout. A folder INPUT: every audio
     file under it -> OUTPUT folder, same tree (complete outputs are kept, so a rerun resumes)."""
-    if Path(input).is_dir():
-        return _folder("encode", input, output, jobs, quiet or as_json, as_json, model=model, device=device,
-                       batch_size=batch_size, **_coder_opts(coder))
+    if _folder_input(input, ray):
+        return _folder("encode", input, output, jobs, ray, threads, quiet or as_json, as_json, model=model,
+                       device=device, batch_size=batch_size, **_coder_opts(coder))
     from .codec import encode_file
     from .fileinfo import coder_summary, coder_text, rate_figures
     from .models import pick_device
+
+    _set_threads(threads)
 
     t = time.perf_counter()
     with _stdout_guard(output), _progress(quiet or as_json, "encode") as update:
@@ -212,19 +222,28 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
               help="decode from here (only the chunks needed are decoded)")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="decode this long (default: to the end)")
+@click.option("--format", "suffix", metavar="SUFFIX", help="folder mode: the outputs' format, by suffix: wav "
+              "(default), flac, ogg, ... (a file OUTPUT's own suffix names its format)")
 @OVERWRITE
 @JOBS
+@THREADS
 @COMMON
 @JSON
-def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, jobs: int, **opts: Any) -> int | None:
+def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, jobs: int, ray: str | None,
+           threads: int | None, suffix: str | None, **opts: Any) -> int | None:
     """.alat file INPUT -> audio file OUTPUT, in the format its suffix names (.wav, .flac, .ogg, ...);
-    '-' reads stdin or writes a WAV to stdout. A folder INPUT: every .alat under it -> OUTPUT folder of .wav,
-    same tree (complete outputs are kept, so a rerun resumes)."""
-    if Path(input).is_dir():
+    '-' reads stdin or writes a WAV to stdout. A folder INPUT: every .alat under it -> OUTPUT folder of .wav
+    (or --format) files, same tree (complete outputs are kept, so a rerun resumes)."""
+    if _folder_input(input, ray):
         opts = {k: v for k, v in opts.items() if k not in ("overwrite", "start", "duration")}
-        return _folder("decode", input, output, jobs, quiet or as_json, as_json, device=device, **opts)
+        return _folder("decode", input, output, jobs, ray, threads, quiet or as_json, as_json,
+                       suffix=suffix or ".wav", device=device, **opts)
+    if suffix:
+        raise click.UsageError(f"--format is for folder mode: the suffix of {output} names its format")
     from .codec import decode_file
     from .models import pick_device
+
+    _set_threads(threads)
 
     t = time.perf_counter()
     with _stdout_guard(output), _progress(quiet or as_json, "decode") as update:
@@ -244,11 +263,30 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
                           f"({res.frames} frames); {secs:.2f} s, {seconds / secs:.0f}x real time", output == "-")
 
 
-def _folder(kind: str, input: str, output: str, jobs: int, quiet: bool, as_json: bool, **opts: Any) -> int:
-    """Folder mode: plan, skip complete outputs, run the rest on ``jobs`` workers, list the failures."""
+def _folder_input(input: str, ray: str | None) -> bool:
+    """Whether INPUT is a folder (folder mode); --ray is for folders only."""
+    if Path(input).is_dir():
+        return True
+    if ray:
+        raise click.UsageError(f"--ray runs folder mode: {input} is not a folder")
+    return False
+
+
+def _set_threads(threads: int | None) -> None:
+    """torch's intra-op threads in this process, when given."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, threads: int | None, quiet: bool,
+            as_json: bool, suffix: str = ".wav", **opts: Any) -> int:
+    """Folder mode: plan, skip complete outputs, run the rest on ``jobs`` workers (Ray actors with ``ray``),
+    list the failures."""
     from .batch import is_complete, plan, run_batch
 
-    todo = plan(Path(input), Path(output), kind)
+    todo = plan(Path(input), Path(output), kind, suffix)
     skipped = [j for j in todo if is_complete(j, kind)]
     todo = [j for j in todo if j not in skipped]
     t = time.perf_counter()
@@ -266,7 +304,7 @@ def _folder(kind: str, input: str, output: str, jobs: int, quiet: bool, as_json:
             bar.set_postfix_str(f"{hours:.2f} h of audio")
             bar.update()
 
-    outcomes = run_batch(todo, kind, opts, jobs, step)
+    outcomes = run_batch(todo, kind, opts, jobs, step, ray, threads)
     if bar is not None:
         bar.close()
     failed = [o for o in outcomes if o.error]
@@ -438,14 +476,11 @@ def train_vocoder(data: str, output: str, val: str | None, resume: bool, threads
     """Train the neural vocoder on folder DATA; OUTPUT is usable as --vocoder OUTPUT.
 
     Options left out keep the library's defaults (VocoderTrainConfig), so they live in one place."""
-    import torch
-
     from .train_vocoder import VocoderTrainConfig
     from .train_vocoder import train_vocoder as run
 
     _check_folders(data, val)
-    if threads:
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     cfg = VocoderTrainConfig(**{k: v for k, v in opts.items() if v is not None})
     info = run(Path(data), Path(output), cfg, val=Path(val) if val else None, resume=resume, log=_log(quiet))
     val_line = ""

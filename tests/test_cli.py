@@ -190,11 +190,12 @@ def test_shell_completion(tmp_path) -> None:
 
 @pytest.mark.parametrize("argv", [["--help"], ["info", "{alat}"], ["info", "{alat}", "--json"], ["encode", "--help"]])
 def test_help_and_info_load_no_torch(capsys, tmp_path, make_wav, tiny_model, argv: list[str]) -> None:
-    """Start-up: these commands never import torch or diffusers (each costs seconds)."""
+    """Start-up: these commands never import torch or diffusers (each costs seconds), nor scipy (0.2 s)."""
     alat = tmp_path / "a.alat"
     assert run(capsys, "encode", str(make_wav("a.wav", 1.0)), str(alat), "--model", tiny_model)[0] == 0
     code = ("import sys; from latentcodec.cli import main; rc = main(sys.argv[1:]); "
-            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules)); sys.exit(rc)")
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'scipy') if m in sys.modules)); "
+            "sys.exit(rc)")
     r = subprocess.run([sys.executable, "-c", code, *(a.format(alat=alat) for a in argv)], capture_output=True,
                        text=True)
     assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == "[]", r.stdout + r.stderr

@@ -80,3 +80,46 @@ def test_eval_folder_rows_and_means(capsys, tmp_path, tiny_model) -> None:
     lines = out.strip().splitlines()
     assert lines[0].startswith("file,duration_s,channels,bytes,kbps") and len(lines) == 1 + 3 + 2
     assert lines[4].startswith("./ (mean of 3),2.0,1.0,")
+
+
+def test_worker_threads_keep_a_single_calls_count() -> None:
+    """oneDNN rounds differently with another thread count: one worker keeps torch's default (a single
+    call's, so the same bytes), N workers share it out, --threads sets it."""
+    import torch
+
+    from latentcodec.batch import _init
+
+    default = torch.get_num_threads()
+    try:
+        _init("decode", {"device": "cpu"}, None)
+        assert torch.get_num_threads() == default
+        _init("decode", {"device": "cpu"}, None, workers=2)
+        assert torch.get_num_threads() == max(1, default // 2)
+        _init("decode", {"device": "cpu"}, 3, workers=2)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(default)
+
+
+def test_folder_decode_format_resume_and_errors(capsys, tmp_path, tiny_model) -> None:
+    from tests.test_cli import run
+
+    src, enc = tmp_path / "in", tmp_path / "enc"
+    for i, name in enumerate(["a.wav", "sub/b.wav"]):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(src / name), tone(1.0 + i, 16000, 1 + i, seed=i), 16000)
+    assert run(capsys, "encode", str(src), str(enc), "--model", tiny_model)[0] == 0
+    for fmt, suffix in (("flac", ".flac"), (".ogg", ".ogg")):
+        out = tmp_path / fmt.strip(".")
+        code, text, err = run(capsys, "decode", str(enc), str(out), "--format", fmt, "--gl-iters", "2", "--json")
+        assert code == 0 and json.loads(text)["written"] == 2, err
+        for i, name in enumerate(["a", "sub/b"]):
+            y, rate = sf.read(str(out / f"{name}{suffix}"), always_2d=True)
+            assert rate == 16000 and y.shape == (16000 * (1 + i), 1 + i)
+        code, text, _ = run(capsys, "decode", str(enc), str(out), "--format", fmt, "--json")
+        assert code == 0 and json.loads(text)["skipped"] == 2  # complete outputs of that format are kept
+    code, _, err = run(capsys, "decode", str(enc), str(tmp_path / "x"), "--format", "xyz")
+    assert code == 1 and err.startswith("alat: error: --format: cannot write audio as '.xyz': use .wav, .flac")
+    code, _, err = run(capsys, "decode", str(enc / "a.alat"), str(tmp_path / "a.wav"), "--format", "flac")
+    assert code == 2 and err.splitlines()[-1] == ("alat: error: --format is for folder mode: the suffix of "
+                                                  f"{tmp_path / 'a.wav'} names its format")

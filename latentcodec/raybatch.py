@@ -1,0 +1,95 @@
+"""Folder mode on Ray Data, for trees larger than one machine. Planning, resuming, atomic writes and the
+failure list are :mod:`batch`'s; only the execution differs: the jobs become rows of a Ray dataset,
+mapped by a pool of actors that each load the model once and run :func:`batch._run` on one file at a time.
+
+Every node must see the input and output paths (a shared filesystem, at the same mount point) and have
+latentcodec installed with its ``ray`` extra."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from . import batch
+from .batch import Job, Outcome
+from .errors import LatentCodecError
+
+INSTALL = "pip install 'latentcodec[ray]'"
+OBJECT_STORE_BYTES = 256 << 20  # a local instance's: the rows are file names, the audio never passes through Ray
+
+
+class _Actor:
+    """One Ray actor: the model loaded once (on ``threads`` torch threads), then one file per row. A model
+    that cannot be loaded comes back on every row as ``fatal``, and the driver raises it: Ray would
+    otherwise restart the actor again and again and end in a traceback."""
+
+    def __init__(self, kind: str, opts: dict[str, Any], threads: int):
+        self.fatal: LatentCodecError | None = None
+        try:
+            batch._init(kind, dict(opts), threads)
+        except LatentCodecError as e:
+            self.fatal = e
+
+    def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = len(rows["index"])
+        if self.fatal:
+            errors, seconds = [str(self.fatal)] * n, [0.0] * n
+        else:
+            outs = [batch._run(Job(Path(s), Path(t))) for s, t in zip(rows["source"], rows["target"])]
+            errors, seconds = [o.error or "" for o in outs], [o.seconds for o in outs]
+        return {"index": rows["index"], "error": np.array(errors, dtype=object), "seconds": np.array(seconds),
+                "fatal": np.full(n, self.fatal is not None),
+                "param": np.array([getattr(self.fatal, "param", None) or ""] * n, dtype=object)}
+
+
+def connect(address: str, cpus: int) -> bool:
+    """Start a local Ray instance of ``cpus`` CPUs ('local') or join the cluster at ``address`` ('auto' or
+    host:port). Returns whether this call did it (and so should shut it down)."""
+    try:
+        import ray
+    except ImportError as e:
+        raise LatentCodecError(f"running on Ray needs the ray package: {INSTALL}", "ray") from e
+    if ray.is_initialized():
+        return False
+    # Ray's own chatter stays in its logs (/tmp/ray/session_latest/logs); stderr keeps alat's lines.
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    quiet = dict(logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False)
+    try:
+        if address == "local":
+            ray.init(num_cpus=cpus, object_store_memory=OBJECT_STORE_BYTES, **quiet)
+        else:
+            ray.init(address=address, **quiet)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise LatentCodecError(f"cannot reach a Ray cluster at {address!r}: {str(e).splitlines()[0][:200]}",
+                               "ray") from e
+    return True
+
+
+def ray_outcomes(jobs: list[Job], kind: str, opts: dict[str, Any], actors: int, address: str,
+                 threads: int) -> Iterator[Outcome]:
+    """Run ``jobs`` on ``actors`` Ray actors of ``threads`` CPUs each (a local instance gets
+    ``actors * threads`` CPUs); yields each outcome as its file is done, in any order. Ray Data restarts
+    an actor whose node is lost and retries its file (and logs one line of its own about that at the start,
+    ray#53727); should the whole run stop, the same command again resumes it."""
+    started = connect(address, actors * threads)
+    import ray
+    import ray.data
+
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False  # the CLI draws its own bar over files and hours
+        ctx.print_on_execution_start = False
+        rows = [{"index": i, "source": str(j.source.absolute()), "target": str(j.target.absolute())}
+                for i, j in enumerate(jobs)]
+        ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
+            _Actor, fn_constructor_args=(kind, opts, threads), batch_size=1, num_cpus=threads,
+            compute=ray.data.ActorPoolStrategy(size=actors))
+        for row in ds.iter_rows():
+            if row["fatal"]:
+                raise LatentCodecError(row["error"], row["param"] or None)
+            yield Outcome(jobs[int(row["index"])], row["error"] or None, float(row["seconds"]))
+    finally:
+        if started:
+            ray.shutdown()
