@@ -8,7 +8,7 @@ from pathlib import Path
 
 SHIPPED_DIR = Path(str(files("latentcodec"))) / "weights"
 SHIPPED_VOCODERS_DIR = SHIPPED_DIR / "vocoders"
-DEFAULT_MODEL = "latentcodec-small"
+DEFAULT_MODEL = "latentcodec-small-v2"
 BUILTIN_VOCODERS = {"griffinlim": "Momentum Griffin-Lim on the pseudo-inverted mel (the default).",
                     "hifigan": "The HiFi-GAN in a hub model's vocoder/ folder (AudioLDM2's: not shipped)."}
 

@@ -42,3 +42,19 @@ def test_models_lists_every_shipped_name_and_info_says_which_decodes(capsys) -> 
     assert [v["name"] for v in listed["vocoders"]] == vocoder_names()
     assert main(["info", str(VECTORS / "v0.1.0_small.alat")]) == 0
     assert "latentcodec-small (fingerprint 64706e0827a356d7, shipped with this package)" in capsys.readouterr().out
+
+
+def test_file_of_the_default_names_and_decodes_with_the_default_model(tmp_path) -> None:
+    from latentcodec.models import load_model
+    from latentcodec.registry import DEFAULT_MODEL
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"
+    clip = tmp_path / "clip.wav"
+    x, rate = sf.read(example, dtype="int16")
+    sf.write(clip, x[: 3 * rate], rate)
+    assert main(["encode", str(clip), str(tmp_path / "x.alat"), "--quiet"]) == 0
+    with AlatReader(tmp_path / "x.alat") as r:
+        assert r.header.model_name == DEFAULT_MODEL
+        assert r.header.model_fingerprint == load_model(DEFAULT_MODEL).fingerprint
+    assert main(["decode", str(tmp_path / "x.alat"), str(tmp_path / "y.wav"), "--quiet"]) == 0
+    assert sf.info(tmp_path / "y.wav").frames == 3 * rate
