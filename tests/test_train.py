@@ -84,3 +84,18 @@ def test_train_kind_weights_recorded_and_checked(tmp_path, make_wav, capsys) -> 
         assert main([*args, *bad]) == 2
         err = capsys.readouterr().err
         assert "Usage: alat train" in err and err.strip().splitlines()[-1].startswith("alat: error: ")
+
+
+def test_narrowband_files_from_the_manifest_are_drawn_less(tmp_path) -> None:
+    import numpy as np
+
+    from latentcodec.train import CropSampler, narrowband_files
+
+    (tmp_path / "speech").mkdir()
+    (tmp_path / "MANIFEST.tsv").write_text("file\tkind\tband\nspeech/a.flac\tspeech\tnarrow\n"
+                                           "speech/b.flac\tspeech\twide\n")
+    assert narrowband_files(tmp_path) == {tmp_path / "speech" / "a.flac"}
+    narrow, wide = np.zeros((100, 64), np.float16), np.ones((100, 64), np.float16)
+    sampler = CropSampler({"speech": [narrow, wide]}, {}, 50, seed=0, file_weights={"speech": [0.25, 1.0]})
+    share = np.mean([sampler.pick() is narrow for _ in range(4000)])
+    assert abs(share - 0.2) < 0.03  # 0.25 / (0.25 + 1) of equal-length files
