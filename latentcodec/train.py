@@ -29,14 +29,14 @@ import torch.nn.functional as F
 from .audio_io import AUDIO_SUFFIXES, read_audio
 from .constants import DB_PER_NEPER, LOG_FLOOR
 from .errors import ModelError
-from .mel import log_mel, normalization_stats
+from .mel import AUDIOLDM_MEL, log_mel, normalization_stats
 from .models import SMALL_VAE_CONFIG, load_model
 from .quantize import dequantize, quantize
 from .rate_proxy import batch_klt, noisy_latent
 from .transform_coder import decode_codes_of, dequantize_codes, encode_latent
 
-FRAMES_PER_SECOND = 100
-VAL_WINDOW = 500  # frames: validation runs on the codec's 5 s chunks
+FRAMES_PER_SECOND = AUDIOLDM_MEL.sample_rate / AUDIOLDM_MEL.hop
+VAL_WINDOW = 500  # frames: validation runs on the codec's default 5 s chunks
 
 
 @dataclass
