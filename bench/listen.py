@@ -3,7 +3,7 @@
     python bench/listen.py [--corpus DIR] [--out bench/listen]
 
 For each dev clip it writes the original (16 kHz mono, what the codec receives), the default codec
-decoded with Griffin-Lim and with the shipped vocoder (one .alat, so one size), and Opus at the bitrate
+decoded with Griffin-Lim and with the default model's vocoder (one .alat, so one size), and Opus at the bitrate
 nearest the codec's real kbps; each as 16-bit 16 kHz WAV (every browser plays it) with a spectrogram on
 the colour scale of its row, and ``index.html`` with a player per version. Generated, never committed.
 """
@@ -29,9 +29,10 @@ from latentcodec.audio_io import read_audio  # noqa: E402
 from latentcodec.codec import encode_audio  # noqa: E402
 from latentcodec.models import DEFAULT_MODEL, Model, load_model  # noqa: E402
 from latentcodec.rate import DEFAULT_QUALITY  # noqa: E402
+from latentcodec.registry import default_vocoder  # noqa: E402
 
 RATE = 16000
-VOCODER = "latentcodec-vocos-v1"
+VOCODER = default_vocoder(DEFAULT_MODEL)  # the default model's own vocoder
 OPUS_MIN_KBPS = 6  # below this libopus is not worth hearing
 DB_RANGE = 80.0  # dB shown below the loudest bin of a row
 
@@ -47,13 +48,13 @@ class Version:
 
 
 def codec_versions(x: np.ndarray, clip: Path, model: Model, out: Path) -> list[Version]:
-    """The default codec's file (kept beside the page) decoded by Griffin-Lim and by the shipped vocoder."""
+    """The default codec's file (kept beside the page) decoded by Griffin-Lim and by the default model's vocoder."""
     alat = out / f"{clip.stem}.alat"
     enc = encode_audio(read_audio(clip, mono=True), alat, model, quality=DEFAULT_QUALITY)
     kbps = enc.file_size * 8 / (len(x) / RATE) / 1000
     name = f"latentcodec q{DEFAULT_QUALITY:g}"
     return [Version(slug, f"{name} + {label}", kbps, latentcodec.decode(alat, model=model, vocoder=voc)[0][:, 0])
-            for slug, label, voc in (("gl", "Griffin-Lim", "griffinlim"), ("vocos", VOCODER, VOCODER))]
+            for slug, label, voc in (("gl", "Griffin-Lim", "griffinlim"), ("vocoder", VOCODER, VOCODER))]
 
 
 def opus_version(x: np.ndarray, target_kbps: float) -> Version:

@@ -6,8 +6,10 @@
   version 1 at every bit depth, with and without zstd, on real bytes;
 - bits per latent value of candidate probability models (bench/entropy_models.py); what the version-2
   bytes are made of; the cost of a file that is half silence;
-- the same metrics for Opus, MP3 and Vorbis (ffmpeg, from Debian) and for Griffin-Lim from the exact
-  mel (the ceiling of any mel + Griffin-Lim codec);
+- the same metrics for Opus, MP3 and Vorbis (ffmpeg, from Debian), for Griffin-Lim and our magnitude
+  network + Griffin-Lim from the exact mel (the ceilings of a mel codec with either), for the default
+  file decoded with Griffin-Lim instead of the default model's vocoder, and for 0.1.0's model at the
+  default quality and at 6 kbps;
 - ViSQOL v3 (visqol-python): audio mode at 48 kHz, speech mode (16 kHz) for speech clips; PESQ-wb
   (pesq) and STOI (pystoi) on speech;
 - speed per stage for the shipped model and an AudioLDM2-sized VAE, batch 1 and 8;
@@ -44,7 +46,8 @@ from latentcodec.metrics import quality  # noqa: E402
 from latentcodec.models import DEFAULT_MODEL, load_model  # noqa: E402
 from latentcodec.quantize import DEFAULT_ZSTD  # noqa: E402
 from latentcodec.rate import DEFAULT_QUALITY  # noqa: E402
-from latentcodec.vocoder import DEFAULT_GL_ITERS, GriffinLimVocoder, vocode_stream  # noqa: E402
+from latentcodec.registry import default_vocoder  # noqa: E402
+from latentcodec.vocoder import DEFAULT_GL_ITERS, load_vocoder, vocode_stream  # noqa: E402
 
 BITS = (16, 8, 6, 5, 4, 3, 2)
 ZSTD_LEVEL = DEFAULT_ZSTD
@@ -53,6 +56,9 @@ CLASSIC = ([("opus", f"{k}k", ["-c:a", "libopus", "-b:a", f"{k}k"], "ogg") for k
            + [("vorbis", f"q{q}", ["-c:a", "libvorbis", "-q:a", str(q)], "ogg") for q in (-1, 0)])
 QUALITIES = (0, 2, 3, 4, 5, 6, 8)
 V2, V1 = "latentcodec-v2", "latentcodec-v1+zstd"
+VOCODER = default_vocoder(DEFAULT_MODEL)  # what the default model's files decode with
+EXACT_MEL_VOCODERS = ("griffinlim", "latentcodec-maggl-v1")  # from the exact mel: Griffin-Lim, ours (stage 1)
+OLD_MODEL = "latentcodec-small"  # 0.1.0's model, at the same rates
 DEFAULT = (V2, f"quality {DEFAULT_QUALITY:g}")
 METRICS = ("log_mel_l1_db", "log_mel_rmse_db", "mrstft_db", "si_sdr_db", "snr_db", "correlation", "visqol", "pesq_wb",
            "stoi")
@@ -98,17 +104,18 @@ def ffmpeg_round_trip(src: Path, args: list[str], ext: str, tmp: Path) -> tuple[
     return enc.stat().st_size, sf.read(str(dec), dtype="float32")[0]
 
 
-def gl_ceiling(x: np.ndarray) -> np.ndarray:
-    """Griffin-Lim (the default iterations) from the exact mel of the normalised input, level restored."""
+def exact_mel_vocoded(x: np.ndarray, vocoder: str) -> np.ndarray:
+    """A vocoder from the exact mel of the normalised input, level restored: the ceiling of a mel codec
+    decoded with it."""
     off, gain = normalization_stats(x)
     mel = log_mel((x - off) * gain)
-    wave = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), GriffinLimVocoder(),
+    wave = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), load_vocoder(vocoder),
                                              float(np.log(1e-5)))))
     return wave / gain + off
 
 
 def rate_distortion(clips: list[Path], quick: bool, visqol: Visqol | None) -> list[dict]:
-    model = load_model(DEFAULT_MODEL)
+    model, old_model = load_model(DEFAULT_MODEL), load_model(OLD_MODEL)
     rows = []
     bits_list = (16, 4) if quick else BITS
     for clip in clips:
@@ -134,6 +141,13 @@ def rate_distortion(clips: list[Path], quick: bool, visqol: Visqol | None) -> li
                 **(v2_bytes(audio, model, q) if q == DEFAULT_QUALITY else {}))
         rt = round_trip(audio, model, kbps=6.0)
         add(V2, "--kbps 6", rt.file_size, rt.decoded[0], latent_mel_l1_db=rt.latent_mel_l1_db)
+        if VOCODER != "griffinlim":
+            rt = round_trip(audio, model, quality=DEFAULT_QUALITY, vocoder="griffinlim")
+            add(f"{V2} + griffinlim", DEFAULT[1], rt.file_size, rt.decoded[0], latent_mel_l1_db=rt.latent_mel_l1_db)
+        for setting, opts in ((DEFAULT[1], {"quality": DEFAULT_QUALITY}), ("--kbps 6", {"kbps": 6.0})):
+            rt = round_trip(audio, old_model, vocoder="griffinlim", **opts)
+            add(f"{OLD_MODEL} (0.1.0 model)", setting, rt.file_size, rt.decoded[0],
+                latent_mel_l1_db=rt.latent_mel_l1_db)
         for bits in bits_list:
             rt = round_trip(audio, model, bits=bits, zstd_level=0)
             measured = add("latentcodec-v1", f"{bits} bit", rt.file_size, rt.decoded[0],
@@ -141,7 +155,8 @@ def rate_distortion(clips: list[Path], quick: bool, visqol: Visqol | None) -> li
             with tempfile.TemporaryDirectory() as tmp:
                 z = encode_audio(audio, Path(tmp) / "z.alat", model, bits=bits, zstd_level=ZSTD_LEVEL)
             same(V1, f"{bits} bit", z.file_size, measured)
-        add("griffinlim-exact-mel", "no compression", 2 * len(x), gl_ceiling(x).astype(np.float32))
+        for voc in EXACT_MEL_VOCODERS:
+            add(f"{voc}-exact-mel", "no compression", 2 * len(x), exact_mel_vocoded(x, voc).astype(np.float32))
         with tempfile.TemporaryDirectory() as tmp:
             wav = Path(tmp) / "in.wav"
             sf.write(str(wav), x, 16000, subtype="PCM_16")
@@ -281,11 +296,12 @@ def plot(rows: list[dict], out: Path) -> list[str]:
             means = mean_rows(rows, kind)
             for codec in dict.fromkeys(r["codec"] for r in means):
                 pts = sorted((r["kbps"], r[metric]) for r in means if r["codec"] == codec and r["kbps"] < 80)
-                if pts and codec != "griffinlim-exact-mel":
+                if pts and not codec.endswith("-exact-mel"):
                     ax.plot(*zip(*pts), marker="o", label=codec)
-            ceil = [r[metric] for r in means if r["codec"] == "griffinlim-exact-mel"]
-            if ceil:
-                ax.axhline(ceil[0], ls="--", c="gray", label="Griffin-Lim from exact mel")
+            for voc, style in zip(EXACT_MEL_VOCODERS, ("--", ":")):
+                ceil = [r[metric] for r in means if r["codec"] == f"{voc}-exact-mel"]
+                if ceil:
+                    ax.axhline(ceil[0], ls=style, c="gray", label=f"{voc} from exact mel")
             ax.set_title(kind)
             ax.set_xlabel("kbps (real bytes on disk)")
             ax.set_ylabel(label)
@@ -447,7 +463,7 @@ def render(results: dict, out: Path) -> None:
         rep += [f"### {kind}\n", table(mean_rows(rd, kind), RD_COLS)]
     rep += ["## Shipped model per clip\n", "VAE alone = version 1 at 16 bits, decoded mel against input mel before "
             f"any vocoder; default = version 2 at {DEFAULT[1]}; version 1 = 4 bits with zstd {DEFAULT_ZSTD}; "
-            "end to end = Griffin-Lim, re-analysed. The default's kbps column is the spread of its variable rate.\n",
+            f"end to end = decoded with the default model's vocoder ({VOCODER}), re-analysed. The default's kbps column is the spread of its variable rate.\n",
             table(clip_rows, [("clip", "clip", -1), ("kind", "kind", -1), ("kbpsd", "kbps (default)", 2),
                               ("kbps4", "kbps (v1 4 bit)", 2), ("vae16", "VAE alone, dB", 3),
                               ("e2ed", "end to end, default, dB", 3), ("e2e4", "end to end, v1 4 bit, dB", 3)])]

@@ -111,8 +111,9 @@ ENCODE = _options(
     click.option("--chunk-seconds", type=float, default=5.0, show_default=True, help="chunk length"),
     click.option("--mono", is_flag=True, help="average the channels and code one"))
 DECODE = _options(
-    click.option("--vocoder", default="griffinlim", show_default=True, shell_complete=_complete_vocoders,
-                 help="griffinlim, hifigan (the model's), a shipped neural vocoder, or a train-vocoder folder"),
+    click.option("--vocoder", shell_complete=_complete_vocoders,
+                 help="griffinlim, hifigan (the model's), a shipped neural vocoder, or a train-vocoder folder "
+                      "[default: the one paired with the file's model, see alat models]"),
     click.option("--gl-iters", type=POSITIVE, default=DEFAULT_GL_ITERS, show_default=True,
                  help="Griffin-Lim iterations"))
 
@@ -334,15 +335,16 @@ def info(input: str, as_json: bool) -> None:
 def models(as_json: bool) -> None:
     """The VAE models and vocoders this package ships, by name (a file names the model that decodes it)."""
     from .models import load_model
-    from .registry import DEFAULT_MODEL, BUILTIN_VOCODERS, shipped_models, shipped_vocoders, summary
+    from .registry import DEFAULT_MODEL, BUILTIN_VOCODERS, default_vocoder, shipped_models, shipped_vocoders, summary
 
-    vaes = [{"name": n, "default": n == DEFAULT_MODEL, "fingerprint": load_model(n).fingerprint.hex(),
+    vaes = [{"name": n, "default": n == DEFAULT_MODEL, "vocoder": default_vocoder(n),
+             "fingerprint": load_model(n).fingerprint.hex(),
              "bytes": sum(p.stat().st_size for p in folder.iterdir()), "summary": summary(folder)}
             for n, folder in shipped_models().items()]
     vocoders = [{"name": n, "summary": text} for n, text in BUILTIN_VOCODERS.items()] + \
         [{"name": n, "summary": summary(folder)} for n, folder in shipped_vocoders().items()]
     lines = ["models:"] + [f"  {v['name']}{' (default)' if v['default'] else ''}  fingerprint {v['fingerprint'][:16]}"
-                           f"  {v['bytes'] / 2**20:.1f} MiB  {v['summary']}" for v in vaes]
+                           f"  {v['bytes'] / 2**20:.1f} MiB  vocoder {v['vocoder']}  {v['summary']}" for v in vaes]
     lines += ["vocoders:"] + [f"  {v['name']}  {v['summary']}".rstrip() for v in vocoders]
     _print(as_json, {"models": vaes, "vocoders": vocoders}, "\n".join(lines))
 
@@ -355,7 +357,7 @@ def models(as_json: bool) -> None:
 @JSON
 @click.option("--csv", "as_csv", is_flag=True, help="folder INPUT: the per-file rows and folder means as CSV")
 def eval_(input: str, model: str | None, device: str, batch_size: int, quiet: bool, as_json: bool, as_csv: bool,
-          vocoder: str, gl_iters: int, **coder: Any) -> int:
+          vocoder: str | None, gl_iters: int, **coder: Any) -> int:
     """Encode + decode + quality metrics of an audio file in one go; of a folder: a row per file and the
     means per sub-folder."""
     from .evaluate import eval_text, evaluate, evaluate_folder
@@ -457,6 +459,9 @@ def train(data: str, output: str, val: str | None, device: str, resume: bool, qu
 @click.argument("data")
 @click.argument("output")
 @click.option("--val", help="folder of validation clips (speech_*, music_*, ...): log-mel L1 and PESQ-wb")
+@click.option("--architecture", type=click.Choice(["vocos", "magnitude-gl"]),
+              help="vocos: makes the waveform; magnitude-gl: makes the STFT magnitude, Griffin-Lim the phase")
+@click.option("--coded-by", metavar="MODEL", help="train on the mels this VAE decodes from its default-setting files")
 @click.option("--steps", type=POSITIVE)
 @click.option("--batch-size", type=POSITIVE)
 @click.option("--crop-frames", type=POSITIVE, help="mel frames (of 10 ms) per training crop")
@@ -486,7 +491,8 @@ def train_vocoder(data: str, output: str, val: str | None, resume: bool, threads
     val_line = ""
     if info["history"] and "val" in info["history"][-1]:
         v = info["history"][-1]["val"]
-        val_line = f"; validation log-mel L1 {v['log_mel_l1_db']:.3f} dB, PESQ-wb speech {v['pesq_wb_speech']}"
+        val_line = (f"; validation log-mel L1 {v['log_mel_l1_db']:.3f} dB, speech PESQ-wb {v['pesq_wb_speech']}, "
+                    f"STOI {v.get('stoi_speech')}")
     click.echo(f"{output}: trained {info['steps_done']} steps on {sum(info['data_hours'].values()):.2f} h "
                f"in {info['train_hours']:.2f} h{val_line}")
 

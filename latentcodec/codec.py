@@ -26,6 +26,7 @@ from .fileio import atomic_output, check_output, stream_output
 from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
 from .models import DEFAULT_MODEL, Model, load_model
 from .quantize import BITS, DEFAULT_ZSTD
+from .registry import default_vocoder
 from .rate import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, step_for_quality, step_for_rate, transform_of
 from .timings import Timings
 from .vocoder import DEFAULT_GL_ITERS, OVERLAP_FRAMES, WINDOW_FRAMES, load_vocoder, vocode_stream, window_span
@@ -302,6 +303,16 @@ class _MelSource:
             yield self.queues[c].popleft()
 
 
+def decoded_mel(reader: AlatReader, model: Model | str | None = None, force: bool = False, device: str = "cpu",
+                batch_size: int = 4) -> np.ndarray:
+    """The log-mel the VAE decodes from an open file, before any vocoder, in the file's normalised level:
+    (channels, num_samples // hop + 1, n_mels), frame t centred on sample t * hop."""
+    h = reader.header
+    source = _MelSource(reader, model_for_file(h, model, force, device), batch_size, Timings(), None, None)
+    frames = h.num_samples // h.mel.hop + 1
+    return np.stack([np.concatenate(list(source.blocks(c)))[:frames] for c in range(h.channels)])
+
+
 def output_rate(header: Header, sample_rate: int | str | None) -> int:
     """16 kHz by default (None); 'original' gives the input's rate; else a rate in Hz."""
     if sample_rate is None:
@@ -337,13 +348,14 @@ def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryI
         return DecodeResult(h, rate, written, list(reader.lost), timings)
 
 
-def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder: str = "griffinlim",
+def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder: str | None = None,
                   gl_iters: int = DEFAULT_GL_ITERS, sample_rate: int | str | None = None, force: bool = False,
                   device: str = "cpu", batch_size: int = 4, start: float = 0.0, duration: float | None = None,
                   progress: Progress | None = None, mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
                   timings: Timings | None = None) -> tuple[Iterator[np.ndarray], int, int]:
     """The decoded audio of an open file as (frames, channels) float32 blocks in [-1, 1]; returns
-    (blocks, sample rate, frames in all). 16 kHz unless ``sample_rate`` ('original' or Hz).
+    (blocks, sample rate, frames in all). 16 kHz unless ``sample_rate`` ('original' or Hz). ``vocoder``
+    None: the one the registry pairs with the file's model.
 
     ``start`` and ``duration`` (seconds) decode a part: only its chunks and their neighbours are read and
     decoded, and the vocoder runs only the windows that cover it, so the samples are those of the same
@@ -352,7 +364,7 @@ def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder:
     timings = timings or Timings()
     h = reader.header
     m = model_for_file(h, model, force, device)
-    voc = load_vocoder(vocoder, h.mel, m, device, gl_iters)
+    voc = load_vocoder(vocoder or default_vocoder(m.name), h.mel, m, device, gl_iters)
     rate = output_rate(h, sample_rate)
     span = sample_span(h, start, duration)
     total = h.num_chunks * h.chunk_frames

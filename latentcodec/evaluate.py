@@ -19,6 +19,7 @@ from .mel import log_mel_frames
 from .metrics import log_mel_distance
 from .metrics import quality as quality_metrics
 from .models import Model
+from .registry import default_vocoder
 from .timings import Timings
 from .vocoder import DEFAULT_GL_ITERS
 
@@ -39,7 +40,7 @@ class RoundTrip:
 
 def round_trip(audio: Audio, model: Model, bits: int | None = None, zstd_level: int | None = None,
                quality: float | None = None, kbps: float | None = None, chunk_seconds: float = 5.0, mono: bool = False,
-               device: str = "cpu", batch_size: int = 4, vocoder: str = "griffinlim",
+               device: str = "cpu", batch_size: int = 4, vocoder: str | None = None,
                gl_iters: int = DEFAULT_GL_ITERS, timings: Timings | None = None) -> RoundTrip:
     """Encode ``audio`` to a temporary .alat, decode it to a temporary wav, and read that back."""
     timings = timings or Timings()
@@ -65,7 +66,7 @@ def round_trip(audio: Audio, model: Model, bits: int | None = None, zstd_level: 
 
 def evaluate(in_path: str | Path, model: Model, bits: int | None = None, zstd_level: int | None = None,
              quality: float | None = None, kbps: float | None = None, chunk_seconds: float = 5.0, mono: bool = False,
-             device: str = "cpu", batch_size: int = 4, vocoder: str = "griffinlim",
+             device: str = "cpu", batch_size: int = 4, vocoder: str | None = None,
              gl_iters: int = DEFAULT_GL_ITERS) -> dict:
     """Round trip one file; quality is measured at 16 kHz against the resampled input.
 
@@ -73,6 +74,7 @@ def evaluate(in_path: str | Path, model: Model, bits: int | None = None, zstd_le
     VAE and quantizer alone); the other quality figures re-analyse the decoded waveform.
     """
     timings = Timings()
+    vocoder = vocoder or default_vocoder(model.name)
     t0 = time.perf_counter()
     with timings.stage("load_resample"):
         audio = read_audio(in_path, mono=mono)

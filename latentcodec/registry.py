@@ -9,8 +9,18 @@ from pathlib import Path
 SHIPPED_DIR = Path(str(files("latentcodec"))) / "weights"
 SHIPPED_VOCODERS_DIR = SHIPPED_DIR / "vocoders"
 DEFAULT_MODEL = "latentcodec-small-v2"
-BUILTIN_VOCODERS = {"griffinlim": "Momentum Griffin-Lim on the pseudo-inverted mel (the default).",
+BUILTIN_VOCODERS = {"griffinlim": "Momentum Griffin-Lim on the pseudo-inverted mel.",
                     "hifigan": "The HiFi-GAN in a hub model's vocoder/ folder (AudioLDM2's: not shipped)."}
+
+
+# The vocoder a model's files decode with when none is named. A file records its model, not a vocoder, so
+# a model's pairing may improve in a later release; models not listed decode with Griffin-Lim, as in 0.1.0.
+DEFAULT_VOCODERS: dict[str, str] = {}
+
+
+def default_vocoder(model: str) -> str:
+    """The vocoder that decodes ``model``'s files unless another is named."""
+    return DEFAULT_VOCODERS.get(model, "griffinlim")
 
 
 def _folders(root: Path) -> dict[str, Path]:

@@ -139,10 +139,15 @@ class CropSampler:
             self.file_p[k] = p / p.sum()
         self.rng = np.random.default_rng(seed)
 
-    def pick(self) -> np.ndarray:
-        """One file's array: a kind by its weight, then a file of that kind by its length and weight."""
+    def pick_index(self) -> tuple[str, int]:
+        """A kind by its weight, then the index of a file of that kind by its length and weight."""
         k = self.kinds[self.rng.choice(len(self.kinds), p=self.kind_p)]
-        return self.groups[k][self.rng.choice(len(self.groups[k]), p=self.file_p[k])]
+        return k, int(self.rng.choice(len(self.groups[k]), p=self.file_p[k]))
+
+    def pick(self) -> np.ndarray:
+        """One file's array, drawn by :meth:`pick_index`."""
+        k, i = self.pick_index()
+        return self.groups[k][i]
 
     def batch(self, n: int) -> torch.Tensor:
         out = np.empty((n, 1, self.crop, self.groups[self.kinds[0]][0].shape[1]), np.float32)

@@ -1,18 +1,24 @@
-"""Training the neural vocoder (``alat train-vocoder``) as the field trains vocoders (Vocos, HiFi-GAN).
+"""Training our vocoders (``alat train-vocoder``): the Vocos-style generator as the field trains vocoders
+(Vocos, HiFi-GAN), or the magnitude network that Griffin-Lim completes (``magnitude_net.py``).
 
 Data: the folders ``alat train`` reads (music/, speech/, effects/ of 16 kHz audio), normalised as the
 codec normalises (mean removed, peak 0.5 per file), crops drawn by kind with the weights given. Each
 crop keeps n_fft/2 samples of real context on both sides, so its input mel frames are exactly the
-frames the codec computes for those samples; a file shorter than a crop sits in silence.
-Loss: L1 on the AudioLDM log-mel x45 and a multi-resolution STFT loss (spectral convergence + L1 of
+frames the codec computes for those samples; a file shorter than a crop sits in silence. With
+``coded_by`` (second stage) the input is instead the mel a VAE decodes from each file's .alat at the
+default setting, computed once before training, and the target is still the original audio.
+Vocos loss: L1 on the AudioLDM log-mel x45 and a multi-resolution STFT loss (spectral convergence + L1 of
 log magnitudes floored at 1e-5, so noise in near-silent bins costs as much as a missing partial); after
 ``gan_start`` steps also hinge GAN losses of multi-period and multi-resolution discriminators with
-feature matching. Validation vocodes the exact mel of each validation clip through the codec's windowing
-(``vocode_stream``) and reports the log-mel L1 in dB (all clips, and per kind from the file name's
-prefix) and PESQ-wb on the speech clips, beside Griffin-Lim's figures from the same mels.
+feature matching. Magnitude-network loss: see :class:`MagnitudeTrainer`.
+Validation vocodes each validation clip's mel (exact, or decoded by ``coded_by``) through the codec's
+windowing (``vocode_stream``) and reports the log-mel L1 in dB against the exact mel (all clips, and per
+kind from the file name's prefix), PESQ-wb and STOI on the speech clips, beside Griffin-Lim's figures
+from the same mels.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -28,10 +34,12 @@ from .discriminators import (discriminator_loss, feature_matching_loss, generato
                              multi_resolution)
 from .mel import AUDIOLDM_MEL, log_mel, mel_basis
 from .constants import DB_PER_NEPER, LOG_FLOOR
+from .errors import LatentCodecError, ModelError
 from .metrics import log_mel_distance
 from .train import CropSampler, lr_at, normalized_audio
 from .vocoder import DEFAULT_GL_ITERS, GriffinLimVocoder, Vocoder, neural_vocoder_folder, vocode_stream
-from .vocos import NeuralVocoder, VocosConfig, VocosGenerator, load_vocos, save_vocos
+from .magnitude_net import MagnitudeNet, magnitude_of
+from .vocos import NeuralVocoder, VocosConfig, VocosGenerator, load_net, save_net
 
 MRSTFT_SIZES = (256, 512, 1024)
 
@@ -40,6 +48,8 @@ MRSTFT_SIZES = (256, 512, 1024)
 class VocoderTrainConfig:
     """Everything that decides the trained weights; saved in training.json beside them."""
 
+    architecture: str = "vocos"  # or "magnitude-gl": a mel -> |STFT| network (magnitude_net.py) + Griffin-Lim
+    coded_by: str | None = None  # a VAE: train on the mels it decodes from files of its default setting
     steps: int = 6000
     batch_size: int = 16
     crop_frames: int = 100  # samples per crop: crop_frames * hop (1 s); the generator sees crop_frames + 1 frames
@@ -49,13 +59,19 @@ class VocoderTrainConfig:
     gan_start: int = 200  # reconstruction losses alone before this step
     mel_weight: float = 45.0
     mrstft_weight: float = 5.0
+    magnitude_mel_weight: float = 1.0  # magnitude-gl: L1 of the log-mel of its magnitude (what the codec measures)
     mrd_weight: float = 1.0  # Vocos' author: MRD at 1.0 from the start "is key for reducing the buzzing"
     kind_weights: dict[str, float] = field(default_factory=lambda: {"music": 0.4, "speech": 0.4, "effects": 0.2})
     seed: int = 0
     init: str | None = None  # vocoder (shipped name or folder) to start from; None: random weights from ``seed``
     val_every: int = 500
     checkpoint_every: int = 250
-    generator: dict = field(default_factory=lambda: asdict(VocosConfig()))
+    generator: dict | None = None  # VocosConfig fields; None: the architecture's defaults
+
+    def net_config(self) -> VocosConfig:
+        """The network's shape: Vocos' own STFT, or the mel's STFT for the magnitude network."""
+        default = VocosConfig() if self.architecture == "vocos" else VocosConfig(n_fft=AUDIOLDM_MEL.n_fft)
+        return VocosConfig(**{**asdict(default), **(self.generator or {})})
 
 
 class WaveCropSampler(CropSampler):
@@ -72,6 +88,57 @@ class WaveCropSampler(CropSampler):
                 s = int(self.rng.integers(0, self.crop - len(w) + 1))
                 out[i, s:s + len(w)] = w
         return torch.from_numpy(out)
+
+
+class PairCropSampler(CropSampler):
+    """Seeded crops of ``frames`` decoded mel frames with the samples under them (n_fft/2 more on each side,
+    mirrored at a file's ends as the mel front end mirrors them), for training on a VAE's decoded mels."""
+
+    def __init__(self, pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]], weights: dict[str, float],
+                 frames: int, seed: int):
+        kept = {k: [(w, m) for w, m in v if len(m) >= 8] for k, v in pairs.items()}  # as CropSampler keeps
+        super().__init__({k: [m for _, m in v] for k, v in kept.items()}, weights, frames, seed)
+        half = AUDIOLDM_MEL.n_fft // 2
+        self.waves = {k: [np.pad(w, half, mode="reflect") for w, _ in v] for k, v in kept.items()}
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """((n, (frames - 1) * hop + n_fft) samples, (n, frames, n_mels) mels); short files padded."""
+        c = AUDIOLDM_MEL
+        segs = np.zeros((n, (self.crop - 1) * c.hop + c.n_fft), np.float32)
+        mels = np.full((n, self.crop, c.n_mels), math.log(c.log_floor), np.float32)
+        for i in range(n):
+            k, j = self.pick_index()
+            m, w = self.groups[k][j], self.waves[k][j]
+            s = int(self.rng.integers(0, max(1, len(m) - self.crop + 1)))
+            mel, wave = m[s:s + self.crop], w[s * c.hop:s * c.hop + segs.shape[1]]
+            mels[i, :len(mel)], segs[i, :len(wave)] = mel, wave
+        return torch.from_numpy(segs), torch.from_numpy(mels)
+
+
+def coded_pairs(groups: dict[str, list[np.ndarray]], model: str, log: Callable[[str], None]
+                ) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Each waveform, at the level the codec normalises it to, with the mel that ``model`` decodes from
+    its .alat at the default setting (float16 both): the input a vocoder really gets."""
+    from .audio_io import Audio
+    from .codec import decoded_mel, encode_audio
+    from .container import AlatReader
+    from .models import load_model
+
+    vae, t0 = load_model(model), time.time()
+    pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for kind, waves in groups.items():
+        for i, w in enumerate(waves):
+            x = w.astype(np.float32)
+            buf = io.BytesIO()
+            encode_audio(Audio(x[None], AUDIOLDM_MEL.sample_rate, 1, len(x), 0), buf, vae)
+            buf.seek(0)
+            with AlatReader(buf) as r:
+                mel, h = decoded_mel(r, vae)[0], r.header
+            pairs.setdefault(kind, []).append((((x - h.offsets[0]) * h.gains[0]).astype(np.float16),
+                                               mel.astype(np.float16)))
+            if (i + 1) % 500 == 0:
+                log(f"coded {kind}: {i + 1}/{len(waves)} files ({time.time() - t0:.0f} s)")
+    return pairs
 
 
 def load_waves(folder: Path) -> dict[str, list[np.ndarray]]:
@@ -103,26 +170,34 @@ def mrstft_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return total / len(MRSTFT_SIZES)
 
 
-def dev_clips(folder: Path) -> list[tuple[str, str, np.ndarray]]:
-    """(name, kind, normalised audio) of each validation file; the kind is the name's prefix (speech_...)."""
-    return [(path.stem, path.stem.split("_")[0], audio) for _, path, audio in normalized_audio(folder)]
+def dev_clips(folder: Path, coded_by: str | None = None) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    """(name, kind, normalised audio, its log-mel) of each validation file; the kind is the name's prefix
+    (speech_...). The mel is the exact one, or the one ``coded_by`` decodes from the audio's .alat."""
+    clips = [(path.stem, path.stem.split("_")[0], audio) for _, path, audio in normalized_audio(folder)]
+    if coded_by is None:
+        return [(name, kind, x, log_mel(x)) for name, kind, x in clips]
+    pairs = coded_pairs({"val": [x for _, _, x in clips]}, coded_by, lambda _: None)["val"]
+    return [(name, kind, x.astype(np.float32), m.astype(np.float32)) for (name, kind, _), (x, m) in zip(clips, pairs)]
 
 
-def evaluate_vocoder(vocoder: Vocoder, clips: list[tuple[str, str, np.ndarray]]) -> dict:
-    """Log-mel L1 (dB) of each clip's exact mel vocoded through the codec's windowing; PESQ-wb on speech."""
+def evaluate_vocoder(vocoder: Vocoder, clips: list[tuple[str, str, np.ndarray, np.ndarray]]) -> dict:
+    """Log-mel L1 (dB) against the audio's exact mel of each clip's mel vocoded through the codec's
+    windowing; PESQ-wb on speech."""
     from pesq import pesq
+    from pystoi import stoi
 
     by_kind: dict[str, list[float]] = {}
-    pesqs = []
-    for _, kind, x in clips:
-        mel = log_mel(x)
+    pesqs, stois = [], []
+    for _, kind, x, mel in clips:
         y = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), vocoder, math.log(AUDIOLDM_MEL.log_floor))))
-        by_kind.setdefault(kind, []).append(log_mel_distance(mel, log_mel(y))["log_mel_l1_db"])
+        by_kind.setdefault(kind, []).append(log_mel_distance(log_mel(x), log_mel(y))["log_mel_l1_db"])
         if kind == "speech":
             pesqs.append(float(pesq(AUDIOLDM_MEL.sample_rate, x.astype(np.float64), y.astype(np.float64), "wb")))
+            stois.append(float(stoi(x, y, AUDIOLDM_MEL.sample_rate)))
     return {"log_mel_l1_db": float(np.mean([v for vs in by_kind.values() for v in vs])),
             "log_mel_l1_db_by_kind": {k: float(np.mean(v)) for k, v in sorted(by_kind.items())},
-            "pesq_wb_speech": float(np.mean(pesqs)) if pesqs else None}
+            "pesq_wb_speech": float(np.mean(pesqs)) if pesqs else None,
+            "stoi_speech": float(np.mean(stois)) if stois else None}
 
 
 class Trainer:
@@ -131,7 +206,7 @@ class Trainer:
     def __init__(self, cfg: VocoderTrainConfig, device: str = "cpu"):
         self.cfg, self.device = cfg, device
         torch.manual_seed(cfg.seed)
-        self.gen = VocosGenerator(VocosConfig(**cfg.generator)).to(device).train()
+        self.gen = VocosGenerator(cfg.net_config()).to(device).train()
         self.mpd, self.mrd = multi_period().to(device), multi_resolution().to(device)
         betas = (0.8, 0.9)
         self.opt_g = torch.optim.AdamW(self.gen.parameters(), lr=cfg.lr, betas=betas)
@@ -147,15 +222,17 @@ class Trainer:
             getattr(self, name).load_state_dict(state[name])
         self.step = state["step"]
 
-    def train_step(self, seg: torch.Tensor) -> dict[str, float]:
-        """One update from (batch, crop_frames * hop + n_fft) samples: the target is their middle."""
+    def vocoder(self) -> Vocoder:
+        return NeuralVocoder(self.gen, self.device)
+
+    def train_step(self, seg: torch.Tensor, mel: torch.Tensor | None = None) -> dict[str, float]:
+        """One update from (batch, crop_frames * hop + n_fft) samples: the target is their middle, the input
+        their mel frames or ``mel`` (batch, crop_frames + 1, n_mels) when given (a VAE's decoded mel)."""
         cfg, half = self.cfg, AUDIOLDM_MEL.n_fft // 2
-        for opt in (self.opt_g, self.opt_d):
-            for g in opt.param_groups:
-                g["lr"] = lr_at(self.step, cfg)
+        _set_lr((self.opt_g, self.opt_d), lr_at(self.step, cfg))
         seg = seg.to(self.device)
         target = seg[:, half:seg.shape[1] - half]
-        fake = self.gen(batch_log_mel(seg, center=False))
+        fake = self.gen(batch_log_mel(seg, center=False) if mel is None else mel.to(self.device))
         out: dict[str, float] = {}
         gan = self.step >= cfg.gan_start
         if gan:
@@ -184,21 +261,86 @@ class Trainer:
         return out
 
 
+class MagnitudeTrainer:
+    """The magnitude network and its optimiser. A regression, so no discriminators: L1 of floored log
+    magnitudes (near-silent bins count) + spectral convergence (the loud partials count), at the mel's STFT."""
+
+    def __init__(self, cfg: VocoderTrainConfig, device: str = "cpu"):
+        self.cfg, self.device = cfg, device
+        torch.manual_seed(cfg.seed)
+        self.gen = MagnitudeNet(cfg.net_config()).to(device).train()
+        self.opt_g = torch.optim.AdamW(self.gen.parameters(), lr=cfg.lr, betas=(0.8, 0.99))
+        self.step = 0
+
+    def state(self) -> dict:
+        return {"gen": self.gen.state_dict(), "opt_g": self.opt_g.state_dict(), "step": self.step}
+
+    def load(self, state: dict) -> None:
+        self.gen.load_state_dict(state["gen"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.step = state["step"]
+
+    def vocoder(self) -> Vocoder:
+        return GriffinLimVocoder(DEFAULT_GL_ITERS, self.device, magnitude=magnitude_of(self.gen))
+
+    def train_step(self, seg: torch.Tensor, mel: torch.Tensor | None = None) -> dict[str, float]:
+        """One update: the target is the |STFT| of the frames whose windows lie in ``seg`` (batch,
+        crop_frames * hop + n_fft), the input their mel or ``mel`` as in :meth:`Trainer.train_step`."""
+        c = AUDIOLDM_MEL
+        _set_lr((self.opt_g,), lr_at(self.step, self.cfg))
+        seg = seg.to(self.device)
+        target = torch.stft(seg, c.n_fft, c.hop, c.win, torch.hann_window(c.win, device=seg.device), center=False,
+                            return_complex=True).abs()
+        pred = self.gen(batch_log_mel(seg, center=False) if mel is None else mel.to(self.device))
+        log_l1 = F.l1_loss(torch.log(pred.clamp(min=LOG_FLOOR)), torch.log(target.clamp(min=LOG_FLOOR)))
+        sc = (torch.linalg.norm(target - pred, dim=(1, 2)) / (torch.linalg.norm(target, dim=(1, 2)) + 1e-7)).mean()
+        basis = torch.from_numpy(mel_basis(c)).to(seg.device)
+        mel_l1 = F.l1_loss(torch.log((basis @ pred).clamp(min=c.log_floor)), torch.log((basis @ target).clamp(min=c.log_floor)))
+        loss = log_l1 + sc + self.cfg.magnitude_mel_weight * mel_l1
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        self.step += 1
+        return {"log_mag_l1_db": log_l1.item() * DB_PER_NEPER, "sc": sc.item(), "mel_l1_db": mel_l1.item() * DB_PER_NEPER,
+                "g_total": loss.item()}
+
+
+def _set_lr(optimizers: tuple[torch.optim.Optimizer, ...], lr: float) -> None:
+    for opt in optimizers:
+        for g in opt.param_groups:
+            g["lr"] = lr
+
+
+TRAINERS: dict[str, type[Trainer] | type[MagnitudeTrainer]] = {"vocos": Trainer, "magnitude-gl": MagnitudeTrainer}
+
+
+def training_sampler(data: Path, cfg: VocoderTrainConfig, log: Callable[[str], None]
+                     ) -> tuple[WaveCropSampler | PairCropSampler, dict[str, float]]:
+    """The crop sampler over ``data`` (with each file's decoded mel when ``cfg.coded_by``) and hours by kind."""
+    t0 = time.time()
+    groups = load_waves(data)
+    hours = {k: sum(len(w) for w in v) / AUDIOLDM_MEL.sample_rate / 3600 for k, v in groups.items()}
+    log(f"training data: {sum(len(v) for v in groups.values())} files, {sum(hours.values()):.2f} h "
+        f"({', '.join(f'{k} {h:.2f} h' for k, h in hours.items())}), read in {time.time() - t0:.0f} s")
+    if cfg.coded_by:
+        log(f"coding the training audio with {cfg.coded_by} at its default setting")
+        return PairCropSampler(coded_pairs(groups, cfg.coded_by, log), cfg.kind_weights, cfg.crop_frames + 1,
+                               cfg.seed), hours
+    crop = cfg.crop_frames * AUDIOLDM_MEL.hop + AUDIOLDM_MEL.n_fft
+    return WaveCropSampler(groups, cfg.kind_weights, crop, cfg.seed), hours
+
+
 def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | None = None, device: str = "cpu",
                   resume: bool = False, log: Callable[[str], None] = print) -> dict:
     """Train, checkpointing to ``out/checkpoint.pt`` (all state, RNG included) and writing the generator
     (``out/config.json``, ``out/model.safetensors``, loadable with ``--vocoder OUT``) and ``out/training.json``
     at every checkpoint, so a killed run loses at most ``checkpoint_every`` steps."""
     torch.set_flush_denormal(True)  # tiny gradients as denormals slow CPU kernels many times over
+    if cfg.architecture not in TRAINERS:
+        raise LatentCodecError(f"no vocoder architecture '{cfg.architecture}': use {' or '.join(TRAINERS)}", "architecture")
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    groups = load_waves(data)
-    hours = {k: sum(len(w) for w in v) / AUDIOLDM_MEL.sample_rate / 3600 for k, v in groups.items()}
-    log(f"training data: {sum(len(v) for v in groups.values())} files, {sum(hours.values()):.2f} h "
-        f"({', '.join(f'{k} {h:.2f} h' for k, h in hours.items())}), read in {time.time() - t0:.0f} s")
-    crop = cfg.crop_frames * AUDIOLDM_MEL.hop + AUDIOLDM_MEL.n_fft
-    sampler = WaveCropSampler(groups, cfg.kind_weights, crop, cfg.seed)
-    trainer = Trainer(cfg, device)
+    sampler, hours = training_sampler(data, cfg, log)
+    trainer = TRAINERS[cfg.architecture](cfg, device)
     ckpt = out / "checkpoint.pt"
     history: list[dict] = []
     seconds_before, baseline = 0.0, None
@@ -210,9 +352,12 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
         history, seconds_before, baseline = state["history"], state["seconds"], state["griffinlim"]
         log(f"resumed at step {trainer.step}")
     elif cfg.init:
-        trainer.gen.load_state_dict(load_vocos(neural_vocoder_folder(cfg.init), device).state_dict())
+        start = load_net(neural_vocoder_folder(cfg.init), device)
+        if type(start) is not type(trainer.gen):
+            raise ModelError(f"vocoder '{cfg.init}' is a {start.architecture}, not a {trainer.gen.architecture}", "init")
+        trainer.gen.load_state_dict(start.state_dict())
         log(f"starting from the generator of {cfg.init}")
-    clips = dev_clips(val) if val is not None else []
+    clips = dev_clips(val, cfg.coded_by) if val is not None else []
     if clips and baseline is None:
         baseline = evaluate_vocoder(GriffinLimVocoder(DEFAULT_GL_ITERS), clips)
         log(f"Griffin-Lim ({DEFAULT_GL_ITERS} iterations) on the validation mels: {_fmt(baseline)}")
@@ -225,7 +370,8 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
                 "steps_done": trainer.step, "train_hours": (seconds_before + time.time() - t_start) / 3600}
 
     while trainer.step < cfg.steps:
-        for k, v in trainer.train_step(sampler.batch(cfg.batch_size)).items():
+        batch = sampler.batch(cfg.batch_size)
+        for k, v in trainer.train_step(*(batch if isinstance(batch, tuple) else (batch,))).items():
             running[k] = running.get(k, 0.0) + v
         n_running += 1
         step = trainer.step
@@ -236,7 +382,7 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
             entry = {"step": step, "hours": record()["train_hours"], "lr": lr_at(step, cfg),
                      "train": {k: v / n_running for k, v in running.items()}}
             if clips:
-                entry["val"] = evaluate_vocoder(NeuralVocoder(trainer.gen, device), clips)
+                entry["val"] = evaluate_vocoder(trainer.vocoder(), clips)
                 trainer.gen.train()
                 log(f"step {step} validation: {_fmt(entry['val'])} (Griffin-Lim {_fmt(baseline)})")
             history.append(entry)
@@ -247,7 +393,7 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
                      "seconds": seconds_before + time.time() - t_start}
             torch.save(state, ckpt.with_suffix(".tmp"))
             ckpt.with_suffix(".tmp").replace(ckpt)
-            save_vocos(trainer.gen, out)
+            save_net(trainer.gen, out)
             (out / "training.json").write_text(json.dumps(record(), indent=1))
             trainer.gen.train()
             log(f"step {step}: checkpoint written")
@@ -255,6 +401,7 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
 
 
 def _fmt(m: dict) -> str:
-    pesq = f", PESQ-wb speech {m['pesq_wb_speech']:.3f}" if m.get("pesq_wb_speech") is not None else ""
+    pesq = f", speech PESQ-wb {m['pesq_wb_speech']:.3f}" if m.get("pesq_wb_speech") is not None else ""
+    pesq += f", STOI {m['stoi_speech']:.3f}" if m.get("stoi_speech") is not None else ""
     kinds = ", ".join(f"{k} {v:.2f}" for k, v in m["log_mel_l1_db_by_kind"].items())
     return f"log-mel L1 {m['log_mel_l1_db']:.3f} dB ({kinds}){pesq}"

@@ -11,7 +11,7 @@ where they overlap, so the cross-fade joins two signals of the same phase.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
@@ -36,11 +36,13 @@ def _mel_inverse(cfg: MelConfig) -> tuple[torch.Tensor, torch.Tensor]:
     return m.float(), torch.linalg.pinv(m).float()
 
 
-def mel_to_linear(log_mel: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, nnls_iters: int = 10) -> torch.Tensor:
-    """(frames, n_mels) natural-log mel -> (n_fft//2+1, frames) non-negative linear magnitude."""
+def mel_to_linear(log_mel: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, nnls_iters: int = 10,
+                  init: torch.Tensor | None = None) -> torch.Tensor:
+    """(frames, n_mels) natural-log mel -> (n_fft//2+1, frames) non-negative linear magnitude: ``nnls_iters``
+    multiplicative least-squares steps towards the mel from ``init`` (default: the pseudo-inverse)."""
     m, pinv = _mel_inverse(cfg)
     target = torch.exp(log_mel.float()).T
-    s = torch.clamp(pinv @ target, min=1e-8)
+    s = torch.clamp(pinv @ target if init is None else init, min=1e-8)
     for _ in range(nnls_iters):
         s = s * (m.T @ target) / (m.T @ (m @ s) + 1e-10)
     return s
@@ -78,13 +80,17 @@ def phase_of(wave: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL) -> torch.Tensor:
 
 
 class GriffinLimVocoder:
-    """Log-mel window -> waveform, warm-started from the previous window's samples."""
+    """Log-mel window -> waveform, warm-started from the previous window's samples. The linear magnitude
+    comes from ``magnitude`` ((frames, n_mels) log-mel -> (bins, frames)): the mel's inverse by default,
+    or a trained network (``magnitude_net``)."""
 
-    def __init__(self, n_iter: int = DEFAULT_GL_ITERS, device: str = "cpu", cfg: MelConfig = AUDIOLDM_MEL):
+    def __init__(self, n_iter: int = DEFAULT_GL_ITERS, device: str = "cpu", cfg: MelConfig = AUDIOLDM_MEL,
+                 magnitude: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.n_iter, self.device, self.cfg = n_iter, device, cfg
+        self.magnitude = magnitude or partial(mel_to_linear, cfg=cfg)
 
     def __call__(self, log_mel: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
-        mag = mel_to_linear(torch.from_numpy(log_mel).to(self.device), self.cfg)
+        mag = self.magnitude(torch.from_numpy(log_mel).to(self.device))
         init = None
         if previous is not None and len(previous) > self.cfg.n_fft:
             init = phase_of(torch.from_numpy(previous).to(self.device), self.cfg)[:, :-(self.cfg.n_fft // self.cfg.hop)]
@@ -110,12 +116,12 @@ Vocoder = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 # the VAEs in weights/ so that a vocoder's name is never taken for a --model.
 def neural_vocoder_folder(name: str) -> Path:
     """The folder of a shipped neural vocoder's name, or ``name`` itself when it is such a folder."""
-    from .vocos import is_vocos_folder
+    from .vocos import is_net_folder
 
     shipped = shipped_vocoders()
     if name in shipped:
         return shipped[name]
-    if is_vocos_folder(Path(name)):
+    if is_net_folder(Path(name)):
         return Path(name)
     raise ModelError(f"vocoder '{name}' not found: use one of {', '.join(vocoder_names())}, "
                      f"or a folder written by alat train-vocoder", "vocoder")
@@ -132,17 +138,22 @@ def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: "Model | None"
         if model is None:
             raise ModelError("the hifigan vocoder needs the model whose HiFi-GAN it is", "vocoder")
         return HifiGanVocoder(load_hifigan(model, device), device, mel.hop)
-    from .vocos import NeuralVocoder, load_vocos
+    from .magnitude_net import MagnitudeNet, magnitude_of
+    from .vocos import NeuralVocoder, load_net
 
-    gen = load_vocos(neural_vocoder_folder(name), device)
-    c = gen.cfg
+    net = load_net(neural_vocoder_folder(name), device)
+    c = net.cfg
     fits = (c.n_mels, c.hop, mel.sample_rate) == (mel.n_mels, mel.hop, AUDIOLDM_MEL.sample_rate) \
         and math.isclose(c.log_floor, mel.log_floor, rel_tol=1e-6)  # headers store the floor as float32
     if not fits:
         raise ModelError(f"vocoder '{name}' takes {c.n_mels} mel bands at hop {c.hop}, floor {c.log_floor:g}, "
                          f"{AUDIOLDM_MEL.sample_rate} Hz; this mel has {mel.n_mels} at hop {mel.hop}, floor "
                          f"{mel.log_floor:g}, {mel.sample_rate} Hz")
-    return NeuralVocoder(gen, device)
+    if isinstance(net, MagnitudeNet):
+        if c.n_fft != mel.n_fft:
+            raise ModelError(f"vocoder '{name}' gives an STFT of {c.n_fft} points; this mel's has {mel.n_fft}")
+        return GriffinLimVocoder(gl_iters, device, mel, magnitude_of(net, mel))
+    return NeuralVocoder(net, device)
 
 
 def window_count(total_frames: int, window: int = WINDOW_FRAMES, overlap: int = OVERLAP_FRAMES) -> int:

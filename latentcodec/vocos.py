@@ -47,6 +47,7 @@ class VocosConfig:
     n_fft: int = 640
     hop: int = 160
     log_floor: float = LOG_FLOOR  # the mel front end's clamp: inputs below log(floor) are raised to it
+    nnls_iters: int = 10  # magnitude network only: steps from its output towards the input mel (magnitude_net)
 
     @property
     def reach_frames(self) -> int:
@@ -86,10 +87,12 @@ class ConvNeXtBlock(nn.Module):
         return x + (self.gamma * y).transpose(1, 2)
 
 
-class VocosGenerator(nn.Module):
-    """(batch, frames, n_mels) natural-log mel -> (batch, (frames - 1) * hop) waveform."""
+class MelConvNeXt(nn.Module):
+    """The frame-rate trunk both our vocoders share: (batch, frames, n_mels) log-mel -> (batch, frames, dim)."""
 
-    def __init__(self, cfg: VocosConfig = VocosConfig()):
+    architecture = ""
+
+    def __init__(self, cfg: VocosConfig):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Conv1d(cfg.n_mels, cfg.dim, cfg.embed_kernel, padding=cfg.embed_kernel // 2)
@@ -97,19 +100,37 @@ class VocosGenerator(nn.Module):
         self.blocks = nn.ModuleList(ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel, 1.0 / cfg.layers)
                                     for _ in range(cfg.layers))
         self.norm_out = nn.LayerNorm(cfg.dim, eps=1e-6)
-        self.head = nn.Linear(cfg.dim, cfg.n_fft + 2)
-        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
         self.register_buffer("mel_to_bins", torch.from_numpy(mel_to_bins(cfg)), persistent=False)
         self.gain = mel_to_stft_gain(cfg)
 
-    def spectrum(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """Complex STFT (batch, n_fft // 2 + 1, frames) predicted from the mel."""
-        m = log_mel.clamp(min=float(np.log(self.cfg.log_floor))).transpose(1, 2)  # (batch, n_mels, frames)
+    def features(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(trunk output (batch, frames, dim), the floored mel (batch, n_mels, frames))."""
+        m = log_mel.clamp(min=float(np.log(self.cfg.log_floor))).transpose(1, 2)
         x = self.norm_in(self.embed(m).transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
-        log_mag, phase = self.head(self.norm_out(x.transpose(1, 2))).transpose(1, 2).chunk(2, dim=1)
-        log_mag = log_mag + self.mel_to_bins @ m + self.gain
+        return self.norm_out(x.transpose(1, 2)), m
+
+    def log_magnitude(self, correction: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """The head's (batch, bins, frames) correction on top of the mel interpolated onto the STFT bins."""
+        return correction + self.mel_to_bins @ m + self.gain
+
+
+class VocosGenerator(MelConvNeXt):
+    """(batch, frames, n_mels) natural-log mel -> (batch, (frames - 1) * hop) waveform."""
+
+    architecture = ARCHITECTURE
+
+    def __init__(self, cfg: VocosConfig = VocosConfig()):
+        super().__init__(cfg)
+        self.head = nn.Linear(cfg.dim, cfg.n_fft + 2)
+        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
+
+    def spectrum(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Complex STFT (batch, n_fft // 2 + 1, frames) predicted from the mel."""
+        x, m = self.features(log_mel)
+        log_mag, phase = self.head(x).transpose(1, 2).chunk(2, dim=1)
+        log_mag = self.log_magnitude(log_mag, m)
         mag = torch.exp(log_mag).clamp(max=1e2)  # as Vocos: an exploding magnitude early in training is cut
         return torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
 
@@ -131,28 +152,36 @@ class NeuralVocoder:
         return self.generator(x)[0].cpu().numpy()
 
 
-def is_vocos_folder(folder: Path) -> bool:
-    """True for a folder written by ``save_vocos``."""
+def _net_class(architecture: str | None) -> type[MelConvNeXt] | None:
+    from .magnitude_net import MagnitudeNet
+
+    return {c.architecture: c for c in (VocosGenerator, MagnitudeNet)}.get(architecture or "")
+
+
+def is_net_folder(folder: Path) -> bool:
+    """True for a folder written by ``save_net`` (either of our vocoder networks)."""
     cfg = folder / "config.json"
-    return cfg.is_file() and json.loads(cfg.read_text()).get("architecture") == ARCHITECTURE
+    return cfg.is_file() and _net_class(json.loads(cfg.read_text()).get("architecture")) is not None
 
 
-def save_vocos(generator: VocosGenerator, folder: Path, dtype: torch.dtype = torch.float32) -> None:
-    """config.json + model.safetensors (in ``dtype``; float16 halves the shipped size)."""
+def save_net(net: MelConvNeXt, folder: Path, dtype: torch.dtype = torch.float32) -> None:
+    """config.json (with the architecture's name) + model.safetensors (in ``dtype``; float16 halves the size)."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in generator.state_dict().items()}
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE))
-    (folder / "config.json").write_text(json.dumps({"architecture": ARCHITECTURE, **asdict(generator.cfg)}, indent=1))
+    (folder / "config.json").write_text(json.dumps({"architecture": net.architecture, **asdict(net.cfg)}, indent=1))
 
 
-def load_vocos(folder: Path, device: str = "cpu") -> VocosGenerator:
-    """The generator saved in ``folder``, in float32 whatever dtype it was stored in."""
+def load_net(folder: Path, device: str = "cpu") -> MelConvNeXt:
+    """The network saved in ``folder``, in float32 whatever dtype it was stored in."""
     from safetensors.torch import load_file
 
     raw = json.loads((folder / "config.json").read_text())
-    raw.pop("architecture", None)
-    gen = VocosGenerator(VocosConfig(**raw))
-    gen.load_state_dict({k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()})
-    return gen.to(device).eval().requires_grad_(False)
+    cls = _net_class(raw.pop("architecture", None))
+    if cls is None:
+        raise ValueError(f"{folder}: not a vocoder network written by alat train-vocoder")
+    net = cls(VocosConfig(**raw))
+    net.load_state_dict({k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()})
+    return net.to(device).eval().requires_grad_(False)

@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 
 from latentcodec.cli import main
 from latentcodec.train_vocoder import VocoderTrainConfig, batch_log_mel, train_vocoder
-from latentcodec.vocoder import load_vocoder
-from latentcodec.vocos import NeuralVocoder, VocosConfig
+from latentcodec.vocoder import GriffinLimVocoder, load_vocoder
+from latentcodec.vocos import NeuralVocoder
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"
 
@@ -38,28 +38,31 @@ def data(tmp_path: Path, make_wav) -> tuple[Path, Path]:
 
 def _cfg(**kw) -> VocoderTrainConfig:
     return VocoderTrainConfig(steps=4, batch_size=2, crop_frames=20, gan_start=2, val_every=2, checkpoint_every=2,
-                              generator={**VocoderTrainConfig().generator, "dim": 16, "intermediate": 32}, **kw)
+                              generator={"dim": 16, "intermediate": 32}, **kw)
 
 
-def test_resume_after_kill_gives_the_uninterrupted_weights(tmp_path, data) -> None:
+@pytest.mark.parametrize("architecture,losses", [("vocos", {"d", "g_adv", "fm", "mel_l1_db", "mrstft"}),
+                                                 ("magnitude-gl", {"log_mag_l1_db", "sc"})])
+def test_resume_after_kill_gives_the_uninterrupted_weights(tmp_path, data, architecture: str, losses: set) -> None:
     train, val = data
-    full = train_vocoder(train, tmp_path / "a", _cfg(), val=val, log=lambda s: None)
+    cfg = _cfg(architecture=architecture)
+    full = train_vocoder(train, tmp_path / "a", cfg, val=val, log=lambda s: None)
 
     def kill_after_first_checkpoint(line: str) -> None:
         if line == "step 2: checkpoint written":
             raise Killed
 
     with pytest.raises(Killed):
-        train_vocoder(train, tmp_path / "b", _cfg(), val=val, log=kill_after_first_checkpoint)
-    resumed = train_vocoder(train, tmp_path / "b", _cfg(), val=val, resume=True, log=lambda s: None)
+        train_vocoder(train, tmp_path / "b", cfg, val=val, log=kill_after_first_checkpoint)
+    resumed = train_vocoder(train, tmp_path / "b", cfg, val=val, resume=True, log=lambda s: None)
     a, b = (load_file(str(tmp_path / n / "model.safetensors")) for n in ("a", "b"))
     assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
     assert [h["step"] for h in resumed["history"]] == [2, 4] == [h["step"] for h in full["history"]]
     assert resumed["history"][-1]["val"] == full["history"][-1]["val"]
-    assert {"d", "g_adv", "fm", "mel_l1_db", "mrstft"} <= set(full["history"][-1]["train"])  # GAN on after step 2
+    assert losses <= set(full["history"][-1]["train"])  # vocos: GAN on after step 2
     assert full["griffinlim"]["pesq_wb_speech"] > 1.0
     voc = load_vocoder(str(tmp_path / "a"))  # the output folder is a vocoder by name
-    assert isinstance(voc, NeuralVocoder) and voc.generator.cfg == VocosConfig(dim=16, intermediate=32)
+    assert isinstance(voc, NeuralVocoder if architecture == "vocos" else GriffinLimVocoder)
 
 
 def test_cli_runs_and_records(tmp_path, data, capsys) -> None:

@@ -10,7 +10,7 @@ from latentcodec.errors import ModelError
 from latentcodec.mel import log_mel
 from latentcodec.vocoder import (OVERLAP_FRAMES, GriffinLimVocoder, load_vocoder, vocode_stream,
                                  vocoder_names)
-from latentcodec.vocos import NeuralVocoder, VocosConfig, VocosGenerator, load_vocos, save_vocos
+from latentcodec.vocos import NeuralVocoder, VocosConfig, VocosGenerator, load_net, save_net
 
 FLOOR = float(np.log(1e-5))
 TINY = VocosConfig(dim=16, intermediate=32)  # the shipped layout (kernels, depth, n_fft), narrow
@@ -20,7 +20,7 @@ TINY = VocosConfig(dim=16, intermediate=32)  # the shipped layout (kernels, dept
 def tiny_folder(tmp_path_factory: pytest.TempPathFactory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("vocos")
-    save_vocos(VocosGenerator(TINY), folder, torch.float16)
+    save_net(VocosGenerator(TINY), folder, torch.float16)
     return folder
 
 
@@ -65,7 +65,7 @@ def test_no_seam_between_windows(tiny_folder) -> None:
 
 
 def test_float16_weights_load_as_float32(tiny_folder) -> None:
-    gen = load_vocos(tiny_folder)
+    gen = load_net(tiny_folder)
     assert gen.cfg == TINY and all(p.dtype == torch.float32 for p in gen.parameters())
     y = gen(torch.from_numpy(_mel(11))[None])
     assert y.shape == (1, 1600)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import torch
 
-from latentcodec.vocos import load_vocos, save_vocos
+from latentcodec.vocos import load_net, save_net
 
 
 def main(src: Path, dst: Path) -> None:
-    gen = load_vocos(src)
-    save_vocos(gen, dst, torch.float16)
+    gen = load_net(src)
+    save_net(gen, dst, torch.float16)
     record = json.loads((src / "training.json").read_text())
     (dst / "training.json").write_text(json.dumps(record, indent=1))
     size = sum(p.stat().st_size for p in dst.iterdir())
