@@ -1,13 +1,14 @@
 """Rate-distortion of the coders and models on the dev clips, per kind: real file sizes, end-to-end
 log-mel L1, and with --visqol ViSQOL (speech mode for speech), PESQ-wb and STOI (speech); Opus beside.
 
-    python bench/coder_rd.py [--corpus DIR] [--models A B ...] [bits=4 quality=4 kbps=6 ...]
-                             [--visqol] [--opus 6 8 12] [--json OUT]
+    python bench/coder_rd.py [bits=4 quality=4 kbps=6 ...] [--corpus DIR] [--models A B ...]
+                             [--vocoders V W ...] [--exact-mel] [--visqol] [--opus 6 8 12] [--json OUT]
 
 Each argument is one setting (``bits=N`` for version 1 with zstd 19, ``quality=Q`` or ``kbps=K`` for the
 version-2 entropy coder); the default list runs version 1 at 4 bits and version 2 from about 3 kbps up.
 Every model given runs every setting (default: the package's default model), so two models compare at
-equal kbps in one run.
+equal kbps in one run; every vocoder given decodes every file (default: each model's own), and with
+--exact-mel each also runs from the clips' exact mels (no codec: a vocoder's ceiling).
 """
 from __future__ import annotations
 
@@ -21,13 +22,14 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import Visqol, ffmpeg_round_trip, speech_scores  # noqa: E402
+from run import Visqol, exact_mel_vocoded, ffmpeg_round_trip, speech_scores  # noqa: E402
 
 from latentcodec.audio_io import read_audio  # noqa: E402
 from latentcodec.evaluate import round_trip  # noqa: E402
 from latentcodec.fileinfo import rate_figures  # noqa: E402
 from latentcodec.metrics import quality as quality_metrics  # noqa: E402
 from latentcodec.models import DEFAULT_MODEL, load_model  # noqa: E402
+from latentcodec.registry import default_vocoder  # noqa: E402
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "dev"
 SETTINGS = ["bits=4", "quality=2", "quality=3", "quality=4", "quality=5", "quality=6", "kbps=3", "kbps=6"]
@@ -62,7 +64,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("settings", nargs="*", default=SETTINGS)
     ap.add_argument("--corpus", type=Path, default=DEV)
-    ap.add_argument("--models", nargs="+", default=[DEFAULT_MODEL])
+    ap.add_argument("--models", nargs="*", default=[DEFAULT_MODEL], help="none: only --exact-mel and --opus rows")
+    ap.add_argument("--vocoders", nargs="+", default=[None], help="decode with each (default: the model's own)")
+    ap.add_argument("--exact-mel", action="store_true", help="also each vocoder from the exact mel (no codec)")
     ap.add_argument("--visqol", action="store_true", help="also ViSQOL, and PESQ-wb and STOI on speech")
     ap.add_argument("--opus", type=int, nargs="*", default=[], metavar="KBPS", help="Opus at these bitrates")
     ap.add_argument("--json", type=Path)
@@ -75,15 +79,23 @@ def main() -> None:
     for name in args.models:
         model = load_model(name)
         for text in args.settings:
-            mine = []
-            for p, a, kind in zip(clips, audio, kinds):
-                rt = round_trip(a, model, **setting(text))
-                mine.append({"model": name, "setting": text, "clip": p.stem, "kind": kind,
-                             "kbps": rate_figures(rt.file_size, rt.header)["kbps"],
-                             **scores(a.samples[0], rt.decoded[0], kind, visqol),
-                             "vae_alone_l1_db": rt.latent_mel_l1_db})
-            rows += mine
-            print(summary(mine, f"{name} {text}", kinds), flush=True)
+            for voc in args.vocoders:
+                mine = []
+                for p, a, kind in zip(clips, audio, kinds):
+                    rt = round_trip(a, model, vocoder=voc, **setting(text))
+                    mine.append({"model": name, "setting": text, "vocoder": voc or default_vocoder(name),
+                                 "clip": p.stem, "kind": kind, "kbps": rate_figures(rt.file_size, rt.header)["kbps"],
+                                 **scores(a.samples[0], rt.decoded[0], kind, visqol),
+                                 "vae_alone_l1_db": rt.latent_mel_l1_db})
+                rows += mine
+                print(summary(mine, f"{name} {text} {voc or default_vocoder(name)}", kinds), flush=True)
+    for voc in args.vocoders if args.exact_mel else []:
+        voc = voc or default_vocoder(DEFAULT_MODEL)
+        mine = [{"model": "exact mel", "setting": "", "vocoder": voc, "clip": p.stem, "kind": kind, "kbps": 256.0,
+                 **scores(a.samples[0], exact_mel_vocoded(a.samples[0], voc).astype(np.float32), kind, visqol)}
+                for p, a, kind in zip(clips, audio, kinds)]
+        rows += mine
+        print(summary(mine, f"exact mel {voc}", kinds), flush=True)
     for k in args.opus:
         mine = []
         with tempfile.TemporaryDirectory() as tmp:

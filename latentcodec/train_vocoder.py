@@ -37,9 +37,9 @@ from .constants import DB_PER_NEPER, LOG_FLOOR
 from .errors import LatentCodecError, ModelError
 from .metrics import log_mel_distance
 from .train import CropSampler, lr_at, normalized_audio
-from .vocoder import DEFAULT_GL_ITERS, GriffinLimVocoder, Vocoder, neural_vocoder_folder, vocode_stream
-from .magnitude_net import MagnitudeNet, magnitude_of
-from .vocos import NeuralVocoder, VocosConfig, VocosGenerator, load_net, save_net
+from .vocoder import DEFAULT_GL_ITERS, GriffinLimVocoder, Vocoder, neural_vocoder_folder, vocode_stream, vocoder_of
+from .magnitude_net import MagnitudeNet
+from .vocos import VocosConfig, VocosGenerator, load_net, save_net
 
 MRSTFT_SIZES = (256, 512, 1024)
 
@@ -222,9 +222,6 @@ class Trainer:
             getattr(self, name).load_state_dict(state[name])
         self.step = state["step"]
 
-    def vocoder(self) -> Vocoder:
-        return NeuralVocoder(self.gen, self.device)
-
     def train_step(self, seg: torch.Tensor, mel: torch.Tensor | None = None) -> dict[str, float]:
         """One update from (batch, crop_frames * hop + n_fft) samples: the target is their middle, the input
         their mel frames or ``mel`` (batch, crop_frames + 1, n_mels) when given (a VAE's decoded mel)."""
@@ -279,9 +276,6 @@ class MagnitudeTrainer:
         self.gen.load_state_dict(state["gen"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.step = state["step"]
-
-    def vocoder(self) -> Vocoder:
-        return GriffinLimVocoder(DEFAULT_GL_ITERS, self.device, magnitude=magnitude_of(self.gen))
 
     def train_step(self, seg: torch.Tensor, mel: torch.Tensor | None = None) -> dict[str, float]:
         """One update: the target is the |STFT| of the frames whose windows lie in ``seg`` (batch,
@@ -382,7 +376,7 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
             entry = {"step": step, "hours": record()["train_hours"], "lr": lr_at(step, cfg),
                      "train": {k: v / n_running for k, v in running.items()}}
             if clips:
-                entry["val"] = evaluate_vocoder(trainer.vocoder(), clips)
+                entry["val"] = evaluate_vocoder(vocoder_of(trainer.gen, device=device), clips)
                 trainer.gen.train()
                 log(f"step {step} validation: {_fmt(entry['val'])} (Griffin-Lim {_fmt(baseline)})")
             history.append(entry)

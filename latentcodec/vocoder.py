@@ -25,6 +25,7 @@ from .registry import shipped_vocoders, vocoder_names
 
 if TYPE_CHECKING:
     from .models import Model
+    from .vocos import MelConvNeXt
 
 WINDOW_FRAMES = 1000  # 10 s of mel per vocoder window
 OVERLAP_FRAMES = 32  # frames shared by neighbouring windows; the cross-fade takes the middle half
@@ -138,10 +139,17 @@ def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: "Model | None"
         if model is None:
             raise ModelError("the hifigan vocoder needs the model whose HiFi-GAN it is", "vocoder")
         return HifiGanVocoder(load_hifigan(model, device), device, mel.hop)
-    from .magnitude_net import MagnitudeNet, magnitude_of
-    from .vocos import NeuralVocoder, load_net
+    from .vocos import load_net
 
-    net = load_net(neural_vocoder_folder(name), device)
+    return vocoder_of(load_net(neural_vocoder_folder(name), device), mel, device, gl_iters, name)
+
+
+def vocoder_of(net: "MelConvNeXt", mel: MelConfig = AUDIOLDM_MEL, device: str = "cpu",
+               gl_iters: int = DEFAULT_GL_ITERS, name: str = "") -> Vocoder:
+    """One of our vocoder networks as a vocoder for mels of ``mel``, which it must have been trained for."""
+    from .magnitude_net import MagnitudeNet, magnitude_of
+    from .vocos import NeuralVocoder
+
     c = net.cfg
     fits = (c.n_mels, c.hop, mel.sample_rate) == (mel.n_mels, mel.hop, AUDIOLDM_MEL.sample_rate) \
         and math.isclose(c.log_floor, mel.log_floor, rel_tol=1e-6)  # headers store the floor as float32
