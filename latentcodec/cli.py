@@ -114,8 +114,8 @@ DECODE = _options(
     click.option("--vocoder", shell_complete=_complete_vocoders,
                  help="griffinlim, hifigan (the model's), a shipped neural vocoder, or a train-vocoder folder "
                       "[default: the one paired with the file's model, see alat models]"),
-    click.option("--gl-iters", type=POSITIVE, default=DEFAULT_GL_ITERS, show_default=True,
-                 help="Griffin-Lim iterations"))
+    click.option("--gl-iters", type=POSITIVE,
+                 help=f"Griffin-Lim iterations [default: {DEFAULT_GL_ITERS} for griffinlim; a magnitude vocoder's own]"))
 
 
 @contextmanager
@@ -357,7 +357,7 @@ def models(as_json: bool) -> None:
 @JSON
 @click.option("--csv", "as_csv", is_flag=True, help="folder INPUT: the per-file rows and folder means as CSV")
 def eval_(input: str, model: str | None, device: str, batch_size: int, quiet: bool, as_json: bool, as_csv: bool,
-          vocoder: str | None, gl_iters: int, **coder: Any) -> int:
+          vocoder: str | None, gl_iters: int | None, **coder: Any) -> int:
     """Encode + decode + quality metrics of an audio file in one go; of a folder: a row per file and the
     means per sub-folder."""
     from .evaluate import eval_text, evaluate, evaluate_folder

@@ -29,7 +29,7 @@ from .quantize import BITS, DEFAULT_ZSTD
 from .registry import default_vocoder
 from .rate import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, step_for_quality, step_for_rate, transform_of
 from .timings import Timings
-from .vocoder import DEFAULT_GL_ITERS, OVERLAP_FRAMES, WINDOW_FRAMES, load_vocoder, vocode_stream, window_span
+from .vocoder import OVERLAP_FRAMES, WINDOW_FRAMES, load_vocoder, vocode_stream, window_span
 
 CONTEXT_FRAMES = 32
 Progress = Callable[[int, int], None]  # (done, total)
@@ -349,7 +349,7 @@ def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryI
 
 
 def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder: str | None = None,
-                  gl_iters: int = DEFAULT_GL_ITERS, sample_rate: int | str | None = None, force: bool = False,
+                  gl_iters: int | None = None, sample_rate: int | str | None = None, force: bool = False,
                   device: str = "cpu", batch_size: int = 4, start: float = 0.0, duration: float | None = None,
                   progress: Progress | None = None, mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
                   timings: Timings | None = None) -> tuple[Iterator[np.ndarray], int, int]:

@@ -21,7 +21,6 @@ from .metrics import quality as quality_metrics
 from .models import Model
 from .registry import default_vocoder
 from .timings import Timings
-from .vocoder import DEFAULT_GL_ITERS
 
 
 @dataclass
@@ -41,7 +40,7 @@ class RoundTrip:
 def round_trip(audio: Audio, model: Model, bits: int | None = None, zstd_level: int | None = None,
                quality: float | None = None, kbps: float | None = None, chunk_seconds: float = 5.0, mono: bool = False,
                device: str = "cpu", batch_size: int = 4, vocoder: str | None = None,
-               gl_iters: int = DEFAULT_GL_ITERS, timings: Timings | None = None) -> RoundTrip:
+               gl_iters: int | None = None, timings: Timings | None = None) -> RoundTrip:
     """Encode ``audio`` to a temporary .alat, decode it to a temporary wav, and read that back."""
     timings = timings or Timings()
     mels: dict[int, list[np.ndarray]] = {}
@@ -67,7 +66,7 @@ def round_trip(audio: Audio, model: Model, bits: int | None = None, zstd_level: 
 def evaluate(in_path: str | Path, model: Model, bits: int | None = None, zstd_level: int | None = None,
              quality: float | None = None, kbps: float | None = None, chunk_seconds: float = 5.0, mono: bool = False,
              device: str = "cpu", batch_size: int = 4, vocoder: str | None = None,
-             gl_iters: int = DEFAULT_GL_ITERS) -> dict:
+             gl_iters: int | None = None) -> dict:
     """Round trip one file; quality is measured at 16 kHz against the resampled input.
 
     ``latent_mel_l1_db`` compares the VAE's decoded mel with the input's mel before any vocoder (the
@@ -83,7 +82,7 @@ def evaluate(in_path: str | Path, model: Model, bits: int | None = None, zstd_le
     h = rt.header
     return {
         "input": str(in_path), "model": model.name, **coder_summary(h), "coder_text": coder_text(h), "vocoder": vocoder,
-        "gl_iters": gl_iters if vocoder == "griffinlim" else None, "duration_s": h.duration, "channels": h.channels,
+        "gl_iters": gl_iters, "duration_s": h.duration, "channels": h.channels,
         **rate_figures(rt.file_size, h),
         "latent_mel_l1_db": rt.latent_mel_l1_db, "latent_mel_rmse_db": rt.latent_mel_rmse_db,
         **quality_metrics(audio.samples, rt.decoded),

@@ -129,10 +129,11 @@ def neural_vocoder_folder(name: str) -> Path:
 
 
 def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: "Model | None" = None, device: str = "cpu",
-                 gl_iters: int = DEFAULT_GL_ITERS) -> Vocoder:
-    """The vocoder called ``name``, for mels of ``mel``; 'hifigan' is the ``model``'s own."""
+                 gl_iters: int | None = None) -> Vocoder:
+    """The vocoder called ``name``, for mels of ``mel``; 'hifigan' is the ``model``'s own. ``gl_iters``
+    None: Griffin-Lim's own default, or the one a magnitude network was shipped with."""
     if name == "griffinlim":
-        return GriffinLimVocoder(gl_iters, device, mel)
+        return GriffinLimVocoder(gl_iters or DEFAULT_GL_ITERS, device, mel)
     if name == "hifigan":
         from .models import load_hifigan
 
@@ -145,7 +146,7 @@ def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: "Model | None"
 
 
 def vocoder_of(net: "MelConvNeXt", mel: MelConfig = AUDIOLDM_MEL, device: str = "cpu",
-               gl_iters: int = DEFAULT_GL_ITERS, name: str = "") -> Vocoder:
+               gl_iters: int | None = None, name: str = "") -> Vocoder:
     """One of our vocoder networks as a vocoder for mels of ``mel``, which it must have been trained for."""
     from .magnitude_net import MagnitudeNet, magnitude_of
     from .vocos import NeuralVocoder
@@ -160,7 +161,7 @@ def vocoder_of(net: "MelConvNeXt", mel: MelConfig = AUDIOLDM_MEL, device: str = 
     if isinstance(net, MagnitudeNet):
         if c.n_fft != mel.n_fft:
             raise ModelError(f"vocoder '{name}' gives an STFT of {c.n_fft} points; this mel's has {mel.n_fft}")
-        return GriffinLimVocoder(gl_iters, device, mel, magnitude_of(net, mel))
+        return GriffinLimVocoder(gl_iters or c.gl_iters, device, mel, magnitude_of(net, mel))
     return NeuralVocoder(net, device)
 
 

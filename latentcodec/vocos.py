@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .constants import LOG_FLOOR
+from .constants import DEFAULT_GL_ITERS, LOG_FLOOR
 from .mel import AUDIOLDM_MEL, MelConfig, _hz_to_mel_slaney, _mel_to_hz_slaney
 
 ARCHITECTURE = "latentcodec-vocos"
@@ -48,6 +48,7 @@ class VocosConfig:
     hop: int = 160
     log_floor: float = LOG_FLOOR  # the mel front end's clamp: inputs below log(floor) are raised to it
     nnls_iters: int = 10  # magnitude network only: steps from its output towards the input mel (magnitude_net)
+    gl_iters: int = DEFAULT_GL_ITERS  # magnitude network only: Griffin-Lim's iterations unless a decode asks
 
     @property
     def reach_frames(self) -> int:

@@ -109,3 +109,11 @@ def test_cli_trains_on_decoded_mels(tmp_path, make_wav, capsys) -> None:
 def test_old_models_keep_griffin_lim() -> None:
     """Files of 0.1.0's model decode as they did (tests/test_compat.py pins the samples)."""
     assert default_vocoder("latentcodec-small") == "griffinlim"
+
+
+def test_griffin_lim_iterations_default_per_vocoder(tmp_path) -> None:
+    """A magnitude network ships with its own iteration count; a decode that asks overrides it."""
+    save_net(MagnitudeNet(VocosConfig(dim=16, intermediate=32, n_fft=1024, gl_iters=3)), tmp_path)
+    assert load_vocoder(str(tmp_path)).n_iter == 3
+    assert load_vocoder(str(tmp_path), gl_iters=5).n_iter == 5
+    assert load_vocoder("griffinlim").n_iter == 16

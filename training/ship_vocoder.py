@@ -2,14 +2,17 @@
 safetensors (half the size; the loader computes in float32), with its training record.
 
     python training/ship_vocoder.py /data/vocoder-run latentcodec/weights/vocoders/latentcodec-vocos-v1
+    python training/ship_vocoder.py /data/maggl-s2 latentcodec/weights/vocoders/latentcodec-maggl-small-v2 --gl-iters 8
 
 Only the generator ships (the discriminators and optimisers stay in the run's checkpoint.pt, from
-which ``--resume`` goes on). MODEL.md in the destination is kept.
+which ``--resume`` goes on). ``--gl-iters`` sets a magnitude network's Griffin-Lim iterations when a
+decode asks for none. MODEL.md in the destination is kept.
 """
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import torch
@@ -17,15 +20,22 @@ import torch
 from latentcodec.vocos import load_net, save_net
 
 
-def main(src: Path, dst: Path) -> None:
-    gen = load_net(src)
-    save_net(gen, dst, torch.float16)
-    record = json.loads((src / "training.json").read_text())
-    (dst / "training.json").write_text(json.dumps(record, indent=1))
-    size = sum(p.stat().st_size for p in dst.iterdir())
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("src", type=Path)
+    ap.add_argument("dst", type=Path)
+    ap.add_argument("--gl-iters", type=int)
+    args = ap.parse_args()
+    gen = load_net(args.src)
+    if args.gl_iters:
+        gen.cfg = dataclasses.replace(gen.cfg, gl_iters=args.gl_iters)
+    save_net(gen, args.dst, torch.float16)
+    record = json.loads((args.src / "training.json").read_text())
+    (args.dst / "training.json").write_text(json.dumps(record, indent=1))
+    size = sum(p.stat().st_size for p in args.dst.iterdir())
     params = sum(p.numel() for p in gen.parameters())
-    print(f"{dst}: {params / 1e6:.2f} M parameters, step {record['steps_done']}, {size / 1e6:.2f} MB")
+    print(f"{args.dst}: {params / 1e6:.2f} M parameters, step {record['steps_done']}, {size / 1e6:.2f} MB")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main()
