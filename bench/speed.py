@@ -1,10 +1,12 @@
 """Speed of each codec stage, x real time, for the shipped model and an AudioLDM2-sized VAE.
 
-    python bench/speed.py [--seconds 60] [--batch-sizes 1 8] [--models small audioldm2 NAME...] [--json OUT]
+    python bench/speed.py [--seconds 60] [--batch-sizes 1 8] [--models small audioldm2 NAME...]
+                          [--vocoders NAME...] [--gl-iters N] [--json OUT]
 
 'small' is the package's default model; any other NAME a shipped model's name or a model folder. The
 AudioLDM2-sized VAE has AudioLDM2's architecture with random weights (no hub here): it runs at
-the same speed as the real one. Input: the dev clips joined (or a synthetic tone when absent).
+the same speed as the real one. Every vocoder given decodes (default: each model's own), at its own
+Griffin-Lim iterations unless --gl-iters. Input: the dev clips joined (or a synthetic tone when absent).
 """
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ import soundfile as sf
 import torch
 
 from latentcodec.codec import Timings, decode_file, encode_file
-from latentcodec.vocoder import DEFAULT_GL_ITERS
 from latentcodec.models import DEFAULT_MODEL, load_model
+from latentcodec.registry import default_vocoder
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "dev"
 AUDIOLDM2_VAE = dict(in_channels=1, out_channels=1, latent_channels=8, block_out_channels=(128, 256, 512),
@@ -49,8 +51,8 @@ def audioldm2_sized(folder: Path) -> str:
 CODERS = {"default": {}, "bits4": {"bits": 4}}  # version 2 at the default quality; version 1 at 4 bits + zstd
 
 
-def run(model_ref: str, wav: Path, seconds: float, batch: int, gl_iters: int, device: str,
-        coder: str = "default") -> dict:
+def run(model_ref: str, wav: Path, seconds: float, batch: int, gl_iters: int | None, device: str,
+        coder: str = "default", vocoder: str | None = None) -> dict:
     model = load_model(model_ref, device)
     with tempfile.TemporaryDirectory() as tmp:
         alat, out = Path(tmp) / "x.alat", Path(tmp) / "y.wav"
@@ -58,12 +60,14 @@ def run(model_ref: str, wav: Path, seconds: float, batch: int, gl_iters: int, de
         t0 = time.perf_counter()
         encode_file(wav, alat, model=model, batch_size=batch, device=device, timings=te, **CODERS[coder])
         t1 = time.perf_counter()
-        decode_file(alat, out, model=model, batch_size=batch, gl_iters=gl_iters, device=device, timings=td)
+        decode_file(alat, out, model=model, batch_size=batch, gl_iters=gl_iters, device=device, timings=td,
+                    vocoder=vocoder)
         t2 = time.perf_counter()
     params = sum(p.numel() for p in model.vae.parameters())
     stages = {k: seconds / v for k, v in {**te.seconds, **td.seconds}.items() if v > 0}
     return {"model": model_ref if "/" not in model_ref else "audioldm2-sized (random weights)", "params_m": params / 1e6,
-            "batch": batch, "device": device, "coder": coder, "seconds_audio": seconds, "encode_s": t1 - t0, "decode_s": t2 - t1,
+            "batch": batch, "device": device, "coder": coder, "vocoder": vocoder or default_vocoder(model.name),
+            "seconds_audio": seconds, "encode_s": t1 - t0, "decode_s": t2 - t1,
             "encode_x_realtime": seconds / (t1 - t0), "decode_x_realtime": seconds / (t2 - t1),
             "stage_x_realtime": stages,
             "vae_encode_s_per_5s_chunk": te.seconds["vae_encode"] / (seconds / 5),
@@ -75,7 +79,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--models", nargs="+", default=["small", "audioldm2"])
-    ap.add_argument("--gl-iters", type=int, default=DEFAULT_GL_ITERS)
+    ap.add_argument("--vocoders", nargs="+", default=[None])
+    ap.add_argument("--gl-iters", type=int)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--corpus", type=Path, default=DEV)
     ap.add_argument("--coders", nargs="+", default=["default"], choices=list(CODERS))
@@ -89,10 +94,10 @@ def main() -> None:
         if "audioldm2" in args.models:
             refs["audioldm2"] = audioldm2_sized(Path(tmp) / "audioldm2")
         for name in args.models:
-            for b, coder in ((b, c) for b in args.batch_sizes for c in args.coders):
-                r = run(refs[name], wav, args.seconds, b, args.gl_iters, args.device, coder)
+            for b, coder, voc in ((b, c, v) for b in args.batch_sizes for c in args.coders for v in args.vocoders):
+                r = run(refs[name], wav, args.seconds, b, args.gl_iters, args.device, coder, voc)
                 rows.append(r)
-                print(f"{r['model']:<34} {r['params_m']:6.1f} M  batch {b} {coder}: "
+                print(f"{r['model']:<34} {r['params_m']:6.1f} M  batch {b} {coder} {r['vocoder']}: "
                       f"encode {r['encode_x_realtime']:6.1f}x, "
                       f"decode {r['decode_x_realtime']:6.1f}x real time; VAE {r['vae_encode_s_per_5s_chunk']:.3f} s "
                       f"enc / {r['vae_decode_s_per_5s_chunk']:.3f} s dec per 5 s chunk", flush=True)

@@ -2,9 +2,9 @@
 can find the phase: the vocoder ``latentcodec-magnitude-gl``.
 
 Why not a vocoder that makes the phase itself: measured on the dev speech from the exact mel, Griffin-Lim
-reaches PESQ-wb 3.63 from the true magnitude but 2.13 from the mel's least-squares inverse, and the
+reaches PESQ-wb 3.67 from the true magnitude but 2.10 from the mel's least-squares inverse, and the
 inverse magnitude with the true phase gives 3.77; with the true magnitude below 1 kHz alone (the rest
-from the inverse) Griffin-Lim reaches 3.32. What Griffin-Lim lacks is the harmonic fine structure that
+from the inverse) Griffin-Lim reaches 3.36. What Griffin-Lim lacks is the harmonic fine structure that
 the 64 mel bands smear at low frequencies, which is a regression a small network learns in minutes on a
 CPU (no discriminators), while our Vocos generator still invents a worse phase than Griffin-Lim after
 hours. The network reuses the Vocos trunk (``vocos.MelConvNeXt``) at the mel's own STFT (n_fft 1024).

@@ -69,8 +69,12 @@ class VocoderTrainConfig:
     generator: dict | None = None  # VocosConfig fields; None: the architecture's defaults
 
     def net_config(self) -> VocosConfig:
-        """The network's shape: Vocos' own STFT, or the mel's STFT for the magnitude network."""
-        default = VocosConfig() if self.architecture == "vocos" else VocosConfig(n_fft=AUDIOLDM_MEL.n_fft)
+        """The network's shape: Vocos' own STFT, or the mel's STFT for the magnitude network, which on a
+        VAE's decoded mels is not pulled back to that mel (no NNLS steps): it has learnt the levels that
+        the decoded mel lacks (end to end on the dev clips 0 steps gave log-mel L1 2.48 dB, PESQ-wb 1.39,
+        STOI 0.857 against 2.51, 1.30, 0.824 with 10)."""
+        default = VocosConfig() if self.architecture == "vocos" else \
+            VocosConfig(n_fft=AUDIOLDM_MEL.n_fft, nnls_iters=0 if self.coded_by else VocosConfig.nnls_iters)
         return VocosConfig(**{**asdict(default), **(self.generator or {})})
 
 

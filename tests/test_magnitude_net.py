@@ -3,8 +3,11 @@ magnitude, through the whole decode path; no seam between its windows; refuses a
 and training on a VAE's decoded mels pairs each mel frame with the samples under it."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from latentcodec.cli import main
@@ -12,7 +15,7 @@ from latentcodec.errors import ModelError
 from latentcodec.magnitude_net import MagnitudeNet
 from latentcodec.mel import AUDIOLDM_MEL, log_mel
 from latentcodec.metrics import log_mel_distance
-from latentcodec.registry import default_vocoder
+from latentcodec.registry import DEFAULT_MODEL, default_vocoder, shipped_vocoders
 from latentcodec.train_vocoder import PairCropSampler, batch_log_mel
 from latentcodec.vocoder import GriffinLimVocoder, load_vocoder, vocode_stream
 from latentcodec.vocos import VocosConfig, VocosGenerator, load_net, save_net
@@ -106,9 +109,11 @@ def test_cli_trains_on_decoded_mels(tmp_path, make_wav, capsys) -> None:
     assert "is a latentcodec-vocos, not a latentcodec-magnitude-gl" in capsys.readouterr().err
 
 
-def test_old_models_keep_griffin_lim() -> None:
-    """Files of 0.1.0's model decode as they did (tests/test_compat.py pins the samples)."""
+def test_old_models_keep_griffin_lim_and_the_default_pairs_with_a_shipped_vocoder() -> None:
+    """Files of 0.1.0's model decode as they did (tests/test_compat.py pins the samples); the default
+    model's files decode with a vocoder the package ships."""
     assert default_vocoder("latentcodec-small") == "griffinlim"
+    assert default_vocoder(DEFAULT_MODEL) in shipped_vocoders()
 
 
 def test_griffin_lim_iterations_default_per_vocoder(tmp_path) -> None:
@@ -117,3 +122,23 @@ def test_griffin_lim_iterations_default_per_vocoder(tmp_path) -> None:
     assert load_vocoder(str(tmp_path)).n_iter == 3
     assert load_vocoder(str(tmp_path), gl_iters=5).n_iter == 5
     assert load_vocoder("griffinlim").n_iter == 16
+
+
+def test_second_stage_is_not_pulled_back_to_the_decoded_mel() -> None:
+    from latentcodec.train_vocoder import VocoderTrainConfig
+
+    assert VocoderTrainConfig(architecture="magnitude-gl").net_config().nnls_iters == 10
+    assert VocoderTrainConfig(architecture="magnitude-gl", coded_by="latentcodec-small-v2").net_config().nnls_iters == 0
+    assert VocoderTrainConfig(architecture="magnitude-gl", coded_by="m", generator={"nnls_iters": 2}).net_config().nnls_iters == 2
+
+
+def test_untrained_magnitude_vocoder_through_the_whole_decode(tiny_folder, tmp_path) -> None:
+    """alat encode, then alat decode --vocoder FOLDER: the input's length, finite samples."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"
+    x, rate = sf.read(example, dtype="int16", frames=2 * 16000)
+    sf.write(tmp_path / "in.wav", x, rate)
+    assert main(["encode", str(tmp_path / "in.wav"), str(tmp_path / "x.alat"), "--quiet"]) == 0
+    assert main(["decode", str(tmp_path / "x.alat"), str(tmp_path / "y.wav"), "--vocoder", str(tiny_folder),
+                 "--gl-iters", "2", "--quiet"]) == 0
+    y, _ = sf.read(tmp_path / "y.wav", dtype="float32")
+    assert y.shape == x.shape and np.isfinite(y).all()

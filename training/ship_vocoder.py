@@ -6,7 +6,8 @@ safetensors (half the size; the loader computes in float32), with its training r
 
 Only the generator ships (the discriminators and optimisers stay in the run's checkpoint.pt, from
 which ``--resume`` goes on). ``--gl-iters`` sets a magnitude network's Griffin-Lim iterations when a
-decode asks for none. MODEL.md in the destination is kept.
+decode asks for none, ``--nnls-iters`` its steps towards the input mel (a run validated with other
+values than it ships with says so in its MODEL.md). MODEL.md in the destination is kept.
 """
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ def main() -> None:
     ap.add_argument("src", type=Path)
     ap.add_argument("dst", type=Path)
     ap.add_argument("--gl-iters", type=int)
+    ap.add_argument("--nnls-iters", type=int)
     args = ap.parse_args()
     gen = load_net(args.src)
-    if args.gl_iters:
-        gen.cfg = dataclasses.replace(gen.cfg, gl_iters=args.gl_iters)
+    changes = {k: v for k, v in (("gl_iters", args.gl_iters), ("nnls_iters", args.nnls_iters)) if v is not None}
+    gen.cfg = dataclasses.replace(gen.cfg, **changes)
     save_net(gen, args.dst, torch.float16)
     record = json.loads((args.src / "training.json").read_text())
     (args.dst / "training.json").write_text(json.dumps(record, indent=1))
