@@ -312,18 +312,25 @@ def _set_lr(optimizers: tuple[torch.optim.Optimizer, ...], lr: float) -> None:
 TRAINERS: dict[str, type[Trainer] | type[MagnitudeTrainer]] = {"vocos": Trainer, "magnitude-gl": MagnitudeTrainer}
 
 
-def training_sampler(data: Path, cfg: VocoderTrainConfig, log: Callable[[str], None]
+def training_sampler(data: Path, cfg: VocoderTrainConfig, log: Callable[[str], None], cache: Path
                      ) -> tuple[WaveCropSampler | PairCropSampler, dict[str, float]]:
-    """The crop sampler over ``data`` (with each file's decoded mel when ``cfg.coded_by``) and hours by kind."""
+    """The crop sampler over ``data`` (with each file's decoded mel when ``cfg.coded_by``) and hours by kind.
+    The decoded mels are kept in ``cache`` (tens of minutes to make; a resumed run reads them back)."""
     t0 = time.time()
     groups = load_waves(data)
     hours = {k: sum(len(w) for w in v) / AUDIOLDM_MEL.sample_rate / 3600 for k, v in groups.items()}
     log(f"training data: {sum(len(v) for v in groups.values())} files, {sum(hours.values()):.2f} h "
         f"({', '.join(f'{k} {h:.2f} h' for k, h in hours.items())}), read in {time.time() - t0:.0f} s")
     if cfg.coded_by:
-        log(f"coding the training audio with {cfg.coded_by} at its default setting")
-        return PairCropSampler(coded_pairs(groups, cfg.coded_by, log), cfg.kind_weights, cfg.crop_frames + 1,
-                               cfg.seed), hours
+        if cache.exists():
+            pairs = torch.load(cache, weights_only=False)
+            log(f"decoded mels read from {cache}")
+        else:
+            log(f"coding the training audio with {cfg.coded_by} at its default setting")
+            pairs = coded_pairs(groups, cfg.coded_by, log)
+            torch.save(pairs, cache.with_suffix(".tmp"))
+            cache.with_suffix(".tmp").replace(cache)
+        return PairCropSampler(pairs, cfg.kind_weights, cfg.crop_frames + 1, cfg.seed), hours
     crop = cfg.crop_frames * AUDIOLDM_MEL.hop + AUDIOLDM_MEL.n_fft
     return WaveCropSampler(groups, cfg.kind_weights, crop, cfg.seed), hours
 
@@ -337,7 +344,7 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
     if cfg.architecture not in TRAINERS:
         raise LatentCodecError(f"no vocoder architecture '{cfg.architecture}': use {' or '.join(TRAINERS)}", "architecture")
     out.mkdir(parents=True, exist_ok=True)
-    sampler, hours = training_sampler(data, cfg, log)
+    sampler, hours = training_sampler(data, cfg, log, out / f"coded-{Path(cfg.coded_by or '').name}.pt")
     trainer = TRAINERS[cfg.architecture](cfg, device)
     ckpt = out / "checkpoint.pt"
     history: list[dict] = []

@@ -104,6 +104,10 @@ def test_cli_trains_on_decoded_mels(tmp_path, make_wav, capsys) -> None:
                  "latentcodec-small-v2", "--val-every", "2", *common]) == 0
     assert "trained 2 steps" in capsys.readouterr().out
     assert isinstance(load_vocoder(str(out)), GriffinLimVocoder)
+    assert (out / "coded-latentcodec-small-v2.pt").is_file()  # a resumed or longer run does not code again
+    assert main(["train-vocoder", str(tmp_path / "data"), str(out), "--coded-by", "latentcodec-small-v2", "--resume",
+                 *common[:-1], "--steps", "3"]) == 0
+    assert "decoded mels read from" in capsys.readouterr().err
     save_net(VocosGenerator(VocosConfig(dim=16, intermediate=32)), tmp_path / "vocos")
     assert main(["train-vocoder", str(tmp_path / "data"), str(tmp_path / "w"), "--init", str(tmp_path / "vocos"), *common]) == 1
     assert "is a latentcodec-vocos, not a latentcodec-magnitude-gl" in capsys.readouterr().err
