@@ -186,7 +186,7 @@ def dev_clips(folder: Path, coded_by: str | None = None) -> list[tuple[str, str,
 
 def evaluate_vocoder(vocoder: Vocoder, clips: list[tuple[str, str, np.ndarray, np.ndarray]]) -> dict:
     """Log-mel L1 (dB) against the audio's exact mel of each clip's mel vocoded through the codec's
-    windowing; PESQ-wb on speech."""
+    windowing; PESQ-wb and STOI on speech."""
     from pesq import pesq
     from pystoi import stoi
 
@@ -263,8 +263,9 @@ class Trainer:
 
 
 class MagnitudeTrainer:
-    """The magnitude network and its optimiser. A regression, so no discriminators: L1 of floored log
-    magnitudes (near-silent bins count) + spectral convergence (the loud partials count), at the mel's STFT."""
+    """The magnitude network and its optimiser. A regression, so no discriminators: at the mel's STFT, L1 of
+    floored log magnitudes (near-silent bins count) + spectral convergence (the loud partials count) +
+    ``magnitude_mel_weight`` x L1 of the prediction's log-mel (each band's level, what the codec measures)."""
 
     def __init__(self, cfg: VocoderTrainConfig, device: str = "cpu"):
         self.cfg, self.device = cfg, device

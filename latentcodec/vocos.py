@@ -10,6 +10,9 @@ onto the STFT bins (a fixed matrix, plus the mel-to-STFT gain), so the level of 
 the mel's floor included, is right from the first step instead of being learned over thousands of steps
 (Vocos has a million of them; we have a few thousand on a CPU).
 
+The trunk (``MelConvNeXt``) also carries ``magnitude_net.MagnitudeNet``; ``save_net``/``load_net`` store
+either under its architecture's name.
+
 Alignment: the mel frames are centred (frame t on sample t * hop) and so is the iSTFT, so F frames give
 (F - 1) * hop samples, sample 0 at frame 0's centre: the contract of ``vocoder.vocode_stream``, as for
 Griffin-Lim. The receptive field (``reach_frames``) is kept within what the codec's window overlap
@@ -28,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .constants import DEFAULT_GL_ITERS, LOG_FLOOR
+from .errors import ModelError
 from .mel import AUDIOLDM_MEL, MelConfig, _hz_to_mel_slaney, _mel_to_hz_slaney
 
 ARCHITECTURE = "latentcodec-vocos"
@@ -182,7 +186,7 @@ def load_net(folder: Path, device: str = "cpu") -> MelConvNeXt:
     raw = json.loads((folder / "config.json").read_text())
     cls = _net_class(raw.pop("architecture", None))
     if cls is None:
-        raise ValueError(f"{folder}: not a vocoder network written by alat train-vocoder")
+        raise ModelError(f"{folder}: not a vocoder network written by alat train-vocoder", "vocoder")
     net = cls(VocosConfig(**raw))
     net.load_state_dict({k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()})
     return net.to(device).eval().requires_grad_(False)
