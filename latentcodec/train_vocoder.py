@@ -18,6 +18,7 @@ from the same mels.
 """
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import math
@@ -344,6 +345,8 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
     torch.set_flush_denormal(True)  # tiny gradients as denormals slow CPU kernels many times over
     if cfg.architecture not in TRAINERS:
         raise LatentCodecError(f"no vocoder architecture '{cfg.architecture}': use {' or '.join(TRAINERS)}", "architecture")
+    if val is not None and not all(importlib.util.find_spec(m) for m in ("pesq", "pystoi")):
+        raise LatentCodecError("validation needs pesq and pystoi: pip install 'latentcodec[train]'", "val")
     out.mkdir(parents=True, exist_ok=True)
     sampler, hours = training_sampler(data, cfg, log, out / f"coded-{Path(cfg.coded_by or '').name}.pt")
     trainer = TRAINERS[cfg.architecture](cfg, device)
