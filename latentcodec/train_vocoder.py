@@ -82,7 +82,8 @@ class VocoderTrainConfig:
 class WaveCropSampler(CropSampler):
     """Seeded crops of ``crop`` samples from 1-D waveforms, by kind, then file (by length), then position."""
 
-    def batch(self, n: int) -> torch.Tensor:
+    def batch(self, n: int) -> tuple[torch.Tensor, None]:
+        """(n, crop) samples, and no mel: the trainer computes it (``PairCropSampler`` gives one)."""
         out = np.zeros((n, self.crop), np.float32)
         for i in range(n):
             w = self.pick()
@@ -92,7 +93,7 @@ class WaveCropSampler(CropSampler):
             else:
                 s = int(self.rng.integers(0, self.crop - len(w) + 1))
                 out[i, s:s + len(w)] = w
-        return torch.from_numpy(out)
+        return torch.from_numpy(out), None
 
 
 class PairCropSampler(CropSampler):
@@ -379,8 +380,7 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
                 "steps_done": trainer.step, "train_hours": (seconds_before + time.time() - t_start) / 3600}
 
     while trainer.step < cfg.steps:
-        batch = sampler.batch(cfg.batch_size)
-        for k, v in trainer.train_step(*(batch if isinstance(batch, tuple) else (batch,))).items():
+        for k, v in trainer.train_step(*sampler.batch(cfg.batch_size)).items():
             running[k] = running.get(k, 0.0) + v
         n_running += 1
         step = trainer.step
