@@ -20,6 +20,7 @@ import soxr
 import torch
 
 from .audio_io import Audio, output_format, read_audio, write_audio, write_wav_stream
+from .cores import retain_freed_memory, run_parts
 from .container import MAX_CHANNELS, AlatReader, AlatWriter, Header
 from .errors import LatentCodecError, ModelError
 from .fileio import atomic_output, check_output, stream_output
@@ -67,21 +68,19 @@ def _device_of(model: Model) -> torch.device:
     return next(model.vae.parameters()).device
 
 
-@torch.inference_mode()
 def encode_mel_windows(model: Model, mels: np.ndarray) -> torch.Tensor:
     """(B, frames, n_mels) log-mel windows -> (B, C, frames/4, n_mels/4) posterior means (float32)."""
     x = torch.from_numpy(mels)[:, None].to(_device_of(model))
-    z = model.vae.encode(x).latent_dist.mode().float()
+    z = run_parts(lambda part: model.vae.encode(part).latent_dist.mode().float(), x)
     if not torch.isfinite(z).all():
         raise ModelError(f"model '{model.name}' produced non-finite latents")
     return z
 
 
-@torch.inference_mode()
 def decode_latent_windows(model: Model, latents: np.ndarray) -> np.ndarray:
     """(B, C, t, m) latents -> (B, 4t, 4m) log-mel."""
     z = torch.from_numpy(latents).float().to(_device_of(model))
-    return model.vae.decode(z).sample[:, 0].float().cpu().numpy()
+    return run_parts(lambda part: model.vae.decode(part).sample[:, 0].float(), z).cpu().numpy()
 
 
 @dataclass
@@ -134,6 +133,7 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
     streamed = not isinstance(out_path, (str, Path))
     if not streamed:
         check_output(out_path, overwrite)
+    retain_freed_memory()
     model = _resolve_model(model, device)
     coder = choose_coder(model, bits, zstd_level, quality, kbps)
     x = audio.samples
@@ -363,6 +363,7 @@ def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder:
     """
     timings = timings or Timings()
     h = reader.header
+    retain_freed_memory()
     m = model_for_file(h, model, force, device)
     voc = load_vocoder(vocoder or default_vocoder(m.name), h.mel, m, device, gl_iters)
     rate = output_rate(h, sample_rate)

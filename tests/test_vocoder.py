@@ -33,3 +33,21 @@ def test_griffin_lim_reaches_the_mel() -> None:
                                           window=80, overlap=16)))
     assert len(y) == len(x)
     assert log_mel_distance(mel, log_mel(y.astype(np.float32)))["log_mel_l1_db"] < 3.0
+
+
+@pytest.mark.parametrize("frames", [5, 7, 64, 1001])
+def test_griffin_lims_own_stft_pair_is_torchs(frames: int) -> None:
+    """The in-place STFT and its inverse give torch.stft's and torch.istft's values, ends included
+    (from 5 frames: fewer do not cover the n_fft/2 samples that the reflect padding takes)."""
+    from latentcodec.mel import AUDIOLDM_MEL as C
+    from latentcodec.vocoder import _StftPair
+
+    gen = torch.Generator().manual_seed(frames)
+    spec = torch.randn(frames, C.n_fft // 2 + 1, dtype=torch.complex64, generator=gen)
+    spec[:, 0], spec[:, -1] = spec[:, 0].real.clone(), spec[:, -1].real.clone()  # a real signal's DC, Nyquist
+    win = torch.hann_window(C.win)
+    pair = _StftPair(frames, C, torch.device("cpu"))
+    wave = torch.istft(spec.T, C.n_fft, C.hop, C.win, win, center=True, length=(frames - 1) * C.hop)
+    assert torch.allclose(pair.inverse(spec), wave, atol=1e-6)
+    rebuilt = torch.stft(wave, C.n_fft, C.hop, C.win, win, center=True, return_complex=True).T
+    assert torch.allclose(pair.forward(torch.empty_like(spec)), rebuilt, atol=1e-5)
