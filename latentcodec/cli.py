@@ -209,7 +209,7 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
             "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
     _print(as_json, data, f"{output}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
                           f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "
-                          f"({coder_text(h)}); {secs:.2f} s, {h.duration / secs:.0f}x real time", output == "-")
+                          f"({coder_text(h)}); {secs:.2f} s, {_speed(h.duration / secs)} real time", output == "-")
 
 
 @cli.command()
@@ -261,7 +261,7 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
             "duration_s": seconds, "lost_chunks": [list(x) for x in res.lost], "seconds": secs,
             "x_realtime": seconds / secs, "timings_s": res.timings.seconds}
     _print(as_json, data, f"{output}: {seconds:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
-                          f"({res.frames} frames); {secs:.2f} s, {seconds / secs:.0f}x real time", output == "-")
+                          f"({res.frames} frames); {secs:.2f} s, {_speed(seconds / secs)} real time", output == "-")
 
 
 def _folder_input(input: str, ray: str | None) -> bool:
@@ -271,6 +271,11 @@ def _folder_input(input: str, ray: str | None) -> bool:
     if ray:
         raise click.UsageError(f"--ray runs folder mode: {input} is not a folder")
     return False
+
+
+def _speed(x_real_time: float) -> str:
+    """'0.3x', '4.2x', '47x': a slow run (start-up included) still says how slow."""
+    return f"{x_real_time:.1f}x" if x_real_time < 10 else f"{x_real_time:.0f}x"
 
 
 def _set_threads(threads: int | None) -> None:

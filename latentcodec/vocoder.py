@@ -45,8 +45,9 @@ def mel_to_linear(log_mel: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, nnls_ite
     target = torch.exp(log_mel.float()).T
     s = torch.clamp(pinv @ target if init is None else init, min=1e-8)
     projected = m.T @ target
-    for _ in range(nnls_iters):
-        s = s * projected / (m.T @ (m @ s) + 1e-10)
+    for _ in range(nnls_iters):  # in place: half the time of fresh (bins, frames) tensors each step
+        denominator = (m.T @ (m @ s)).add_(1e-10)
+        s.mul_(projected).div_(denominator)
     return s
 
 
@@ -66,37 +67,35 @@ def _frame_tables(frames: int, cfg: MelConfig) -> tuple[torch.Tensor, torch.Tens
 class _StftPair:
     """The centred STFT and its inverse for one frame count, on buffers kept across Griffin-Lim's
     iterations. Why not ``torch.stft``/``istft``: for one long signal on a CPU their col2im overlap-add,
-    per-call window envelope and fresh multi-MB allocations cost more than the FFTs (measured on a 10 s
-    window, 16 iterations, one thread: 0.45 s against 0.18 s here, the same samples to 1e-6)."""
+    per-call window envelope and complex arithmetic cost more than the FFTs (measured on a 10 s window,
+    16 iterations, one thread: 0.45 s against 0.15 s here, the same samples to 1e-6)."""
 
     def __init__(self, frames: int, cfg: MelConfig, device: torch.device):
         self.cfg, self.frames = cfg, frames
-        self.k, self.half, self.length = -(-cfg.n_fft // cfg.hop), cfg.n_fft // 2, (frames - 1) * cfg.hop
+        self.whole, self.rest = divmod(cfg.n_fft, cfg.hop)  # a frame spans `whole` hops and `rest` samples
+        self.half, self.length = cfg.n_fft // 2, (frames - 1) * cfg.hop
         self.win, self.inv_envelope = (t.to(device) for t in _frame_tables(frames, cfg))
-        self.time = torch.zeros(frames, cfg.n_fft, device=device)
-        self.blocks = torch.zeros(frames, self.k * cfg.hop, device=device)  # frames zero-padded to k hops
-        self.ola = torch.zeros(frames + self.k - 1, cfg.hop, device=device)
+        self.ola = torch.zeros(frames + self.whole + (self.rest > 0), cfg.hop, device=device)
         self.padded = torch.zeros(self.length + cfg.n_fft, device=device)  # the signal, reflect-padded
         self.wave = self.padded[self.half:self.half + self.length]
 
     def inverse(self, spec: torch.Tensor) -> torch.Tensor:
         """(frames, bins) complex -> the windowed overlap-add signal, into ``self.wave`` (a view: copy to keep)."""
-        n, hop = self.cfg.n_fft, self.cfg.hop
-        torch.fft.irfft(spec, n=n, dim=1, out=self.time)
-        torch.mul(self.time, self.win, out=self.blocks[:, :n])
-        slabs = self.blocks.view(self.frames, self.k, hop)
+        hop, f = self.cfg.hop, self.frames
+        frames = torch.fft.irfft(spec, n=self.cfg.n_fft, dim=1).mul_(self.win)
         self.ola.zero_()
-        for i in range(self.k):  # k shifted adds of whole (frames, hop) slabs
-            self.ola[i:i + self.frames] += slabs[:, i]
+        for i in range(self.whole):  # shifted adds of whole (frames, hop) slabs
+            self.ola[i:i + f] += frames[:, i * hop:(i + 1) * hop]
+        if self.rest:
+            self.ola[self.whole:self.whole + f, :self.rest] += frames[:, self.whole * hop:]
         return torch.mul(self.ola.view(-1)[self.half:self.half + self.length], self.inv_envelope, out=self.wave)
 
-    def forward(self, out: torch.Tensor) -> torch.Tensor:
-        """The (frames, bins) STFT of ``self.wave`` into ``out``, its ends reflect-padded as torch.stft does."""
+    def forward(self) -> torch.Tensor:
+        """The (frames, bins) STFT of ``self.wave``, its ends reflect-padded as torch.stft does."""
         h, n, p = self.half, self.length, self.padded
         p[:h] = torch.flip(p[h + 1:2 * h + 1], (0,))
         p[h + n:] = torch.flip(p[n - 1:n + h - 1], (0,))
-        torch.mul(p.unfold(0, self.cfg.n_fft, self.cfg.hop), self.win, out=self.time)
-        return torch.fft.rfft(self.time, dim=1, out=out)
+        return torch.fft.rfft(p.unfold(0, self.cfg.n_fft, self.cfg.hop) * self.win, dim=1)
 
 
 def griffin_lim(mag: torch.Tensor, n_iter: int = DEFAULT_GL_ITERS, momentum: float = 0.99,
@@ -104,7 +103,7 @@ def griffin_lim(mag: torch.Tensor, n_iter: int = DEFAULT_GL_ITERS, momentum: flo
     """Fast Griffin-Lim (Perraudin et al. 2013) on a (bins, frames) magnitude; centred frames.
 
     ``init_phase`` (unit complex, bins x k) seeds the first k frames; the rest start from a seeded
-    random phase, so the output is deterministic. The loop runs in place on (frames, bins) buffers.
+    random phase, so the output is deterministic. The loop works on (frames, bins), the FFT's layout.
     """
     gen = torch.Generator().manual_seed(seed)
     theta = (2 * torch.pi * torch.rand(mag.shape, generator=gen)).to(mag.device)
@@ -115,14 +114,14 @@ def griffin_lim(mag: torch.Tensor, n_iter: int = DEFAULT_GL_ITERS, momentum: flo
     stft = _StftPair(mag.shape[1], cfg, mag.device)
     mag_t = mag.T.contiguous()
     spec = (mag * angles).T.contiguous()
-    rebuilt, prev, scale = torch.empty_like(spec), torch.zeros_like(spec), torch.empty_like(mag_t)
+    prev = torch.zeros_like(spec)
     for _ in range(n_iter):
         stft.inverse(spec)
-        stft.forward(rebuilt)
-        torch.add(rebuilt, prev, alpha=-momentum / (1 + momentum), out=spec)
-        rebuilt, prev = prev, rebuilt
+        rebuilt = stft.forward()
+        spec = torch.add(rebuilt, prev, alpha=-momentum / (1 + momentum))
+        prev = rebuilt
         parts = torch.view_as_real(spec)  # spec *= mag / |spec|, without complex abs (slow on CPUs)
-        torch.mul(parts[..., 0], parts[..., 0], out=scale).addcmul_(parts[..., 1], parts[..., 1])
+        scale = torch.addcmul(parts[..., 0] * parts[..., 0], parts[..., 1], parts[..., 1])
         spec.mul_(scale.add_(1e-32).rsqrt_().mul_(mag_t))
     return stft.inverse(spec).clone()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
+import shutil
 import subprocess
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
@@ -138,6 +139,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     assert not any(FORBIDDEN.match(p) for p in PACKAGES)
+    if shutil.which("ffmpeg") is None:  # it decodes the GSM prompts and renders the tracker modules
+        raise SystemExit("build_dataset: ffmpeg not found: apt-get install ffmpeg")
     args.out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.jobs) as ex:
         futs = [ex.submit(convert, p, k, args.work, args.out, args.max_minutes_per_package)
