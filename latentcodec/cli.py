@@ -496,8 +496,9 @@ def train_vocoder(data: str, output: str, val: str | None, resume: bool, threads
     val_line = ""
     if info["history"] and "val" in info["history"][-1]:
         v = info["history"][-1]["val"]
-        val_line = (f"; validation log-mel L1 {v['log_mel_l1_db']:.3f} dB, speech PESQ-wb {v['pesq_wb_speech']}, "
-                    f"STOI {v.get('stoi_speech')}")
+        speech = {k: "none" if v.get(k) is None else f"{v[k]:.3f}" for k in ("pesq_wb_speech", "stoi_speech")}
+        val_line = (f"; validation log-mel L1 {v['log_mel_l1_db']:.3f} dB, speech PESQ-wb {speech['pesq_wb_speech']}, "
+                    f"STOI {speech['stoi_speech']}")
     click.echo(f"{output}: trained {info['steps_done']} steps on {sum(info['data_hours'].values()):.2f} h "
                f"in {info['train_hours']:.2f} h{val_line}")
 
