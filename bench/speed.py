@@ -8,9 +8,8 @@ AudioLDM2-sized VAE has AudioLDM2's architecture with random weights (no hub her
 the same speed as the real one. Every vocoder given decodes (default: each model's own), at its own
 Griffin-Lim iterations unless --gl-iters, and is also timed alone ("vocoder alone": the exact mel of
 the input through the decoder's windows, no VAE). Input: the dev clips joined (or a synthetic tone
-when absent). On a CPU a decode runs the VAE ahead of the vocoder on the cores (latentcodec/cores.py),
-so its stage figures count the time each stage held the decode up, not its work. ``--repeats`` runs
-each setting R times and keeps the fastest (this machine's timings vary by 10-20 % between runs).
+when absent). ``--repeats`` runs each setting R times and keeps the fastest (this machine's timings vary
+by 10-20 % between runs).
 """
 from __future__ import annotations
 
