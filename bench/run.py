@@ -8,7 +8,7 @@
   bytes are made of; the cost of a file that is half silence;
 - the same metrics for Opus, MP3 and Vorbis (ffmpeg, from Debian), for Griffin-Lim and our magnitude
   network + Griffin-Lim from the exact mel (the ceilings of a mel codec with either), for the default
-  file decoded with Griffin-Lim instead of the default model's vocoder, and for 0.1.0's model at the
+  file decoded with Griffin-Lim and the second-stage vocoders instead of the default model's vocoder, and for 0.1.0's model at the
   default quality and at 6 kbps;
 - ViSQOL v3 (visqol-python): audio mode at 48 kHz, speech mode (16 kHz) for speech clips; PESQ-wb
   (pesq) and STOI (pystoi) on speech;
@@ -58,6 +58,8 @@ QUALITIES = (0, 2, 3, 4, 5, 6, 8)
 V2, V1 = "latentcodec-v2", "latentcodec-v1+zstd"
 VOCODER = default_vocoder(DEFAULT_MODEL)  # what the default model's files decode with
 EXACT_MEL_VOCODERS = ("griffinlim", "latentcodec-maggl-v1")  # from the exact mel: Griffin-Lim, ours (stage 1)
+# the default file decoded with these too (those of them that are not the default)
+OTHER_VOCODERS = ("griffinlim", "latentcodec-maggl-small-v2b", "latentcodec-maggl-small-v2c")
 OLD_MODEL = "latentcodec-small"  # 0.1.0's model, at the same rates
 DEFAULT = (V2, f"quality {DEFAULT_QUALITY:g}")
 METRICS = ("log_mel_l1_db", "log_mel_rmse_db", "mrstft_db", "si_sdr_db", "snr_db", "correlation", "visqol", "pesq_wb",
@@ -141,9 +143,9 @@ def rate_distortion(clips: list[Path], quick: bool, visqol: Visqol | None) -> li
                 **(v2_bytes(audio, model, q) if q == DEFAULT_QUALITY else {}))
         rt = round_trip(audio, model, kbps=6.0)
         add(V2, "--kbps 6", rt.file_size, rt.decoded[0], latent_mel_l1_db=rt.latent_mel_l1_db)
-        if VOCODER != "griffinlim":
-            rt = round_trip(audio, model, quality=DEFAULT_QUALITY, vocoder="griffinlim")
-            add(f"{V2} + griffinlim", DEFAULT[1], rt.file_size, rt.decoded[0], latent_mel_l1_db=rt.latent_mel_l1_db)
+        for voc in (v for v in OTHER_VOCODERS if v != VOCODER):
+            rt = round_trip(audio, model, quality=DEFAULT_QUALITY, vocoder=voc)
+            add(f"{V2} + {voc}", DEFAULT[1], rt.file_size, rt.decoded[0], latent_mel_l1_db=rt.latent_mel_l1_db)
         for setting, opts in ((DEFAULT[1], {"quality": DEFAULT_QUALITY}), ("--kbps 6", {"kbps": 6.0})):
             rt = round_trip(audio, old_model, vocoder="griffinlim", **opts)
             add(f"{OLD_MODEL} (0.1.0 model)", setting, rt.file_size, rt.decoded[0],

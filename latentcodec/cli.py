@@ -473,6 +473,8 @@ def train(data: str, output: str, val: str | None, device: str, resume: bool, qu
 @click.option("--lr", type=float, help="peak learning rate (cosine decay to --min-lr)")
 @click.option("--min-lr", type=float)
 @click.option("--gan-start", type=int, help="steps of reconstruction losses alone before the GAN losses")
+@click.option("--consistency-weight", type=float,
+              help="magnitude-gl: weight of its losses on the magnitude Griffin-Lim's resynthesis makes of it")
 @click.option("--kind-weights", type=KindWeights())
 @click.option("--init", metavar="VOCODER", help="start from this vocoder's generator (name or folder)")
 @click.option("--seed", type=int)

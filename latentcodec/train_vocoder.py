@@ -38,7 +38,8 @@ from .constants import DB_PER_NEPER, LOG_FLOOR
 from .errors import LatentCodecError, ModelError
 from .metrics import log_mel_distance
 from .train import CropSampler, lr_at, normalized_audio
-from .vocoder import DEFAULT_GL_ITERS, GriffinLimVocoder, Vocoder, neural_vocoder_folder, vocode_stream, vocoder_of
+from .vocoder import (DEFAULT_GL_ITERS, GriffinLimVocoder, Vocoder, griffin_lim, neural_vocoder_folder, phase_of,
+                      vocode_stream, vocoder_of)
 from .magnitude_net import MagnitudeNet
 from .vocos import VocosConfig, VocosGenerator, load_net, save_net
 
@@ -61,6 +62,7 @@ class VocoderTrainConfig:
     mel_weight: float = 45.0
     mrstft_weight: float = 5.0
     magnitude_mel_weight: float = 1.0  # magnitude-gl: L1 of the log-mel of its magnitude (what the codec measures)
+    consistency_weight: float = 0.0  # magnitude-gl: x the same losses on what Griffin-Lim's overlap-add makes of it
     mrd_weight: float = 1.0  # Vocos' author: MRD at 1.0 from the start "is key for reducing the buzzing"
     kind_weights: dict[str, float] = field(default_factory=lambda: {"music": 0.4, "speech": 0.4, "effects": 0.2})
     seed: int = 0
@@ -267,7 +269,12 @@ class Trainer:
 class MagnitudeTrainer:
     """The magnitude network and its optimiser. A regression, so no discriminators: at the mel's STFT, L1 of
     floored log magnitudes (near-silent bins count) + spectral convergence (the loud partials count) +
-    ``magnitude_mel_weight`` x L1 of the prediction's log-mel (each band's level, what the codec measures)."""
+    ``magnitude_mel_weight`` x L1 of the prediction's log-mel (each band's level, what the codec measures).
+
+    What is heard is not that magnitude but Griffin-Lim's overlap-add of it, which averages a magnitude no
+    signal has over the ~6 frames each sample lies in. With ``consistency_weight`` > 0 the same losses also
+    score that: the phase Griffin-Lim finds (no gradient), then |STFT(iSTFT(prediction x phase))|, so the
+    network learns magnitudes whose fine structure survives the resynthesis."""
 
     def __init__(self, cfg: VocoderTrainConfig, device: str = "cpu"):
         self.cfg, self.device = cfg, device
@@ -293,17 +300,43 @@ class MagnitudeTrainer:
         target = torch.stft(seg, c.n_fft, c.hop, c.win, torch.hann_window(c.win, device=seg.device), center=False,
                             return_complex=True).abs()
         pred = self.gen(batch_log_mel(seg, center=False) if mel is None else mel.to(self.device))
-        log_l1 = F.l1_loss(torch.log(pred.clamp(min=LOG_FLOOR)), torch.log(target.clamp(min=LOG_FLOOR)))
-        sc = (torch.linalg.norm(target - pred, dim=(1, 2)) / (torch.linalg.norm(target, dim=(1, 2)) + 1e-7)).mean()
-        basis = torch.from_numpy(mel_basis(c)).to(seg.device)
-        mel_l1 = F.l1_loss(torch.log((basis @ pred).clamp(min=c.log_floor)), torch.log((basis @ target).clamp(min=c.log_floor)))
-        loss = log_l1 + sc + self.cfg.magnitude_mel_weight * mel_l1
+        losses = _magnitude_losses(pred, target)
+        loss = losses["log_l1"] + losses["sc"] + self.cfg.magnitude_mel_weight * losses["mel_l1"]
+        out = {"log_mag_l1_db": losses["log_l1"].item() * DB_PER_NEPER, "sc": losses["sc"].item(),
+               "mel_l1_db": losses["mel_l1"].item() * DB_PER_NEPER}
+        if self.cfg.consistency_weight > 0:
+            edge = c.n_fft // (2 * c.hop) + 1  # frames that lack a neighbour's overlap
+            heard = _magnitude_losses(_resynthesised(pred)[..., edge:-edge], target[..., edge:-edge])
+            loss = loss + self.cfg.consistency_weight * (heard["log_l1"] + heard["sc"] +
+                                                         self.cfg.magnitude_mel_weight * heard["mel_l1"])
+            out.update(heard_log_mag_l1_db=heard["log_l1"].item() * DB_PER_NEPER,
+                       heard_mel_l1_db=heard["mel_l1"].item() * DB_PER_NEPER)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
         self.step += 1
-        return {"log_mag_l1_db": log_l1.item() * DB_PER_NEPER, "sc": sc.item(), "mel_l1_db": mel_l1.item() * DB_PER_NEPER,
-                "g_total": loss.item()}
+        return {**out, "g_total": loss.item()}
+
+
+def _magnitude_losses(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """L1 of floored log magnitudes, spectral convergence and L1 of log-mels, (batch, bins, frames) each."""
+    c = AUDIOLDM_MEL
+    basis = torch.from_numpy(mel_basis(c)).to(pred.device)
+    return {"log_l1": F.l1_loss(torch.log(pred.clamp(min=LOG_FLOOR)), torch.log(target.clamp(min=LOG_FLOOR))),
+            "sc": (torch.linalg.norm(target - pred, dim=(1, 2)) / (torch.linalg.norm(target, dim=(1, 2)) + 1e-7)).mean(),
+            "mel_l1": F.l1_loss(torch.log((basis @ pred).clamp(min=c.log_floor)),
+                                torch.log((basis @ target).clamp(min=c.log_floor)))}
+
+
+def _resynthesised(mag: torch.Tensor) -> torch.Tensor:
+    """|STFT| of the overlap-add of ``mag`` (batch, bins, frames) with the phase Griffin-Lim gives it (its
+    iterations as the codec runs them, frames centred), differentiable in ``mag`` only."""
+    c = AUDIOLDM_MEL
+    with torch.no_grad():
+        phase = torch.stack([phase_of(griffin_lim(m)) for m in mag.detach()])
+    window = torch.hann_window(c.win, device=mag.device)
+    wave = torch.istft(mag * phase, c.n_fft, c.hop, c.win, window, center=True, length=(mag.shape[-1] - 1) * c.hop)
+    return torch.stft(wave, c.n_fft, c.hop, c.win, window, center=True, return_complex=True).abs()
 
 
 def _set_lr(optimizers: tuple[torch.optim.Optimizer, ...], lr: float) -> None:

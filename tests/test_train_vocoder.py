@@ -8,10 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from safetensors.torch import load_file
 
 from latentcodec.cli import main
-from latentcodec.train_vocoder import VocoderTrainConfig, batch_log_mel, train_vocoder
+from latentcodec.mel import AUDIOLDM_MEL
+from latentcodec.train_vocoder import (VocoderTrainConfig, _magnitude_losses, _resynthesised, batch_log_mel,
+                                       train_vocoder)
 from latentcodec.vocoder import GriffinLimVocoder, load_vocoder
 from latentcodec.vocos import NeuralVocoder
 
@@ -41,11 +44,14 @@ def _cfg(**kw) -> VocoderTrainConfig:
                               generator={"dim": 16, "intermediate": 32}, **kw)
 
 
-@pytest.mark.parametrize("architecture,losses", [("vocos", {"d", "g_adv", "fm", "mel_l1_db", "mrstft"}),
-                                                 ("magnitude-gl", {"log_mag_l1_db", "sc"})])
-def test_resume_after_kill_gives_the_uninterrupted_weights(tmp_path, data, architecture: str, losses: set) -> None:
+@pytest.mark.parametrize("architecture,consistency,losses", [
+    ("vocos", 0.0, {"d", "g_adv", "fm", "mel_l1_db", "mrstft"}),
+    ("magnitude-gl", 0.0, {"log_mag_l1_db", "sc"}),
+    ("magnitude-gl", 1.0, {"log_mag_l1_db", "sc", "heard_log_mag_l1_db", "heard_mel_l1_db"})])
+def test_resume_after_kill_gives_the_uninterrupted_weights(tmp_path, data, architecture: str, consistency: float,
+                                                           losses: set) -> None:
     train, val = data
-    cfg = _cfg(architecture=architecture)
+    cfg = _cfg(architecture=architecture, consistency_weight=consistency)
     full = train_vocoder(train, tmp_path / "a", cfg, val=val, log=lambda s: None)
 
     def kill_after_first_checkpoint(line: str) -> None:
@@ -60,6 +66,7 @@ def test_resume_after_kill_gives_the_uninterrupted_weights(tmp_path, data, archi
     assert [h["step"] for h in resumed["history"]] == [2, 4] == [h["step"] for h in full["history"]]
     assert resumed["history"][-1]["val"] == full["history"][-1]["val"]
     assert losses <= set(full["history"][-1]["train"])  # vocos: GAN on after step 2
+    assert ("heard_mel_l1_db" in full["history"][-1]["train"]) == (consistency > 0)
     assert full["griffinlim"]["pesq_wb_speech"] > 1.0
     voc = load_vocoder(str(tmp_path / "a"))  # the output folder is a vocoder by name
     assert isinstance(voc, NeuralVocoder if architecture == "vocos" else GriffinLimVocoder)
@@ -81,7 +88,6 @@ def test_cli_runs_and_records(tmp_path, data, capsys) -> None:
 def test_crop_mel_is_the_codec_mel_of_those_samples() -> None:
     """A crop with n_fft/2 of context on each side gives, uncentred, the whole signal's centred frames."""
     from latentcodec.mel import log_mel
-    import torch
 
     x = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
     whole = log_mel(x)
@@ -99,3 +105,22 @@ def test_init_starts_from_the_given_generator(tmp_path, data) -> None:
     a, b = (load_file(str(tmp_path / n / "model.safetensors")) for n in ("a", "b"))
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
     assert main(["train-vocoder", str(train), str(tmp_path / "c"), *common, "--init", str(tmp_path)]) == 1
+
+
+def test_resynthesis_keeps_a_real_magnitude_and_scores_a_smoothed_one() -> None:
+    """The consistency loss's Griffin-Lim resynthesis: a real speech magnitude comes back close (Griffin-Lim's
+    16 iterations are not exact), one smoothed over 5 frames far, so the loss can tell them apart."""
+    c = AUDIOLDM_MEL
+    x, _ = sf.read(str(EXAMPLE), dtype="float32", start=16000, frames=100 * c.hop + c.n_fft)
+    target = torch.stft(torch.from_numpy(x)[None], c.n_fft, c.hop, c.win, torch.hann_window(c.win), center=False,
+                        return_complex=True).abs()
+    smooth = torch.nn.functional.avg_pool1d(target, 5, 1, 2)
+    inner = slice(4, -4)
+    real = _magnitude_losses(_resynthesised(target)[..., inner], target[..., inner])
+    smoothed = _magnitude_losses(_resynthesised(smooth)[..., inner], target[..., inner])
+    assert real["log_l1"] < 0.25 and real["mel_l1"] < 0.1  # nepers; measured 0.18 and 0.056
+    assert smoothed["log_l1"] > 0.35 and smoothed["mel_l1"] > 0.15  # measured 0.46 and 0.25
+    holes = target.clone()
+    holes[..., 1::2] = 0  # no signal has this magnitude: the overlap-add fills the silent frames
+    filled = _resynthesised(holes)[..., 5:-5:2]
+    assert filled.mean() > 0.3 * target[..., 5:-5:2].mean()  # measured 0.50
