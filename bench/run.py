@@ -8,8 +8,8 @@
   bytes are made of; the cost of a file that is half silence;
 - the same metrics for Opus, MP3 and Vorbis (ffmpeg, from Debian), for Griffin-Lim and our magnitude
   network + Griffin-Lim from the exact mel (the ceilings of a mel codec with either), for the default
-  file decoded with Griffin-Lim and the second-stage vocoders instead of the default model's vocoder, and for 0.1.0's model at the
-  default quality and at 6 kbps;
+  file decoded with Griffin-Lim and the second-stage vocoders instead of the default model's vocoder,
+  and for 0.1.0's model at the default quality and at 6 kbps;
 - ViSQOL v3 (visqol-python): audio mode at 48 kHz, speech mode (16 kHz) for speech clips; PESQ-wb
   (pesq) and STOI (pystoi) on speech;
 - speed per stage for the shipped model and an AudioLDM2-sized VAE, batch 1 and 8;

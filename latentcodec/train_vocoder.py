@@ -323,7 +323,8 @@ def _magnitude_losses(pred: torch.Tensor, target: torch.Tensor) -> dict[str, tor
     c = AUDIOLDM_MEL
     basis = torch.from_numpy(mel_basis(c)).to(pred.device)
     return {"log_l1": F.l1_loss(torch.log(pred.clamp(min=LOG_FLOOR)), torch.log(target.clamp(min=LOG_FLOOR))),
-            "sc": (torch.linalg.norm(target - pred, dim=(1, 2)) / (torch.linalg.norm(target, dim=(1, 2)) + 1e-7)).mean(),
+            "sc": (torch.linalg.norm(target - pred, dim=(1, 2)) / (torch.linalg.norm(target, dim=(1, 2)) + 1e-7)
+                   ).mean(),
             "mel_l1": F.l1_loss(torch.log((basis @ pred).clamp(min=c.log_floor)),
                                 torch.log((basis @ target).clamp(min=c.log_floor)))}
 
