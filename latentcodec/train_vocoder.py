@@ -300,15 +300,15 @@ class MagnitudeTrainer:
         target = torch.stft(seg, c.n_fft, c.hop, c.win, torch.hann_window(c.win, device=seg.device), center=False,
                             return_complex=True).abs()
         pred = self.gen(batch_log_mel(seg, center=False) if mel is None else mel.to(self.device))
-        losses = _magnitude_losses(pred, target)
-        loss = losses["log_l1"] + losses["sc"] + self.cfg.magnitude_mel_weight * losses["mel_l1"]
+        losses = _magnitude_losses(pred, target, self.cfg.magnitude_mel_weight)
+        loss = losses["total"]
         out = {"log_mag_l1_db": losses["log_l1"].item() * DB_PER_NEPER, "sc": losses["sc"].item(),
                "mel_l1_db": losses["mel_l1"].item() * DB_PER_NEPER}
         if self.cfg.consistency_weight > 0:
             edge = c.n_fft // (2 * c.hop) + 1  # frames that lack a neighbour's overlap
-            heard = _magnitude_losses(_resynthesised(pred)[..., edge:-edge], target[..., edge:-edge])
-            loss = loss + self.cfg.consistency_weight * (heard["log_l1"] + heard["sc"] +
-                                                         self.cfg.magnitude_mel_weight * heard["mel_l1"])
+            heard = _magnitude_losses(_resynthesised(pred)[..., edge:-edge], target[..., edge:-edge],
+                                      self.cfg.magnitude_mel_weight)
+            loss = loss + self.cfg.consistency_weight * heard["total"]
             out.update(heard_log_mag_l1_db=heard["log_l1"].item() * DB_PER_NEPER,
                        heard_mel_l1_db=heard["mel_l1"].item() * DB_PER_NEPER)
         self.opt_g.zero_grad(set_to_none=True)
@@ -318,15 +318,16 @@ class MagnitudeTrainer:
         return {**out, "g_total": loss.item()}
 
 
-def _magnitude_losses(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """L1 of floored log magnitudes, spectral convergence and L1 of log-mels, (batch, bins, frames) each."""
+def _magnitude_losses(pred: torch.Tensor, target: torch.Tensor, mel_weight: float) -> dict[str, torch.Tensor]:
+    """L1 of floored log magnitudes, spectral convergence, L1 of log-mels, and their sum with the log-mel
+    term weighted by ``mel_weight``; ``pred`` and ``target`` (batch, bins, frames)."""
     c = AUDIOLDM_MEL
     basis = torch.from_numpy(mel_basis(c)).to(pred.device)
-    return {"log_l1": F.l1_loss(torch.log(pred.clamp(min=LOG_FLOOR)), torch.log(target.clamp(min=LOG_FLOOR))),
-            "sc": (torch.linalg.norm(target - pred, dim=(1, 2)) / (torch.linalg.norm(target, dim=(1, 2)) + 1e-7)
-                   ).mean(),
-            "mel_l1": F.l1_loss(torch.log((basis @ pred).clamp(min=c.log_floor)),
-                                torch.log((basis @ target).clamp(min=c.log_floor)))}
+    log_l1 = F.l1_loss(torch.log(pred.clamp(min=LOG_FLOOR)), torch.log(target.clamp(min=LOG_FLOOR)))
+    sc = (torch.linalg.norm(target - pred, dim=(1, 2)) / (torch.linalg.norm(target, dim=(1, 2)) + 1e-7)).mean()
+    mel_l1 = F.l1_loss(torch.log((basis @ pred).clamp(min=c.log_floor)),
+                       torch.log((basis @ target).clamp(min=c.log_floor)))
+    return {"log_l1": log_l1, "sc": sc, "mel_l1": mel_l1, "total": log_l1 + sc + mel_weight * mel_l1}
 
 
 def _resynthesised(mag: torch.Tensor) -> torch.Tensor:
