@@ -70,7 +70,7 @@ def _device_of(model: Model) -> torch.device:
 
 def encode_mel_windows(model: Model, mels: np.ndarray) -> torch.Tensor:
     """(B, frames, n_mels) log-mel windows -> (B, C, frames/4, n_mels/4) posterior means (float32)."""
-    x = torch.from_numpy(mels)[:, None].to(_device_of(model))
+    x = torch.from_numpy(mels)[:, None].to(_device_of(model), memory_format=torch.channels_last)
     z = run_parts(lambda part: model.vae.encode(part).latent_dist.mode().float(), x)
     if not torch.isfinite(z).all():
         raise ModelError(f"model '{model.name}' produced non-finite latents")
@@ -79,7 +79,7 @@ def encode_mel_windows(model: Model, mels: np.ndarray) -> torch.Tensor:
 
 def decode_latent_windows(model: Model, latents: np.ndarray) -> np.ndarray:
     """(B, C, t, m) latents -> (B, 4t, 4m) log-mel."""
-    z = torch.from_numpy(latents).float().to(_device_of(model))
+    z = torch.from_numpy(latents).float().to(_device_of(model), memory_format=torch.channels_last)
     return run_parts(lambda part: model.vae.decode(part).sample[:, 0].float(), z).cpu().numpy()
 
 

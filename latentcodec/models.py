@@ -97,7 +97,12 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Model:
         raise ModelError(f"model '{name}' is not a mel VAE: it takes {vae.config.in_channels} input channels, not 1")
     vae = vae.to(device).eval().requires_grad_(False)
     coder = load_coder_table(path) if Path(path).is_dir() else None
-    return Model(name=name, vae=vae, fingerprint=fingerprint(vae), location=location, coder=coder)
+    model = Model(name=name, vae=vae, fingerprint=fingerprint(vae), location=location, coder=coder)
+    # Channels-last convolutions: oneDNN's fastest layout on a CPU (the small model, one core, 2 windows:
+    # encoder 140 -> 125 ms, decoder 404 -> 328 ms; latents the same to 2e-5). The fingerprint above reads
+    # the weights in plain layout, so it does not change.
+    vae.to(memory_format=torch.channels_last)
+    return model
 
 
 def load_hifigan(model: Model, device: str = "cpu") -> torch.nn.Module:
