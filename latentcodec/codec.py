@@ -30,7 +30,7 @@ from .quantize import BITS, DEFAULT_ZSTD
 from .registry import default_vocoder
 from .rate import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, step_for_quality, step_for_rate, transform_of
 from .timings import Timings
-from .vocoder import OVERLAP_FRAMES, WINDOW_FRAMES, load_vocoder, vocode_stream, window_span
+from .vocoder import OVERLAP_FRAMES, WINDOW_FRAMES, Vocoder, load_vocoder, vocode_stream, window_span
 
 CONTEXT_FRAMES = 32
 Progress = Callable[[int, int], None]  # (done, total)
@@ -348,14 +348,14 @@ def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryI
         return DecodeResult(h, rate, written, list(reader.lost), timings)
 
 
-def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder: str | None = None,
+def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder: str | Vocoder | None = None,
                   gl_iters: int | None = None, sample_rate: int | str | None = None, force: bool = False,
                   device: str = "cpu", batch_size: int = 4, start: float = 0.0, duration: float | None = None,
                   progress: Progress | None = None, mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
                   timings: Timings | None = None) -> tuple[Iterator[np.ndarray], int, int]:
     """The decoded audio of an open file as (frames, channels) float32 blocks in [-1, 1]; returns
-    (blocks, sample rate, frames in all). 16 kHz unless ``sample_rate`` ('original' or Hz). ``vocoder``
-    None: the one the registry pairs with the file's model.
+    (blocks, sample rate, frames in all). 16 kHz unless ``sample_rate`` ('original' or Hz). ``vocoder``: a
+    name (None: the one the registry pairs with the file's model) or a :data:`vocoder.Vocoder` itself.
 
     ``start`` and ``duration`` (seconds) decode a part: only its chunks and their neighbours are read and
     decoded, and the vocoder runs only the windows that cover it, so the samples are those of the same
@@ -365,7 +365,7 @@ def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder:
     h = reader.header
     retain_freed_memory()
     m = model_for_file(h, model, force, device)
-    voc = load_vocoder(vocoder or default_vocoder(m.name), h.mel, m, device, gl_iters)
+    voc = vocoder if callable(vocoder) else load_vocoder(vocoder or default_vocoder(m.name), h.mel, m, device, gl_iters)
     rate = output_rate(h, sample_rate)
     span = sample_span(h, start, duration)
     total = h.num_chunks * h.chunk_frames

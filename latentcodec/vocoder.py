@@ -138,11 +138,12 @@ def phase_of(wave: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL) -> torch.Tensor:
 class GriffinLimVocoder:
     """Log-mel window -> waveform, warm-started from the previous window's samples. The linear magnitude
     comes from ``magnitude`` ((frames, n_mels) log-mel -> (bins, frames)): the mel's inverse by default,
-    or a trained network (``magnitude_net``)."""
+    or a trained network (``magnitude_net``). ``seed``: of the random phase Griffin-Lim starts from (the
+    codec's is 0; another shows how much a score moves with an equally good phase)."""
 
     def __init__(self, n_iter: int = DEFAULT_GL_ITERS, device: str = "cpu", cfg: MelConfig = AUDIOLDM_MEL,
-                 magnitude: Callable[[torch.Tensor], torch.Tensor] | None = None):
-        self.n_iter, self.device, self.cfg = n_iter, device, cfg
+                 magnitude: Callable[[torch.Tensor], torch.Tensor] | None = None, seed: int = 0):
+        self.n_iter, self.device, self.cfg, self.seed = n_iter, device, cfg, seed
         self.magnitude = magnitude or partial(mel_to_linear, cfg=cfg)
 
     def __call__(self, log_mel: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
@@ -150,7 +151,7 @@ class GriffinLimVocoder:
         init = None
         if previous is not None and len(previous) > self.cfg.n_fft:
             init = phase_of(torch.from_numpy(previous).to(self.device), self.cfg)[:, :-(self.cfg.n_fft // self.cfg.hop)]
-        return griffin_lim(mag, self.n_iter, init_phase=init, cfg=self.cfg).cpu().numpy()
+        return griffin_lim(mag, self.n_iter, init_phase=init, cfg=self.cfg, seed=self.seed).cpu().numpy()
 
 
 class HifiGanVocoder:

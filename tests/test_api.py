@@ -55,3 +55,18 @@ def test_latent_crops_over_a_folder(tmp_path, tiny_model) -> None:
     assert [b.shape for b in batches][0] == (5, 8, 64, 16) and sum(len(b) for b in batches) == 17
     with pytest.raises(LatentCodecError, match="no .alat file holds a crop"):
         latentcodec.LatentCrops(tmp_path / "d", crop_frames=400)
+
+
+def test_decode_takes_a_vocoder_itself(tmp_path, tiny_model) -> None:
+    from latentcodec.vocoder import GriffinLimVocoder
+
+    latentcodec.encode(tone(6.0, 16000, 1), 16000, tmp_path / "a.alat", model=tiny_model)
+    named, _ = latentcodec.decode(tmp_path / "a.alat", vocoder="griffinlim", gl_iters=4)
+    same, _ = latentcodec.decode(tmp_path / "a.alat", vocoder=GriffinLimVocoder(4))
+    other, _ = latentcodec.decode(tmp_path / "a.alat", vocoder=GriffinLimVocoder(4, seed=1))
+    assert np.array_equal(named, same)  # the name's vocoder starts from seed 0
+    assert not np.allclose(named, other, atol=1e-3)  # another starting phase, other samples
+    calls = []
+    silent, _ = latentcodec.decode(tmp_path / "a.alat", vocoder=lambda mel, prev: calls.append(len(mel)) or
+                                   np.zeros((len(mel) - 1) * 160, np.float32))
+    assert calls and silent.shape == named.shape and np.abs(silent).max() < 1e-3  # its samples, de-normalised
