@@ -17,8 +17,8 @@ BUILTIN_VOCODERS = {"griffinlim": "Momentum Griffin-Lim on the pseudo-inverted m
 # a model's pairing may improve in a later release; models not listed decode with Griffin-Lim, as in 0.1.0.
 # A pairing needs the vocoder to beat Griffin-Lim end to end on the dev clips on every kind (ViSQOL per
 # kind, PESQ-wb and STOI on speech): latentcodec-maggl-v1 does for latentcodec-small-v2 (its MODEL.md);
-# latentcodec-maggl-small-v2, -v2b and -v2c, far better on speech, do not on music (ViSQOL 0.008, 0.031 and
-# 0.027 below).
+# latentcodec-maggl-small-v2, -v2b and -v2c, far better on speech, do not on music (ViSQOL 0.008, 0.041 and
+# 0.026 below in the last `make bench`; v2c 0.024 below over three Griffin-Lim seeds, bench/vocoder_seeds.py).
 DEFAULT_VOCODERS: dict[str, str] = {"latentcodec-small-v2": "latentcodec-maggl-v1"}
 
 
