@@ -101,7 +101,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Model:
     # Channels-last convolutions: oneDNN's fastest layout on a CPU (the small model, one core, 2 windows:
     # encoder 140 -> 125 ms, decoder 404 -> 328 ms; latents the same to 2e-5). After the fingerprint, which
     # reads the weights in plain layout: a channels-last weight with a size-1 axis passes as contiguous
-    # but has no byte view (tried: `alat info` then fails), and the print stays as it was.
+    # but has no byte view (tried: loading then fails), and the print stays as it was.
     vae.to(memory_format=torch.channels_last)
     return model
 
