@@ -57,9 +57,10 @@ CLASSIC = ([("opus", f"{k}k", ["-c:a", "libopus", "-b:a", f"{k}k"], "ogg") for k
 QUALITIES = (0, 2, 3, 4, 5, 6, 8)
 V2, V1 = "latentcodec-v2", "latentcodec-v1+zstd"
 VOCODER = default_vocoder(DEFAULT_MODEL)  # what the default model's files decode with
-EXACT_MEL_VOCODERS = ("griffinlim", "latentcodec-maggl-v1")  # from the exact mel: Griffin-Lim, ours (stage 1)
+# from the exact mel: Griffin-Lim, ours (stage 1), the default (stage 1, or the second stage where it is speech)
+EXACT_MEL_VOCODERS = ("griffinlim", "latentcodec-maggl-v1", "latentcodec-maggl-routed-v1")
 # the default file decoded with these too (those of them that are not the default)
-OTHER_VOCODERS = ("griffinlim", "latentcodec-maggl-small-v2b", "latentcodec-maggl-small-v2c")
+OTHER_VOCODERS = ("griffinlim", "latentcodec-maggl-v1", "latentcodec-maggl-small-v2c")
 OLD_MODEL = "latentcodec-small"  # 0.1.0's model, at the same rates
 DEFAULT = (V2, f"quality {DEFAULT_QUALITY:g}")
 METRICS = ("log_mel_l1_db", "log_mel_rmse_db", "mrstft_db", "si_sdr_db", "snr_db", "correlation", "visqol", "pesq_wb",
@@ -300,7 +301,7 @@ def plot(rows: list[dict], out: Path) -> list[str]:
                 pts = sorted((r["kbps"], r[metric]) for r in means if r["codec"] == codec and r["kbps"] < 80)
                 if pts and not codec.endswith("-exact-mel"):
                     ax.plot(*zip(*pts), marker="o", label=codec)
-            for voc, style in zip(EXACT_MEL_VOCODERS, ("--", ":")):
+            for voc, style in zip(EXACT_MEL_VOCODERS, ("--", ":", "-.")):
                 ceil = [r[metric] for r in means if r["codec"] == f"{voc}-exact-mel"]
                 if ceil:
                     ax.axhline(ceil[0], ls=style, c="gray", label=f"{voc} from exact mel")

@@ -16,10 +16,11 @@ BUILTIN_VOCODERS = {"griffinlim": "Momentum Griffin-Lim on the pseudo-inverted m
 # The vocoder a model's files decode with when none is named. A file records its model, not a vocoder, so
 # a model's pairing may improve in a later release; models not listed decode with Griffin-Lim, as in 0.1.0.
 # A pairing needs the vocoder to beat Griffin-Lim end to end on the dev clips on every kind (ViSQOL per
-# kind, PESQ-wb and STOI on speech): latentcodec-maggl-v1 does for latentcodec-small-v2 (its MODEL.md);
-# latentcodec-maggl-small-v2, -v2b and -v2c, far better on speech, do not on music (ViSQOL 0.008, 0.041 and
-# 0.026 below in the last `make bench`; v2c 0.024 below over three Griffin-Lim seeds, bench/vocoder_seeds.py).
-DEFAULT_VOCODERS: dict[str, str] = {"latentcodec-small-v2": "latentcodec-maggl-v1"}
+# kind, PESQ-wb and STOI on speech). latentcodec-maggl-v1 did for latentcodec-small-v2; the second stages
+# (latentcodec-maggl-small-v2, -v2b, -v2c), far better on speech, do not on music (v2c: ViSQOL 0.024 below
+# over three Griffin-Lim seeds, bench/vocoder_seeds.py); latentcodec-maggl-routed-v1, v2c where the decoded
+# mel is speech and latentcodec-maggl-v1 elsewhere, does (its MODEL.md).
+DEFAULT_VOCODERS: dict[str, str] = {"latentcodec-small-v2": "latentcodec-maggl-routed-v1"}
 
 
 def default_vocoder(model: str) -> str:

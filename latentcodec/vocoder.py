@@ -1,7 +1,7 @@
-"""From log-mel back to a waveform: momentum Griffin-Lim (default), a neural vocoder of our own
-(``vocos.py``, shipped under ``weights/vocoders/``) or a model's HiFi-GAN, chosen by name through one
-registry (``load_vocoder``) and run over a long mel in overlapping windows so memory stays flat and no
-seam is heard.
+"""From log-mel back to a waveform: momentum Griffin-Lim, a vocoder of our own (``vocos.py``,
+``magnitude_net.py``, ``routed_vocoder.py``; shipped under ``weights/vocoders/``) or a model's HiFi-GAN,
+chosen by name through one registry (``load_vocoder``) and run over a long mel in overlapping windows so
+memory stays flat and no seam is heard.
 
 Griffin-Lim needs a linear magnitude: the mel filterbank is inverted once per window with its
 pseudo-inverse followed by a few multiplicative non-negative least-squares updates (all matrix
@@ -169,19 +169,20 @@ class HifiGanVocoder:
 
 Vocoder = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 
-# Neural vocoders shipped in the package: one folder each (config.json + model.safetensors), apart from
-# the VAEs in weights/ so that a vocoder's name is never taken for a --model.
+# Neural vocoders shipped in the package: one folder each (config.json + model.safetensors, or a router's
+# config.json + detector), apart from the VAEs in weights/ so that a vocoder's name is never taken for a --model.
 def neural_vocoder_folder(name: str) -> Path:
     """The folder of a shipped neural vocoder's name, or ``name`` itself when it is such a folder."""
+    from .routed_vocoder import is_routed_folder
     from .vocos import is_net_folder
 
     shipped = shipped_vocoders()
     if name in shipped:
         return shipped[name]
-    if is_net_folder(Path(name)):
+    if is_net_folder(Path(name)) or is_routed_folder(Path(name)):
         return Path(name)
     raise ModelError(f"vocoder '{name}' not found: use one of {', '.join(vocoder_names())}, "
-                     f"or a folder written by alat train-vocoder", "vocoder")
+                     f"or a folder written by alat train-vocoder or training/train_speech_detector.py", "vocoder")
 
 
 def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: "Model | None" = None, device: str = "cpu",
@@ -196,9 +197,13 @@ def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: "Model | None"
         if model is None:
             raise ModelError("the hifigan vocoder needs the model whose HiFi-GAN it is", "vocoder")
         return HifiGanVocoder(load_hifigan(model, device), device, mel.hop)
+    from .routed_vocoder import is_routed_folder, load_routed
     from .vocos import load_net
 
-    return vocoder_of(load_net(neural_vocoder_folder(name), device), mel, device, gl_iters, name)
+    folder = neural_vocoder_folder(name)
+    if is_routed_folder(folder):
+        return load_routed(folder, mel, device, gl_iters)
+    return vocoder_of(load_net(folder, device), mel, device, gl_iters, name)
 
 
 def vocoder_of(net: "MelConvNeXt", mel: MelConfig = AUDIOLDM_MEL, device: str = "cpu",

@@ -92,3 +92,43 @@ def test_shipped_second_stage_is_trained(name: str, trained: bool, decoded_examp
     l1_db = log_mel_distance(log_mel(x), log_mel(y))["log_mel_l1_db"]
     pesq_wb = pesq(16000, x.astype(np.float64), y.astype(np.float64), "wb")
     assert (l1_db < max_l1 and pesq_wb > min_pesq) == trained, (l1_db, pesq_wb)
+
+
+def _melody(seconds: int = 8) -> np.ndarray:
+    """Eight sustained notes with five harmonics each, one second each: music to the detector."""
+    t = np.arange(16000) / 16000
+    notes = (220, 247, 262, 294, 330, 349, 392, 440)[:seconds]
+    return np.concatenate([sum(0.15 / k * np.sin(2 * np.pi * k * f * t) for k in range(1, 6)) for f in notes])
+
+
+@pytest.mark.parametrize("fitted", [True, False])
+def test_shipped_router_sends_speech_to_the_second_stage(fitted: bool, decoded_example) -> None:
+    """The default vocoder's detector routes every frame of the example's decoded mel to the second stage
+    (so the example decodes to v2c's samples) and none of a melody's; with its weights zeroed it cannot
+    tell them apart."""
+    import io
+
+    from latentcodec.audio_io import Audio
+    from latentcodec.codec import decoded_mel, encode_audio
+    from latentcodec.container import AlatReader
+    from latentcodec.speech_detector import DetectorConfig, SpeechDetector
+
+    folder = shipped_vocoders()["latentcodec-maggl-routed-v1"]
+    assert (folder / "MODEL.md").is_file() and (folder / "training.json").is_file()
+    detector = SpeechDetector.load(folder, DetectorConfig())
+    if not fitted:
+        detector.weight = torch.zeros_like(detector.weight)
+    x = _melody().astype(np.float32)
+    buf = io.BytesIO()
+    encode_audio(Audio(x[None], 16000, 1, len(x), 0), buf, "latentcodec-small-v2")
+    buf.seek(0)
+    with AlatReader(buf) as r:
+        melody = decoded_mel(r)[0]
+    speech = decoded_example["latentcodec-small-v2"][1]
+    shares = float(detector(torch.from_numpy(speech)).mean()), float(detector(torch.from_numpy(melody)).mean())
+    assert (shares == (1.0, 0.0)) == fitted, shares
+    if fitted:
+        routed, second = (np.concatenate(list(vocode_stream(iter([speech]), len(speech), (len(speech) - 1) * 160,
+                                                            load_vocoder(n), float(np.log(1e-5)))))
+                          for n in ("latentcodec-maggl-routed-v1", "latentcodec-maggl-small-v2c"))
+        assert np.array_equal(routed, second)
