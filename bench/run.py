@@ -6,10 +6,10 @@
   version 1 at every bit depth, with and without zstd, on real bytes;
 - bits per latent value of candidate probability models (bench/entropy_models.py); what the version-2
   bytes are made of; the cost of a file that is half silence;
-- the same metrics for Opus, MP3 and Vorbis (ffmpeg, from Debian), for Griffin-Lim and our magnitude
-  network + Griffin-Lim from the exact mel (the ceilings of a mel codec with either), for the default
-  file decoded with Griffin-Lim and the second-stage vocoders instead of the default model's vocoder,
-  and for 0.1.0's model at the default quality and at 6 kbps;
+- the same metrics for Opus, MP3 and Vorbis (ffmpeg, from Debian), for Griffin-Lim, our magnitude
+  network + Griffin-Lim and the default vocoder from the exact mel (the ceilings of a mel codec with
+  each), for the default file decoded with Griffin-Lim, stage 1 alone and the second stage alone instead
+  of the default model's vocoder, and for 0.1.0's model at the default quality and at 6 kbps;
 - ViSQOL v3 (visqol-python): audio mode at 48 kHz, speech mode (16 kHz) for speech clips; PESQ-wb
   (pesq) and STOI (pystoi) on speech;
 - speed per stage for the shipped model and an AudioLDM2-sized VAE, batch 1 and 8;

@@ -16,8 +16,9 @@ from latentcodec.magnitude_net import MagnitudeNet
 from latentcodec.mel import AUDIOLDM_MEL, log_mel
 from latentcodec.metrics import log_mel_distance
 from latentcodec.registry import DEFAULT_MODEL, default_vocoder, shipped_vocoders
+from latentcodec.routed_vocoder import routed_magnitude
 from latentcodec.train_vocoder import PairCropSampler, batch_log_mel
-from latentcodec.vocoder import GriffinLimVocoder, load_vocoder, vocode_stream
+from latentcodec.vocoder import GriffinLimVocoder, load_vocoder, mel_to_linear, vocode_stream
 from latentcodec.vocos import VocosConfig, VocosGenerator, load_net, save_net
 
 FLOOR = float(np.log(1e-5))
@@ -60,8 +61,16 @@ def test_refuses_a_network_of_another_stft(tmp_path) -> None:
         load_vocoder(str(tmp_path))
 
 
-@pytest.mark.parametrize("make", [lambda folder: GriffinLimVocoder(8), lambda folder: load_vocoder(str(folder), gl_iters=8)],
-                         ids=["griffinlim", "magnitude-gl"])
+def _routed(folder) -> GriffinLimVocoder:
+    """The tiny network in the first half of every window, the mel's inverse in the second."""
+    from .test_routed_vocoder import _half_detector
+
+    return GriffinLimVocoder(8, magnitude=routed_magnitude(_half_detector(), load_vocoder(str(folder)).magnitude,
+                                                           mel_to_linear))
+
+
+@pytest.mark.parametrize("make", [lambda folder: GriffinLimVocoder(8), lambda folder: load_vocoder(str(folder), gl_iters=8),
+                                  _routed], ids=["griffinlim", "magnitude-gl", "routed"])
 def test_no_seam_between_griffin_lim_windows(tiny_folder, make) -> None:
     """Griffin-Lim is not local, so windows cannot give the whole mel's samples; what they must not do is
     make the frames around a window border any worse than the same frames vocoded in one piece."""

@@ -104,3 +104,4 @@ def test_a_router_through_the_whole_decode(router, tmp_path) -> None:
                  str(tmp_path / "out.wav")]) == 0
     y, sr = sf.read(tmp_path / "out.wav")
     assert sr == 16000 and len(y) == len(x) and np.isfinite(y).all()
+
