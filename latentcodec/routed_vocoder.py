@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
@@ -23,6 +23,9 @@ from .constants import DEFAULT_GL_ITERS
 from .errors import ModelError
 from .mel import AUDIOLDM_MEL, MelConfig
 from .speech_detector import DetectorConfig, SpeechDetector
+
+if TYPE_CHECKING:
+    from .vocoder import GriffinLimVocoder
 
 ARCHITECTURE = "latentcodec-routed-magnitude"
 Magnitude = Callable[[torch.Tensor], torch.Tensor]
@@ -58,7 +61,8 @@ def routed_magnitude(detector: SpeechDetector, speech: Magnitude, other: Magnitu
     return magnitude
 
 
-def load_routed(folder: Path, mel: MelConfig = AUDIOLDM_MEL, device: str = "cpu", gl_iters: int | None = None):
+def load_routed(folder: Path, mel: MelConfig = AUDIOLDM_MEL, device: str = "cpu",
+                gl_iters: int | None = None) -> "GriffinLimVocoder":
     """The routed vocoder saved in ``folder``, for mels of ``mel``."""
     from .vocoder import GriffinLimVocoder, load_vocoder
 

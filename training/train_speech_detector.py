@@ -24,7 +24,7 @@ from latentcodec.audio_io import AUDIO_SUFFIXES, read_audio
 from latentcodec.mel import normalization_stats
 from latentcodec.registry import DEFAULT_MODEL
 from latentcodec.routed_vocoder import save_router
-from latentcodec.speech_detector import DetectorConfig, fit_detector, mel_features
+from latentcodec.speech_detector import DetectorConfig, SpeechDetector, fit_detector, mel_features
 from latentcodec.train_vocoder import coded_pairs, dev_clips
 
 KIND_WEIGHTS = {"speech": 0.5, "music": 0.3, "effects": 0.2}  # each kind's share of the fit's total weight
@@ -48,6 +48,12 @@ def frames_of(mels: list[np.ndarray], cfg: DetectorConfig) -> torch.Tensor:
     return torch.cat([mel_features(torch.from_numpy(m.astype(np.float32)), cfg) for m in mels])
 
 
+def frame_accuracy(detector: SpeechDetector, mels: dict[str, list[np.ndarray]]) -> dict[str, float]:
+    """Per kind, the share of frames (features file by file) whose decision matches the kind."""
+    return {k: float(np.mean(np.concatenate([(detector.logits(torch.from_numpy(m)) > 0).numpy() == (k == "speech")
+                                             for m in v]))) for k, v in mels.items() if v}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", type=Path)
@@ -60,7 +66,6 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    torch.manual_seed(args.seed)
     t0, cfg = time.time(), DetectorConfig()
     groups = sample_audio(args.data, args.files_per_kind, args.seconds, np.random.default_rng(args.seed))
     mels = {k: [m.astype(np.float32) for _, m in v] for k, v in coded_pairs(groups, args.coded_by, print).items()}
@@ -73,8 +78,7 @@ def main() -> None:
     record: dict = {"coded_by": args.coded_by, "seed": args.seed, "files_per_kind": args.files_per_kind,
                     "seconds_per_file": args.seconds, "kind_weights": KIND_WEIGHTS,
                     "fitted_frames": {k: len(f) for k, f in feats.items()}}
-    record["held_out_frame_accuracy"] = {k: float(np.mean(np.concatenate(
-        [((detector.logits(torch.from_numpy(m)) > 0).numpy() == (k == "speech")) for m in v]))) for k, v in held.items() if v}
+    record["held_out_frame_accuracy"] = frame_accuracy(detector, held)
     if args.val:
         record["dev_speech_share"] = {name: float(detector(torch.from_numpy(m)).mean())
                                       for name, _, _, m in dev_clips(args.val, args.coded_by)}
