@@ -17,7 +17,7 @@ BUILTIN_VOCODERS = {"griffinlim": "Momentum Griffin-Lim on the pseudo-inverted m
 # a model's pairing may improve in a later release; models not listed decode with Griffin-Lim, as in 0.1.0.
 # A pairing needs the vocoder to beat Griffin-Lim end to end on the dev clips on every kind (ViSQOL per
 # kind, PESQ-wb and STOI on speech). latentcodec-maggl-v1 did for latentcodec-small-v2; the second stages
-# (latentcodec-maggl-small-v2, -v2b, -v2c), far better on speech, do not on music (v2c: ViSQOL 0.024 below
+# (latentcodec-maggl-small-v2, -v2b, -v2c), far better on speech, do not on music (v2c: ViSQOL 0.024-0.031 below
 # over three Griffin-Lim seeds, bench/vocoder_seeds.py); latentcodec-maggl-routed-v1, v2c where the decoded
 # mel is speech and latentcodec-maggl-v1 elsewhere, does (its MODEL.md).
 DEFAULT_VOCODERS: dict[str, str] = {"latentcodec-small-v2": "latentcodec-maggl-routed-v1"}

@@ -3,8 +3,8 @@
 elsewhere, then one Griffin-Lim over the blend.
 
 Why: measured end to end on the dev clips, the second stage lifts speech from PESQ-wb 1.28 to 1.87, but
-the bass harmonics it adds to music are partly wrong ones (music ViSQOL 0.024 under Griffin-Lim's over
-three seeds, ``bench/vocoder_seeds.py``), where stage 1 is above Griffin-Lim on every kind. Codecs choose
+the bass harmonics it adds to music are partly wrong ones (music ViSQOL 0.024-0.031 under Griffin-Lim's over
+three seeds, ``bench/vocoder_seeds.py``), where stage 1 is at or above Griffin-Lim on every kind. Codecs choose
 a mode by the signal (Opus: SILK for speech, CELT for music); here the decoder chooses from the decoded
 mel alone (``speech_detector``), so the file format is unchanged and files already written get it too.
 The two magnitudes are blended, not the waveforms, so a change of network inside a window needs no

@@ -69,8 +69,9 @@ def _routed(folder) -> GriffinLimVocoder:
                                                            mel_to_linear))
 
 
-@pytest.mark.parametrize("make", [lambda folder: GriffinLimVocoder(8), lambda folder: load_vocoder(str(folder), gl_iters=8),
-                                  _routed], ids=["griffinlim", "magnitude-gl", "routed"])
+@pytest.mark.parametrize("make", [lambda folder: GriffinLimVocoder(8),
+                                  lambda folder: load_vocoder(str(folder), gl_iters=8), _routed],
+                         ids=["griffinlim", "magnitude-gl", "routed"])
 def test_no_seam_between_griffin_lim_windows(tiny_folder, make) -> None:
     """Griffin-Lim is not local, so windows cannot give the whole mel's samples; what they must not do is
     make the frames around a window border any worse than the same frames vocoded in one piece."""
