@@ -380,7 +380,8 @@ def speed_and_memory(corpus: Path, quick: bool) -> tuple[float, list[dict], list
         secs = 10.0 if quick else 60.0
         sf.write(str(wav), test_audio(secs, corpus), 16000)
         refs = {"small": DEFAULT_MODEL, "audioldm2": audioldm2_sized(Path(tmp) / "a2")}
-        speed = [speed_run(refs[m], wav, secs, b, None, "cpu", c) for m in refs for b in (1, 8)
+        labels = {"small": DEFAULT_MODEL, "audioldm2": "audioldm2-sized (random weights)"}
+        speed = [speed_run(refs[m], labels[m], wav, secs, b, None, "cpu", c) for m in refs for b in (1, 8)
                  for c in (("default", "bits4") if m == "small" else ("default",))]
         mem = memory_and_length([0.25, 0.5] if quick else [1, 10, 60], Path(tmp))
     return secs, speed, mem

@@ -75,7 +75,7 @@ def fastest(runs: list[dict]) -> dict:
             "repeats": len(runs)}
 
 
-def run(model_ref: str, wav: Path, seconds: float, batch: int, gl_iters: int | None, device: str,
+def run(model_ref: str, label: str, wav: Path, seconds: float, batch: int, gl_iters: int | None, device: str,
         coder: str = "default", vocoder: str | None = None) -> dict:
     model = load_model(model_ref, device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,7 +89,7 @@ def run(model_ref: str, wav: Path, seconds: float, batch: int, gl_iters: int | N
         t2 = time.perf_counter()
     params = sum(p.numel() for p in model.vae.parameters())
     stages = {k: seconds / v for k, v in {**te.seconds, **td.seconds}.items() if v > 0}
-    return {"model": model_ref if "/" not in model_ref else "audioldm2-sized (random weights)", "params_m": params / 1e6,
+    return {"model": label, "params_m": params / 1e6,
             "batch": batch, "device": device, "coder": coder, "vocoder": vocoder or default_vocoder(model.name),
             "seconds_audio": seconds, "encode_s": t1 - t0, "decode_s": t2 - t1,
             "encode_x_realtime": seconds / (t1 - t0), "decode_x_realtime": seconds / (t2 - t1),
@@ -121,7 +121,8 @@ def main() -> None:
         x = sf.read(str(wav), dtype="float32")[0]
         for name in args.models:
             for b, coder, voc in ((b, c, v) for b in args.batch_sizes for c in args.coders for v in args.vocoders):
-                r = fastest([run(refs[name], wav, args.seconds, b, args.gl_iters, args.device, coder, voc)
+                label = "audioldm2-sized (random weights)" if name == "audioldm2" else refs[name]
+                r = fastest([run(refs[name], label, wav, args.seconds, b, args.gl_iters, args.device, coder, voc)
                              for _ in range(args.repeats)])
                 r["vocoder_alone_x_realtime"] = max(vocoder_alone(r["vocoder"], x, args.gl_iters, args.device)
                                                     for _ in range(args.repeats))
