@@ -68,6 +68,23 @@ class KindWeights(click.ParamType):
         return weights
 
 
+class Channels(click.ParamType):
+    """16,64,128: the VAE's three block widths, each a multiple of its 16 norm groups."""
+
+    name = "C1,C2,C3"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            widths = tuple(int(c) for c in value.split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not of the form 16,64,128", param, ctx)
+        if len(widths) != 3 or any(c <= 0 or c % 16 for c in widths):
+            self.fail(f"{value!r}: give three widths, each a positive multiple of 16", param, ctx)
+        return widths
+
+
 def _complete_vocoders(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     from .vocoder import vocoder_names
 
@@ -437,6 +454,9 @@ def _log(quiet: bool) -> Callable[[str], None]:
               help="draws per hour of narrowband files (MANIFEST.tsv band 'narrow') against wideband ones")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast for the convolutions (about twice as fast on CPU)")
 @click.option("--init", metavar="MODEL", help="start from this model's weights (fine-tuning), not random ones")
+@click.option("--init-matching", is_flag=True,
+              help="with --init: take only the tensors whose shapes match (a model of other --channels)")
+@click.option("--channels", type=Channels(), help="the VAE's block widths, full resolution first (default 32,64,128)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-every", type=POSITIVE, default=250, show_default=True, help="steps between validations")
 @click.option("--checkpoint-every", type=POSITIVE, default=250, show_default=True, help="steps between checkpoints")
@@ -444,14 +464,15 @@ def _log(quiet: bool) -> Callable[[str], None]:
 @DEVICE
 @QUIET
 def train(data: str, output: str, val: str | None, device: str, resume: bool, quiet: bool,
-          kind_weights: dict[str, float] | None, **opts: Any) -> None:
+          kind_weights: dict[str, float] | None, channels: tuple[int, ...] | None, **opts: Any) -> None:
     """Train a mel VAE on folder DATA (sub-folders music/, speech/, effects/ are sampled by kind) into OUTPUT."""
-    from .models import pick_device
+    from .models import SMALL_VAE_CONFIG, pick_device
     from .train import TrainConfig
     from .train import train as train_vae
 
     _check_folders(data, val)
-    cfg = TrainConfig(**opts, **({"kind_weights": kind_weights} if kind_weights else {}))
+    shape = {"vae_config": {**SMALL_VAE_CONFIG, "block_out_channels": channels}} if channels else {}
+    cfg = TrainConfig(**opts, **shape, **({"kind_weights": kind_weights} if kind_weights else {}))
     info = train_vae(Path(data), Path(output), cfg, val=Path(val) if val else None, device=pick_device(device),
                      resume=resume, log=_log(quiet))
     last = info["history"][-1] if info["history"] else {}
