@@ -454,8 +454,6 @@ def _log(quiet: bool) -> Callable[[str], None]:
               help="draws per hour of narrowband files (MANIFEST.tsv band 'narrow') against wideband ones")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast for the convolutions (about twice as fast on CPU)")
 @click.option("--init", metavar="MODEL", help="start from this model's weights (fine-tuning), not random ones")
-@click.option("--init-matching", is_flag=True,
-              help="with --init: take only the tensors whose shapes match (a model of other --channels)")
 @click.option("--channels", type=Channels(), help="the VAE's block widths, full resolution first (default 32,64,128)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-every", type=POSITIVE, default=250, show_default=True, help="steps between validations")

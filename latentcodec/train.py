@@ -60,7 +60,6 @@ class TrainConfig:
     kind_weights: dict[str, float] = field(default_factory=lambda: {"music": 0.4, "speech": 0.4, "effects": 0.2})
     seed: int = 0
     init: str | None = None  # model to start from (fine-tuning); None: random weights from ``seed``
-    init_matching: bool = False  # from ``init``, only the tensors whose names and shapes match (another width)
     val_every: int = 250
     checkpoint_every: int = 250
     vae_config: dict = field(default_factory=lambda: dict(SMALL_VAE_CONFIG))
@@ -213,19 +212,12 @@ def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, log: Calla
         log(f"resumed at step {run.step}")
     elif cfg.init:
         base = load_model(cfg.init, device)
-        run.init_fingerprint = base.fingerprint.hex()
-        if cfg.init_matching:
-            own = vae.state_dict()
-            same = {k: v for k, v in base.vae.state_dict().items() if k in own and own[k].shape == v.shape}
-            vae.load_state_dict(same, strict=False)
-            log(f"starting from the {len(same)} of {len(own)} tensors of {cfg.init} ({run.init_fingerprint[:16]}) "
-                f"whose shapes match; the rest from seed {cfg.seed}")
-            return run
         try:
             vae.load_state_dict(base.vae.state_dict())
         except RuntimeError as e:
             raise ModelError(f"model '{cfg.init}' has another architecture than the one trained here: "
-                             f"cannot start from it (--init-matching takes the tensors that fit)") from e
+                             f"cannot start from it") from e
+        run.init_fingerprint = base.fingerprint.hex()
         log(f"starting from the weights of {cfg.init} ({run.init_fingerprint[:16]})")
     return run
 
