@@ -205,7 +205,11 @@ def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, log: Calla
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=False)
-        vae.load_state_dict(state["model"])
+        try:
+            vae.load_state_dict(state["model"])
+        except RuntimeError as e:
+            raise ModelError(f"{ckpt} holds a VAE of another shape: resume with the --channels it was "
+                             f"trained with") from e
         run.opt.load_state_dict(state["opt"])
         run.step, run.history, run.init_fingerprint = state["step"], state["history"], state.get("init_fingerprint")
         torch.manual_seed(cfg.seed + run.step)

@@ -54,8 +54,8 @@ def test_train_init_starts_from_given_weights(tmp_path, make_wav, tiny_model, ca
 
 
 def test_channels_sets_the_block_widths(tmp_path, make_wav, capsys) -> None:
-    """--channels 16,64,128 trains a VAE of those widths; one that is no multiple of the norm groups is
-    refused in one line."""
+    """--channels 16,64,128 trains a VAE of those widths; resuming it without them, or a width that is no
+    multiple of the norm groups, is refused in one line."""
     data = tmp_path / "data"
     data.mkdir()
     make_wav("a.wav", 3.0).rename(data / "a.wav")
@@ -63,6 +63,8 @@ def test_channels_sets_the_block_widths(tmp_path, make_wav, capsys) -> None:
     assert main(["train", str(data), str(tmp_path / "narrow"), "--steps", "1", "--channels", "16,64,128", *args]) == 0
     assert load_model(str(tmp_path / "narrow")).vae.config.block_out_channels == [16, 64, 128]
     capsys.readouterr()
+    assert main(["train", str(data), str(tmp_path / "narrow"), "--steps", "2", "--resume", *args]) == 1
+    assert "resume with the --channels" in capsys.readouterr().err
     assert main(["train", str(data), str(tmp_path / "bad"), "--steps", "1", "--channels", "24,64,128", *args]) == 2
     assert "multiple of 16" in capsys.readouterr().err
 
