@@ -35,7 +35,7 @@ import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from entropy_models import run as entropy_models_run  # noqa: E402
-from speed import DEV, run as speed_run, audioldm2_sized, test_audio  # noqa: E402
+from speed import AUDIOLDM2_LABEL, DEV, run as speed_run, audioldm2_sized, test_audio  # noqa: E402
 
 from latentcodec.audio_io import read_audio  # noqa: E402
 from latentcodec.codec import encode_audio  # noqa: E402
@@ -380,7 +380,7 @@ def speed_and_memory(corpus: Path, quick: bool) -> tuple[float, list[dict], list
         secs = 10.0 if quick else 60.0
         sf.write(str(wav), test_audio(secs, corpus), 16000)
         refs = {"small": DEFAULT_MODEL, "audioldm2": audioldm2_sized(Path(tmp) / "a2")}
-        labels = {"small": DEFAULT_MODEL, "audioldm2": "audioldm2-sized (random weights)"}
+        labels = {"small": DEFAULT_MODEL, "audioldm2": AUDIOLDM2_LABEL}
         speed = [speed_run(refs[m], labels[m], wav, secs, b, None, "cpu", c) for m in refs for b in (1, 8)
                  for c in (("default", "bits4") if m == "small" else ("default",))]
         mem = memory_and_length([0.25, 0.5] if quick else [1, 10, 60], Path(tmp))

@@ -35,6 +35,9 @@ AUDIOLDM2_VAE = dict(in_channels=1, out_channels=1, latent_channels=8, block_out
                      up_block_types=("UpDecoderBlock2D",) * 3, sample_size=1024)
 
 
+AUDIOLDM2_LABEL = "audioldm2-sized (random weights)"  # how the rows of --models audioldm2 are named
+
+
 def test_audio(seconds: float, folder: Path) -> np.ndarray:
     clips = [sf.read(str(p), dtype="float32")[0] for p in sorted(folder.glob("*.wav"))] if folder.is_dir() else []
     if not clips:
@@ -121,7 +124,7 @@ def main() -> None:
         x = sf.read(str(wav), dtype="float32")[0]
         for name in args.models:
             for b, coder, voc in ((b, c, v) for b in args.batch_sizes for c in args.coders for v in args.vocoders):
-                label = "audioldm2-sized (random weights)" if name == "audioldm2" else refs[name]
+                label = AUDIOLDM2_LABEL if name == "audioldm2" else refs[name]
                 r = fastest([run(refs[name], label, wav, args.seconds, b, args.gl_iters, args.device, coder, voc)
                              for _ in range(args.repeats)])
                 r["vocoder_alone_x_realtime"] = max(vocoder_alone(r["vocoder"], x, args.gl_iters, args.device)

@@ -33,21 +33,21 @@ OVERLAP_FRAMES = 32  # frames shared by neighbouring windows; the cross-fade tak
 
 
 @lru_cache(maxsize=4)
-def _mel_inverse(cfg: MelConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The filterbank (n_mels, bins), its pseudo-inverse, and the filterbank and its transpose as sparse
+def _mel_inverse(cfg: MelConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The filterbank's (n_mels, bins) pseudo-inverse, and the filterbank and its transpose as sparse
     CSR matrices: each bin lies under at most two filters (997 of 32,832 entries are non-zero at 64 x
     513), so the NNLS steps' products take a quarter of their dense time."""
     m = torch.from_numpy(mel_basis(cfg)).double()
     with warnings.catch_warnings():  # "sparse CSR support is in beta": products of CSR by dense are what we use
         warnings.simplefilter("ignore", UserWarning)
-        return m.float(), torch.linalg.pinv(m).float(), m.float().to_sparse_csr(), m.T.float().to_sparse_csr()
+        return torch.linalg.pinv(m).float(), m.float().to_sparse_csr(), m.T.float().to_sparse_csr()
 
 
 def mel_to_linear(log_mel: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, nnls_iters: int = 10,
                   init: torch.Tensor | None = None) -> torch.Tensor:
     """(frames, n_mels) natural-log mel -> (n_fft//2+1, frames) non-negative linear magnitude: ``nnls_iters``
     multiplicative least-squares steps towards the mel from ``init`` (default: the pseudo-inverse)."""
-    m, pinv, m_csr, m_t_csr = _mel_inverse(cfg)
+    pinv, m_csr, m_t_csr = _mel_inverse(cfg)
     target = torch.exp(log_mel.float()).T
     s = torch.clamp(pinv @ target if init is None else init, min=1e-8)
     projected = m_t_csr @ target
