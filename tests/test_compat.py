@@ -1,11 +1,14 @@
-"""Every file ever written keeps decoding: a file written by latentcodec 0.1.0 (commit 1d44e95, model
-latentcodec-small, version 1, 4 bits, the first 3.5 s of the shipped example) decodes through today's CLI
-to the samples 0.1.0 itself decoded, whatever model is the default now."""
+"""Every file ever written keeps decoding: files of each default model, each the first 3.5 s of the
+shipped example, decode through today's CLI to the samples their own release decoded, whatever model is
+the default now:
+- latentcodec 0.1.0 (commit 1d44e95): latentcodec-small, version 1, 4 bits, Griffin-Lim;
+- commit 3384d7f: latentcodec-small-v2, version 2 at quality 4, latentcodec-maggl-routed-v1."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from latentcodec.cli import main
@@ -14,14 +17,16 @@ from latentcodec.container import AlatReader
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
-def test_file_of_0_1_0_decodes_as_it_did(tmp_path) -> None:
-    source = VECTORS / "v0.1.0_small.alat"
+@pytest.mark.parametrize("stem, model, version", [("v0.1.0_small", "latentcodec-small", 1),
+                                                   ("small_v2", "latentcodec-small-v2", 2)])
+def test_file_of_an_earlier_default_decodes_as_it_did(tmp_path, stem: str, model: str, version: int) -> None:
+    source = VECTORS / f"{stem}.alat"
     with AlatReader(source) as r:
         assert (r.header.model_name, r.header.version, r.header.tool_version) == \
-            ("latentcodec-small", 1, "latentcodec 0.1.0")
+            (model, version, "latentcodec 0.1.0")
     assert main(["decode", str(source), str(tmp_path / "now.wav"), "--quiet"]) == 0
     now, rate = sf.read(tmp_path / "now.wav", dtype="int16")
-    then, rate_then = sf.read(VECTORS / "v0.1.0_small_decoded.flac", dtype="int16")
+    then, rate_then = sf.read(VECTORS / f"{stem}_decoded.flac", dtype="int16")
     assert rate == rate_then and now.shape == then.shape == (56000,)
     # To float rounding, which Griffin-Lim's 16 iterations amplify: since its in-place rewrite (issue 12)
     # at most 3 LSB here, on average 0.5 (the int16 rounding); BLAS and FFT rounding may differ elsewhere.
