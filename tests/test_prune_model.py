@@ -42,4 +42,13 @@ def test_prune_keeps_weights_and_refit_brings_the_output_closer(tmp_path, make_w
     sliced = error()
     prune_model.refit(wide, narrow, kept, x)
     assert error() < 0.75 * sliced  # measured: 0.139 against 0.214
-    assert all(torch.equal(narrow.state_dict()[k], w[k]) for k in same if k.startswith("decoder.mid_block"))
+    changed = prune_model.changed_layers(wide, narrow)
+    untouched = [k for k in n if k.rsplit(".", 1)[0] not in changed]
+    assert changed and all(torch.equal(narrow.state_dict()[k], w[k]) for k in untouched)
+
+    before = {k: v.clone() for k, v in narrow.state_dict().items()}
+    history = prune_model.distill(wide, narrow, x, steps=2, batch=2, log=lambda _: None)
+    after = narrow.state_dict()
+    assert [h["step"] for h in history] == [2]
+    assert all(torch.equal(after[k], w[k]) for k in untouched)  # distillation trains the changed layers only
+    assert not torch.equal(after["decoder.conv_out.weight"], before["decoder.conv_out.weight"])
