@@ -17,6 +17,7 @@ import torch
 from .errors import ModelError
 from .rate import load_coder_table
 from .registry import DEFAULT_MODEL, shipped_models
+from .upsample import use_subpixel_upsamplers
 
 
 # The shipped model's architecture: AudioLDM2's VAE layout (1 -> 8 channels, three blocks, 4x down
@@ -103,6 +104,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Model:
     # reads the weights in plain layout: a channels-last weight with a size-1 axis passes as contiguous
     # but has no byte view (tried: loading then fails), and the print stays as it was.
     vae.to(memory_format=torch.channels_last)
+    use_subpixel_upsamplers(vae)  # the same function, 2.25x fewer multiply-adds (upsample.py)
     return model
 
 
