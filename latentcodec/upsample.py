@@ -36,8 +36,10 @@ class SubpixelUpsample(torch.nn.Module):
     def __init__(self, conv: torch.nn.Conv2d) -> None:
         super().__init__()
         self.out_channels = conv.out_channels
-        self.register_buffer("weight", phase_kernels(conv.weight.detach()).contiguous(memory_format=torch.channels_last))
-        self.register_buffer("bias", conv.bias.detach().repeat(4))
+        self.conv = conv  # kept, so that the VAE's state_dict has the keys and tensors diffusers saves
+        self.register_buffer("weight", phase_kernels(conv.weight.detach()).contiguous(memory_format=torch.channels_last),
+                             persistent=False)
+        self.register_buffer("bias", conv.bias.detach().repeat(4), persistent=False)
 
     def forward(self, x: torch.Tensor, output_size: object = None) -> torch.Tensor:
         """In channels-last memory throughout: one pass of copies interleaves the four phases."""

@@ -28,10 +28,13 @@ def test_vae_decodes_the_same_with_subpixel_upsamplers() -> None:
     torch.manual_seed(0)
     vae = AutoencoderKL(**SMALL_VAE_CONFIG).eval()
     z = torch.randn(2, 8, 13, 16)
+    keys = {k: v.clone() for k, v in vae.state_dict().items()}
     with torch.no_grad():
         want = vae.decode(z).sample
         use_subpixel_upsamplers(vae)
         got = vae.decode(z).sample
+    after = vae.state_dict()  # what training and pruning read from a loaded model
+    assert after.keys() == keys.keys() and all(torch.equal(after[k], keys[k]) for k in keys)
     assert sum(isinstance(m, SubpixelUpsample) for m in vae.modules()) == 2
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
