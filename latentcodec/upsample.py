@@ -37,8 +37,8 @@ class SubpixelUpsample(torch.nn.Module):
         super().__init__()
         self.out_channels = conv.out_channels
         self.conv = conv  # kept, so that the VAE's state_dict has the keys and tensors diffusers saves
-        self.register_buffer("weight", phase_kernels(conv.weight.detach()).contiguous(memory_format=torch.channels_last),
-                             persistent=False)
+        kernels = phase_kernels(conv.weight.detach()).contiguous(memory_format=torch.channels_last)
+        self.register_buffer("weight", kernels, persistent=False)
         self.register_buffer("bias", conv.bias.detach().repeat(4), persistent=False)
 
     def forward(self, x: torch.Tensor, output_size: object = None) -> torch.Tensor:

@@ -2,7 +2,8 @@
 that reads or writes them, so that ``alat train --init OUT --channels ...`` fine-tunes a network that
 already works instead of training one from scratch.
 
-    python training/prune_model.py latentcodec-small-v2 /data/model-v3-init --channels 16,64,128
+    python training/prune_model.py latentcodec-small-v2 /data/model-v3-init-d --channels 16,64,128 \
+        --data /data/alat-train-all --distill-steps 600 --distill-crops 1024
 
 Why: the full-resolution block holds a small share of the parameters but most of the FLOPs (issue 11:
 16-64-128 encodes 131x / decodes 31x real time against 98x / 25x for 32-64-128). Copying only the tensors
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -97,7 +99,8 @@ def calibration_crops(folder: Path, n: int, frames: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(crops))[:, None].float()
 
 
-def io_of(model: torch.nn.Module, names: list[str], run: callable) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def io_of(model: torch.nn.Module, names: list[str], run: Callable[[torch.nn.Module], object]
+          ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """(input, output) of the modules ``names`` during ``run(model)``."""
     got: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     mods = dict(model.named_modules())
@@ -111,7 +114,8 @@ def io_of(model: torch.nn.Module, names: list[str], run: callable) -> dict[str, 
 
 def fit_conv(conv: torch.nn.Conv2d, x: torch.Tensor, y: torch.Tensor) -> None:
     """Set ``conv``'s weight and bias to the ridge least-squares map from input ``x`` to output ``y``."""
-    u = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride).transpose(1, 2).reshape(-1, conv.weight[0].numel())
+    u = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)
+    u = u.transpose(1, 2).reshape(-1, conv.weight[0].numel())  # (pixels, Ci kh kw)
     u = torch.cat([u, torch.ones(len(u), 1)], 1).double()
     t = y.permute(0, 2, 3, 1).reshape(-1, y.shape[1]).double()
     a = u.T @ u
@@ -183,7 +187,7 @@ def changed_layers(wide: AutoencoderKL, narrow: AutoencoderKL) -> list[str]:
 
 
 def distill(wide: AutoencoderKL, narrow: AutoencoderKL, crops: torch.Tensor, steps: int, batch: int = 16,
-            lr: float = 1e-3, log: callable = print) -> list[dict]:
+            lr: float = 1e-3, log: Callable[[str], None] = print) -> list[dict]:
     """Train only the changed layers of ``narrow`` to give the wide model's outputs: its encoder's posterior
     means of ``crops`` (N, 1, frames, 64) and its decoder's log-mel from those latents (L1 of each).
     Why before any full training: a loss on the whole VAE sends the new layers' large early errors back
