@@ -446,6 +446,8 @@ def _log(quiet: bool) -> Callable[[str], None]:
               help="share of the crops drawn from each sub-folder (default: music=0.4,speech=0.4,effects=0.2)")
 @click.option("--clean-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="share of each batch trained without quantizer noise (helps --bits 16 and high qualities)")
+@click.option("--silent-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="share of the crops that are digital silence (the log floor throughout)")
 @click.option("--quant-step", type=click.FloatRange(0), default=0.0, show_default=True,
               help="train for the version-2 coder at this step (0.4 is --quality 4), not 4-bit version 1")
 @click.option("--rate-weight", type=click.FloatRange(0), default=0.0, show_default=True,

@@ -54,6 +54,7 @@ class TrainConfig:
     quant_step: float = 0.0  # > 0: noise of the version-2 coder at this step instead of quant_bits'
     rate_weight: float = 0.0  # loss per estimated kbps at quant_step (rate-distortion training)
     clean_fraction: float = 0.0  # share of each batch decoded from the exact latent, without quantizer noise
+    silent_fraction: float = 0.0  # share of the crops that are all log floor (digital silence)
     narrow_weight: float = 1.0  # draws per hour of a narrowband file against a wideband one
     bf16: bool = False  # bfloat16 autocast for the VAE's convolutions
     multiscale: tuple[int, ...] = (2, 4, 8)
@@ -125,8 +126,8 @@ class CropSampler:
     """Random crops, by kind then by file (weighted by length x its weight) then by position; seeded."""
 
     def __init__(self, groups: dict[str, list[np.ndarray]], weights: dict[str, float], crop: int, seed: int,
-                 file_weights: dict[str, list[float]] | None = None):
-        self.crop = crop
+                 file_weights: dict[str, list[float]] | None = None, silent_fraction: float = 0.0):
+        self.crop, self.silent_fraction = crop, silent_fraction
         self.kinds = sorted(groups)
         w = np.array([weights.get(k, 1.0) for k in self.kinds], dtype=np.float64)
         self.kind_p = w / w.sum()
@@ -152,6 +153,12 @@ class CropSampler:
     def batch(self, n: int) -> torch.Tensor:
         out = np.empty((n, 1, self.crop, self.groups[self.kinds[0]][0].shape[1]), np.float32)
         for i in range(n):
+            # Digital silence: a window the files rarely hold for a whole crop, which a narrow block's
+            # per-channel norms map to one fixed pattern that must be learned (training/README.md).
+            # The draw is skipped when the share is 0, so that runs without it keep their crops.
+            if self.silent_fraction and self.rng.random() < self.silent_fraction:
+                out[i, 0] = np.log(LOG_FLOOR)
+                continue
             m = self.pick()
             if len(m) >= self.crop:
                 s = int(self.rng.integers(0, len(m) - self.crop + 1))
@@ -193,7 +200,8 @@ def prepare_data(data: Path, val: Path | None, cfg: TrainConfig,
         keep = {k: [i % 50 != 0 for i in range(len(v))] for k, v in groups.items()}
         groups = {k: [m for m, kept in zip(v, keep[k]) if kept] for k, v in groups.items()}
         weights = {k: [w for w, kept in zip(v, keep[k]) if kept] for k, v in weights.items()}
-    return CropSampler(groups, cfg.kind_weights, cfg.crop_frames, cfg.seed, weights), validation_crops(named), hours
+    sampler = CropSampler(groups, cfg.kind_weights, cfg.crop_frames, cfg.seed, weights, cfg.silent_fraction)
+    return sampler, validation_crops(named), hours
 
 
 def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, log: Callable[[str], None]) -> Run:

@@ -115,3 +115,19 @@ def test_narrowband_files_from_the_manifest_are_drawn_less(tmp_path) -> None:
     sampler = CropSampler({"speech": [narrow, wide]}, {}, 50, seed=0, file_weights={"speech": [0.25, 1.0]})
     share = np.mean([sampler.pick() is narrow for _ in range(4000)])
     assert abs(share - 0.2) < 0.03  # 0.25 / (0.25 + 1) of equal-length files
+
+
+def test_silent_fraction_draws_floor_crops_and_zero_keeps_the_crops() -> None:
+    import numpy as np
+
+    from latentcodec.constants import LOG_FLOOR
+    from latentcodec.train import CropSampler
+
+    rng = np.random.default_rng(1)
+    groups = {"music": [rng.normal(size=(300, 64)).astype(np.float16) for _ in range(3)]}
+    plain = CropSampler(groups, {}, 50, seed=0).batch(64)
+    assert torch.equal(CropSampler(groups, {}, 50, seed=0, silent_fraction=0.0).batch(64), plain)
+    crops = CropSampler(groups, {}, 50, seed=0, silent_fraction=0.25).batch(400)
+    silent = (crops == np.float32(np.log(LOG_FLOOR))).flatten(1).all(dim=1)
+    assert 0.18 < silent.float().mean() < 0.32
+    assert not (plain == np.float32(np.log(LOG_FLOOR))).flatten(1).all(dim=1).any()
