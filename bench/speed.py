@@ -1,7 +1,8 @@
 """Speed of each codec stage, x real time, for the shipped model and an AudioLDM2-sized VAE.
 
     python bench/speed.py [--seconds 60] [--batch-sizes 1 8] [--models small audioldm2 NAME...]
-                          [--vocoders NAME...] [--gl-iters N] [--repeats R] [--json OUT]
+                          [--vocoders NAME...] [--precisions auto float32 bfloat16] [--gl-iters N]
+                          [--repeats R] [--json OUT]
 
 'small' is the package's default model; any other NAME a shipped model's name or a model folder. The
 AudioLDM2-sized VAE has AudioLDM2's architecture with random weights (no hub here): it runs at
@@ -14,6 +15,7 @@ by 10-20 % between runs).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import tempfile
 import time
@@ -26,6 +28,8 @@ import torch
 from latentcodec.codec import Timings, decode_file, encode_file
 from latentcodec.mel import AUDIOLDM_MEL, log_mel, normalization_stats
 from latentcodec.models import DEFAULT_MODEL, load_model
+from latentcodec.constants import PRECISIONS
+from latentcodec.precision import resolve
 from latentcodec.registry import default_vocoder
 from latentcodec.vocoder import load_vocoder, vocode_stream
 
@@ -79,13 +83,14 @@ def fastest(runs: list[dict]) -> dict:
 
 
 def run(model_ref: str, label: str, wav: Path, seconds: float, batch: int, gl_iters: int | None, device: str,
-        coder: str = "default", vocoder: str | None = None) -> dict:
+        coder: str = "default", vocoder: str | None = None, precision: str = "auto") -> dict:
     model = load_model(model_ref, device)
     with tempfile.TemporaryDirectory() as tmp:
         alat, out = Path(tmp) / "x.alat", Path(tmp) / "y.wav"
         te, td = Timings(), Timings()
         t0 = time.perf_counter()
-        encode_file(wav, alat, model=model, batch_size=batch, device=device, timings=te, **CODERS[coder])
+        encode_file(wav, alat, model=model, batch_size=batch, device=device, timings=te, precision=precision,
+                    **CODERS[coder])
         t1 = time.perf_counter()
         decode_file(alat, out, model=model, batch_size=batch, gl_iters=gl_iters, device=device, timings=td,
                     vocoder=vocoder)
@@ -94,6 +99,7 @@ def run(model_ref: str, label: str, wav: Path, seconds: float, batch: int, gl_it
     stages = {k: seconds / v for k, v in {**te.seconds, **td.seconds}.items() if v > 0}
     return {"model": label, "params_m": params / 1e6,
             "batch": batch, "device": device, "coder": coder, "vocoder": vocoder or default_vocoder(model.name),
+            "encoder_precision": resolve(precision, torch.device(device)),
             "seconds_audio": seconds, "encode_s": t1 - t0, "decode_s": t2 - t1,
             "encode_x_realtime": seconds / (t1 - t0), "decode_x_realtime": seconds / (t2 - t1),
             "stage_x_realtime": stages,
@@ -111,6 +117,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--corpus", type=Path, default=DEV)
     ap.add_argument("--coders", nargs="+", default=["default"], choices=list(CODERS))
+    ap.add_argument("--precisions", nargs="+", default=["auto"], choices=PRECISIONS, help="the encoder's")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -123,14 +130,16 @@ def main() -> None:
             refs["audioldm2"] = audioldm2_sized(Path(tmp) / "audioldm2")
         x = sf.read(str(wav), dtype="float32")[0]
         for name in args.models:
-            for b, coder, voc in ((b, c, v) for b in args.batch_sizes for c in args.coders for v in args.vocoders):
+            for b, coder, voc, prec in itertools.product(args.batch_sizes, args.coders, args.vocoders,
+                                                         args.precisions):
                 label = AUDIOLDM2_LABEL if name == "audioldm2" else refs[name]
-                r = fastest([run(refs[name], label, wav, args.seconds, b, args.gl_iters, args.device, coder, voc)
+                r = fastest([run(refs[name], label, wav, args.seconds, b, args.gl_iters, args.device, coder, voc, prec)
                              for _ in range(args.repeats)])
                 r["vocoder_alone_x_realtime"] = max(vocoder_alone(r["vocoder"], x, args.gl_iters, args.device)
                                                     for _ in range(args.repeats))
                 rows.append(r)
-                print(f"{r['model']:<34} {r['params_m']:6.1f} M  batch {b} {coder} {r['vocoder']}: "
+                print(f"{r['model']:<34} {r['params_m']:6.1f} M  batch {b} {coder} {r['encoder_precision']} "
+                      f"{r['vocoder']}: "
                       f"encode {r['encode_x_realtime']:6.1f}x, "
                       f"decode {r['decode_x_realtime']:6.1f}x real time; VAE {r['vae_encode_s_per_5s_chunk']:.3f} s "
                       f"enc / {r['vae_decode_s_per_5s_chunk']:.3f} s dec per 5 s chunk", flush=True)

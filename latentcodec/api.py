@@ -25,7 +25,7 @@ def encode(samples: np.ndarray, sample_rate: int, path: str | Path | BinaryIO, m
     """Encode (frames,) or (frames, channels) samples at ``sample_rate`` Hz to a .alat at ``path``.
 
     Options as :func:`latentcodec.codec.encode_audio`: ``model``, ``quality``, ``kbps``, ``bits``,
-    ``zstd_level``, ``chunk_seconds``, ``batch_size``, ``device``.
+    ``zstd_level``, ``chunk_seconds``, ``batch_size``, ``device``, ``precision``.
     """
     from .audio_io import audio_from_array
     from .codec import encode_audio

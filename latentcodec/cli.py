@@ -17,13 +17,14 @@ from typing import Any, BinaryIO, Callable, Iterator
 import click
 
 from . import __version__
-from .constants import BITS, DEFAULT_GL_ITERS, DEFAULT_QUALITY, DEFAULT_ZSTD, QUALITY_RANGE
+from .constants import BITS, DEFAULT_GL_ITERS, DEFAULT_QUALITY, DEFAULT_ZSTD, PRECISIONS, QUALITY_RANGE
 from .errors import LatentCodecError
 
 # How the CLI names the library argument an error is about: as the option to change, or as what to do.
 FLAGS = {"chunk_seconds": "--chunk-seconds", "sample_rate": "--sample-rate", "quality": "--quality", "kbps": "--kbps",
          "bits": "--bits", "zstd_level": "--zstd", "vocoder": "--vocoder", "device": "--device", "start": "--start",
-         "duration": "--duration", "ray": "--ray", "format": "--format"}
+         "duration": "--duration", "ray": "--ray", "format": "--format",
+         "precision": "--precision"}
 REMEDIES = {"force": "use --force to decode anyway", "mono": "use --mono to code one mixed channel",
             "model": "pass its folder with --model", "overwrite": "use --overwrite (-y) to replace it"}
 
@@ -126,7 +127,10 @@ ENCODE = _options(
     click.option("--zstd", "zstd_level", type=click.IntRange(0, 22), metavar="LEVEL",
                  help=f"with --bits: zstd level per chunk payload, 0 = off (default {DEFAULT_ZSTD})"),
     click.option("--chunk-seconds", type=float, default=5.0, show_default=True, help="chunk length"),
-    click.option("--mono", is_flag=True, help="average the channels and code one"))
+    click.option("--mono", is_flag=True, help="average the channels and code one"),
+    click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+                 help="the encoder's arithmetic: auto is bfloat16 on a CPU that has it natively (about 2x "
+                      "faster, latents within the quantizer's rounding), else float32"))
 DECODE = _options(
     click.option("--vocoder", shell_complete=_complete_vocoders,
                  help="griffinlim, hifigan (the model's), a shipped neural vocoder, or a train-vocoder folder "
@@ -181,9 +185,9 @@ def _stream(name: str, mode: str) -> str | BinaryIO:
 
 
 def _coder_opts(o: dict[str, Any]) -> dict[str, Any]:
-    """The encoder's coder options as the library takes them."""
+    """The encoder's options (coder, chunks, channels, arithmetic) as the library takes them."""
     return dict(bits=int(o["bits"]) if o["bits"] else None, zstd_level=o["zstd_level"], quality=o["quality"],
-                kbps=o["kbps"], chunk_seconds=o["chunk_seconds"], mono=o["mono"])
+                kbps=o["kbps"], chunk_seconds=o["chunk_seconds"], mono=o["mono"], precision=o["precision"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -222,7 +226,7 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
     h = res.header
     figs = rate_figures(res.file_size, h)
     data = {"output": output, "duration_s": h.duration, "channels": h.channels, "chunks": h.num_chunks,
-            **coder_summary(h), "model": h.model_name, **figs, "seconds": secs,
+            **coder_summary(h), "model": h.model_name, "precision": res.precision, **figs, "seconds": secs,
             "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
     _print(as_json, data, f"{output}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
                           f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "

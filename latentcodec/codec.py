@@ -26,6 +26,7 @@ from .errors import LatentCodecError, ModelError
 from .fileio import atomic_output, check_output, stream_output
 from .mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
 from .models import DEFAULT_MODEL, Model, load_model
+from .precision import autocast, resolve
 from .quantize import BITS, DEFAULT_ZSTD
 from .registry import default_vocoder
 from .rate import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, step_for_quality, step_for_rate, transform_of
@@ -41,6 +42,7 @@ class EncodeResult:
     header: Header
     file_size: int
     timings: Timings
+    precision: str  # the encoder's arithmetic as run: float32 or bfloat16
 
 
 @dataclass
@@ -68,10 +70,17 @@ def _device_of(model: Model) -> torch.device:
     return next(model.vae.parameters()).device
 
 
-def encode_mel_windows(model: Model, mels: np.ndarray) -> torch.Tensor:
-    """(B, frames, n_mels) log-mel windows -> (B, C, frames/4, n_mels/4) posterior means (float32)."""
-    x = torch.from_numpy(mels)[:, None].to(_device_of(model), memory_format=torch.channels_last)
-    z = run_parts(lambda part: model.vae.encode(part).latent_dist.mode().float(), x)
+def encode_mel_windows(model: Model, mels: np.ndarray, precision: str = "float32") -> torch.Tensor:
+    """(B, frames, n_mels) log-mel windows -> (B, C, frames/4, n_mels/4) posterior means (float32),
+    computed in ``precision`` (see precision.py)."""
+    device = _device_of(model)
+    x = torch.from_numpy(mels)[:, None].to(device, memory_format=torch.channels_last)
+
+    def encode(part: torch.Tensor) -> torch.Tensor:
+        with autocast(precision, device):
+            return model.vae.encode(part).latent_dist.mode().float()
+
+    z = run_parts(encode, x)
     if not torch.isfinite(z).all():
         raise ModelError(f"model '{model.name}' produced non-finite latents")
     return z
@@ -123,11 +132,12 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
                  zstd_level: int | None = None, quality: float | None = None, kbps: float | None = None,
                  chunk_seconds: float = 5.0, batch_size: int = 4, mono: bool = False, device: str = "cpu",
                  overwrite: bool = True, progress: Progress | None = None,
-                 timings: Timings | None = None) -> EncodeResult:
+                 timings: Timings | None = None, precision: str = "auto") -> EncodeResult:
     """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all; an existing
     file is replaced only with ``overwrite``), or onto a binary stream (stdout: the writer never seeks).
 
-    The coder: see :func:`choose_coder` (the entropy coder at the default quality unless told otherwise).
+    The coder: see :func:`choose_coder` (the entropy coder at the default quality unless told otherwise);
+    the encoder's arithmetic: ``precision`` (precision.py: bfloat16 where the CPU has it natively).
     """
     timings = timings or Timings()
     streamed = not isinstance(out_path, (str, Path))
@@ -135,6 +145,7 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
         check_output(out_path, overwrite)
     retain_freed_memory()
     model = _resolve_model(model, device)
+    precision = resolve(precision, _device_of(model))
     coder = choose_coder(model, bits, zstd_level, quality, kbps)
     x = audio.samples
     chans, n = x.shape
@@ -149,7 +160,7 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
                     zstd_level=coder.zstd_level, steps=coder.steps, transform=coder.transform,
                     mono_downmix=mono and audio.original_channels > 1, chunk_frames=frames, context_frames=ctx,
                     latent_channels=model.latent_channels)
-    records = _latent_records(model, x, stats, header, batch_size, timings, progress)
+    records = _latent_records(model, x, stats, header, batch_size, precision, timings, progress)
     if coder.kbps is not None:  # the whole file's latents first: the step is chosen on them
         records = list(records)
         with timings.stage("rate_search"):
@@ -161,7 +172,7 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
     else:
         with atomic_output(out_path, overwrite) as tmp, open(tmp, "wb") as f:
             size = _write_records(f, header, records, timings)
-    return EncodeResult(header, size, timings)
+    return EncodeResult(header, size, timings, precision)
 
 
 def _write_records(f: BinaryIO, header: Header, records: Iterable[tuple[int, int, np.ndarray]],
@@ -177,7 +188,7 @@ def _write_records(f: BinaryIO, header: Header, records: Iterable[tuple[int, int
 
 
 def _latent_records(model: Model, x: np.ndarray, stats: list[tuple[float, float]], header: Header, batch_size: int,
-                    timings: Timings, progress: Progress | None) -> Iterator[tuple[int, int, np.ndarray]]:
+                    precision: str, timings: Timings, progress: Progress | None) -> Iterator[tuple[int, int, np.ndarray]]:
     """(chunk, channel, float16 latent) in file order, the VAE run on ``batch_size`` windows at a time."""
     frames, ctx = header.chunk_frames, header.context_frames
     jobs = [divmod(i, header.channels) for i in range(header.num_records)]
@@ -188,7 +199,7 @@ def _latent_records(model: Model, x: np.ndarray, stats: list[tuple[float, float]
             mels = np.stack([log_mel_frames(x[c], k * frames - ctx, (k + 1) * frames + ctx, AUDIOLDM_MEL,
                                             *stats[c]) for k, c in batch])
         with timings.stage("vae_encode"):
-            z = encode_mel_windows(model, mels)
+            z = encode_mel_windows(model, mels, precision)
             if z.shape[2:] != (mels.shape[1] // 4, header.latent_shape[2]):
                 raise ModelError(f"model '{model.name}' maps {mels.shape[1]} x {mels.shape[2]} mel frames to "
                                  f"{tuple(z.shape[2:])} latents, not 4x smaller on both axes")

@@ -13,3 +13,4 @@ QUALITY_RANGE = (-4.0, 12.0)  # steps 6.4 .. 0.025
 MIN_KBPS, MAX_KBPS = 0.5, 64.0
 
 DEFAULT_GL_ITERS = 16  # on the dev clips 32 iterations gave the same log-mel L1 (+-0.01 dB) at 1.2x the decode time
+PRECISIONS = ("auto", "float32", "bfloat16")  # the encoder's arithmetic (precision.py)

@@ -40,7 +40,7 @@ class RoundTrip:
 def round_trip(audio: Audio, model: Model, bits: int | None = None, zstd_level: int | None = None,
                quality: float | None = None, kbps: float | None = None, chunk_seconds: float = 5.0, mono: bool = False,
                device: str = "cpu", batch_size: int = 4, vocoder: str | None = None,
-               gl_iters: int | None = None, timings: Timings | None = None) -> RoundTrip:
+               gl_iters: int | None = None, timings: Timings | None = None, precision: str = "auto") -> RoundTrip:
     """Encode ``audio`` to a temporary .alat, decode it to a temporary wav, and read that back."""
     timings = timings or Timings()
     mels: dict[int, list[np.ndarray]] = {}
@@ -49,7 +49,7 @@ def round_trip(audio: Audio, model: Model, bits: int | None = None, zstd_level: 
         t0 = time.perf_counter()
         enc = encode_audio(audio, alat, model, bits=bits, zstd_level=zstd_level, quality=quality, kbps=kbps,
                            chunk_seconds=chunk_seconds,
-                           batch_size=batch_size, mono=mono, device=device, timings=timings)
+                           batch_size=batch_size, mono=mono, device=device, timings=timings, precision=precision)
         t1 = time.perf_counter()
         decode_file(alat, wav, model, vocoder=vocoder, gl_iters=gl_iters, device=device, batch_size=batch_size,
                     timings=timings, mel_sink=lambda k, c, m: mels.setdefault(c, []).append(m))
@@ -66,7 +66,7 @@ def round_trip(audio: Audio, model: Model, bits: int | None = None, zstd_level: 
 def evaluate(in_path: str | Path, model: Model, bits: int | None = None, zstd_level: int | None = None,
              quality: float | None = None, kbps: float | None = None, chunk_seconds: float = 5.0, mono: bool = False,
              device: str = "cpu", batch_size: int = 4, vocoder: str | None = None,
-             gl_iters: int | None = None) -> dict:
+             gl_iters: int | None = None, precision: str = "auto") -> dict:
     """Round trip one file; quality is measured at 16 kHz against the resampled input.
 
     ``latent_mel_l1_db`` compares the VAE's decoded mel with the input's mel before any vocoder (the
@@ -78,7 +78,7 @@ def evaluate(in_path: str | Path, model: Model, bits: int | None = None, zstd_le
     with timings.stage("load_resample"):
         audio = read_audio(in_path, mono=mono)
     rt = round_trip(audio, model, bits, zstd_level, quality, kbps, chunk_seconds, mono, device, batch_size, vocoder,
-                    gl_iters, timings)
+                    gl_iters, timings, precision)
     h = rt.header
     return {
         "input": str(in_path), "model": model.name, **coder_summary(h), "coder_text": coder_text(h), "vocoder": vocoder,
