@@ -26,9 +26,9 @@ import soundfile as sf
 import torch
 
 from latentcodec.codec import Timings, decode_file, encode_file
+from latentcodec.constants import PRECISIONS
 from latentcodec.mel import AUDIOLDM_MEL, log_mel, normalization_stats
 from latentcodec.models import DEFAULT_MODEL, load_model
-from latentcodec.constants import PRECISIONS
 from latentcodec.precision import resolve
 from latentcodec.registry import default_vocoder
 from latentcodec.vocoder import load_vocoder, vocode_stream
