@@ -37,17 +37,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from entropy_models import run as entropy_models_run  # noqa: E402
 from speed import AUDIOLDM2_LABEL, DEV, run as speed_run, audioldm2_sized, test_audio  # noqa: E402
 
-from latentcodec.audio_io import read_audio  # noqa: E402
+from latentcodec.audio.io import read_audio  # noqa: E402
 from latentcodec.codec import encode_audio  # noqa: E402
 from latentcodec.evaluate import round_trip  # noqa: E402
 from latentcodec.fileinfo import file_info  # noqa: E402
-from latentcodec.mel import log_mel, normalization_stats  # noqa: E402
+from latentcodec.audio.mel import log_mel, normalization_stats  # noqa: E402
 from latentcodec.metrics import quality  # noqa: E402
-from latentcodec.models import DEFAULT_MODEL, load_model  # noqa: E402
-from latentcodec.quantize import DEFAULT_ZSTD  # noqa: E402
-from latentcodec.rate import DEFAULT_QUALITY  # noqa: E402
-from latentcodec.registry import default_vocoder  # noqa: E402
-from latentcodec.vocoder import DEFAULT_GL_ITERS, load_vocoder, vocode_stream  # noqa: E402
+from latentcodec.models.registry import DEFAULT_MODEL
+from latentcodec.models.loader import load_model  # noqa: E402
+from latentcodec.format.quantize import DEFAULT_ZSTD  # noqa: E402
+from latentcodec.format.rate import DEFAULT_QUALITY  # noqa: E402
+from latentcodec.vocoders import default_vocoder  # noqa: E402
+from latentcodec.constants import DEFAULT_GL_ITERS
+from latentcodec.vocoders import load_vocoder
+from latentcodec.vocoders.windows import vocode_stream  # noqa: E402
 
 BITS = (16, 8, 6, 5, 4, 3, 2)
 ZSTD_LEVEL = DEFAULT_ZSTD

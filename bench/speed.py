@@ -27,11 +27,13 @@ import torch
 
 from latentcodec.codec import Timings, decode_file, encode_file
 from latentcodec.constants import PRECISIONS
-from latentcodec.mel import AUDIOLDM_MEL, log_mel, normalization_stats
-from latentcodec.models import DEFAULT_MODEL, load_model
-from latentcodec.precision import resolve
-from latentcodec.registry import default_vocoder
-from latentcodec.vocoder import load_vocoder, vocode_stream
+from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel, normalization_stats
+from latentcodec.models.registry import DEFAULT_MODEL
+from latentcodec.models.loader import load_model
+from latentcodec.models.precision import resolve
+from latentcodec.vocoders import default_vocoder
+from latentcodec.vocoders import load_vocoder
+from latentcodec.vocoders.windows import vocode_stream
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "dev"
 AUDIOLDM2_VAE = dict(in_channels=1, out_channels=1, latent_channels=8, block_out_channels=(128, 256, 512),

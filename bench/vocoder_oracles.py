@@ -17,10 +17,10 @@ import torch
 from pesq import pesq
 from pystoi import stoi
 
-from latentcodec.mel import AUDIOLDM_MEL as C
-from latentcodec.mel import log_mel
-from latentcodec.train_vocoder import dev_clips
-from latentcodec.vocoder import griffin_lim, mel_to_linear, phase_of
+from latentcodec.audio.mel import AUDIOLDM_MEL as C
+from latentcodec.audio.mel import log_mel
+from latentcodec.training.vocoder import dev_clips
+from latentcodec.vocoders.griffinlim import griffin_lim, mel_to_linear, phase_of
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "dev"
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from .container import AlatReader
+from latentcodec.format.container import AlatReader
 
 if TYPE_CHECKING:
-    from .codec import EncodeResult
+    from latentcodec.codec import EncodeResult
 
 
 def encode(samples: np.ndarray, sample_rate: int, path: str | Path | BinaryIO, mono: bool = False,
@@ -27,8 +27,8 @@ def encode(samples: np.ndarray, sample_rate: int, path: str | Path | BinaryIO, m
     Options as :func:`latentcodec.codec.encode_audio`: ``model``, ``quality``, ``kbps``, ``bits``,
     ``zstd_level``, ``chunk_seconds``, ``batch_size``, ``device``, ``precision``.
     """
-    from .audio_io import audio_from_array
-    from .codec import encode_audio
+    from latentcodec.audio.io import audio_from_array
+    from latentcodec.codec import encode_audio
 
     return encode_audio(audio_from_array(samples, sample_rate, mono), path, mono=mono, overwrite=overwrite, **opts)
 
@@ -39,7 +39,7 @@ def decode(path: str | Path | BinaryIO, salvage: bool = False, **opts: Any) -> t
     Options as :func:`latentcodec.codec.decode_blocks`: ``model``, ``vocoder``, ``sample_rate``, ``start``,
     ``duration``, ``device``, ...
     """
-    from .codec import decode_blocks
+    from latentcodec.codec import decode_blocks
 
     with AlatReader(path, salvage=salvage) as reader:
         blocks, rate, frames = decode_blocks(reader, **opts)

@@ -16,9 +16,10 @@ from typing import Any, BinaryIO, Callable, Iterator
 
 import click
 
-from . import __version__
-from .constants import BITS, DEFAULT_GL_ITERS, DEFAULT_QUALITY, DEFAULT_ZSTD, PRECISIONS, QUALITY_RANGE
-from .errors import LatentCodecError
+from latentcodec import __version__
+from latentcodec.constants import (BITS, DEFAULT_GL_ITERS, DEFAULT_QUALITY, DEFAULT_ZSTD, PRECISIONS,
+                                   QUALITY_RANGE)
+from latentcodec.errors import LatentCodecError
 
 # How the CLI names the library argument an error is about: as the option to change, or as what to do.
 FLAGS = {"chunk_seconds": "--chunk-seconds", "sample_rate": "--sample-rate", "quality": "--quality", "kbps": "--kbps",
@@ -87,7 +88,7 @@ class Channels(click.ParamType):
 
 
 def _complete_vocoders(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    from .vocoder import vocoder_names
+    from latentcodec.vocoders import vocoder_names
 
     return [n for n in vocoder_names() if n.startswith(incomplete)]
 
@@ -212,9 +213,9 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
     if _folder_input(input, ray):
         return _folder("encode", input, output, jobs, ray, threads, quiet or as_json, as_json, model=model,
                        device=device, batch_size=batch_size, **_coder_opts(coder))
-    from .codec import encode_file
-    from .fileinfo import coder_summary, coder_text, rate_figures
-    from .models import pick_device
+    from latentcodec.codec import encode_file
+    from latentcodec.fileinfo import coder_summary, coder_text, rate_figures
+    from latentcodec.models.loader import pick_device
 
     _set_threads(threads)
 
@@ -262,8 +263,8 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
                        suffix=suffix or ".wav", device=device, **opts)
     if suffix:
         raise click.UsageError(f"--format is for folder mode: the suffix of {output} names its format")
-    from .codec import decode_file
-    from .models import pick_device
+    from latentcodec.codec import decode_file
+    from latentcodec.models.loader import pick_device
 
     _set_threads(threads)
 
@@ -311,7 +312,7 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
             as_json: bool, suffix: str = ".wav", **opts: Any) -> int:
     """Folder mode: plan, skip complete outputs, run the rest on ``jobs`` workers (Ray actors with ``ray``),
     list the failures."""
-    from .batch import is_complete, plan, run_batch
+    from latentcodec.jobs.folders import is_complete, plan, run_batch
 
     todo = plan(Path(input), Path(output), kind, suffix)
     skipped = [j for j in todo if is_complete(j, kind)]
@@ -350,7 +351,7 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
 @JSON
 def info(input: str, as_json: bool) -> None:
     """Header, chunks, real bytes, kbps and ratios of a .alat file."""
-    from .fileinfo import file_info, info_text
+    from latentcodec.fileinfo import file_info, info_text
 
     data = file_info(input)
     _print(as_json, data, info_text(data))
@@ -360,8 +361,9 @@ def info(input: str, as_json: bool) -> None:
 @JSON
 def models(as_json: bool) -> None:
     """The VAE models and vocoders this package ships, by name (a file names the model that decodes it)."""
-    from .models import load_model
-    from .registry import DEFAULT_MODEL, BUILTIN_VOCODERS, default_vocoder, shipped_models, shipped_vocoders, summary
+    from latentcodec.models.loader import load_model
+    from latentcodec.models.registry import DEFAULT_MODEL, shipped_models, summary
+    from latentcodec.vocoders import BUILTIN_VOCODERS, default_vocoder, shipped_vocoders
 
     vaes = [{"name": n, "default": n == DEFAULT_MODEL, "vocoder": default_vocoder(n),
              "fingerprint": load_model(n).fingerprint.hex(),
@@ -386,8 +388,9 @@ def eval_(input: str, model: str | None, device: str, batch_size: int, quiet: bo
           vocoder: str | None, gl_iters: int | None, **coder: Any) -> int:
     """Encode + decode + quality metrics of an audio file in one go; of a folder: a row per file and the
     means per sub-folder."""
-    from .evaluate import eval_text, evaluate, evaluate_folder
-    from .models import DEFAULT_MODEL, load_model, pick_device
+    from latentcodec.evaluate import eval_text, evaluate, evaluate_folder
+    from latentcodec.models.registry import DEFAULT_MODEL
+    from latentcodec.models.loader import load_model, pick_device
 
     dev = pick_device(device)
     opts = dict(device=dev, batch_size=batch_size, vocoder=vocoder, gl_iters=gl_iters, **_coder_opts(coder))
@@ -409,7 +412,7 @@ def eval_(input: str, model: str | None, device: str, batch_size: int, quiet: bo
 
 def _table(rows: list[dict[str, Any]], as_csv: bool) -> None:
     """Rows of figures as CSV, or as aligned text columns."""
-    from .evaluate import ROW_KEYS
+    from latentcodec.evaluate import ROW_KEYS
 
     keys = ["file", *ROW_KEYS]
     if as_csv:
@@ -470,9 +473,9 @@ def _log(quiet: bool) -> Callable[[str], None]:
 def train(data: str, output: str, val: str | None, device: str, resume: bool, quiet: bool,
           kind_weights: dict[str, float] | None, channels: tuple[int, ...] | None, **opts: Any) -> None:
     """Train a mel VAE on folder DATA (sub-folders music/, speech/, effects/ are sampled by kind) into OUTPUT."""
-    from .models import SMALL_VAE_CONFIG, pick_device
-    from .train import TrainConfig
-    from .train import train as train_vae
+    from latentcodec.models.loader import SMALL_VAE_CONFIG, pick_device
+    from latentcodec.training.vae import TrainConfig
+    from latentcodec.training.vae import train as train_vae
 
     _check_folders(data, val)
     shape = {"vae_config": {**SMALL_VAE_CONFIG, "block_out_channels": channels}} if channels else {}
@@ -513,8 +516,8 @@ def train_vocoder(data: str, output: str, val: str | None, resume: bool, threads
     """Train the neural vocoder on folder DATA; OUTPUT is usable as --vocoder OUTPUT.
 
     Options left out keep the library's defaults (VocoderTrainConfig), so they live in one place."""
-    from .train_vocoder import VocoderTrainConfig
-    from .train_vocoder import train_vocoder as run
+    from latentcodec.training.vocoder import VocoderTrainConfig
+    from latentcodec.training.vocoder import train_vocoder as run
 
     _check_folders(data, val)
     _set_threads(threads)

@@ -10,17 +10,17 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from .audio_io import Audio, read_audio
-from .codec import decode_file, encode_audio
-from .container import Header
-from .errors import LatentCodecError
-from .fileinfo import coder_summary, coder_text, rate_figures
-from .mel import log_mel_frames
-from .metrics import log_mel_distance
-from .metrics import quality as quality_metrics
-from .models import Model
-from .registry import default_vocoder
-from .timings import Timings
+from latentcodec.audio.io import Audio, read_audio
+from latentcodec.codec import decode_file, encode_audio
+from latentcodec.format.container import Header
+from latentcodec.errors import LatentCodecError
+from latentcodec.fileinfo import coder_summary, coder_text, rate_figures
+from latentcodec.audio.mel import log_mel_frames
+from latentcodec.metrics import log_mel_distance
+from latentcodec.metrics import quality as quality_metrics
+from latentcodec.models.loader import Model
+from latentcodec.vocoders import default_vocoder
+from latentcodec.timings import Timings
 
 
 @dataclass
@@ -118,7 +118,7 @@ ROW_KEYS = ("duration_s", "channels", "bytes", "kbps", "ratio_vs_pcm16_16k", "lo
 def evaluate_folder(folder: Path, model: Model, **opts: Any) -> dict:
     """:func:`evaluate` on every audio file under ``folder``: one row per file (``ROW_KEYS``), the mean
     of each figure per sub-folder and over all ("."), and the files that failed with their one line."""
-    from .batch import input_files
+    from latentcodec.jobs.folders import input_files
 
     rows, failures = [], []
     for path in input_files(folder, "encode"):

@@ -5,9 +5,9 @@ import math
 import os
 from pathlib import Path
 
-from .container import AlatReader, Header
-from .rate import DEFAULT_QUALITY, step_for_quality
-from .registry import shipped_models
+from latentcodec.format.container import AlatReader, Header
+from latentcodec.format.rate import DEFAULT_QUALITY, step_for_quality
+from latentcodec.models.registry import shipped_models
 
 
 def rate_figures(file_size: int, h: Header) -> dict[str, float]:

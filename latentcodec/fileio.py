@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import LatentCodecError
+from latentcodec.errors import LatentCodecError
 
 
 def _os_message(path: Path, e: OSError) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from latentcodec.container import Header, write_bytes
+from latentcodec.format.container import Header, write_bytes
 
 
 def make_header(channels: int = 2, seconds: float = 12.0, bits: int = 4, zstd: int = 0,

@@ -58,7 +58,7 @@ def test_latent_crops_over_a_folder(tmp_path, tiny_model) -> None:
 
 
 def test_decode_takes_a_vocoder_itself(tmp_path, tiny_model) -> None:
-    from latentcodec.vocoder import GriffinLimVocoder
+    from latentcodec.vocoders.griffinlim import GriffinLimVocoder
 
     latentcodec.encode(tone(6.0, 16000, 1), 16000, tmp_path / "a.alat", model=tiny_model)
     named, _ = latentcodec.decode(tmp_path / "a.alat", vocoder="griffinlim", gl_iters=4)

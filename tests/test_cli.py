@@ -140,7 +140,7 @@ def test_salvage_decodes_the_rest(capsys, tmp_path, make_wav, tiny_model) -> Non
     src = make_wav("s.wav", 12.0)
     alat, wav = tmp_path / "s.alat", tmp_path / "salvaged.wav"
     assert run(capsys, "encode", str(src), str(alat), "--model", tiny_model)[0] == 0
-    from latentcodec.container import AlatReader
+    from latentcodec.format.container import AlatReader
 
     with AlatReader(alat) as r:
         off = r.offsets[1]

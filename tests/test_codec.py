@@ -6,9 +6,9 @@ import numpy as np
 import torch
 
 from latentcodec.codec import decode_latent_windows, encode_mel_windows, latent_window
-from latentcodec.mel import log_mel, normalization_stats
+from latentcodec.audio.mel import log_mel, normalization_stats
 from latentcodec.metrics import DB_PER_NEPER
-from latentcodec.models import load_model
+from latentcodec.models.loader import load_model
 from tests.conftest import tone
 
 

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from latentcodec.cli import main
-from latentcodec.container import AlatReader
+from latentcodec.format.container import AlatReader
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
@@ -37,8 +37,9 @@ def test_file_of_an_earlier_default_decodes_as_it_did(tmp_path, stem: str, model
 def test_models_lists_every_shipped_name_and_info_says_which_decodes(capsys) -> None:
     import json
 
-    from latentcodec.models import load_model
-    from latentcodec.registry import DEFAULT_MODEL, shipped_models, vocoder_names
+    from latentcodec.models.loader import load_model
+    from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
+    from latentcodec.vocoders import vocoder_names
 
     assert main(["models", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
@@ -53,8 +54,8 @@ def test_models_lists_every_shipped_name_and_info_says_which_decodes(capsys) -> 
 
 
 def test_file_of_the_default_names_and_decodes_with_the_default_model(tmp_path) -> None:
-    from latentcodec.models import load_model
-    from latentcodec.registry import DEFAULT_MODEL
+    from latentcodec.models.loader import load_model
+    from latentcodec.models.registry import DEFAULT_MODEL
 
     example = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"
     clip = tmp_path / "clip.wav"

@@ -10,9 +10,9 @@ from dataclasses import replace
 
 from scipy.fft import dctn, idctn
 
-from latentcodec.container import AlatReader, write_bytes
+from latentcodec.format.container import AlatReader, write_bytes
 from latentcodec.errors import AlatFormatError
-from latentcodec.quantize import BITS, dequantize, quantize
+from latentcodec.format.quantize import BITS, dequantize, quantize
 from tests.alat_fixtures import make_file, make_header
 from tests.vectors.vector_spec import vector_header, vector_latents
 

@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from latentcodec import cores
-from latentcodec.mel import log_mel
+from latentcodec.models import cores
+from latentcodec.audio.mel import log_mel
 from latentcodec.metrics import log_mel_distance
 
 
@@ -51,7 +51,7 @@ def test_a_decode_split_over_cores_gives_the_samples_of_one_on_one_core(threads,
     """Seven chunks of 2 channels in batches of 4 windows: the decode on 2 threads gives the 1-thread
     decode's samples with a neural vocoder (float rounding of the split batches aside), and with
     Griffin-Lim, which amplifies that rounding in its iterations, the same log-mel."""
-    from latentcodec.audio_io import Audio
+    from latentcodec.audio.io import Audio
     from latentcodec.codec import decode_file, encode_audio
     from tests.conftest import tone
 

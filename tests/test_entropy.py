@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latentcodec.container import AlatReader
-from latentcodec.entropy import N_SCALES, EntropyError, decode_codes, encode_codes, frequency_table, half_width, \
-    tables_digest
-from latentcodec.transform_coder import octave_index
+from latentcodec.format.container import AlatReader
+from latentcodec.format.entropy import (N_SCALES, EntropyError, decode_codes, encode_codes, frequency_table, half_width,
+                                        tables_digest)
+from latentcodec.format.transform_coder import octave_index
 
 VECTORS = Path(__file__).parent / "vectors"
 TABLES_SHA256 = "6caf2667fe97b72b9d14b9f7a3ece613a3cff8621dce8c7c26e95a4970f93045"  # spec/alat-format.md

@@ -87,7 +87,7 @@ def test_worker_threads_keep_a_single_calls_count() -> None:
     call's, so the same bytes), N workers share it out, --threads sets it."""
     import torch
 
-    from latentcodec.batch import _init
+    from latentcodec.jobs.folders import _init
 
     default = torch.get_num_threads()
     try:

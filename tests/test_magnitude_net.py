@@ -12,14 +12,18 @@ import torch
 
 from latentcodec.cli import main
 from latentcodec.errors import ModelError
-from latentcodec.magnitude_net import MagnitudeNet
-from latentcodec.mel import AUDIOLDM_MEL, log_mel
+from latentcodec.vocoders.magnitude_net import MagnitudeNet
+from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel
 from latentcodec.metrics import log_mel_distance
-from latentcodec.registry import DEFAULT_MODEL, default_vocoder, shipped_vocoders
-from latentcodec.routed_vocoder import routed_magnitude
-from latentcodec.train_vocoder import PairCropSampler, batch_log_mel
-from latentcodec.vocoder import GriffinLimVocoder, load_vocoder, mel_to_linear, vocode_stream
-from latentcodec.vocos import VocosConfig, VocosGenerator, load_net, save_net
+from latentcodec.models.registry import DEFAULT_MODEL
+from latentcodec.vocoders import default_vocoder, shipped_vocoders
+from latentcodec.vocoders.routed import routed_magnitude
+from latentcodec.training.vocoder import PairCropSampler, batch_log_mel
+from latentcodec.vocoders.griffinlim import GriffinLimVocoder, mel_to_linear
+from latentcodec.vocoders import load_vocoder
+from latentcodec.vocoders.windows import vocode_stream
+from latentcodec.vocoders.vocos import VocosConfig, VocosGenerator
+from latentcodec.vocoders.nets import load_net, save_net
 
 FLOOR = float(np.log(1e-5))
 TINY = VocosConfig(dim=16, intermediate=32, n_fft=1024)
@@ -139,7 +143,7 @@ def test_griffin_lim_iterations_default_per_vocoder(tmp_path) -> None:
 
 
 def test_second_stage_is_not_pulled_back_to_the_decoded_mel() -> None:
-    from latentcodec.train_vocoder import VocoderTrainConfig
+    from latentcodec.training.vocoder import VocoderTrainConfig
 
     assert VocoderTrainConfig(architecture="magnitude-gl").net_config().nnls_iters == 10
     assert VocoderTrainConfig(architecture="magnitude-gl", coded_by="latentcodec-small-v2").net_config().nnls_iters == 0

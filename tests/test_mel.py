@@ -4,8 +4,9 @@ import librosa
 import numpy as np
 import torch
 
-from latentcodec.mel import AUDIOLDM_MEL, log_mel, log_mel_frames, mel_basis, normalization_stats, num_frames
-from latentcodec.models import load_model
+from latentcodec.audio.mel import (AUDIOLDM_MEL, log_mel, log_mel_frames, mel_basis, normalization_stats,
+                                   num_frames)
+from latentcodec.models.loader import load_model
 
 
 def _librosa_log_mel(x: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from latentcodec.container import AlatReader
+from latentcodec.format.container import AlatReader
 from latentcodec.errors import AlatFormatError
 from tests.alat_fixtures import make_file, make_header
 

@@ -10,13 +10,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from latentcodec import precision
+from latentcodec.models import precision
 from latentcodec.cli import main
 from latentcodec.codec import encode_mel_windows
-from latentcodec.container import AlatReader
+from latentcodec.format.container import AlatReader
 from latentcodec.errors import LatentCodecError
-from latentcodec.mel import log_mel, normalization_stats
-from latentcodec.models import load_model
+from latentcodec.audio.mel import log_mel, normalization_stats
+from latentcodec.models.loader import load_model
 from tests.conftest import tone
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"

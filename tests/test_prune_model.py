@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL
 
-from latentcodec.models import SMALL_VAE_CONFIG
+from latentcodec.models.loader import SMALL_VAE_CONFIG
 
 _SPEC = importlib.util.spec_from_file_location("prune_model", Path(__file__).parents[1] / "training" / "prune_model.py")
 prune_model = importlib.util.module_from_spec(_SPEC)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from latentcodec.quantize import BITS, dequantize, pack_codes, payload_size, quantize, unpack_codes
+from latentcodec.format.quantize import BITS, dequantize, pack_codes, payload_size, quantize, unpack_codes
 
 SHAPE = (8, 125, 16)
 

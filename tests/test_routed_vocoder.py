@@ -9,12 +9,14 @@ import soundfile as sf
 import torch
 
 from latentcodec.cli import main
-from latentcodec.magnitude_net import MagnitudeNet
-from latentcodec.mel import log_mel
-from latentcodec.routed_vocoder import routed_magnitude, save_router
-from latentcodec.speech_detector import DetectorConfig, SpeechDetector, fit_detector, mel_features
-from latentcodec.vocoder import GriffinLimVocoder, load_vocoder
-from latentcodec.vocos import VocosConfig, save_net
+from latentcodec.vocoders.magnitude_net import MagnitudeNet
+from latentcodec.audio.mel import log_mel
+from latentcodec.vocoders.routed import routed_magnitude, save_router
+from latentcodec.vocoders.speech_detector import DetectorConfig, SpeechDetector, fit_detector, mel_features
+from latentcodec.vocoders.griffinlim import GriffinLimVocoder
+from latentcodec.vocoders import load_vocoder
+from latentcodec.vocoders.vocos import VocosConfig
+from latentcodec.vocoders.nets import save_net
 
 from .test_magnitude_net import _speechlike
 

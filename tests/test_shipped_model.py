@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from latentcodec.evaluate import evaluate
-from latentcodec.models import DEFAULT_MODEL, load_model, shipped_models
+from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
+from latentcodec.models.loader import load_model
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"
 

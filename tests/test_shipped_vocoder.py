@@ -11,11 +11,12 @@ import pytest
 import torch
 from pesq import pesq
 
-from latentcodec.audio_io import read_audio
-from latentcodec.mel import log_mel, normalization_stats
+from latentcodec.audio.io import read_audio
+from latentcodec.audio.mel import log_mel, normalization_stats
 from latentcodec.metrics import log_mel_distance
-from latentcodec.vocoder import load_vocoder, shipped_vocoders, vocode_stream, vocoder_of
-from latentcodec.vocos import load_net
+from latentcodec.vocoders import load_vocoder, shipped_vocoders, vocoder_of
+from latentcodec.vocoders.windows import vocode_stream
+from latentcodec.vocoders.nets import load_net
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"
 BOUNDS = {"latentcodec-vocos-v1": (3.0, 1.7), "latentcodec-maggl-v1": (1.2, 2.8)}  # log-mel L1 below, PESQ above
@@ -63,7 +64,7 @@ def decoded_example(tmp_path_factory) -> dict[str, tuple[np.ndarray, np.ndarray]
     import io
 
     from latentcodec.codec import decoded_mel, encode_audio
-    from latentcodec.container import AlatReader
+    from latentcodec.format.container import AlatReader
 
     audio = read_audio(EXAMPLE, mono=True)
     out = {}
@@ -108,10 +109,10 @@ def test_shipped_router_sends_speech_to_the_second_stage(fitted: bool, decoded_e
     tell them apart."""
     import io
 
-    from latentcodec.audio_io import Audio
+    from latentcodec.audio.io import Audio
     from latentcodec.codec import decoded_mel, encode_audio
-    from latentcodec.container import AlatReader
-    from latentcodec.speech_detector import DetectorConfig, SpeechDetector
+    from latentcodec.format.container import AlatReader
+    from latentcodec.vocoders.speech_detector import DetectorConfig, SpeechDetector
 
     folder = shipped_vocoders()["latentcodec-maggl-routed-v1"]
     assert (folder / "MODEL.md").is_file() and (folder / "training.json").is_file()

@@ -6,10 +6,10 @@ import json
 import torch
 from safetensors.torch import load_file
 
-import latentcodec.train
+import latentcodec.training.vae
 from latentcodec.cli import main
-from latentcodec.models import load_model
-from latentcodec.train import TrainConfig, train
+from latentcodec.models.loader import load_model
+from latentcodec.training.vae import TrainConfig, train
 
 
 def _weights(folder) -> dict:
@@ -80,7 +80,7 @@ def test_clean_fraction_decides_which_crops_get_quantizer_noise(tmp_path, make_w
         return _weights(tmp_path / name)
 
     noisy, clean = run("noisy", 0.0), run("clean", 1.0)
-    monkeypatch.setattr(latentcodec.train, "quant_noise", lambda z, bits: z)
+    monkeypatch.setattr(latentcodec.training.vae, "quant_noise", lambda z, bits: z)
     exact = run("exact", 0.0)
     assert all(torch.equal(exact[k], clean[k]) for k in exact)  # a clean batch is one without noise
     assert not all(torch.equal(exact[k], noisy[k]) for k in exact)
@@ -105,7 +105,7 @@ def test_train_kind_weights_recorded_and_checked(tmp_path, make_wav, capsys) -> 
 def test_narrowband_files_from_the_manifest_are_drawn_less(tmp_path) -> None:
     import numpy as np
 
-    from latentcodec.train import CropSampler, narrowband_files
+    from latentcodec.training.vae import CropSampler, narrowband_files
 
     (tmp_path / "speech").mkdir()
     (tmp_path / "MANIFEST.tsv").write_text("file\tkind\tband\nspeech/a.flac\tspeech\tnarrow\n"
@@ -121,7 +121,7 @@ def test_silent_fraction_draws_floor_crops_and_zero_keeps_the_crops() -> None:
     import numpy as np
 
     from latentcodec.constants import LOG_FLOOR
-    from latentcodec.train import CropSampler
+    from latentcodec.training.vae import CropSampler
 
     rng = np.random.default_rng(1)
     groups = {"music": [rng.normal(size=(300, 64)).astype(np.float16) for _ in range(3)]}

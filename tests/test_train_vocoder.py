@@ -12,11 +12,12 @@ import torch
 from safetensors.torch import load_file
 
 from latentcodec.cli import main
-from latentcodec.mel import AUDIOLDM_MEL
-from latentcodec.train_vocoder import (VocoderTrainConfig, _magnitude_losses, _resynthesised, batch_log_mel,
-                                       train_vocoder)
-from latentcodec.vocoder import GriffinLimVocoder, load_vocoder
-from latentcodec.vocos import NeuralVocoder
+from latentcodec.audio.mel import AUDIOLDM_MEL
+from latentcodec.training.vocoder import (VocoderTrainConfig, _magnitude_losses, _resynthesised,
+                                          batch_log_mel, train_vocoder)
+from latentcodec.vocoders.griffinlim import GriffinLimVocoder
+from latentcodec.vocoders import load_vocoder
+from latentcodec.vocoders.vocos import NeuralVocoder
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"
 
@@ -87,7 +88,7 @@ def test_cli_runs_and_records(tmp_path, data, capsys) -> None:
 
 def test_crop_mel_is_the_codec_mel_of_those_samples() -> None:
     """A crop with n_fft/2 of context on each side gives, uncentred, the whole signal's centred frames."""
-    from latentcodec.mel import log_mel
+    from latentcodec.audio.mel import log_mel
 
     x = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
     whole = log_mel(x)

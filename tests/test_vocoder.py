@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from latentcodec.mel import log_mel
+from latentcodec.audio.mel import log_mel
 from latentcodec.metrics import log_mel_distance
-from latentcodec.vocoder import GriffinLimVocoder, vocode_stream
+from latentcodec.vocoders.griffinlim import GriffinLimVocoder
+from latentcodec.vocoders.windows import vocode_stream
 
 
 def _ramp_vocoder(mel: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
@@ -39,8 +40,8 @@ def test_griffin_lim_reaches_the_mel() -> None:
 def test_griffin_lims_own_stft_pair_is_torchs(frames: int) -> None:
     """The in-place STFT and its inverse give torch.stft's and torch.istft's values, ends included
     (from 5 frames: fewer do not cover the n_fft/2 samples that the reflect padding takes)."""
-    from latentcodec.mel import AUDIOLDM_MEL as C
-    from latentcodec.vocoder import _StftPair
+    from latentcodec.audio.mel import AUDIOLDM_MEL as C
+    from latentcodec.vocoders.griffinlim import _StftPair
 
     gen = torch.Generator().manual_seed(frames)
     spec = torch.randn(frames, C.n_fft // 2 + 1, dtype=torch.complex64, generator=gen)

@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from latentcodec.errors import ModelError
-from latentcodec.mel import log_mel
-from latentcodec.vocoder import (OVERLAP_FRAMES, GriffinLimVocoder, load_vocoder, vocode_stream,
-                                 vocoder_names)
-from latentcodec.vocos import NeuralVocoder, VocosConfig, VocosGenerator, load_net, save_net
+from latentcodec.audio.mel import log_mel
+from latentcodec.vocoders.windows import OVERLAP_FRAMES, vocode_stream
+from latentcodec.vocoders.griffinlim import GriffinLimVocoder
+from latentcodec.vocoders import load_vocoder, vocoder_names
+from latentcodec.vocoders.vocos import NeuralVocoder, VocosConfig, VocosGenerator
+from latentcodec.vocoders.nets import load_net, save_net
 
 FLOOR = float(np.log(1e-5))
 TINY = VocosConfig(dim=16, intermediate=32)  # the shipped layout (kernels, depth, n_fft), narrow
@@ -73,7 +75,7 @@ def test_float16_weights_load_as_float32(tiny_folder) -> None:
 
 def test_vocoder_refuses_another_mel(tiny_folder) -> None:
     """A float32 floor (as .alat headers store it) is the same mel; another hop is not."""
-    from latentcodec.mel import MelConfig
+    from latentcodec.audio.mel import MelConfig
 
     assert isinstance(load_vocoder(str(tiny_folder), MelConfig(log_floor=float(np.float32(1e-5)))), NeuralVocoder)
     with pytest.raises(ModelError, match="at hop 160"):

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from latentcodec.audio_io import Audio, read_audio
+from latentcodec.audio.io import Audio, read_audio
 from latentcodec.codec import encode_audio
-from latentcodec.container import AlatReader
-from latentcodec.models import load_model
+from latentcodec.format.container import AlatReader
+from latentcodec.models.loader import load_model
 
 
 def pick_files(data: Path, counts: dict[str, int], min_seconds: float) -> list[Path]:

@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
 
-from latentcodec.audio_io import AUDIO_SUFFIXES, read_audio
+from latentcodec.audio.io import AUDIO_SUFFIXES, read_audio
 from latentcodec.constants import DB_PER_NEPER
-from latentcodec.mel import log_mel, normalization_stats
-from latentcodec.models import load_model
+from latentcodec.audio.mel import log_mel, normalization_stats
+from latentcodec.models.loader import load_model
 
 RIDGE = 1e-4  # of the mean diagonal of the normal equations: keeps a rarely excited input from blowing up
 

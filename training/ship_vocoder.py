@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from latentcodec.vocos import load_net, save_net
+from latentcodec.vocoders.nets import load_net, save_net
 
 
 def main() -> None:

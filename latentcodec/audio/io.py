@@ -17,8 +17,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .constants import SAMPLE_RATE
-from .errors import AudioError
+from latentcodec.constants import SAMPLE_RATE
+from latentcodec.errors import AudioError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".w64", ".rf64"}
 BLOCK = 1 << 18

@@ -18,7 +18,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-from .constants import LOG_FLOOR, SAMPLE_RATE
+from latentcodec.constants import LOG_FLOOR, SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from .errors import AlatFormatError
-from .mel import AUDIOLDM_MEL, MelConfig
-from .entropy import EntropyError
-from .quantize import BITS, dequantize, payload_size, quantize, stats_size
-from .transform_coder import PARAM_BYTES, decode_codes_of, dequantize_codes, encode_latent
+from latentcodec.errors import AlatFormatError
+from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig
+from latentcodec.format.entropy import EntropyError
+from latentcodec.format.quantize import BITS, dequantize, payload_size, quantize, stats_size
+from latentcodec.format.transform_coder import PARAM_BYTES, decode_codes_of, dequantize_codes, encode_latent
 
 MAGIC = b"\x89ALAT\r\n\x1a"
 FORMAT_VERSION = 2  # the newest; a writer writes version 1 for --bits, version 2 for the entropy coder
@@ -155,7 +155,7 @@ class Header:
 
 
 def _tool_version() -> str:
-    from . import __version__
+    from latentcodec import __version__
 
     return f"latentcodec {__version__}"
 

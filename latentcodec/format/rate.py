@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .container import Header, fixed_size
-from .errors import LatentCodecError
-from .transform_coder import encode_latent
+from latentcodec.format.container import Header, fixed_size
+from latentcodec.errors import LatentCodecError
+from latentcodec.format.transform_coder import encode_latent
 
-from .constants import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, QUALITY_RANGE  # noqa: F401 (this module's interface)
+from latentcodec.constants import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, QUALITY_RANGE  # noqa: F401 (this module's interface)
 
 CODER_TABLE = "coder.json"
 

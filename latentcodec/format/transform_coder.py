@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .entropy import N_SCALES, bit_costs, decode_codes, encode_codes
+from latentcodec.format.entropy import N_SCALES, bit_costs, decode_codes, encode_codes
 
 PARAM_BYTES = 3  # per component: u8 A, i8 B, i8 C
 LAPLACE_LOG2_BIAS = 0.8327  # E[log2 |x|] = log2(b) - 0.8327 for a Laplace variable of scale b (Euler's gamma / ln 2)

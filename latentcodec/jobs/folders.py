@@ -4,28 +4,12 @@ are skipped, so an interrupted batch resumes where it stopped (outputs appear wh
 from __future__ import annotations
 
 import multiprocessing as mp
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .audio_io import AUDIO_SUFFIXES, output_suffix
-from .errors import LatentCodecError
-
-_WORKER: dict[str, Any] = {}  # the model and options of this worker process
-
-
-@dataclass
-class Job:
-    source: Path
-    target: Path
-
-
-@dataclass
-class Outcome:
-    job: Job
-    error: str | None  # one line, or None when the file was written
-    seconds: float  # of audio
-
+from latentcodec.audio.io import AUDIO_SUFFIXES, output_suffix
+from latentcodec.errors import LatentCodecError
+from latentcodec.jobs.worker import Job, Outcome, init_worker, run_job
 
 def plan(in_dir: Path, out_dir: Path, kind: str, suffix: str = ".wav") -> list[Job]:
     """Every input under ``in_dir`` (audio files to encode, .alat files to decode) with its output under
@@ -48,7 +32,7 @@ def is_complete(job: Job, kind: str) -> bool:
     soundfile reads with the frame count its .alat promises."""
     if not job.target.is_file():
         return False
-    from .container import AlatReader
+    from latentcodec.format.container import AlatReader
 
     try:
         if kind == "encode":
@@ -59,55 +43,11 @@ def is_complete(job: Job, kind: str) -> bool:
         with AlatReader(job.source) as r:
             h = r.header
         info = sf.info(str(job.target))
-        from .codec import output_frames
+        from latentcodec.codec import output_frames
 
         return info.channels == h.channels and info.frames == output_frames(h, info.samplerate)
     except (LatentCodecError, RuntimeError):
         return False
-
-
-def _init(kind: str, opts: dict[str, Any], threads: int | None, workers: int = 1) -> None:
-    """Worker start: load the model once. torch's threads as given, or its default shared out between the
-    ``workers`` (one worker keeps a single call's count, and so its exact bytes)."""
-    import torch
-
-    from .models import DEFAULT_MODEL, load_model, pick_device
-
-    torch.set_num_threads(threads or max(1, torch.get_num_threads() // workers))
-    device = pick_device(opts.pop("device", "auto"))
-    if kind == "encode":
-        opts["model"] = load_model(opts.get("model") or DEFAULT_MODEL, device)
-    _WORKER.update(kind=kind, opts={**opts, "device": device}, models={})
-
-
-def _run(job: Job) -> Outcome:
-    """One file, in a worker; any error a user can cause comes back as one line."""
-    from .codec import decode_file, encode_file
-
-    kind, opts = _WORKER["kind"], dict(_WORKER["opts"])
-    job.target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if kind == "encode":
-            h = encode_file(job.source, job.target, overwrite=True, **opts).header
-        else:
-            model = _decode_model(job.source, opts)  # takes "model" out of opts
-            h = decode_file(job.source, job.target, model, overwrite=True, **opts).header
-        return Outcome(job, None, h.duration)
-    except LatentCodecError as e:
-        return Outcome(job, str(e), 0.0)
-
-
-def _decode_model(source: Path, opts: dict[str, Any]) -> Any:
-    """The model a .alat names (or the one asked for), loaded once per worker and name."""
-    from .codec import model_for_file
-    from .container import AlatReader
-
-    with AlatReader(source) as r:
-        h = r.header
-    name = opts.pop("model", None) or h.model_name
-    if name not in _WORKER["models"]:
-        _WORKER["models"][name] = model_for_file(h, name, True, opts["device"])
-    return model_for_file(h, _WORKER["models"][name], opts.get("force", False), opts["device"])
 
 
 def run_batch(jobs: list[Job], kind: str, opts: dict[str, Any], workers: int,
@@ -122,7 +62,7 @@ def run_batch(jobs: list[Job], kind: str, opts: dict[str, Any], workers: int,
     if not jobs:
         return []
     if ray:
-        from .raybatch import ray_outcomes
+        from latentcodec.jobs.ray_actors import ray_outcomes
 
         source = ray_outcomes(jobs, kind, opts, workers, ray, threads or 1)
     else:
@@ -138,8 +78,8 @@ def run_batch(jobs: list[Job], kind: str, opts: dict[str, Any], workers: int,
 def _outcomes(jobs: list[Job], kind: str, opts: dict[str, Any], workers: int,
               threads: int | None) -> Iterator[Outcome]:
     if workers == 1 or len(jobs) <= 1:
-        _init(kind, dict(opts), threads)
-        yield from map(_run, jobs)
+        init_worker(kind, dict(opts), threads)
+        yield from map(run_job, jobs)
         return
-    with mp.get_context("spawn").Pool(workers, _init, (kind, opts, threads, workers)) as pool:
-        yield from pool.imap_unordered(_run, jobs)
+    with mp.get_context("spawn").Pool(workers, init_worker, (kind, opts, threads, workers)) as pool:
+        yield from pool.imap_unordered(run_job, jobs)

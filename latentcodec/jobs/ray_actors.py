@@ -1,6 +1,6 @@
 """Folder mode on Ray Data, for trees larger than one machine. Planning, resuming, atomic writes and the
-failure list are :mod:`batch`'s; only the execution differs: the jobs become rows of a Ray dataset,
-mapped by a pool of actors that each load the model once and run :func:`batch._run` on one file at a time.
+failure list are :mod:`folders`'s; only the execution differs: the jobs become rows of a Ray dataset,
+mapped by a pool of actors that each load the model once and run :func:`worker.run_job` on one file at a time.
 
 Every node must see the input and output paths (a shared filesystem, at the same mount point) and have
 latentcodec installed with its ``ray`` extra."""
@@ -12,9 +12,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from . import batch
-from .batch import Job, Outcome
-from .errors import LatentCodecError
+from latentcodec.errors import LatentCodecError
+from latentcodec.jobs.worker import Job, Outcome, init_worker, run_job
 
 INSTALL = "pip install 'latentcodec[ray]'"
 OBJECT_STORE_BYTES = 256 << 20  # a local instance's: the rows are file names, the audio never passes through Ray
@@ -28,7 +27,7 @@ class _Actor:
     def __init__(self, kind: str, opts: dict[str, Any], threads: int):
         self.fatal: LatentCodecError | None = None
         try:
-            batch._init(kind, dict(opts), threads)
+            init_worker(kind, dict(opts), threads)
         except LatentCodecError as e:
             self.fatal = e
 
@@ -37,7 +36,7 @@ class _Actor:
         if self.fatal:
             errors, seconds = [str(self.fatal)] * n, [0.0] * n
         else:
-            outs = [batch._run(Job(Path(s), Path(t))) for s, t in zip(rows["source"], rows["target"])]
+            outs = [run_job(Job(Path(s), Path(t))) for s, t in zip(rows["source"], rows["target"])]
             errors, seconds = [o.error or "" for o in outs], [o.seconds for o in outs]
         return {"index": rows["index"], "error": np.array(errors, dtype=object), "seconds": np.array(seconds),
                 "fatal": np.full(n, self.fatal is not None),

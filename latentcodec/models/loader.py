@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from .errors import ModelError
-from .rate import load_coder_table
-from .registry import DEFAULT_MODEL, shipped_models
-from .upsample import use_subpixel_upsamplers
+from latentcodec.errors import ModelError
+from latentcodec.format.rate import load_coder_table
+from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
+from latentcodec.models.upsample import use_subpixel_upsamplers
 
 
 # The shipped model's architecture: AudioLDM2's VAE layout (1 -> 8 channels, three blocks, 4x down
@@ -106,28 +106,6 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Model:
     vae.to(memory_format=torch.channels_last)
     use_subpixel_upsamplers(vae)  # the same function, 2.25x fewer multiply-adds (upsample.py)
     return model
-
-
-def load_hifigan(model: Model, device: str = "cpu") -> torch.nn.Module:
-    """The model's HiFi-GAN (``vocoder/``, transformers' SpeechT5HifiGan), in float32."""
-    try:
-        from transformers import SpeechT5HifiGan
-    except ImportError as e:
-        raise ModelError("the HiFi-GAN vocoder needs the transformers package: pip install transformers",
-                         "vocoder") from e
-    local = Path(model.location)
-    try:
-        if local.exists():
-            if not (local / "vocoder" / "config.json").is_file():
-                raise ModelError(f"model '{model.name}' has no HiFi-GAN (no vocoder/ folder)", "vocoder")
-            voc = SpeechT5HifiGan.from_pretrained(str(local / "vocoder"))
-        else:
-            voc = SpeechT5HifiGan.from_pretrained(model.location, subfolder="vocoder")
-    except ModelError:
-        raise
-    except Exception as e:
-        raise ModelError(f"cannot load the HiFi-GAN of '{model.name}': {str(e).splitlines()[0][:200]}") from e
-    return voc.to(device).eval().requires_grad_(False)
 
 
 def pick_device(device: str) -> str:

@@ -11,8 +11,8 @@ from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
-from .constants import PRECISIONS
-from .errors import LatentCodecError
+from latentcodec.constants import PRECISIONS
+from latentcodec.errors import LatentCodecError
 
 
 def native_bfloat16(device: torch.device) -> bool:

@@ -26,14 +26,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .audio_io import AUDIO_SUFFIXES, read_audio
-from .constants import DB_PER_NEPER, LOG_FLOOR
-from .errors import ModelError
-from .mel import AUDIOLDM_MEL, log_mel, normalization_stats
-from .models import SMALL_VAE_CONFIG, load_model
-from .quantize import dequantize, quantize
-from .rate_proxy import batch_klt, noisy_latent
-from .transform_coder import decode_codes_of, dequantize_codes, encode_latent
+from latentcodec.audio.io import AUDIO_SUFFIXES, read_audio
+from latentcodec.constants import DB_PER_NEPER, LOG_FLOOR
+from latentcodec.errors import ModelError
+from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel, normalization_stats
+from latentcodec.models.loader import SMALL_VAE_CONFIG, load_model
+from latentcodec.format.quantize import dequantize, quantize
+from latentcodec.training.rate_proxy import batch_klt, noisy_latent
+from latentcodec.format.transform_coder import decode_codes_of, dequantize_codes, encode_latent
 
 FRAMES_PER_SECOND = AUDIOLDM_MEL.sample_rate / AUDIOLDM_MEL.hop
 VAL_WINDOW = 500  # frames: validation runs on the codec's default 5 s chunks

@@ -31,17 +31,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .discriminators import (discriminator_loss, feature_matching_loss, generator_loss, multi_period,
-                             multi_resolution)
-from .mel import AUDIOLDM_MEL, log_mel, mel_basis
-from .constants import DB_PER_NEPER, LOG_FLOOR
-from .errors import LatentCodecError, ModelError
-from .metrics import log_mel_distance
-from .train import CropSampler, lr_at, normalized_audio
-from .vocoder import (DEFAULT_GL_ITERS, GriffinLimVocoder, Vocoder, griffin_lim, neural_vocoder_folder, phase_of,
-                      vocode_stream, vocoder_of)
-from .magnitude_net import MagnitudeNet
-from .vocos import VocosConfig, VocosGenerator, load_net, save_net
+from latentcodec.training.discriminators import (discriminator_loss, feature_matching_loss, generator_loss,
+                                                 multi_period, multi_resolution)
+from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel, mel_basis
+from latentcodec.constants import DB_PER_NEPER, LOG_FLOOR
+from latentcodec.errors import LatentCodecError, ModelError
+from latentcodec.metrics import log_mel_distance
+from latentcodec.training.vae import CropSampler, lr_at, normalized_audio
+from latentcodec.constants import DEFAULT_GL_ITERS
+from latentcodec.vocoders.griffinlim import GriffinLimVocoder, griffin_lim, phase_of
+from latentcodec.vocoders.windows import Vocoder, vocode_stream
+from latentcodec.vocoders import neural_vocoder_folder, vocoder_of
+from latentcodec.vocoders.magnitude_net import MagnitudeNet
+from latentcodec.vocoders.vocos import VocosConfig, VocosGenerator
+from latentcodec.vocoders.nets import load_net, save_net
 
 MRSTFT_SIZES = (256, 512, 1024)
 
@@ -127,10 +130,10 @@ def coded_pairs(groups: dict[str, list[np.ndarray]], model: str, log: Callable[[
                 ) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """Each waveform, at the level the codec normalises it to, with the mel that ``model`` decodes from
     its .alat at the default setting (float16 both): the input a vocoder really gets."""
-    from .audio_io import Audio
-    from .codec import decoded_mel, encode_audio
-    from .container import AlatReader
-    from .models import load_model
+    from latentcodec.audio.io import Audio
+    from latentcodec.codec import decoded_mel, encode_audio
+    from latentcodec.format.container import AlatReader
+    from latentcodec.models.loader import load_model
 
     vae, t0 = load_model(model), time.time()
     pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}

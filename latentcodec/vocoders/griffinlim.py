@@ -1,7 +1,4 @@
-"""From log-mel back to a waveform: momentum Griffin-Lim, a vocoder of our own (``vocos.py``,
-``magnitude_net.py``, ``routed_vocoder.py``; shipped under ``weights/vocoders/``) or a model's HiFi-GAN,
-chosen by name through one registry (``load_vocoder``) and run over a long mel in overlapping windows so
-memory stays flat and no seam is heard.
+"""Momentum Griffin-Lim on a linear magnitude, and the mel's inverse that gives it one.
 
 Griffin-Lim needs a linear magnitude: the mel filterbank is inverted once per window with its
 pseudo-inverse followed by a few multiplicative non-negative least-squares updates (all matrix
@@ -10,26 +7,15 @@ where they overlap, so the cross-fade joins two signals of the same phase.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from functools import lru_cache, partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
 
-from .constants import DEFAULT_GL_ITERS
-from .errors import ModelError
-from .mel import AUDIOLDM_MEL, MelConfig, mel_basis
-from .registry import shipped_vocoders, vocoder_names
-
-if TYPE_CHECKING:
-    from .models import Model
-    from .vocos import MelConvNeXt
-
-WINDOW_FRAMES = 1000  # 10 s of mel per vocoder window
-OVERLAP_FRAMES = 32  # frames shared by neighbouring windows; the cross-fade takes the middle half
+from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig, mel_basis
+from latentcodec.constants import DEFAULT_GL_ITERS
 
 
 @lru_cache(maxsize=4)
@@ -158,148 +144,3 @@ class GriffinLimVocoder:
         if previous is not None and len(previous) > self.cfg.n_fft:
             init = phase_of(torch.from_numpy(previous).to(self.device), self.cfg)[:, :-(self.cfg.n_fft // self.cfg.hop)]
         return griffin_lim(mag, self.n_iter, init_phase=init, cfg=self.cfg, seed=self.seed).cpu().numpy()
-
-
-class HifiGanVocoder:
-    """A SpeechT5HifiGan: (frames, 64) log-mel -> frames * hop samples (its extra samples cropped)."""
-
-    def __init__(self, model: torch.nn.Module, device: str = "cpu", hop: int = 160):
-        self.model, self.device, self.hop = model, device, hop
-
-    @torch.inference_mode()
-    def __call__(self, log_mel: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
-        x = torch.from_numpy(log_mel).float().to(self.device)[None]
-        wave = self.model(x).reshape(-1).float().cpu().numpy()
-        return wave[:(len(log_mel) - 1) * self.hop]
-
-
-Vocoder = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
-
-# Neural vocoders shipped in the package: one folder each (config.json + model.safetensors, or a router's
-# config.json + detector), apart from the VAEs in weights/ so that a vocoder's name is never taken for a --model.
-def neural_vocoder_folder(name: str) -> Path:
-    """The folder of a shipped neural vocoder's name, or ``name`` itself when it is such a folder."""
-    from .routed_vocoder import is_routed_folder
-    from .vocos import is_net_folder
-
-    shipped = shipped_vocoders()
-    if name in shipped:
-        return shipped[name]
-    if is_net_folder(Path(name)) or is_routed_folder(Path(name)):
-        return Path(name)
-    raise ModelError(f"vocoder '{name}' not found: use one of {', '.join(vocoder_names())}, "
-                     f"or a folder written by alat train-vocoder or training/train_speech_detector.py", "vocoder")
-
-
-def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: "Model | None" = None, device: str = "cpu",
-                 gl_iters: int | None = None) -> Vocoder:
-    """The vocoder called ``name``, for mels of ``mel``; 'hifigan' is the ``model``'s own. ``gl_iters``
-    None: Griffin-Lim's own default, or the one a magnitude network was shipped with."""
-    if name == "griffinlim":
-        return GriffinLimVocoder(gl_iters or DEFAULT_GL_ITERS, device, mel)
-    if name == "hifigan":
-        from .models import load_hifigan
-
-        if model is None:
-            raise ModelError("the hifigan vocoder needs the model whose HiFi-GAN it is", "vocoder")
-        return HifiGanVocoder(load_hifigan(model, device), device, mel.hop)
-    from .routed_vocoder import is_routed_folder, load_routed
-    from .vocos import load_net
-
-    folder = neural_vocoder_folder(name)
-    if is_routed_folder(folder):
-        return load_routed(folder, mel, device, gl_iters)
-    return vocoder_of(load_net(folder, device), mel, device, gl_iters, name)
-
-
-def vocoder_of(net: "MelConvNeXt", mel: MelConfig = AUDIOLDM_MEL, device: str = "cpu",
-               gl_iters: int | None = None, name: str = "") -> Vocoder:
-    """One of our vocoder networks as a vocoder for mels of ``mel``, which it must have been trained for."""
-    from .magnitude_net import MagnitudeNet, magnitude_of
-    from .vocos import NeuralVocoder
-
-    c = net.cfg
-    fits = (c.n_mels, c.hop, mel.sample_rate) == (mel.n_mels, mel.hop, AUDIOLDM_MEL.sample_rate) \
-        and math.isclose(c.log_floor, mel.log_floor, rel_tol=1e-6)  # headers store the floor as float32
-    if not fits:
-        raise ModelError(f"vocoder '{name}' takes {c.n_mels} mel bands at hop {c.hop}, floor {c.log_floor:g}, "
-                         f"{AUDIOLDM_MEL.sample_rate} Hz; this mel has {mel.n_mels} at hop {mel.hop}, floor "
-                         f"{mel.log_floor:g}, {mel.sample_rate} Hz")
-    if isinstance(net, MagnitudeNet):
-        if c.n_fft != mel.n_fft:
-            raise ModelError(f"vocoder '{name}' gives an STFT of {c.n_fft} points; this mel's has {mel.n_fft}")
-        return GriffinLimVocoder(gl_iters or c.gl_iters, device, mel, magnitude_of(net, mel))
-    return NeuralVocoder(net, device)
-
-
-def window_count(total_frames: int, window: int = WINDOW_FRAMES, overlap: int = OVERLAP_FRAMES) -> int:
-    """Vocoder windows over a mel of ``total_frames``: every window but the last is whole."""
-    return max(1, (total_frames - overlap) // window + 1)
-
-
-def window_span(first: int, end: int, total_frames: int, num_samples: int, hop: int = 160,
-                window: int = WINDOW_FRAMES, overlap: int = OVERLAP_FRAMES) -> tuple[range, int, int]:
-    """The windows a decode of samples [first, end) runs so that they come out as in the whole file's
-    decode: (windows, first mel frame they read, first sample they emit).
-
-    Window j emits samples up to (j+1)W*hop - O*hop/2; its first O*hop samples are cross-faded with the
-    window before, which is therefore run too when ``first`` falls among them.
-    """
-    n_win = window_count(total_frames, window, overlap)
-    fade_len = overlap * hop
-
-    def stop(j: int) -> int:
-        return num_samples if j == n_win - 1 else (j + 1) * window * hop - fade_len // 2
-
-    j0 = next(j for j in range(n_win) if stop(j) > first)
-    if j0 > 0 and first < stop(j0 - 1) + fade_len:
-        j0 -= 1
-    j1 = next(j for j in range(j0, n_win) if stop(j) >= end)
-    return range(j0, j1 + 1), max(0, j0 * window - overlap), stop(j0 - 1) if j0 > 0 else 0
-
-
-def vocode_stream(mel_blocks: Iterable[np.ndarray], total_frames: int, num_samples: int, vocoder: Vocoder,
-                  floor: float, hop: int = 160, window: int = WINDOW_FRAMES, overlap: int = OVERLAP_FRAMES,
-                  windows: range | None = None, first_frame: int = 0) -> Iterator[np.ndarray]:
-    """Turn a stream of mel frame blocks (total ``total_frames``) into exactly ``num_samples`` samples.
-
-    Window j covers frames [jW - O, (j+1)W + O), the last one up to the end; neighbouring outputs are
-    cross-faded (raised cosine) over O*hop samples centred on the border (j+1)W*hop, inside both windows.
-    A part of the file: ``windows`` (see :func:`window_span`), with ``mel_blocks`` starting at frame
-    ``first_frame``; the samples then start where the first of those windows starts emitting.
-    """
-    n_win = window_count(total_frames, window, overlap)
-    windows = windows if windows is not None else range(n_win)
-    fade_len = overlap * hop
-    fade = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade_len, endpoint=False))).astype(np.float32)
-    tail_frames = -(-(num_samples + hop) // hop) + 8 - total_frames  # silence after the last frame
-    buf = np.zeros((0, 0), np.float32)
-    buf_start = first_frame
-    blocks = iter(mel_blocks)
-    emitted = windows.start * window * hop - fade_len // 2 if windows.start > 0 else 0
-    prev_tail: np.ndarray | None = None
-    prev_wave: np.ndarray | None = None  # the previous window's output, starting at sample prev_start
-    prev_start = 0
-    for j in windows:
-        a, b = max(0, j * window - overlap), min(total_frames, (j + 1) * window + overlap)
-        while buf_start + len(buf) < b:
-            block = next(blocks)
-            buf = block if buf.size == 0 else np.concatenate([buf, block])
-        mel = buf[a - buf_start:b - buf_start]
-        last = j == n_win - 1
-        if last and tail_frames > 0:
-            mel = np.concatenate([mel, np.full((tail_frames, mel.shape[1]), floor, np.float32)])
-        init = prev_wave[(a * hop - prev_start):] if prev_wave is not None else None
-        wave = vocoder(mel, init).astype(np.float32)
-        prev_wave, prev_start = wave, a * hop
-        buf, buf_start = buf[max(0, b - overlap * 2 - buf_start):], max(buf_start, b - overlap * 2)
-        stop = num_samples if last else (j + 1) * window * hop - fade_len // 2
-        seg = wave[emitted - a * hop:stop - a * hop]
-        if prev_tail is not None:
-            seg[:fade_len] = prev_tail * (1 - fade) + seg[:fade_len] * fade
-        if len(seg) < stop - emitted:
-            seg = np.concatenate([seg, np.zeros(stop - emitted - len(seg), np.float32)])
-        yield seg
-        emitted = stop
-        if not last:
-            prev_tail = wave[stop - a * hop:stop - a * hop + fade_len].copy()

@@ -17,9 +17,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .mel import AUDIOLDM_MEL, MelConfig
-from .vocoder import mel_to_linear
-from .vocos import MelConvNeXt, VocosConfig
+from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig
+from latentcodec.vocoders.griffinlim import mel_to_linear
+from latentcodec.vocoders.vocos import MelConvNeXt, VocosConfig
 
 ARCHITECTURE = "latentcodec-magnitude-gl"
 

@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
 
-from .constants import DEFAULT_GL_ITERS
-from .errors import ModelError
-from .mel import AUDIOLDM_MEL, MelConfig
-from .speech_detector import DetectorConfig, SpeechDetector
-
-if TYPE_CHECKING:
-    from .vocoder import GriffinLimVocoder
+from latentcodec.constants import DEFAULT_GL_ITERS
+from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig
+from latentcodec.vocoders.griffinlim import GriffinLimVocoder
+from latentcodec.vocoders.speech_detector import DetectorConfig, SpeechDetector
 
 ARCHITECTURE = "latentcodec-routed-magnitude"
 Magnitude = Callable[[torch.Tensor], torch.Tensor]
@@ -61,18 +58,11 @@ def routed_magnitude(detector: SpeechDetector, speech: Magnitude, other: Magnitu
     return magnitude
 
 
-def load_routed(folder: Path, mel: MelConfig = AUDIOLDM_MEL, device: str = "cpu",
-                gl_iters: int | None = None) -> "GriffinLimVocoder":
-    """The routed vocoder saved in ``folder``, for mels of ``mel``."""
-    from .vocoder import GriffinLimVocoder, load_vocoder
-
+def load_routed(folder: Path, part: Callable[[str], Magnitude], mel: MelConfig = AUDIOLDM_MEL,
+                device: str = "cpu", gl_iters: int | None = None) -> GriffinLimVocoder:
+    """The routed vocoder saved in ``folder``, for mels of ``mel``; ``part`` gives the magnitude source of
+    each network the folder names (the registry's loader, so that this module never imports it)."""
     cfg = json.loads((folder / "config.json").read_text())
-    parts = {}
-    for role in ("speech", "other"):
-        part = load_vocoder(cfg[role], mel, device=device)
-        if not isinstance(part, GriffinLimVocoder):
-            raise ModelError(f"{folder}: its {role} vocoder '{cfg[role]}' is not a magnitude network", "vocoder")
-        parts[role] = part.magnitude
     detector = SpeechDetector.load(folder, DetectorConfig(cfg["context_frames"], cfg["smooth_frames"]))
     return GriffinLimVocoder(gl_iters or cfg["gl_iters"], device, mel,
-                             routed_magnitude(detector, parts["speech"], parts["other"]))
+                             routed_magnitude(detector, part(cfg["speech"]), part(cfg["other"])))

@@ -10,8 +10,8 @@ onto the STFT bins (a fixed matrix, plus the mel-to-STFT gain), so the level of 
 the mel's floor included, is right from the first step instead of being learned over thousands of steps
 (Vocos has a million of them; we have a few thousand on a CPU).
 
-The trunk (``MelConvNeXt``) also carries ``magnitude_net.MagnitudeNet``; ``save_net``/``load_net`` store
-either under its architecture's name.
+The trunk (``MelConvNeXt``) also carries ``magnitude_net.MagnitudeNet``; ``nets.save_net``/``load_net``
+store either under its architecture's name.
 
 Alignment: the mel frames are centred (frame t on sample t * hop) and so is the iSTFT, so F frames give
 (F - 1) * hop samples, sample 0 at frame 0's centre: the contract of ``vocoder.vocode_stream``, as for
@@ -21,21 +21,17 @@ same samples as the whole mel vocoded at once (``tests/test_vocos.py``).
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .constants import DEFAULT_GL_ITERS, LOG_FLOOR
-from .errors import ModelError
-from .mel import AUDIOLDM_MEL, MelConfig, _hz_to_mel_slaney, _mel_to_hz_slaney
+from latentcodec.constants import DEFAULT_GL_ITERS, LOG_FLOOR
+from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig, _hz_to_mel_slaney, _mel_to_hz_slaney
 
 ARCHITECTURE = "latentcodec-vocos"
-WEIGHTS_FILE = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -155,38 +151,3 @@ class NeuralVocoder:
     def __call__(self, log_mel: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(log_mel, dtype=np.float32)).to(self.device)[None]
         return self.generator(x)[0].cpu().numpy()
-
-
-def _net_class(architecture: str | None) -> type[MelConvNeXt] | None:
-    from .magnitude_net import MagnitudeNet
-
-    return {c.architecture: c for c in (VocosGenerator, MagnitudeNet)}.get(architecture or "")
-
-
-def is_net_folder(folder: Path) -> bool:
-    """True for a folder written by ``save_net`` (either of our vocoder networks)."""
-    cfg = folder / "config.json"
-    return cfg.is_file() and _net_class(json.loads(cfg.read_text()).get("architecture")) is not None
-
-
-def save_net(net: MelConvNeXt, folder: Path, dtype: torch.dtype = torch.float32) -> None:
-    """config.json (with the architecture's name) + model.safetensors (in ``dtype``; float16 halves the size)."""
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE))
-    (folder / "config.json").write_text(json.dumps({"architecture": net.architecture, **asdict(net.cfg)}, indent=1))
-
-
-def load_net(folder: Path, device: str = "cpu") -> MelConvNeXt:
-    """The network saved in ``folder``, in float32 whatever dtype it was stored in."""
-    from safetensors.torch import load_file
-
-    raw = json.loads((folder / "config.json").read_text())
-    cls = _net_class(raw.pop("architecture", None))
-    if cls is None:
-        raise ModelError(f"{folder}: not a vocoder network written by alat train-vocoder", "vocoder")
-    net = cls(VocosConfig(**raw))
-    net.load_state_dict({k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()})
-    return net.to(device).eval().requires_grad_(False)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latentcodec.container import AlatReader, write_bytes
+from latentcodec.format.container import AlatReader, write_bytes
 from tests.vectors.vector_spec import vector_header, vector_latents
 
 here = Path(__file__).parent

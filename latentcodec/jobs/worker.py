@@ -1,0 +1,70 @@
+"""The worker side of a folder job, shared by local processes and Ray actors: load the model once, then
+code one file per call, every error a user can cause coming back as one line."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from latentcodec.errors import LatentCodecError
+
+_WORKER: dict[str, Any] = {}  # the model and options of this worker process
+
+
+@dataclass
+class Job:
+    source: Path
+    target: Path
+
+
+@dataclass
+class Outcome:
+    job: Job
+    error: str | None  # one line, or None when the file was written
+    seconds: float  # of audio
+
+
+
+def init_worker(kind: str, opts: dict[str, Any], threads: int | None, workers: int = 1) -> None:
+    """Worker start: load the model once. torch's threads as given, or its default shared out between the
+    ``workers`` (one worker keeps a single call's count, and so its exact bytes)."""
+    import torch
+
+    from latentcodec.models.registry import DEFAULT_MODEL
+    from latentcodec.models.loader import load_model, pick_device
+
+    torch.set_num_threads(threads or max(1, torch.get_num_threads() // workers))
+    device = pick_device(opts.pop("device", "auto"))
+    if kind == "encode":
+        opts["model"] = load_model(opts.get("model") or DEFAULT_MODEL, device)
+    _WORKER.update(kind=kind, opts={**opts, "device": device}, models={})
+
+
+def run_job(job: Job) -> Outcome:
+    """One file, in a worker; any error a user can cause comes back as one line."""
+    from latentcodec.codec import decode_file, encode_file
+
+    kind, opts = _WORKER["kind"], dict(_WORKER["opts"])
+    job.target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if kind == "encode":
+            h = encode_file(job.source, job.target, overwrite=True, **opts).header
+        else:
+            model = _decode_model(job.source, opts)  # takes "model" out of opts
+            h = decode_file(job.source, job.target, model, overwrite=True, **opts).header
+        return Outcome(job, None, h.duration)
+    except LatentCodecError as e:
+        return Outcome(job, str(e), 0.0)
+
+
+def _decode_model(source: Path, opts: dict[str, Any]) -> Any:
+    """The model a .alat names (or the one asked for), loaded once per worker and name."""
+    from latentcodec.codec import model_for_file
+    from latentcodec.format.container import AlatReader
+
+    with AlatReader(source) as r:
+        h = r.header
+    name = opts.pop("model", None) or h.model_name
+    if name not in _WORKER["models"]:
+        _WORKER["models"][name] = model_for_file(h, name, True, opts["device"])
+    return model_for_file(h, _WORKER["models"][name], opts.get("force", False), opts["device"])

@@ -1,0 +1,88 @@
+"""Any vocoder over a long mel in overlapping windows, so memory stays flat and no seam is heard.
+
+A vocoder is a callable ``(log_mel (frames, n_mels), previous window's samples or None) -> (frames - 1) * hop
+samples``: the contract every kind of vocoder in this package keeps.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+WINDOW_FRAMES = 1000  # 10 s of mel per vocoder window
+OVERLAP_FRAMES = 32  # frames shared by neighbouring windows; the cross-fade takes the middle half
+
+Vocoder = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
+
+
+def window_count(total_frames: int, window: int = WINDOW_FRAMES, overlap: int = OVERLAP_FRAMES) -> int:
+    """Vocoder windows over a mel of ``total_frames``: every window but the last is whole."""
+    return max(1, (total_frames - overlap) // window + 1)
+
+
+def window_span(first: int, end: int, total_frames: int, num_samples: int, hop: int = 160,
+                window: int = WINDOW_FRAMES, overlap: int = OVERLAP_FRAMES) -> tuple[range, int, int]:
+    """The windows a decode of samples [first, end) runs so that they come out as in the whole file's
+    decode: (windows, first mel frame they read, first sample they emit).
+
+    Window j emits samples up to (j+1)W*hop - O*hop/2; its first O*hop samples are cross-faded with the
+    window before, which is therefore run too when ``first`` falls among them.
+    """
+    n_win = window_count(total_frames, window, overlap)
+    fade_len = overlap * hop
+
+    def stop(j: int) -> int:
+        return num_samples if j == n_win - 1 else (j + 1) * window * hop - fade_len // 2
+
+    j0 = next(j for j in range(n_win) if stop(j) > first)
+    if j0 > 0 and first < stop(j0 - 1) + fade_len:
+        j0 -= 1
+    j1 = next(j for j in range(j0, n_win) if stop(j) >= end)
+    return range(j0, j1 + 1), max(0, j0 * window - overlap), stop(j0 - 1) if j0 > 0 else 0
+
+
+def vocode_stream(mel_blocks: Iterable[np.ndarray], total_frames: int, num_samples: int, vocoder: Vocoder,
+                  floor: float, hop: int = 160, window: int = WINDOW_FRAMES, overlap: int = OVERLAP_FRAMES,
+                  windows: range | None = None, first_frame: int = 0) -> Iterator[np.ndarray]:
+    """Turn a stream of mel frame blocks (total ``total_frames``) into exactly ``num_samples`` samples.
+
+    Window j covers frames [jW - O, (j+1)W + O), the last one up to the end; neighbouring outputs are
+    cross-faded (raised cosine) over O*hop samples centred on the border (j+1)W*hop, inside both windows.
+    A part of the file: ``windows`` (see :func:`window_span`), with ``mel_blocks`` starting at frame
+    ``first_frame``; the samples then start where the first of those windows starts emitting.
+    """
+    n_win = window_count(total_frames, window, overlap)
+    windows = windows if windows is not None else range(n_win)
+    fade_len = overlap * hop
+    fade = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade_len, endpoint=False))).astype(np.float32)
+    tail_frames = -(-(num_samples + hop) // hop) + 8 - total_frames  # silence after the last frame
+    buf = np.zeros((0, 0), np.float32)
+    buf_start = first_frame
+    blocks = iter(mel_blocks)
+    emitted = windows.start * window * hop - fade_len // 2 if windows.start > 0 else 0
+    prev_tail: np.ndarray | None = None
+    prev_wave: np.ndarray | None = None  # the previous window's output, starting at sample prev_start
+    prev_start = 0
+    for j in windows:
+        a, b = max(0, j * window - overlap), min(total_frames, (j + 1) * window + overlap)
+        while buf_start + len(buf) < b:
+            block = next(blocks)
+            buf = block if buf.size == 0 else np.concatenate([buf, block])
+        mel = buf[a - buf_start:b - buf_start]
+        last = j == n_win - 1
+        if last and tail_frames > 0:
+            mel = np.concatenate([mel, np.full((tail_frames, mel.shape[1]), floor, np.float32)])
+        init = prev_wave[(a * hop - prev_start):] if prev_wave is not None else None
+        wave = vocoder(mel, init).astype(np.float32)
+        prev_wave, prev_start = wave, a * hop
+        buf, buf_start = buf[max(0, b - overlap * 2 - buf_start):], max(buf_start, b - overlap * 2)
+        stop = num_samples if last else (j + 1) * window * hop - fade_len // 2
+        seg = wave[emitted - a * hop:stop - a * hop]
+        if prev_tail is not None:
+            seg[:fade_len] = prev_tail * (1 - fade) + seg[:fade_len] * fade
+        if len(seg) < stop - emitted:
+            seg = np.concatenate([seg, np.zeros(stop - emitted - len(seg), np.float32)])
+        yield seg
+        emitted = stop
+        if not last:
+            prev_tail = wave[stop - a * hop:stop - a * hop + fade_len].copy()
