@@ -47,6 +47,8 @@ FFMPEG_INPUT = {".gsm": ["-f", "gsm"], ".it": [], ".s3m": [], ".mod": [], ".xm":
 TRACKER = {".it", ".s3m", ".mod", ".xm"}  # rendered music, whatever the package's kind
 SR = 16000
 NARROWBAND_HZ = 8000
+# Our own test split (all three kinds): written under --held-out, never into the training folder.
+HELD_OUT = ("xmoto-data", "zaz-data", "ktuberling-data", "powermanga-data")
 
 
 def unpack(pkg: str, work: Path) -> tuple[Path, str, str]:
@@ -137,23 +139,36 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/data/debian"), help="download and unpack folder")
     ap.add_argument("--max-minutes-per-package", type=float, default=40.0, help="0: every file of every package")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--held-out", type=Path, default=None,
+                    help=f"write the test split's packages ({', '.join(HELD_OUT)}) here instead of into OUT")
     args = ap.parse_args()
     assert not any(FORBIDDEN.match(p) for p in PACKAGES)
     if shutil.which("ffmpeg") is None:  # it decodes the GSM prompts and renders the tracker modules
         raise SystemExit("build_dataset: ffmpeg not found: apt-get install ffmpeg")
-    args.out.mkdir(parents=True, exist_ok=True)
+    for out in (args.out, args.held_out):
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.jobs) as ex:
-        futs = [ex.submit(convert, p, k, args.work, args.out, args.max_minutes_per_package)
-                for p, k in PACKAGES.items()]
-        rows = [r for f in futs for r in f.result()]
+        dest = {p: args.held_out if args.held_out and p in HELD_OUT else args.out for p in PACKAGES}
+        futs = {p: ex.submit(convert, p, k, args.work, dest[p], args.max_minutes_per_package)
+                for p, k in PACKAGES.items()}
+        manifests: dict[Path, list[str]] = {}
+        for p, f in futs.items():
+            manifests.setdefault(dest[p], []).extend(f.result())
+    for out, rows in manifests.items():
+        write_manifest(out, rows)
+
+
+def write_manifest(out: Path, rows: list[str]) -> None:
+    """OUT/MANIFEST.tsv, and a line of hours by kind."""
     header = "file\tkind\tpackage\tversion\tlicense\tseconds\tsource\tsource_rate\tband"
-    (args.out / "MANIFEST.tsv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    (out / "MANIFEST.tsv").write_text(header + "\n" + "\n".join(rows) + "\n")
     hours: dict[str, float] = {}
     for r in rows:
         f = r.split("\t")
         key = f[1] + (" (narrowband)" if f[8] == "narrow" else "")
         hours[key] = hours.get(key, 0.0) + float(f[5]) / 3600
-    print(f"{len(rows)} files; hours by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(hours.items())))
+    print(f"{out}: {len(rows)} files; hours by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(hours.items())))
 
 
 if __name__ == "__main__":
