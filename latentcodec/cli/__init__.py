@@ -1,0 +1,60 @@
+"""The `alat` command line (click): parses, calls the library, prints. Errors a user can cause end in one
+line on stderr, ``alat: error: ...``, and exit status 1 (2 for bad usage, 130 when interrupted).
+
+Only click and the standard library are imported at start-up; each command imports what it needs, so
+``alat --help`` and ``alat info`` never load torch. Shell completion: ``eval "$(_ALAT_COMPLETE=bash_source alat)"``.
+The commands live in ``coding`` (encode, decode, info, models, eval) and ``training``; ``options`` holds what
+they share.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from latentcodec.cli import coding, training  # noqa: F401 (they add their commands to the group)
+from latentcodec.cli.group import cli
+from latentcodec.errors import LatentCodecError
+
+# How the CLI names the library argument an error is about: as the option to change, or as what to do.
+FLAGS = {"chunk_seconds": "--chunk-seconds", "sample_rate": "--sample-rate", "quality": "--quality", "kbps": "--kbps",
+         "bits": "--bits", "zstd_level": "--zstd", "vocoder": "--vocoder", "device": "--device", "start": "--start",
+         "duration": "--duration", "ray": "--ray", "format": "--format",
+         "precision": "--precision"}
+REMEDIES = {"force": "use --force to decode anyway", "mono": "use --mono to code one mixed channel",
+            "model": "pass its folder with --model", "overwrite": "use --overwrite (-y) to replace it"}
+
+
+def error_text(e: LatentCodecError) -> str:
+    """The library's message with the CLI's option for ``e.param``."""
+    if e.param in REMEDIES:
+        return f"{e}; {REMEDIES[e.param]}"
+    if e.param in FLAGS:
+        return f"{FLAGS[e.param]}: {e}"
+    return str(e)
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `alat` with ``argv`` (default: the process's arguments); returns the exit status."""
+    try:
+        rv = cli.main(args=argv, prog_name="alat", standalone_mode=False)
+    except click.UsageError as e:
+        if e.ctx is not None:
+            click.echo(e.ctx.get_usage(), err=True)
+        click.echo(f"alat: error: {e.format_message()}", err=True)
+        return 2
+    except LatentCodecError as e:
+        click.echo(f"alat: error: {error_text(e)}", err=True)
+        return 1
+    except click.Abort:
+        click.echo("alat: interrupted", err=True)
+        return 130
+    except BrokenPipeError:  # the reader of stdout went away
+        click.echo("alat: error: the output pipe was closed before the end", err=True)
+        return 1
+    return rv if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

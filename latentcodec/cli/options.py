@@ -1,0 +1,190 @@
+"""What the `alat` commands share: option types and sets, the progress bar, printing results, stdin/stdout."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterator
+
+import click
+
+from latentcodec.constants import (BITS, DEFAULT_GL_ITERS, DEFAULT_QUALITY, DEFAULT_ZSTD, PRECISIONS,
+                                   QUALITY_RANGE)
+from latentcodec.errors import LatentCodecError
+
+
+class SampleRate(click.ParamType):
+    """'original' or a rate in Hz."""
+
+    name = "original|HZ"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, int) or value == "original":
+            return value
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r}: give 'original' or a rate in Hz", param, ctx)
+
+
+class KindWeights(click.ParamType):
+    """music=0.4,speech=0.4,...: the share of crops drawn from each sub-folder."""
+
+    name = "KIND=W,..."
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dict[str, float]:
+        if isinstance(value, dict):
+            return value
+        try:
+            weights = {k.strip(): float(w) for k, w in (item.split("=") for item in value.split(","))}
+        except ValueError:
+            self.fail(f"{value!r} is not of the form music=0.4,speech=0.4,...", param, ctx)
+        if any(w < 0 for w in weights.values()) or not sum(weights.values()) > 0:
+            self.fail(f"{value!r}: weights must be >= 0 and not all 0", param, ctx)
+        return weights
+
+
+class Channels(click.ParamType):
+    """16,64,128: the VAE's three block widths, each a multiple of its 16 norm groups."""
+
+    name = "C1,C2,C3"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            widths = tuple(int(c) for c in value.split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not of the form 16,64,128", param, ctx)
+        if len(widths) != 3 or any(c <= 0 or c % 16 for c in widths):
+            self.fail(f"{value!r}: give three widths, each a positive multiple of 16", param, ctx)
+        return widths
+
+
+def _complete_vocoders(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from latentcodec.vocoders import vocoder_names
+
+    return [n for n in vocoder_names() if n.startswith(incomplete)]
+
+
+def options(*decorators: Callable) -> Callable:
+    def apply(f: Callable) -> Callable:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+    return apply
+
+
+POSITIVE = click.IntRange(min=1)
+JOBS = options(
+    click.option("--jobs", "-j", type=POSITIVE, default=1, show_default=True,
+                 help="folder mode: worker processes (Ray actors with --ray), each loading the model once"),
+    click.option("--ray", metavar="local|auto|ADDRESS",
+                 help="folder mode on Ray: 'local' starts Ray on this machine, 'auto' or HOST:PORT joins "
+                      "a cluster; every node must see both folders at the same paths"))
+THREADS = click.option("--threads", type=POSITIVE, help="torch's CPU threads (per worker or Ray actor in folder "
+                       "mode; default: torch's, shared out between --jobs workers, 1 per actor); outputs are "
+                       "byte-identical only between runs with the same count")
+OVERWRITE = click.option("-y", "--overwrite", is_flag=True, help="replace an existing output (never the input)")
+DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+QUIET = click.option("--quiet", is_flag=True, help="no progress bar")
+JSON = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+COMMON = options(
+    click.option("--model", help="shipped model name, local diffusers folder, or Hugging Face repo id"),
+    DEVICE, click.option("--batch-size", type=POSITIVE, default=4, show_default=True, help="chunks per VAE call"),
+    QUIET)
+ENCODE = options(
+    click.option("--quality", type=click.FloatRange(*QUALITY_RANGE), metavar="Q",
+                 help=f"entropy coder at constant quality Q, higher is better (default {DEFAULT_QUALITY:g})"),
+    click.option("--kbps", type=float, metavar="K", help="entropy coder at the quality that gives about K kbps"),
+    click.option("--bits", type=click.Choice([str(b) for b in BITS]),
+                 help="version-1 files: min/max quantizer with this many bits per latent value, and zstd"),
+    click.option("--zstd", "zstd_level", type=click.IntRange(0, 22), metavar="LEVEL",
+                 help=f"with --bits: zstd level per chunk payload, 0 = off (default {DEFAULT_ZSTD})"),
+    click.option("--chunk-seconds", type=float, default=5.0, show_default=True, help="chunk length"),
+    click.option("--mono", is_flag=True, help="average the channels and code one"),
+    click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+                 help="the encoder's arithmetic: auto is bfloat16 on a CPU that has it natively (about 2x "
+                      "faster, latents within the quantizer's rounding), else float32"))
+DECODE = options(
+    click.option("--vocoder", shell_complete=_complete_vocoders,
+                 help="griffinlim, hifigan (the model's), a shipped neural vocoder, or a train-vocoder folder "
+                      "[default: the one paired with the file's model, see alat models]"),
+    click.option("--gl-iters", type=POSITIVE,
+                 help=f"Griffin-Lim iterations [default: {DEFAULT_GL_ITERS} for griffinlim; a magnitude vocoder's own]"))
+
+
+@contextmanager
+def progress_bar(quiet: bool, what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A tqdm bar on a terminal; nothing when quiet, scripted (--json) or not a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=what, unit="chunk", leave=False, file=sys.stderr) as bar:
+        def update(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        yield update
+
+
+def emit(as_json: bool, data: dict[str, Any], text: str, err: bool = False) -> None:
+    """The result on stdout, or on stderr when stdout carries the output file."""
+    click.echo(json.dumps(data, indent=1) if as_json else text, err=err)
+
+
+@contextmanager
+def stdout_guard(output: str) -> Iterator[None]:
+    """When stdout carries the output and writing it fails, point stdout at /dev/null, so that Python's
+    flush at exit adds no second error to the one line."""
+    try:
+        yield
+    except (LatentCodecError, BrokenPipeError):
+        if output == "-":
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise
+
+
+def stream_of(name: str, mode: str) -> str | BinaryIO:
+    """``-`` is stdin (mode 'r') or stdout ('w'); binary output onto a terminal is refused."""
+    if name != "-":
+        return name
+    if mode == "r":
+        return sys.stdin.buffer
+    if sys.stdout.isatty():
+        raise LatentCodecError("refusing to write binary data to a terminal: redirect or pipe stdout")
+    return sys.stdout.buffer
+
+
+def coder_opts(o: dict[str, Any]) -> dict[str, Any]:
+    """The encoder's options (coder, chunks, channels, arithmetic) as the library takes them."""
+    return dict(bits=int(o["bits"]) if o["bits"] else None, zstd_level=o["zstd_level"], quality=o["quality"],
+                kbps=o["kbps"], chunk_seconds=o["chunk_seconds"], mono=o["mono"], precision=o["precision"])
+
+
+def speed_text(x_real_time: float) -> str:
+    """'0.3x', '4.2x', '47x': a slow run (start-up included) still says how slow."""
+    return f"{x_real_time:.1f}x" if x_real_time < 10 else f"{x_real_time:.0f}x"
+
+
+def set_threads(threads: int | None) -> None:
+    """torch's intra-op threads in this process, when given."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def check_folders(*folders: str | None) -> None:
+    for folder in folders:
+        if folder is not None and not Path(folder).is_dir():
+            raise LatentCodecError(f"{folder}: no such folder")
+
+
+def log_to_stderr(quiet: bool) -> Callable[[str], None]:
+    return (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))

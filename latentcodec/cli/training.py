@@ -1,0 +1,106 @@
+"""`alat train` and `alat train-vocoder`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from latentcodec.cli.group import cli
+from latentcodec.cli.options import (DEVICE, POSITIVE, QUIET, Channels, KindWeights, check_folders, log_to_stderr,
+                                     set_threads)
+
+
+@cli.command()
+@click.argument("data")
+@click.argument("output")
+@click.option("--val", help="folder of validation audio (default: every 50th training file)")
+@click.option("--steps", type=POSITIVE, default=1700, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=16, show_default=True)
+@click.option("--crop-frames", type=POSITIVE, default=192, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True,
+              help="peak learning rate (after warm-up, before cosine decay)")
+@click.option("--min-lr", type=float, default=2e-5, show_default=True, help="learning rate at the last step")
+@click.option("--warmup", type=int, default=200, show_default=True, help="steps of linear warm-up")
+@click.option("--kind-weights", type=KindWeights(),
+              help="share of the crops drawn from each sub-folder (default: music=0.4,speech=0.4,effects=0.2)")
+@click.option("--clean-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="share of each batch trained without quantizer noise (helps --bits 16 and high qualities)")
+@click.option("--silent-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="share of the crops that are digital silence (the log floor throughout)")
+@click.option("--quant-step", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="train for the version-2 coder at this step (0.4 is --quality 4), not 4-bit version 1")
+@click.option("--rate-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="loss per estimated kbps at --quant-step (rate-distortion training)")
+@click.option("--narrow-weight", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+              help="draws per hour of narrowband files (MANIFEST.tsv band 'narrow') against wideband ones")
+@click.option("--bf16", is_flag=True, help="bfloat16 autocast for the convolutions (about twice as fast on CPU)")
+@click.option("--init", metavar="MODEL", help="start from this model's weights (fine-tuning), not random ones")
+@click.option("--channels", type=Channels(), help="the VAE's block widths, full resolution first (default 32,64,128)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--val-every", type=POSITIVE, default=250, show_default=True, help="steps between validations")
+@click.option("--checkpoint-every", type=POSITIVE, default=250, show_default=True, help="steps between checkpoints")
+@click.option("--resume", is_flag=True, help="continue from OUTPUT/checkpoint.pt")
+@DEVICE
+@QUIET
+def train(data: str, output: str, val: str | None, device: str, resume: bool, quiet: bool,
+          kind_weights: dict[str, float] | None, channels: tuple[int, ...] | None, **opts: Any) -> None:
+    """Train a mel VAE on folder DATA (sub-folders music/, speech/, effects/ are sampled by kind) into OUTPUT."""
+    from latentcodec.models.loader import SMALL_VAE_CONFIG, pick_device
+    from latentcodec.training.vae import TrainConfig
+    from latentcodec.training.vae import train as train_vae
+
+    check_folders(data, val)
+    shape = {"vae_config": {**SMALL_VAE_CONFIG, "block_out_channels": channels}} if channels else {}
+    cfg = TrainConfig(**opts, **shape, **({"kind_weights": kind_weights} if kind_weights else {}))
+    info = train_vae(Path(data), Path(output), cfg, val=Path(val) if val else None, device=pick_device(device),
+                     resume=resume, log=log_to_stderr(quiet))
+    last = info["history"][-1] if info["history"] else {}
+    click.echo(f"{output}: trained {cfg.steps} steps on {info['data_hours']:.2f} h in {info['train_minutes']:.1f} "
+               f"min; validation log-mel L1 {last.get('val_l1_db', float('nan')):.3f} dB, through the quantizer "
+               f"{last.get('val_coded_l1_db', float('nan')):.3f} dB")
+
+
+@cli.command(name="train-vocoder")
+@click.argument("data")
+@click.argument("output")
+@click.option("--val", help="folder of validation clips (speech_*, music_*, ...): log-mel L1 and PESQ-wb")
+@click.option("--architecture", type=click.Choice(["vocos", "magnitude-gl"]),
+              help="vocos: makes the waveform; magnitude-gl: makes the STFT magnitude, Griffin-Lim the phase")
+@click.option("--coded-by", metavar="MODEL", help="train on the mels this VAE decodes from its default-setting files")
+@click.option("--steps", type=POSITIVE)
+@click.option("--batch-size", type=POSITIVE)
+@click.option("--crop-frames", type=POSITIVE, help="mel frames (of 10 ms) per training crop")
+@click.option("--lr", type=float, help="peak learning rate (cosine decay to --min-lr)")
+@click.option("--min-lr", type=float)
+@click.option("--gan-start", type=int, help="steps of reconstruction losses alone before the GAN losses")
+@click.option("--consistency-weight", type=float,
+              help="magnitude-gl: weight of its losses on the magnitude Griffin-Lim's resynthesis makes of it")
+@click.option("--kind-weights", type=KindWeights())
+@click.option("--init", metavar="VOCODER", help="start from this vocoder's generator (name or folder)")
+@click.option("--seed", type=int)
+@click.option("--val-every", type=POSITIVE)
+@click.option("--checkpoint-every", type=POSITIVE)
+@click.option("--resume", is_flag=True, help="continue from OUTPUT/checkpoint.pt")
+@click.option("--threads", type=POSITIVE, help="CPU threads for torch (default: torch's choice)")
+@QUIET
+def train_vocoder(data: str, output: str, val: str | None, resume: bool, threads: int | None, quiet: bool,
+                  **opts: Any) -> None:
+    """Train the neural vocoder on folder DATA; OUTPUT is usable as --vocoder OUTPUT.
+
+    Options left out keep the library's defaults (VocoderTrainConfig), so they live in one place."""
+    from latentcodec.training.vocoder import VocoderTrainConfig
+    from latentcodec.training.vocoder import train_vocoder as run
+
+    check_folders(data, val)
+    set_threads(threads)
+    cfg = VocoderTrainConfig(**{k: v for k, v in opts.items() if v is not None})
+    info = run(Path(data), Path(output), cfg, val=Path(val) if val else None, resume=resume, log=log_to_stderr(quiet))
+    val_line = ""
+    if info["history"] and "val" in info["history"][-1]:
+        v = info["history"][-1]["val"]
+        speech = {k: "none" if v.get(k) is None else f"{v[k]:.3f}" for k in ("pesq_wb_speech", "stoi_speech")}
+        val_line = (f"; validation log-mel L1 {v['log_mel_l1_db']:.3f} dB, speech PESQ-wb {speech['pesq_wb_speech']}, "
+                    f"STOI {speech['stoi_speech']}")
+    click.echo(f"{output}: trained {info['steps_done']} steps on {sum(info['data_hours'].values()):.2f} h "
+               f"in {info['train_hours']:.2f} h{val_line}")
