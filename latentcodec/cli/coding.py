@@ -167,14 +167,15 @@ def models(as_json: bool) -> None:
     """The VAE models and vocoders this package ships, by name (a file names the model that decodes it)."""
     from latentcodec.models.loader import load_model
     from latentcodec.models.registry import DEFAULT_MODEL, shipped_models, summary
-    from latentcodec.vocoders import BUILTIN_VOCODERS, default_vocoder, shipped_vocoders
+    from latentcodec.vocoders import BUILTIN_VOCODERS, default_vocoder, shipped_vocoders, vocoder_names
 
     vaes = [{"name": n, "default": n == DEFAULT_MODEL, "vocoder": default_vocoder(n),
              "fingerprint": load_model(n).fingerprint.hex(),
              "bytes": sum(p.stat().st_size for p in folder.iterdir()), "summary": summary(folder)}
             for n, folder in shipped_models().items()]
-    vocoders = [{"name": n, "summary": text} for n, text in BUILTIN_VOCODERS.items()] + \
-        [{"name": n, "summary": summary(folder)} for n, folder in shipped_vocoders().items()]
+    shipped = shipped_vocoders()
+    vocoders = [{"name": n, "summary": BUILTIN_VOCODERS[n] if n in BUILTIN_VOCODERS else summary(shipped[n])}
+                for n in vocoder_names()]
     lines = ["models:"] + [f"  {v['name']}{' (default)' if v['default'] else ''}  fingerprint {v['fingerprint'][:16]}"
                            f"  {v['bytes'] / 2**20:.1f} MiB  vocoder {v['vocoder']}  {v['summary']}" for v in vaes]
     lines += ["vocoders:"] + [f"  {v['name']}  {v['summary']}".rstrip() for v in vocoders]
