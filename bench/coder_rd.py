@@ -28,8 +28,8 @@ from latentcodec.audio.io import read_audio  # noqa: E402
 from latentcodec.evaluate import round_trip  # noqa: E402
 from latentcodec.fileinfo import rate_figures  # noqa: E402
 from latentcodec.metrics import quality as quality_metrics  # noqa: E402
-from latentcodec.models.registry import DEFAULT_MODEL
 from latentcodec.models.loader import load_model  # noqa: E402
+from latentcodec.models.registry import DEFAULT_MODEL
 from latentcodec.vocoders import default_vocoder  # noqa: E402
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "dev"

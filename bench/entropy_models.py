@@ -23,10 +23,10 @@ from speed import DEV  # noqa: E402
 from latentcodec.codec import encode_file  # noqa: E402
 from latentcodec.format.container import AlatReader  # noqa: E402
 from latentcodec.format.entropy import bit_costs  # noqa: E402
-from latentcodec.models.registry import DEFAULT_MODEL
-from latentcodec.models.loader import load_model  # noqa: E402
 from latentcodec.format.rate import transform_of  # noqa: E402
 from latentcodec.format.transform_coder import encode_latent  # noqa: E402
+from latentcodec.models.loader import load_model  # noqa: E402
+from latentcodec.models.registry import DEFAULT_MODEL
 
 
 def dev_latents(corpus: Path) -> list[np.ndarray]:

@@ -28,9 +28,9 @@ from run import ffmpeg_round_trip, kind_of  # noqa: E402
 import latentcodec  # noqa: E402
 from latentcodec.audio.io import read_audio  # noqa: E402
 from latentcodec.codec import encode_audio  # noqa: E402
-from latentcodec.models.registry import DEFAULT_MODEL
-from latentcodec.models.loader import Model, load_model  # noqa: E402
 from latentcodec.format.rate import DEFAULT_QUALITY  # noqa: E402
+from latentcodec.models.loader import Model, load_model  # noqa: E402
+from latentcodec.models.registry import DEFAULT_MODEL
 from latentcodec.vocoders import default_vocoder  # noqa: E402
 
 RATE = 16000

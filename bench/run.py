@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 import os
 import platform
 import shutil
@@ -27,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,21 +35,24 @@ import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from entropy_models import run as entropy_models_run  # noqa: E402
-from speed import AUDIOLDM2_LABEL, DEV, run as speed_run, audioldm2_sized, test_audio  # noqa: E402
+from speed import AUDIOLDM2_LABEL, DEV, audioldm2_sized, test_audio  # noqa: E402
+from speed import run as speed_run
 
 from latentcodec.audio.io import read_audio  # noqa: E402
+from latentcodec.audio.mel import log_mel, normalization_stats  # noqa: E402
 from latentcodec.codec import encode_audio  # noqa: E402
+from latentcodec.constants import DEFAULT_GL_ITERS
 from latentcodec.evaluate import round_trip  # noqa: E402
 from latentcodec.fileinfo import file_info  # noqa: E402
-from latentcodec.audio.mel import log_mel, normalization_stats  # noqa: E402
-from latentcodec.metrics import quality  # noqa: E402
-from latentcodec.models.registry import DEFAULT_MODEL
-from latentcodec.models.loader import load_model  # noqa: E402
 from latentcodec.format.quantize import DEFAULT_ZSTD  # noqa: E402
 from latentcodec.format.rate import DEFAULT_QUALITY  # noqa: E402
-from latentcodec.vocoders import default_vocoder  # noqa: E402
-from latentcodec.constants import DEFAULT_GL_ITERS
-from latentcodec.vocoders import load_vocoder
+from latentcodec.metrics import quality  # noqa: E402
+from latentcodec.models.loader import load_model  # noqa: E402
+from latentcodec.models.registry import DEFAULT_MODEL
+from latentcodec.vocoders import (
+    default_vocoder,  # noqa: E402
+    load_vocoder,
+)
 from latentcodec.vocoders.windows import vocode_stream  # noqa: E402
 
 BITS = (16, 8, 6, 5, 4, 3, 2)

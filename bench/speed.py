@@ -25,14 +25,13 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel, normalization_stats
 from latentcodec.codec import Timings, decode_file, encode_file
 from latentcodec.constants import PRECISIONS
-from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel, normalization_stats
-from latentcodec.models.registry import DEFAULT_MODEL
 from latentcodec.models.loader import load_model
 from latentcodec.models.precision import resolve
-from latentcodec.vocoders import default_vocoder
-from latentcodec.vocoders import load_vocoder
+from latentcodec.models.registry import DEFAULT_MODEL
+from latentcodec.vocoders import default_vocoder, load_vocoder
 from latentcodec.vocoders.windows import vocode_stream
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "dev"

@@ -29,11 +29,11 @@ from run import Visqol  # noqa: E402
 
 from latentcodec.audio.io import read_audio  # noqa: E402
 from latentcodec.codec import decode_file, encode_audio  # noqa: E402
-from latentcodec.models.registry import DEFAULT_MODEL
 from latentcodec.models.loader import load_model  # noqa: E402
+from latentcodec.models.registry import DEFAULT_MODEL
+from latentcodec.vocoders import load_vocoder  # noqa: E402
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder, mel_to_linear
 from latentcodec.vocoders.windows import Vocoder
-from latentcodec.vocoders import load_vocoder  # noqa: E402
 
 
 def mel_below(voc: GriffinLimVocoder, hz: float) -> None:

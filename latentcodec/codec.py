@@ -20,21 +20,27 @@ import soxr
 import torch
 
 from latentcodec.audio.io import Audio, output_format, read_audio, write_audio, write_wav_stream
-from latentcodec.models.cores import retain_freed_memory, run_parts
-from latentcodec.format.container import MAX_CHANNELS, AlatReader, AlatWriter, Header
+from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
 from latentcodec.errors import LatentCodecError, ModelError
 from latentcodec.fileio import atomic_output, check_output, stream_output
-from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
-from latentcodec.models.registry import DEFAULT_MODEL
+from latentcodec.format.container import AlatReader, AlatWriter
+from latentcodec.format.header import MAX_CHANNELS, Header
+from latentcodec.format.quantize import BITS, DEFAULT_ZSTD
+from latentcodec.format.rate import (
+    DEFAULT_QUALITY,
+    MAX_KBPS,
+    MIN_KBPS,
+    step_for_quality,
+    step_for_rate,
+    transform_of,
+)
+from latentcodec.models.cores import retain_freed_memory, run_parts
 from latentcodec.models.loader import Model, load_model
 from latentcodec.models.precision import autocast, resolve
-from latentcodec.format.quantize import BITS, DEFAULT_ZSTD
-from latentcodec.vocoders import default_vocoder
-from latentcodec.format.rate import (DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, step_for_quality, step_for_rate,
-                                     transform_of)
+from latentcodec.models.registry import DEFAULT_MODEL
 from latentcodec.timings import Timings
+from latentcodec.vocoders import default_vocoder, load_vocoder
 from latentcodec.vocoders.windows import OVERLAP_FRAMES, WINDOW_FRAMES, Vocoder, vocode_stream, window_span
-from latentcodec.vocoders import load_vocoder
 
 CONTEXT_FRAMES = 32
 Progress = Callable[[int, int], None]  # (done, total)

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from latentcodec.format.container import AlatReader
 from latentcodec.errors import LatentCodecError
+from latentcodec.format.container import AlatReader
 
 
 class LatentCrops(Dataset):

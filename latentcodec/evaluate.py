@@ -11,16 +11,16 @@ import numpy as np
 import soundfile as sf
 
 from latentcodec.audio.io import Audio, read_audio
+from latentcodec.audio.mel import log_mel_frames
 from latentcodec.codec import decode_file, encode_audio
-from latentcodec.format.container import Header
 from latentcodec.errors import LatentCodecError
 from latentcodec.fileinfo import coder_summary, coder_text, rate_figures
-from latentcodec.audio.mel import log_mel_frames
+from latentcodec.format.header import Header
 from latentcodec.metrics import log_mel_distance
 from latentcodec.metrics import quality as quality_metrics
 from latentcodec.models.loader import Model
-from latentcodec.vocoders import default_vocoder
 from latentcodec.timings import Timings
+from latentcodec.vocoders import default_vocoder
 
 
 @dataclass

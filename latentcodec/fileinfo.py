@@ -5,7 +5,8 @@ import math
 import os
 from pathlib import Path
 
-from latentcodec.format.container import AlatReader, Header
+from latentcodec.format.container import AlatReader
+from latentcodec.format.header import Header
 from latentcodec.format.rate import DEFAULT_QUALITY, step_for_quality
 from latentcodec.models.registry import shipped_models
 

@@ -12,8 +12,8 @@ import math
 import numpy as np
 import torch
 
-from latentcodec.constants import DB_PER_NEPER, LOG_FLOOR
 from latentcodec.audio.mel import log_mel
+from latentcodec.constants import DB_PER_NEPER, LOG_FLOOR
 
 MRSTFT_SIZES = (512, 1024, 2048)
 MAG_FLOOR = LOG_FLOOR  # -100 dB, the same floor as the mel front end

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from latentcodec.format.container import Header, write_bytes
+from latentcodec.format.container import write_bytes
+from latentcodec.format.header import Header
 
 
 def make_header(channels: int = 2, seconds: float = 12.0, bits: int = 4, zstd: int = 0,

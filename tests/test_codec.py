@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from latentcodec.codec import decode_latent_windows, encode_mel_windows, latent_window
 from latentcodec.audio.mel import log_mel, normalization_stats
+from latentcodec.codec import decode_latent_windows, encode_mel_windows, latent_window
 from latentcodec.metrics import DB_PER_NEPER
 from latentcodec.models.loader import load_model
 from tests.conftest import tone

@@ -1,17 +1,15 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from dataclasses import replace
-
 from scipy.fft import dctn, idctn
 
-from latentcodec.format.container import AlatReader, write_bytes
 from latentcodec.errors import AlatFormatError
+from latentcodec.format.container import AlatReader, write_bytes
 from latentcodec.format.quantize import BITS, dequantize, quantize
 from tests.alat_fixtures import make_file, make_header
 from tests.vectors.vector_spec import vector_header, vector_latents

@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from latentcodec.models import cores
 from latentcodec.audio.mel import log_mel
 from latentcodec.metrics import log_mel_distance
+from latentcodec.models import cores
 
 
 @pytest.fixture

@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 from latentcodec.format.container import AlatReader
-from latentcodec.format.entropy import (N_SCALES, EntropyError, decode_codes, encode_codes, frequency_table, half_width,
-                                        tables_digest)
+from latentcodec.format.entropy import (
+    N_SCALES,
+    EntropyError,
+    decode_codes,
+    encode_codes,
+    frequency_table,
+    half_width,
+    tables_digest,
+)
 from latentcodec.format.transform_coder import octave_index
 
 VECTORS = Path(__file__).parent / "vectors"

@@ -10,20 +10,19 @@ import pytest
 import soundfile as sf
 import torch
 
+from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel
 from latentcodec.cli import main
 from latentcodec.errors import ModelError
-from latentcodec.vocoders.magnitude_net import MagnitudeNet
-from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel
 from latentcodec.metrics import log_mel_distance
 from latentcodec.models.registry import DEFAULT_MODEL
-from latentcodec.vocoders import default_vocoder, shipped_vocoders
-from latentcodec.vocoders.routed import routed_magnitude
 from latentcodec.training.vocoder import PairCropSampler, batch_log_mel
+from latentcodec.vocoders import default_vocoder, load_vocoder, shipped_vocoders
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder, mel_to_linear
-from latentcodec.vocoders import load_vocoder
-from latentcodec.vocoders.windows import vocode_stream
-from latentcodec.vocoders.vocos import VocosConfig, VocosGenerator
+from latentcodec.vocoders.magnitude_net import MagnitudeNet
 from latentcodec.vocoders.nets import load_net, save_net
+from latentcodec.vocoders.routed import routed_magnitude
+from latentcodec.vocoders.vocos import VocosConfig, VocosGenerator
+from latentcodec.vocoders.windows import vocode_stream
 
 FLOOR = float(np.log(1e-5))
 TINY = VocosConfig(dim=16, intermediate=32, n_fft=1024)

@@ -4,8 +4,14 @@ import librosa
 import numpy as np
 import torch
 
-from latentcodec.audio.mel import (AUDIOLDM_MEL, log_mel, log_mel_frames, mel_basis, normalization_stats,
-                                   num_frames)
+from latentcodec.audio.mel import (
+    AUDIOLDM_MEL,
+    log_mel,
+    log_mel_frames,
+    mel_basis,
+    normalization_stats,
+    num_frames,
+)
 from latentcodec.models.loader import load_model
 
 

@@ -12,8 +12,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from latentcodec.format.container import AlatReader
 from latentcodec.errors import AlatFormatError
+from latentcodec.format.container import AlatReader
 from tests.alat_fixtures import make_file, make_header
 
 HEADER = make_header(channels=2, seconds=11, bits=3, zstd=0, chunk_frames=100)

@@ -10,12 +10,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from latentcodec.models import precision
+from latentcodec.audio.mel import log_mel, normalization_stats
 from latentcodec.cli import main
 from latentcodec.codec import encode_mel_windows
-from latentcodec.format.container import AlatReader
 from latentcodec.errors import LatentCodecError
-from latentcodec.audio.mel import log_mel, normalization_stats
+from latentcodec.format.container import AlatReader
+from latentcodec.models import precision
 from latentcodec.models.loader import load_model
 from tests.conftest import tone
 

@@ -7,9 +7,16 @@ import pytest
 import torch
 from scipy.fft import dctn
 
-from latentcodec.training.rate_proxy import (batch_klt, dct_matrix, estimated_bits, from_coefs, noisy_latent,
-                                             rounded_laplace_bits, to_coefs)
 from latentcodec.format.transform_coder import encode_latent
+from latentcodec.training.rate_proxy import (
+    batch_klt,
+    dct_matrix,
+    estimated_bits,
+    from_coefs,
+    noisy_latent,
+    rounded_laplace_bits,
+    to_coefs,
+)
 
 
 def test_dct_matches_scipy_and_round_trips() -> None:

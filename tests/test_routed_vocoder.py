@@ -8,15 +8,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from latentcodec.cli import main
-from latentcodec.vocoders.magnitude_net import MagnitudeNet
 from latentcodec.audio.mel import log_mel
+from latentcodec.cli import main
+from latentcodec.vocoders import load_vocoder
+from latentcodec.vocoders.griffinlim import GriffinLimVocoder
+from latentcodec.vocoders.magnitude_net import MagnitudeNet
+from latentcodec.vocoders.nets import save_net
 from latentcodec.vocoders.routed import routed_magnitude, save_router
 from latentcodec.vocoders.speech_detector import DetectorConfig, SpeechDetector, fit_detector, mel_features
-from latentcodec.vocoders.griffinlim import GriffinLimVocoder
-from latentcodec.vocoders import load_vocoder
 from latentcodec.vocoders.vocos import VocosConfig
-from latentcodec.vocoders.nets import save_net
 
 from .test_magnitude_net import _speechlike
 

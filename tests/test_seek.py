@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from latentcodec.format.container import AlatReader
 from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel_frames
+from latentcodec.format.container import AlatReader
 from latentcodec.metrics import log_mel_distance
 from tests.test_cli import _error, run
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from latentcodec.evaluate import evaluate
-from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 from latentcodec.models.loader import load_model
+from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"
 

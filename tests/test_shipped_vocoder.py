@@ -16,8 +16,8 @@ from latentcodec.audio.io import read_audio
 from latentcodec.audio.mel import log_mel, normalization_stats
 from latentcodec.metrics import log_mel_distance
 from latentcodec.vocoders import load_vocoder, shipped_vocoders, vocoder_of
-from latentcodec.vocoders.windows import vocode_stream
 from latentcodec.vocoders.nets import load_net
+from latentcodec.vocoders.windows import vocode_stream
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"
 RETIRED = Path(__file__).resolve().parents[1] / "training" / "runs" / "vocoders"

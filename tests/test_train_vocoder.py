@@ -11,12 +11,17 @@ import soundfile as sf
 import torch
 from safetensors.torch import load_file
 
-from latentcodec.cli import main
 from latentcodec.audio.mel import AUDIOLDM_MEL
-from latentcodec.training.vocoder import (VocoderTrainConfig, _magnitude_losses, _resynthesised,
-                                          batch_log_mel, train_vocoder)
-from latentcodec.vocoders.griffinlim import GriffinLimVocoder
+from latentcodec.cli import main
+from latentcodec.training.vocoder import (
+    VocoderTrainConfig,
+    _magnitude_losses,
+    _resynthesised,
+    batch_log_mel,
+    train_vocoder,
+)
 from latentcodec.vocoders import load_vocoder
+from latentcodec.vocoders.griffinlim import GriffinLimVocoder
 from latentcodec.vocoders.vocos import NeuralVocoder
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from latentcodec.errors import ModelError
 from latentcodec.audio.mel import log_mel
-from latentcodec.vocoders.windows import OVERLAP_FRAMES, vocode_stream
-from latentcodec.vocoders.griffinlim import GriffinLimVocoder
+from latentcodec.errors import ModelError
 from latentcodec.vocoders import load_vocoder, vocoder_names
-from latentcodec.vocoders.vocos import NeuralVocoder, VocosConfig, VocosGenerator
+from latentcodec.vocoders.griffinlim import GriffinLimVocoder
 from latentcodec.vocoders.nets import load_net, save_net
+from latentcodec.vocoders.vocos import NeuralVocoder, VocosConfig, VocosGenerator
+from latentcodec.vocoders.windows import OVERLAP_FRAMES, vocode_stream
 
 FLOOR = float(np.log(1e-5))
 TINY = VocosConfig(dim=16, intermediate=32)  # the shipped layout (kernels, depth, n_fft), narrow

@@ -34,8 +34,8 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL
 
 from latentcodec.audio.io import AUDIO_SUFFIXES, read_audio
-from latentcodec.constants import DB_PER_NEPER
 from latentcodec.audio.mel import log_mel, normalization_stats
+from latentcodec.constants import DB_PER_NEPER
 from latentcodec.models.loader import load_model
 
 RIDGE = 1e-4  # of the mean diagonal of the normal equations: keeps a rarely excited input from blowing up

@@ -23,9 +23,9 @@ import torch
 from latentcodec.audio.io import AUDIO_SUFFIXES, read_audio
 from latentcodec.audio.mel import normalization_stats
 from latentcodec.models.registry import DEFAULT_MODEL
+from latentcodec.training.vocoder import coded_pairs, dev_clips
 from latentcodec.vocoders.routed import save_router
 from latentcodec.vocoders.speech_detector import DetectorConfig, SpeechDetector, fit_detector, mel_features
-from latentcodec.training.vocoder import coded_pairs, dev_clips
 
 KIND_WEIGHTS = {"speech": 0.5, "music": 0.3, "effects": 0.2}  # each kind's share of the fit's total weight
 

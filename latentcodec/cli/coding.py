@@ -10,8 +10,23 @@ from typing import Any
 import click
 
 from latentcodec.cli.group import cli
-from latentcodec.cli.options import (COMMON, DECODE, ENCODE, JOBS, JSON, OVERWRITE, THREADS, SampleRate, coder_opts,
-                                     emit, progress_bar, set_threads, speed_text, stdout_guard, stream_of)
+from latentcodec.cli.options import (
+    COMMON,
+    DECODE,
+    ENCODE,
+    JOBS,
+    JSON,
+    OVERWRITE,
+    THREADS,
+    SampleRate,
+    coder_opts,
+    emit,
+    progress_bar,
+    set_threads,
+    speed_text,
+    stdout_guard,
+    stream_of,
+)
 
 
 @cli.command()
@@ -194,8 +209,8 @@ def eval_(input: str, model: str | None, device: str, batch_size: int, quiet: bo
     """Encode + decode + quality metrics of an audio file in one go; of a folder: a row per file and the
     means per sub-folder."""
     from latentcodec.evaluate import eval_text, evaluate, evaluate_folder
-    from latentcodec.models.registry import DEFAULT_MODEL
     from latentcodec.models.loader import load_model, pick_device
+    from latentcodec.models.registry import DEFAULT_MODEL
 
     dev = pick_device(device)
     opts = dict(device=dev, batch_size=batch_size, vocoder=vocoder, gl_iters=gl_iters, **coder_opts(coder))

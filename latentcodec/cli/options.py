@@ -10,8 +10,14 @@ from typing import Any, BinaryIO, Callable, Iterator
 
 import click
 
-from latentcodec.constants import (BITS, DEFAULT_GL_ITERS, DEFAULT_QUALITY, DEFAULT_ZSTD, PRECISIONS,
-                                   QUALITY_RANGE)
+from latentcodec.constants import (
+    BITS,
+    DEFAULT_GL_ITERS,
+    DEFAULT_QUALITY,
+    DEFAULT_ZSTD,
+    PRECISIONS,
+    QUALITY_RANGE,
+)
 from latentcodec.errors import LatentCodecError
 
 

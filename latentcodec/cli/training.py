@@ -7,8 +7,16 @@ from typing import Any
 import click
 
 from latentcodec.cli.group import cli
-from latentcodec.cli.options import (DEVICE, POSITIVE, QUIET, Channels, KindWeights, check_folders, log_to_stderr,
-                                     set_threads)
+from latentcodec.cli.options import (
+    DEVICE,
+    POSITIVE,
+    QUIET,
+    Channels,
+    KindWeights,
+    check_folders,
+    log_to_stderr,
+    set_threads,
+)
 
 
 @cli.command()

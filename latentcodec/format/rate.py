@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from latentcodec.format.container import Header, fixed_size
-from latentcodec.errors import LatentCodecError
-from latentcodec.format.transform_coder import encode_latent
-
 from latentcodec.constants import DEFAULT_QUALITY, MAX_KBPS, MIN_KBPS, QUALITY_RANGE  # noqa: F401 (this module's interface)
+from latentcodec.errors import LatentCodecError
+from latentcodec.format.header import Header, fixed_size
+from latentcodec.format.transform_coder import encode_latent
 
 CODER_TABLE = "coder.json"
 

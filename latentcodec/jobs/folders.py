@@ -11,6 +11,7 @@ from latentcodec.audio.io import AUDIO_SUFFIXES, output_suffix
 from latentcodec.errors import LatentCodecError
 from latentcodec.jobs.worker import Job, Outcome, init_worker, run_job
 
+
 def plan(in_dir: Path, out_dir: Path, kind: str, suffix: str = ".wav") -> list[Job]:
     """Every input under ``in_dir`` (audio files to encode, .alat files to decode) with its output under
     ``out_dir`` at the same relative path, the suffix changed (to ``suffix`` when decoding: its format)."""

@@ -30,8 +30,8 @@ def init_worker(kind: str, opts: dict[str, Any], threads: int | None, workers: i
     ``workers`` (one worker keeps a single call's count, and so its exact bytes)."""
     import torch
 
-    from latentcodec.models.registry import DEFAULT_MODEL
     from latentcodec.models.loader import load_model, pick_device
+    from latentcodec.models.registry import DEFAULT_MODEL
 
     torch.set_num_threads(threads or max(1, torch.get_num_threads() // workers))
     device = pick_device(opts.pop("device", "auto"))

@@ -19,7 +19,6 @@ from latentcodec.format.rate import load_coder_table
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 from latentcodec.models.upsample import use_subpixel_upsamplers
 
-
 # The shipped model's architecture: AudioLDM2's VAE layout (1 -> 8 channels, three blocks, 4x down
 # on time and mel) scaled down for CPU speed; no mid-block attention, so a window's output depends on
 # its neighbours only through convolutions and GroupNorm statistics.

@@ -27,13 +27,13 @@ import torch
 import torch.nn.functional as F
 
 from latentcodec.audio.io import AUDIO_SUFFIXES, read_audio
+from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel, normalization_stats
 from latentcodec.constants import DB_PER_NEPER, LOG_FLOOR
 from latentcodec.errors import ModelError
-from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel, normalization_stats
-from latentcodec.models.loader import SMALL_VAE_CONFIG, load_model
 from latentcodec.format.quantize import dequantize, quantize
-from latentcodec.training.rate_proxy import batch_klt, noisy_latent
 from latentcodec.format.transform_coder import decode_codes_of, dequantize_codes, encode_latent
+from latentcodec.models.loader import SMALL_VAE_CONFIG, load_model
+from latentcodec.training.rate_proxy import batch_klt, noisy_latent
 
 FRAMES_PER_SECOND = AUDIOLDM_MEL.sample_rate / AUDIOLDM_MEL.hop
 VAL_WINDOW = 500  # frames: validation runs on the codec's default 5 s chunks

@@ -31,20 +31,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from latentcodec.training.discriminators import (discriminator_loss, feature_matching_loss, generator_loss,
-                                                 multi_period, multi_resolution)
 from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel, mel_basis
-from latentcodec.constants import DB_PER_NEPER, LOG_FLOOR
+from latentcodec.constants import DB_PER_NEPER, DEFAULT_GL_ITERS, LOG_FLOOR
 from latentcodec.errors import LatentCodecError, ModelError
 from latentcodec.metrics import log_mel_distance
+from latentcodec.training.discriminators import (
+    discriminator_loss,
+    feature_matching_loss,
+    generator_loss,
+    multi_period,
+    multi_resolution,
+)
 from latentcodec.training.vae import CropSampler, lr_at, normalized_audio
-from latentcodec.constants import DEFAULT_GL_ITERS
-from latentcodec.vocoders.griffinlim import GriffinLimVocoder, griffin_lim, phase_of
-from latentcodec.vocoders.windows import Vocoder, vocode_stream
 from latentcodec.vocoders import neural_vocoder_folder, vocoder_of
+from latentcodec.vocoders.griffinlim import GriffinLimVocoder, griffin_lim, phase_of
 from latentcodec.vocoders.magnitude_net import MagnitudeNet
-from latentcodec.vocoders.vocos import VocosConfig, VocosGenerator
 from latentcodec.vocoders.nets import load_net, save_net
+from latentcodec.vocoders.vocos import VocosConfig, VocosGenerator
+from latentcodec.vocoders.windows import Vocoder, vocode_stream
 
 MRSTFT_SIZES = (256, 512, 1024)
 

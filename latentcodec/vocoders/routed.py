@@ -19,8 +19,8 @@ from typing import Callable
 
 import torch
 
-from latentcodec.constants import DEFAULT_GL_ITERS
 from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig
+from latentcodec.constants import DEFAULT_GL_ITERS
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder
 from latentcodec.vocoders.speech_detector import DetectorConfig, SpeechDetector
 

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from latentcodec.constants import DEFAULT_GL_ITERS, LOG_FLOOR
 from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig, _hz_to_mel_slaney, _mel_to_hz_slaney
+from latentcodec.constants import DEFAULT_GL_ITERS, LOG_FLOOR
 
 ARCHITECTURE = "latentcodec-vocos"
 

@@ -6,7 +6,7 @@ component, and values large enough to escape their tables).
 """
 import numpy as np
 
-from latentcodec.format.container import Header
+from latentcodec.format.header import Header
 
 
 def vector_header(version: int = 1) -> Header:

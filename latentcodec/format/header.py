@@ -1,0 +1,250 @@
+"""The .alat header (spec/alat-format.md, "Header"): its fields, their checks, and their bytes. Plain numpy
+and bytes; every problem is an :class:`AlatFormatError` naming what is wrong and where."""
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from dataclasses import asdict, dataclass, field, replace
+from typing import BinaryIO
+
+import numpy as np
+
+from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig
+from latentcodec.errors import AlatFormatError
+from latentcodec.format.quantize import BITS, payload_size, stats_size
+from latentcodec.format.transform_coder import PARAM_BYTES
+
+MAGIC = b"\x89ALAT\r\n\x1a"
+FORMAT_VERSION = 2  # the newest; a writer writes version 1 for --bits, version 2 for the entropy coder
+VERSIONS = (1, 2)
+QUANT_FLOAT16, QUANT_MINMAX, QUANT_TRANSFORM = 0, 1, 2
+MAX_STEP = 65504.0  # the float16 range: a larger step could not code any latent value but 0
+RECORD_MAGIC = b"ALCK"
+INDEX_MAGIC = b"ALIX"
+END_MAGIC = b"ALND"
+
+_PREAMBLE = struct.Struct("<8sHI")  # magic, version, header body length
+_FIXED = struct.Struct("<IIHHQQQIIHHHHfffBBHHHBBbBI")
+RECORD = struct.Struct("<4sIHBBI")  # magic, chunk, channel, flags, reserved, payload length
+TRAILER = struct.Struct("<QI4s")  # index offset, its CRC32, end magic
+CRC = struct.Struct("<I")
+MAX_HEADER = 1 << 16
+MAX_CHANNELS = 64
+FLAG_ZSTD = 1
+FLAG_MONO_DOWNMIX = 1
+
+
+@dataclass
+class Header:
+    """Everything decoding needs, as stored in the header (spec: "Header")."""
+
+    channels: int
+    num_samples: int
+    original_rate: int
+    original_channels: int
+    original_frames: int
+    input_size: int
+    model_name: str
+    model_fingerprint: bytes
+    offsets: list[float]
+    gains: list[float]
+    bits: int = 4
+    zstd_level: int = 0
+    mono_downmix: bool = False
+    chunk_frames: int = 500
+    context_frames: int = 32
+    mel: MelConfig = AUDIOLDM_MEL
+    latent_channels: int = 8
+    tool_version: str = field(default_factory=lambda: _tool_version())
+    steps: list[float] | None = None  # version 2: quantizer step per transform component (bits is then 0)
+    transform: list[list[float]] | None = None  # version 2: L x L matrix K, component = K @ latent channels
+
+    def __post_init__(self) -> None:
+        """Hold float fields as the float32 values the file stores, so a header equals its reading."""
+        f32 = lambda v: float(np.float32(v))  # noqa: E731
+        m = self.mel
+        self.mel = replace(m, fmin=f32(m.fmin), fmax=f32(m.fmax), log_floor=f32(m.log_floor))
+        self.offsets, self.gains = [f32(v) for v in self.offsets], [f32(v) for v in self.gains]
+        if self.steps is not None:
+            self.bits = 0
+            self.steps = [f32(v) for v in self.steps]
+            k = np.eye(self.latent_channels) if self.transform is None else np.asarray(self.transform)
+            self.transform = k.astype(np.float16).astype(np.float64).tolist()
+
+    @property
+    def version(self) -> int:
+        """1: min/max quantizer (``bits``), optional zstd; 2: transform coder with ANS (``steps``)."""
+        return 1 if self.steps is None else 2
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        """(channels, time, mel) of one chunk's latent."""
+        return self.latent_channels, self.chunk_frames // 4, self.mel.n_mels // 4
+
+    @property
+    def num_chunks(self) -> int:
+        return max(1, math.ceil(self.num_samples / (self.chunk_frames * self.mel.hop)))
+
+    @property
+    def num_records(self) -> int:
+        return self.num_chunks * self.channels
+
+    @property
+    def values(self) -> int:
+        """Latent values per record, V."""
+        return int(np.prod(self.latent_shape))
+
+    @property
+    def raw_payload_size(self) -> int:
+        """Version 1: the payload's size before zstd."""
+        return payload_size(self.values, self.bits)
+
+    @property
+    def max_payload_size(self) -> int:
+        """Version 2: the most bytes a record's ANS words can take (56 bits a value, two words of state)."""
+        return 4 * (-(-7 * self.values // 4) + 2)
+
+    @property
+    def stats_size(self) -> int:
+        return stats_size(self.latent_channels, self.bits) if self.version == 1 else PARAM_BYTES * self.latent_channels
+
+    @property
+    def duration(self) -> float:
+        return self.num_samples / self.mel.sample_rate
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["model_fingerprint"] = self.model_fingerprint.hex()
+        d.update(format_version=self.version, num_chunks=self.num_chunks, latent_shape=list(self.latent_shape),
+                 latent_axes="channels,time,mel", duration_s=self.duration)
+        return d
+
+    @property
+    def quantizer(self) -> int:
+        if self.version == 2:
+            return QUANT_TRANSFORM
+        return QUANT_FLOAT16 if self.bits == 16 else QUANT_MINMAX
+
+    def encode(self) -> bytes:
+        """The header's bytes: preamble, body and CRC32."""
+        name, tool = self.model_name.encode(), self.tool_version.encode()
+        if len(self.model_fingerprint) != 32:
+            raise ValueError("model fingerprint must be 32 bytes")
+        lc, lt, lm = self.latent_shape
+        m = self.mel
+        body = _FIXED.pack(m.sample_rate, self.original_rate, self.channels, self.original_channels,
+                           self.num_samples, self.original_frames, self.input_size, self.chunk_frames,
+                           self.context_frames, m.n_fft, m.hop, m.win, m.n_mels, m.fmin, m.fmax, m.log_floor, 0, 0,
+                           lc, lt, lm, self.bits, self.quantizer, self.zstd_level,
+                           FLAG_MONO_DOWNMIX if self.mono_downmix else 0, self.num_chunks)
+        body += b"".join(struct.pack("<ff", o, g) for o, g in zip(self.offsets, self.gains))
+        body += self.model_fingerprint + struct.pack("<H", len(name)) + name + struct.pack("<H", len(tool)) + tool
+        if self.version == 2:
+            body += np.asarray(self.steps, "<f4").tobytes() + np.asarray(self.transform, "<f2").tobytes()
+        head = _PREAMBLE.pack(MAGIC, self.version, len(body)) + body
+        return head + CRC.pack(zlib.crc32(head))
+
+
+def _tool_version() -> str:
+    from latentcodec import __version__
+
+    return f"latentcodec {__version__}"
+
+
+def format_error(msg: str) -> AlatFormatError:
+    return AlatFormatError(msg)
+
+
+def parse_header(f: BinaryIO, file_size: int, where: str) -> tuple[Header, int]:
+    """Read and check the header at the start of ``f``; returns it and the offset after it."""
+    pre = f.read(_PREAMBLE.size)
+    if len(pre) < 8 or pre[:8] != MAGIC:
+        if len(pre) < 8 and MAGIC.startswith(pre):
+            raise format_error(f"{where}: truncated: the file ends inside the magic bytes ({file_size} bytes)")
+        raise format_error(f"{where}: not a .alat file (bad magic bytes at offset 0)")
+    if len(pre) < _PREAMBLE.size:
+        raise format_error(f"{where}: truncated: the file ends inside the header (at byte {file_size})")
+    _, version, body_len = _PREAMBLE.unpack(pre)
+    if version not in VERSIONS:
+        raise format_error(f"{where}: .alat format version {version} is not supported (this reader knows versions "
+                    f"{', '.join(map(str, VERSIONS))}); use a latentcodec that reads it")
+    end = _PREAMBLE.size + body_len + CRC.size
+    if body_len < _FIXED.size or body_len > MAX_HEADER:
+        raise format_error(f"{where}: header length {body_len} at offset 8 is impossible")
+    if end > file_size:
+        raise format_error(f"{where}: truncated: the header needs {end} bytes, the file has {file_size}")
+    body = f.read(body_len)
+    (crc,) = CRC.unpack(f.read(CRC.size))
+    if zlib.crc32(pre + body) != crc:
+        raise format_error(f"{where}: header CRC mismatch (bytes 0..{end - 1}): the header is damaged")
+    try:
+        return _header_fields(body, version, where), end
+    except (struct.error, UnicodeDecodeError, IndexError, ValueError) as e:
+        raise format_error(f"{where}: malformed header fields ({e})") from e
+
+
+def _coder_block(body: bytes, pos: int, lc: int) -> tuple[list[float], list[list[float]], int]:
+    """Version 2's steps (L x f32) and transform (L x L f16, row-major) at ``pos``; and the end."""
+    end = pos + 4 * lc + 2 * lc * lc
+    if end > len(body):
+        raise ValueError("the coder block runs past the header body")
+    steps = np.frombuffer(body, "<f4", lc, pos).astype(np.float64)
+    k = np.frombuffer(body, "<f2", lc * lc, pos + 4 * lc).astype(np.float64).reshape(lc, lc)
+    return steps.tolist(), k.tolist(), end
+
+
+def _header_fields(body: bytes, version: int, where: str) -> Header:
+    (sr, orig_sr, ch, orig_ch, n, orig_n, in_size, chunk, ctx, n_fft, hop, win, n_mels, fmin, fmax, floor,
+     mel_kind, axes, lc, lt, lm, bits, quant, zlevel, flags, n_chunks) = _FIXED.unpack_from(body)
+    pos = _FIXED.size
+    if not 1 <= ch <= MAX_CHANNELS:
+        raise format_error(f"{where}: header says {ch} channels (1..{MAX_CHANNELS} allowed)")
+    norm = [struct.unpack_from("<ff", body, pos + 8 * i) for i in range(ch)]
+    pos += 8 * ch
+    fp = body[pos:pos + 32]
+    pos += 32
+    (name_len,) = struct.unpack_from("<H", body, pos)
+    name = body[pos + 2:pos + 2 + name_len].decode()
+    pos += 2 + name_len
+    (tool_len,) = struct.unpack_from("<H", body, pos)
+    tool = body[pos + 2:pos + 2 + tool_len].decode()
+    pos += 2 + tool_len
+    steps, transform = None, None
+    if version == 2 and 1 <= lc <= 64 and pos <= len(body):
+        steps, transform, pos = _coder_block(body, pos, lc)
+    if pos != len(body) or len(fp) != 32:
+        raise format_error(f"{where}: header length does not match its fields")
+    h = Header(channels=ch, num_samples=n, original_rate=orig_sr, original_channels=orig_ch, original_frames=orig_n,
+               input_size=in_size, model_name=name, model_fingerprint=fp, offsets=[o for o, _ in norm],
+               gains=[g for _, g in norm], bits=bits, zstd_level=zlevel, mono_downmix=bool(flags & FLAG_MONO_DOWNMIX),
+               chunk_frames=chunk, context_frames=ctx, latent_channels=lc, tool_version=tool,
+               mel=MelConfig(sr, n_fft, hop, win, n_mels, fmin, fmax, floor), steps=steps, transform=transform)
+    finite = np.isfinite(h.offsets + h.gains + [fmin, fmax, floor]).all()
+    if version == 1:
+        quantizer_ok = bits in BITS and quant == h.quantizer and 0 <= zlevel <= 22
+    else:
+        quantizer_ok = bits == 0 and quant == QUANT_TRANSFORM and zlevel == 0 and np.isfinite(transform).all() \
+            and all(0 < v <= MAX_STEP for v in steps)
+    problems = [
+        (n < 1, f"sample count {n}"),
+        (sr < 1 or orig_sr < 1 or hop < 1 or win < 1 or n_fft < win, "sample rate, hop, window or n_fft"),
+        (chunk < 4 or chunk % 4 or ctx % 4 or n_mels < 4 or n_mels % 4,
+         f"chunk length {chunk} / context {ctx} / {n_mels} mel bands not multiples of 4"),
+        ((lt, lm) != (chunk // 4, n_mels // 4) or not 1 <= lc <= 64, f"latent shape {lc}x{lt}x{lm}"),
+        (mel_kind != 0 or axes != 0, f"mel kind {mel_kind} / axis order {axes}"),
+        (not quantizer_ok, f"quantizer {quant} at {bits} bits, zstd level {zlevel}"),
+        (flags & ~FLAG_MONO_DOWNMIX or (flags & FLAG_MONO_DOWNMIX and ch != 1), f"flags {flags:#x} with {ch} channels"),
+        (n_chunks != h.num_chunks, f"chunk count {n_chunks}"),
+        (not finite or min(h.gains) <= 0 or not 0 <= fmin < fmax or floor <= 0, "offset, gain or mel numbers"),
+    ]
+    for bad, what in problems:
+        if bad:
+            raise format_error(f"{where}: header is inconsistent: {what}")
+    return h
+
+
+def fixed_size(h: Header) -> int:
+    """Bytes of a file that do not depend on the payloads: header, record framing and stats, index, end marker."""
+    return len(h.encode()) + h.num_records * (RECORD.size + h.stats_size + CRC.size) + 8 + 8 * h.num_records \
+        + CRC.size + TRAILER.size
