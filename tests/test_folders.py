@@ -87,15 +87,15 @@ def test_worker_threads_keep_a_single_calls_count() -> None:
     call's, so the same bytes), N workers share it out, --threads sets it."""
     import torch
 
-    from latentcodec.jobs.folders import _init
+    from latentcodec.jobs.worker import init_worker
 
     default = torch.get_num_threads()
     try:
-        _init("decode", {"device": "cpu"}, None)
+        init_worker("decode", {"device": "cpu"}, None)
         assert torch.get_num_threads() == default
-        _init("decode", {"device": "cpu"}, None, workers=2)
+        init_worker("decode", {"device": "cpu"}, None, workers=2)
         assert torch.get_num_threads() == max(1, default // 2)
-        _init("decode", {"device": "cpu"}, 3, workers=2)
+        init_worker("decode", {"device": "cpu"}, 3, workers=2)
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(default)
