@@ -22,11 +22,12 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import Visqol, exact_mel_vocoded, ffmpeg_round_trip, speech_scores  # noqa: E402
+from run import exact_mel_vocoded, ffmpeg_round_trip  # noqa: E402
 
 from latentcodec.audio.io import read_audio  # noqa: E402
 from latentcodec.evaluate import round_trip  # noqa: E402
 from latentcodec.fileinfo import rate_figures  # noqa: E402
+from latentcodec.metrics import Visqol, speech_scores  # noqa: E402
 from latentcodec.metrics import quality as quality_metrics  # noqa: E402
 from latentcodec.models.loader import load_model  # noqa: E402
 from latentcodec.models.registry import DEFAULT_MODEL

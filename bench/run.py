@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from entropy_models import run as entropy_models_run  # noqa: E402
@@ -46,7 +45,7 @@ from latentcodec.evaluate import round_trip  # noqa: E402
 from latentcodec.fileinfo import file_info  # noqa: E402
 from latentcodec.format.quantize import DEFAULT_ZSTD  # noqa: E402
 from latentcodec.format.rate import DEFAULT_QUALITY  # noqa: E402
-from latentcodec.metrics import quality  # noqa: E402
+from latentcodec.metrics import Visqol, quality, speech_scores  # noqa: E402
 from latentcodec.models.loader import load_model  # noqa: E402
 from latentcodec.models.registry import DEFAULT_MODEL
 from latentcodec.vocoders import (
@@ -73,36 +72,8 @@ METRICS = ("log_mel_l1_db", "log_mel_rmse_db", "mrstft_db", "si_sdr_db", "snr_db
            "stoi")
 
 
-def speech_scores(ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
-    """PESQ-wb and STOI at 16 kHz (speech only)."""
-    from pesq import pesq
-    from pystoi import stoi
-
-    n = min(len(ref), len(deg))
-    return {"pesq_wb": float(pesq(16000, ref[:n], deg[:n], "wb")), "stoi": float(stoi(ref[:n], deg[:n], 16000))}
-
-
 def kind_of(path: Path) -> str:
     return path.stem.split("_")[0] if path.stem.split("_")[0] in ("music", "speech", "effects") else "audio"
-
-
-class Visqol:
-    """ViSQOL v3 MOS-LQO: audio mode at 48 kHz; speech mode at 16 kHz for speech."""
-
-    def __init__(self) -> None:
-        from visqol import VisqolApi
-
-        self.audio, self.speech = VisqolApi(), VisqolApi()
-        self.audio.create(mode="audio")
-        self.speech.create(mode="speech", use_lattice_model=False)
-
-    def __call__(self, ref: np.ndarray, deg: np.ndarray, kind: str) -> float:
-        n = min(len(ref), len(deg))
-        ref, deg = ref[:n].astype(np.float64), deg[:n].astype(np.float64)
-        if kind == "speech":
-            return float(self.speech.measure_from_arrays(ref, deg, 16000).moslqo)
-        up = [soxr.resample(a, 16000, 48000, quality="HQ") for a in (ref, deg)]
-        return float(self.audio.measure_from_arrays(up[0], up[1], 48000).moslqo)
 
 
 def ffmpeg_round_trip(src: Path, args: list[str], ext: str, tmp: Path) -> tuple[int, np.ndarray]:

@@ -25,10 +25,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from coder_rd import DEV, SCORES, scores  # noqa: E402
-from run import Visqol  # noqa: E402
 
 from latentcodec.audio.io import read_audio  # noqa: E402
 from latentcodec.codec import decode_file, encode_audio  # noqa: E402
+from latentcodec.metrics import Visqol  # noqa: E402
 from latentcodec.models.loader import load_model  # noqa: E402
 from latentcodec.models.registry import DEFAULT_MODEL
 from latentcodec.vocoders import load_vocoder  # noqa: E402

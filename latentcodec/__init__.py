@@ -3,17 +3,20 @@
 The Python API (``encode``, ``decode``, ``open``; ``LatentCrops``, a torch Dataset of stored latents) is
 imported on first use, so that ``import latentcodec`` (and the ``alat`` command's start-up) stays light.
 """
-from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+import importlib as _importlib
 
 __version__ = "0.1.0"
 __all__ = ["encode", "decode", "open", "LatentCrops", "AlatReader"]
-_WHERE = {"encode": "api", "decode": "api", "open": "api", "LatentCrops": "dataset", "AlatReader": "container"}
+_WHERE = {"encode": "api", "decode": "api", "open": "api", "LatentCrops": "dataset", "AlatReader": "format.container"}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name not in _WHERE:
         raise AttributeError(f"module 'latentcodec' has no attribute {name!r}")
-    return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    return getattr(_importlib.import_module(f".{_WHERE[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    """The public names (and the subpackages already imported), as ``dir()`` shows them."""
+    return sorted({*__all__, "__version__", *(k for k in globals() if not k.startswith("_"))})

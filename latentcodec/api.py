@@ -1,9 +1,10 @@
-"""The Python API, exported at the package's top level: encode arrays, decode files to arrays, and read
-latents without decoding audio.
+"""The Python API, exported at the package's top level, with soundfile's habits: encode arrays or audio files,
+decode files to arrays (1-D for mono unless ``always_2d``), and read latents without decoding audio.
 
     import latentcodec
     latentcodec.encode(samples, 44100, "x.alat")           # samples: (frames,) or (frames, channels)
-    samples, rate = latentcodec.decode("x.alat")            # (frames, channels) float32, 16 kHz
+    latentcodec.encode("in.flac", "x.alat")                # or any audio file soundfile reads
+    samples, rate = latentcodec.decode("x.alat")            # (frames,) for mono, else (frames, channels)
     with latentcodec.open("x.alat") as r:
         z = r.latents(0)                                    # (8, time/4 in mel frames, 16) float32
 """
@@ -14,37 +15,67 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
+from latentcodec.errors import AudioError, LatentCodecError
 from latentcodec.format.container import AlatReader
+from latentcodec.format.header import MAX_CHANNELS
 
 if TYPE_CHECKING:
     from latentcodec.codec import EncodeResult
+    from latentcodec.models.loader import Model
+    from latentcodec.vocoders.windows import Vocoder
+
+Destination = str | Path | BinaryIO
 
 
-def encode(samples: np.ndarray, sample_rate: int, path: str | Path | BinaryIO, mono: bool = False,
-           overwrite: bool = True, **opts: Any) -> EncodeResult:
-    """Encode (frames,) or (frames, channels) samples at ``sample_rate`` Hz to a .alat at ``path``.
+def encode(samples: np.ndarray | str | Path | BinaryIO, sample_rate: int | Destination | None = None,
+           path: Destination | None = None, mono: bool = False, overwrite: bool = True,
+           **opts: Any) -> EncodeResult:
+    """Encode to a .alat at ``path``: ``samples`` of shape (frames,) or (frames, channels) at ``sample_rate``
+    Hz, or an audio file (a path or a binary file object), its rate read from it:
+    ``encode(x, 44100, "x.alat")``, ``encode("in.wav", "x.alat")``.
 
     Options as :func:`latentcodec.codec.encode_audio`: ``model``, ``quality``, ``kbps``, ``bits``,
     ``zstd_level``, ``chunk_seconds``, ``batch_size``, ``device``, ``precision``.
     """
+    from latentcodec.codec import encode_audio, encode_file
+
+    if not isinstance(samples, np.ndarray):
+        if path is None and not isinstance(sample_rate, int):
+            sample_rate, path = None, sample_rate
+        if sample_rate is not None or path is None:
+            raise LatentCodecError("encode(audio_file, path): a file's rate is its own; give the .alat path after it")
+        return encode_file(samples, path, mono=mono, overwrite=overwrite, **opts)
+    if not isinstance(sample_rate, int) or path is None:
+        raise LatentCodecError("encode(samples, sample_rate, path): give the rate in Hz and the .alat path")
+    return encode_audio(_audio(samples, sample_rate, mono), path, mono=mono, overwrite=overwrite, **opts)
+
+
+def _audio(samples: np.ndarray, sample_rate: int, mono: bool) -> Any:
+    """The array as the codec's Audio; a (channels, frames) array (torchaudio's layout) is named as such."""
     from latentcodec.audio.io import audio_from_array
-    from latentcodec.codec import encode_audio
 
-    return encode_audio(audio_from_array(samples, sample_rate, mono), path, mono=mono, overwrite=overwrite, **opts)
+    if samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS >= samples.shape[0]:
+        raise AudioError(f"samples of shape {samples.shape} read as {samples.shape[1]} channels of "
+                         f"{samples.shape[0]} frames: samples are (frames, channels), as soundfile gives them; "
+                         f"for a (channels, frames) array such as torchaudio's, pass samples.T")
+    return audio_from_array(samples, sample_rate, mono)
 
 
-def decode(path: str | Path | BinaryIO, salvage: bool = False, **opts: Any) -> tuple[np.ndarray, int]:
-    """Decode a .alat file to ((frames, channels) float32 samples, sample rate).
-
-    Options as :func:`latentcodec.codec.decode_blocks`: ``model``, ``vocoder``, ``sample_rate``, ``start``,
-    ``duration``, ``device``, ...
-    """
+def decode(path: str | Path | BinaryIO, always_2d: bool = False, salvage: bool = False,
+           model: Model | str | None = None, vocoder: str | Vocoder | None = None, sample_rate: int | str | None = None,
+           start: float = 0.0, duration: float | None = None, force: bool = False, device: str = "cpu",
+           gl_iters: int | None = None, batch_size: int = 4) -> tuple[np.ndarray, int]:
+    """Decode a .alat file to (float32 samples, sample rate): (frames,) for one channel unless ``always_2d``,
+    else (frames, channels), as soundfile's ``read``. 16 kHz unless ``sample_rate`` ('original' or Hz);
+    ``start``/``duration`` in seconds decode a part; ``vocoder``: a name or a callable (see
+    :func:`latentcodec.codec.decode_blocks`)."""
     from latentcodec.codec import decode_blocks
 
     with AlatReader(path, salvage=salvage) as reader:
-        blocks, rate, frames = decode_blocks(reader, **opts)
+        blocks, rate, frames = decode_blocks(reader, model, vocoder, gl_iters, sample_rate, force, device, batch_size,
+                                             start, duration)
         out = np.concatenate(list(blocks)) if frames else np.zeros((0, reader.header.channels), np.float32)
-    return out, rate
+    return (out if always_2d or out.shape[1] > 1 else out[:, 0]), rate
 
 
 def open(path: str | Path | BinaryIO, salvage: bool = False) -> AlatReader:  # noqa: A001 (the API's name)

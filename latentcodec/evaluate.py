@@ -16,7 +16,7 @@ from latentcodec.codec import decode_file, encode_audio
 from latentcodec.errors import LatentCodecError
 from latentcodec.fileinfo import coder_summary, coder_text, rate_figures
 from latentcodec.format.header import Header
-from latentcodec.metrics import log_mel_distance
+from latentcodec.metrics import log_mel_distance, perceptual, perceptual_available
 from latentcodec.metrics import quality as quality_metrics
 from latentcodec.models.loader import Model
 from latentcodec.timings import Timings
@@ -66,11 +66,13 @@ def round_trip(audio: Audio, model: Model, bits: int | None = None, zstd_level: 
 def evaluate(in_path: str | Path, model: Model, bits: int | None = None, zstd_level: int | None = None,
              quality: float | None = None, kbps: float | None = None, chunk_seconds: float = 5.0, mono: bool = False,
              device: str = "cpu", batch_size: int = 4, vocoder: str | None = None,
-             gl_iters: int | None = None, precision: str = "auto") -> dict:
+             gl_iters: int | None = None, precision: str = "auto", kind: str = "auto") -> dict:
     """Round trip one file; quality is measured at 16 kHz against the resampled input.
 
     ``latent_mel_l1_db`` compares the VAE's decoded mel with the input's mel before any vocoder (the
-    VAE and quantizer alone); the other quality figures re-analyse the decoded waveform.
+    VAE and quantizer alone); the other quality figures re-analyse the decoded waveform. ``kind``
+    'speech' adds PESQ-wb and STOI and scores ViSQOL in speech mode, 'audio' does neither, 'auto' takes
+    speech when the file's name or a folder above it starts with "speech" (where those packages are installed).
     """
     timings = Timings()
     vocoder = vocoder or default_vocoder(model.name)
@@ -86,11 +88,19 @@ def evaluate(in_path: str | Path, model: Model, bits: int | None = None, zstd_le
         **rate_figures(rt.file_size, h),
         "latent_mel_l1_db": rt.latent_mel_l1_db, "latent_mel_rmse_db": rt.latent_mel_rmse_db,
         **quality_metrics(audio.samples, rt.decoded),
+        **perceptual(audio.samples, rt.decoded, is_speech(Path(in_path), kind)),
         "timings_s": {k: round(v, 4) for k, v in timings.seconds.items()},
         "encode_x_realtime": h.duration / max(rt.encode_s, 1e-9),
         "decode_x_realtime": h.duration / max(rt.decode_s, 1e-9),
         "total_s": time.perf_counter() - t0,
     }
+
+
+def is_speech(path: Path, kind: str) -> bool:
+    """``kind`` 'speech' or 'audio' as given; 'auto': the file's name or a folder above it starts with "speech"."""
+    if kind != "auto":
+        return kind == "speech"
+    return any(part.lower().startswith("speech") for part in path.parts)
 
 
 def eval_text(r: dict) -> str:
@@ -106,6 +116,8 @@ def eval_text(r: dict) -> str:
         f"{r['latent_mel_l1_db']:.3f} dB",
         f"  waveform  SNR {r['snr_db']:.2f} dB, SI-SDR {r['si_sdr_db']:.2f} dB, correlation {r['correlation']:.4f}, "
         f"MSE {r['mse']:.3g}  (phase is invented by the vocoder: judge by the spectral lines)",
+        *(["  heard     " + ", ".join(f"{LABELS[k]} {r[k]:.3f}" for k in PERCEPTUAL if k in r)]
+          if any(k in r for k in PERCEPTUAL) else []),
         f"  speed     encode {r['encode_x_realtime']:.1f}x, decode {r['decode_x_realtime']:.1f}x real time; "
         f"stages (s): {stages}"])
 
@@ -113,6 +125,27 @@ def eval_text(r: dict) -> str:
 ROW_KEYS = ("duration_s", "channels", "bytes", "kbps", "ratio_vs_pcm16_16k", "log_mel_l1_db", "log_mel_rmse_db",
             "mrstft_db", "latent_mel_l1_db", "snr_db", "si_sdr_db", "correlation", "encode_x_realtime",
             "decode_x_realtime")
+PERCEPTUAL = ("visqol", "pesq_wb", "stoi")  # where their packages are installed; PESQ-wb and STOI on speech only
+LABELS = {"visqol": "ViSQOL", "pesq_wb": "PESQ-wb", "stoi": "STOI"}
+DECIMALS = {"duration_s": 2, "channels": 0, "bytes": 0, "kbps": 3, "ratio_vs_pcm16_16k": 1, "snr_db": 2,
+            "si_sdr_db": 2, "correlation": 4, "encode_x_realtime": 1, "decode_x_realtime": 1}  # the rest: 3
+
+
+def row_keys() -> list[str]:
+    """The figures of a row of `alat eval` on a folder: ROW_KEYS and the perceptual scores installed."""
+    return [*ROW_KEYS, *(k for k in PERCEPTUAL if k in perceptual_available())]
+
+
+def rounded(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's figures at the decimals they are worth (a score to 3, bytes whole); a score a file has
+    not got (PESQ-wb of music) stays empty."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, float):
+            d = DECIMALS.get(k, 3)
+            v = int(round(v)) if d == 0 else round(v, d)
+        out[k] = v
+    return out
 
 
 def evaluate_folder(folder: Path, model: Model, **opts: Any) -> dict:
@@ -120,6 +153,7 @@ def evaluate_folder(folder: Path, model: Model, **opts: Any) -> dict:
     of each figure per sub-folder and over all ("."), and the files that failed with their one line."""
     from latentcodec.jobs.folders import input_files
 
+    keys = row_keys()
     rows, failures = [], []
     for path in input_files(folder, "encode"):
         try:
@@ -127,12 +161,13 @@ def evaluate_folder(folder: Path, model: Model, **opts: Any) -> dict:
         except LatentCodecError as e:
             failures.append({"input": str(path), "error": str(e)})
             continue
-        rows.append({"file": str(path.relative_to(folder)), **{k: r[k] for k in ROW_KEYS}})
+        rows.append({"file": str(path.relative_to(folder)), **{k: r[k] for k in keys if k in r}})
     groups: dict[str, list[dict]] = {".": rows}
     for row in rows:
         parts = Path(row["file"]).parts[:-1]
         for i in range(1, len(parts) + 1):
             groups.setdefault(str(Path(*parts[:i])), []).append(row)
-    means = [{"folder": name, "files": len(g), **{k: float(np.mean([r[k] for r in g])) for k in ROW_KEYS}}
+    means = [{"folder": name, "files": len(g),
+              **{k: float(np.mean([r[k] for r in g if k in r])) for k in keys if any(k in r for r in g)}}
              for name, g in sorted(groups.items()) if g]
     return {"rows": rows, "folder_means": means, "failures": failures}

@@ -43,7 +43,7 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
     """Audio file INPUT -> .alat file OUTPUT; '-' reads stdin or writes stdout. A folder INPUT: every audio
     file under it -> OUTPUT folder, same tree (complete outputs are kept, so a rerun resumes)."""
     if _folder_input(input, ray):
-        return _folder("encode", input, output, jobs, ray, threads, quiet or as_json, as_json, model=model,
+        return _folder("encode", input, output, jobs, ray, threads, quiet, as_json, model=model,
                        device=device, batch_size=batch_size, **coder_opts(coder))
     from latentcodec.codec import encode_file
     from latentcodec.fileinfo import coder_summary, coder_text, rate_figures
@@ -63,7 +63,8 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
             "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
     emit(as_json, data, f"{output}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
                           f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "
-                          f"({coder_text(h)}); {secs:.2f} s, {speed_text(h.duration / secs)} real time", output == "-")
+                          f"({coder_text(h)}); {secs:.2f} s, {speed_text(h.duration / secs)} real time", output == "-",
+         quiet)
 
 
 @cli.command()
@@ -91,7 +92,7 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
     (or --format) files, same tree (complete outputs are kept, so a rerun resumes)."""
     if _folder_input(input, ray):
         opts = {k: v for k, v in opts.items() if k not in ("overwrite", "start", "duration")}
-        return _folder("decode", input, output, jobs, ray, threads, quiet or as_json, as_json,
+        return _folder("decode", input, output, jobs, ray, threads, quiet, as_json,
                        suffix=suffix or ".wav", device=device, **opts)
     if suffix:
         raise click.UsageError(f"--format is for folder mode: the suffix of {output} names its format")
@@ -115,7 +116,8 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
             "duration_s": seconds, "lost_chunks": [list(x) for x in res.lost], "seconds": secs,
             "x_realtime": seconds / secs, "timings_s": res.timings.seconds}
     emit(as_json, data, f"{output}: {seconds:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
-                          f"({res.frames} frames); {secs:.2f} s, {speed_text(seconds / secs)} real time", output == "-")
+                          f"({res.frames} frames); {secs:.2f} s, {speed_text(seconds / secs)} real time", output == "-",
+         quiet)
 
 
 def _folder_input(input: str, ray: str | None) -> bool:
@@ -130,7 +132,7 @@ def _folder_input(input: str, ray: str | None) -> bool:
 def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, threads: int | None, quiet: bool,
             as_json: bool, suffix: str = ".wav", **opts: Any) -> int:
     """Folder mode: plan, skip complete outputs, run the rest on ``jobs`` workers (Ray actors with ``ray``),
-    list the failures."""
+    list the failures. Interrupted, it says what is done and that the same command resumes."""
     from latentcodec.jobs.folders import is_complete, plan, run_batch
 
     todo = plan(Path(input), Path(output), kind, suffix)
@@ -138,28 +140,36 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
     todo = [j for j in todo if j not in skipped]
     t = time.perf_counter()
     bar = None
-    if not quiet and sys.stderr.isatty():
+    if not (quiet or as_json) and sys.stderr.isatty():
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), desc=kind, unit="file", file=sys.stderr)
-    hours = 0.0
+    done: list[Any] = []
 
     def step(outcome: Any) -> None:
-        nonlocal hours
-        hours += outcome.seconds / 3600
+        done.append(outcome)
         if bar is not None:
-            bar.set_postfix_str(f"{hours:.2f} h of audio")
+            bar.set_postfix_str(f"{sum(o.seconds for o in done) / 3600:.2f} h of audio")
             bar.update()
 
-    outcomes = run_batch(todo, kind, opts, jobs, step, ray, threads)
+    try:
+        run_batch(todo, kind, opts, jobs, step, ray, threads)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        written = sum(o.error is None for o in done)
+        click.echo(f"alat: interrupted: {written + len(skipped)} of {len(todo) + len(skipped)} outputs complete; "
+                   f"the same command resumes", err=True)
+        return 130
     if bar is not None:
         bar.close()
-    failed = [o for o in outcomes if o.error]
-    data = {"written": len(outcomes) - len(failed), "skipped": len(skipped), "failed": len(failed),
+    failed = [o for o in done if o.error]
+    hours = sum(o.seconds for o in done) / 3600
+    data = {"written": len(done) - len(failed), "skipped": len(skipped), "failed": len(failed),
             "hours_of_audio": hours, "seconds": time.perf_counter() - t,
             "failures": [{"input": str(o.job.source), "error": o.error} for o in failed]}
     emit(as_json, data, f"{output}: {data['written']} written, {len(skipped)} already complete, {len(failed)} "
-                          f"failed; {hours:.3f} h of audio in {data['seconds']:.1f} s")
+                        f"failed; {hours:.3f} h of audio in {data['seconds']:.1f} s", quiet=quiet)
     for o in failed:
         click.echo(f"alat: failed: {o.error}", err=True)
     return 1 if failed else 0
@@ -203,46 +213,52 @@ def models(as_json: bool) -> None:
 @DECODE
 @COMMON
 @JSON
-@click.option("--csv", "as_csv", is_flag=True, help="folder INPUT: the per-file rows and folder means as CSV")
+@click.option("--csv", "as_csv", is_flag=True, help="folder INPUT: the per-file rows, then the folder means, as CSV")
+@click.option("--kind", type=click.Choice(["auto", "speech", "audio"]), default="auto", show_default=True,
+              help="speech: PESQ-wb, STOI and ViSQOL's speech mode (where installed); auto: speech when the "
+                   "file's name or a folder above it starts with 'speech'")
 def eval_(input: str, model: str | None, device: str, batch_size: int, quiet: bool, as_json: bool, as_csv: bool,
-          vocoder: str | None, gl_iters: int | None, **coder: Any) -> int:
+          vocoder: str | None, gl_iters: int | None, kind: str, **coder: Any) -> int:
     """Encode + decode + quality metrics of an audio file in one go; of a folder: a row per file and the
-    means per sub-folder."""
+    means per sub-folder. ViSQOL, PESQ-wb and STOI are added when their packages are installed
+    (pip install 'latentcodec[bench]')."""
     from latentcodec.evaluate import eval_text, evaluate, evaluate_folder
     from latentcodec.models.loader import load_model, pick_device
     from latentcodec.models.registry import DEFAULT_MODEL
 
     dev = pick_device(device)
-    opts = dict(device=dev, batch_size=batch_size, vocoder=vocoder, gl_iters=gl_iters, **coder_opts(coder))
+    opts = dict(device=dev, batch_size=batch_size, vocoder=vocoder, gl_iters=gl_iters, kind=kind, **coder_opts(coder))
     m = load_model(model or DEFAULT_MODEL, dev)
     if not Path(input).is_dir():
         r = evaluate(input, m, **opts)
-        emit(as_json, r, eval_text(r))
+        emit(as_json, r, eval_text(r), quiet=quiet)
         return 0
     res = evaluate_folder(Path(input), m, **opts)
-    table = res["rows"] + [{"file": f"{g['folder']}/ (mean of {g['files']})", **g} for g in res["folder_means"]]
     if as_json:
         click.echo(json.dumps(res, indent=1))
-    else:
-        _table(table, as_csv)
+    elif not quiet:
+        _table(res["rows"], res["folder_means"], as_csv)
     for f in res["failures"]:
         click.echo(f"alat: failed: {f['error']}", err=True)
     return 1 if res["failures"] else 0
 
 
-def _table(rows: list[dict[str, Any]], as_csv: bool) -> None:
-    """Rows of figures as CSV, or as aligned text columns."""
-    from latentcodec.evaluate import ROW_KEYS
+def _table(rows: list[dict[str, Any]], means: list[dict[str, Any]], as_csv: bool) -> None:
+    """Per-file rows then per-folder means, rounded: as CSV (a ``file`` column for the files, ``folder`` and
+    ``files`` for the means), or as aligned text columns with the means under a rule."""
+    from latentcodec.evaluate import rounded, row_keys
 
-    keys = ["file", *ROW_KEYS]
+    keys = row_keys()
     if as_csv:
         import csv
 
-        w = csv.DictWriter(sys.stdout, keys, extrasaction="ignore", lineterminator="\n")
+        w = csv.DictWriter(sys.stdout, ["file", "folder", "files", *keys], extrasaction="ignore", lineterminator="\n")
         w.writeheader()
-        w.writerows(rows)
+        w.writerows(rounded(r) for r in [*rows, *means])
         return
-    cells = [keys] + [[r["file"]] + [f"{r[k]:.4g}" for k in ROW_KEYS] for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(keys))]
-    for c in cells:
+    cells = [["file", *keys]] + [[r["file"], *(str(rounded(r).get(k, "")) for k in keys)] for r in rows]
+    mean_cells = [[f"{g['folder']}/ (mean of {g['files']})", *(str(rounded(g).get(k, "")) for k in keys)]
+                  for g in means]
+    widths = [max(len(c[i]) for c in cells + mean_cells) for i in range(len(keys) + 1)]
+    for c in cells + [["-" * w for w in widths]] + mean_cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())

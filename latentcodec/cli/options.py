@@ -95,7 +95,7 @@ THREADS = click.option("--threads", type=POSITIVE, help="torch's CPU threads (pe
                        "byte-identical only between runs with the same count")
 OVERWRITE = click.option("-y", "--overwrite", is_flag=True, help="replace an existing output (never the input)")
 DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-QUIET = click.option("--quiet", is_flag=True, help="no progress bar")
+QUIET = click.option("-q", "--quiet", is_flag=True, help="print nothing but errors (and what --json asks for)")
 JSON = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 COMMON = options(
     click.option("--model", help="shipped model name, local diffusers folder, or Hugging Face repo id"),
@@ -104,7 +104,8 @@ COMMON = options(
 ENCODE = options(
     click.option("--quality", type=click.FloatRange(*QUALITY_RANGE), metavar="Q",
                  help=f"entropy coder at constant quality Q, higher is better (default {DEFAULT_QUALITY:g})"),
-    click.option("--kbps", type=float, metavar="K", help="entropy coder at the quality that gives about K kbps"),
+    click.option("--kbps", "--bitrate", "kbps", type=float, metavar="K",
+                 help="entropy coder at the quality that gives about K kbps (--bitrate: the same)"),
     click.option("--bits", type=click.Choice([str(b) for b in BITS]),
                  help="version-1 files: min/max quantizer with this many bits per latent value, and zstd"),
     click.option("--zstd", "zstd_level", type=click.IntRange(0, 22), metavar="LEVEL",
@@ -124,14 +125,17 @@ DECODE = options(
 
 @contextmanager
 def progress_bar(quiet: bool, what: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A tqdm bar on a terminal; nothing when quiet, scripted (--json) or not a terminal."""
+    """A tqdm bar on a terminal; nothing when quiet, scripted (--json) or not a terminal. Until the first
+    chunk is done it says that the model is loading (seconds, where the count would sit at 0)."""
     if quiet or not sys.stderr.isatty():
         yield None
         return
     from tqdm import tqdm
 
-    with tqdm(desc=what, unit="chunk", leave=False, file=sys.stderr) as bar:
+    with tqdm(desc=f"{what}: loading model", unit="chunk", leave=False, file=sys.stderr) as bar:
         def update(done: int, total: int) -> None:
+            if bar.desc != what:
+                bar.set_description_str(what, refresh=False)
             bar.total = total
             bar.n = done
             bar.refresh()
@@ -139,9 +143,11 @@ def progress_bar(quiet: bool, what: str) -> Iterator[Callable[[int, int], None] 
         yield update
 
 
-def emit(as_json: bool, data: dict[str, Any], text: str, err: bool = False) -> None:
-    """The result on stdout, or on stderr when stdout carries the output file."""
-    click.echo(json.dumps(data, indent=1) if as_json else text, err=err)
+def emit(as_json: bool, data: dict[str, Any], text: str, err: bool = False, quiet: bool = False) -> None:
+    """The result on stdout, or on stderr when stdout carries the output file; nothing when ``quiet``
+    unless it was asked for as JSON."""
+    if as_json or not quiet:
+        click.echo(json.dumps(data, indent=1) if as_json else text, err=err)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from latentcodec.cli.options import (
     Channels,
     KindWeights,
     check_folders,
+    emit,
     log_to_stderr,
     set_threads,
 )
@@ -64,9 +65,10 @@ def train(data: str, output: str, val: str | None, device: str, resume: bool, qu
     info = train_vae(Path(data), Path(output), cfg, val=Path(val) if val else None, device=pick_device(device),
                      resume=resume, log=log_to_stderr(quiet))
     last = info["history"][-1] if info["history"] else {}
-    click.echo(f"{output}: trained {cfg.steps} steps on {info['data_hours']:.2f} h in {info['train_minutes']:.1f} "
-               f"min; validation log-mel L1 {last.get('val_l1_db', float('nan')):.3f} dB, through the quantizer "
-               f"{last.get('val_coded_l1_db', float('nan')):.3f} dB")
+    emit(False, {}, f"{output}: trained {cfg.steps} steps on {info['data_hours']:.2f} h in "
+                    f"{info['train_minutes']:.1f} min; validation log-mel L1 "
+                    f"{last.get('val_l1_db', float('nan')):.3f} dB, through the quantizer "
+                    f"{last.get('val_coded_l1_db', float('nan')):.3f} dB", quiet=quiet)
 
 
 @cli.command(name="train-vocoder")
@@ -110,5 +112,5 @@ def train_vocoder(data: str, output: str, val: str | None, resume: bool, threads
         speech = {k: "none" if v.get(k) is None else f"{v[k]:.3f}" for k in ("pesq_wb_speech", "stoi_speech")}
         val_line = (f"; validation log-mel L1 {v['log_mel_l1_db']:.3f} dB, speech PESQ-wb {speech['pesq_wb_speech']}, "
                     f"STOI {speech['stoi_speech']}")
-    click.echo(f"{output}: trained {info['steps_done']} steps on {sum(info['data_hours'].values()):.2f} h "
-               f"in {info['train_hours']:.2f} h{val_line}")
+    emit(False, {}, f"{output}: trained {info['steps_done']} steps on {sum(info['data_hours'].values()):.2f} h "
+                    f"in {info['train_hours']:.2f} h{val_line}", quiet=quiet)
