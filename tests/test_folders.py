@@ -78,8 +78,8 @@ def test_eval_folder_rows_and_means(capsys, tmp_path, tiny_model) -> None:
     assert means["sub"]["duration_s"] == 3.0
     code, out, _ = run(capsys, *args, "--csv")
     lines = out.strip().splitlines()
-    assert lines[0].startswith("file,duration_s,channels,bytes,kbps") and len(lines) == 1 + 3 + 2
-    assert lines[4].startswith("./ (mean of 3),2.0,1.0,")
+    assert lines[0].startswith("file,folder,files,duration_s,channels,bytes,kbps") and len(lines) == 1 + 3 + 2
+    assert lines[1].startswith("a.wav,,,1.0,1,") and lines[4].startswith(",.,3,2.0,1,")  # the means apart
 
 
 def test_worker_threads_keep_a_single_calls_count() -> None:
