@@ -70,3 +70,16 @@ def test_decode_takes_a_vocoder_itself(tmp_path, tiny_model) -> None:
     silent, _ = latentcodec.decode(tmp_path / "a.alat", vocoder=lambda mel, prev: calls.append(len(mel)) or
                                    np.zeros((len(mel) - 1) * 160, np.float32))
     assert calls and silent.shape == named.shape and np.abs(silent).max() < 1e-3  # its samples, de-normalised
+
+
+def test_latent_crops_cache_is_bounded_and_changes_nothing(tmp_path, tiny_model) -> None:
+    (tmp_path / "d").mkdir()
+    latentcodec.encode(tone(12.0, 16000, 2), 16000, tmp_path / "d" / "a.alat", model=tiny_model)
+    cached = latentcodec.LatentCrops(tmp_path / "d", crop_frames=64, stride=8)
+    small = latentcodec.LatentCrops(tmp_path / "d", crop_frames=64, stride=8, cache_mb=1.5 * 8 * 125 * 16 * 4 / 2**20)
+    plain = latentcodec.LatentCrops(tmp_path / "d", crop_frames=64, stride=8, cache_mb=0)
+    order = np.random.default_rng(0).permutation(len(plain))
+    for i in order:
+        assert torch.equal(cached[i], plain[i]) and torch.equal(small[i], plain[i])
+        assert len(small._chunks) <= 1 and not plain._chunks  # one chunk's worth; none
+    assert len(cached._chunks) == 3 * 2  # every chunk of both channels, each decoded once
