@@ -10,8 +10,9 @@ then runs over the joined mel in long overlapping windows.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
@@ -34,6 +35,7 @@ from latentcodec.format.rate import (
     step_for_rate,
     transform_of,
 )
+from latentcodec.format.transform_coder import fit_transform
 from latentcodec.models.cores import retain_freed_memory, run_parts
 from latentcodec.models.loader import Model, load_model
 from latentcodec.models.precision import autocast, resolve
@@ -134,7 +136,8 @@ def choose_coder(model: Model, bits: int | None = None, zstd_level: int | None =
         raise LatentCodecError(f"a rate of {kbps:g} kbps is out of range ({MIN_KBPS:g} to {MAX_KBPS:g})", "kbps")
     step = step_for_quality(DEFAULT_QUALITY if quality is None else quality)
     n = model.latent_channels
-    return CoderChoice(steps=[step] * n, transform=transform_of(model.coder, n).tolist(), kbps=kbps)
+    k = transform_of(model.coder, n)
+    return CoderChoice(steps=[step] * n, transform=None if k is None else k.tolist(), kbps=kbps)
 
 
 def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | str | None = None, bits: int | None = None,
@@ -170,6 +173,8 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
                     mono_downmix=mono and audio.original_channels > 1, chunk_frames=frames, context_frames=ctx,
                     latent_channels=model.latent_channels)
     records = _latent_records(model, x, stats, header, batch_size, precision, timings, progress)
+    if header.version == 2 and coder.transform is None:
+        records, header = _fit_transform(records, header)
     if coder.kbps is not None:  # the whole file's latents first: the step is chosen on them
         records = list(records)
         with timings.stage("rate_search"):
@@ -182,6 +187,18 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
         with atomic_output(out_path, overwrite) as tmp, open(tmp, "wb") as f:
             size = _write_records(f, header, records, timings)
     return EncodeResult(header, size, timings, precision)
+
+
+FIT_CHUNKS = 2  # a model without a table: the transform is fitted on the latents of the file's first chunks
+
+
+def _fit_transform(records: Iterator[tuple[int, int, np.ndarray]],
+                   header: Header) -> tuple[Iterator[tuple[int, int, np.ndarray]], Header]:
+    """The decorrelating transform fitted on the first ``FIT_CHUNKS`` chunks of every channel (the whole
+    file when shorter), held back so that a stream is still written in one pass; the records, unchanged."""
+    head = [r for _, r in zip(range(FIT_CHUNKS * header.channels), records)]
+    k = fit_transform([z for _, _, z in head])
+    return chain(head, records), replace(header, transform=k.tolist())
 
 
 def _write_records(f: BinaryIO, header: Header, records: Iterable[tuple[int, int, np.ndarray]],

@@ -28,7 +28,10 @@ def test_train_resume_and_reproducible(tmp_path, make_wav, capsys) -> None:
     w1, w2 = _weights(tmp_path / "m1"), _weights(tmp_path / "m2")
     assert all(torch.equal(w1[k], w2[k]) for k in w1)  # same seed, same weights
     assert load_model(str(tmp_path / "m1")).latent_channels == 8
+    capsys.readouterr()
     assert main(["train", str(data), str(tmp_path / "m1"), "--steps", "4", "--resume", *args]) == 0
+    assert capsys.readouterr() == ("", "")  # -q: nothing but errors
+    assert main(["train", str(data), str(tmp_path / "m1"), "--steps", "4", "--resume", *args[:-1]]) == 0
     info = json.loads((tmp_path / "m1" / "training.json").read_text())
     assert info["history"][-1]["step"] == 4
     assert "trained 4 steps" in capsys.readouterr().out

@@ -83,7 +83,7 @@ def test_cli_runs_and_records(tmp_path, data, capsys) -> None:
     out = tmp_path / "v"
     assert main(["train-vocoder", str(train), str(out), "--val", str(val), "--steps", "2", "--batch-size", "2",
                  "--crop-frames", "20", "--gan-start", "1", "--val-every", "2", "--threads", "1",
-                 "--kind-weights", "music=0.5,speech=0.5", "--quiet"]) == 0
+                 "--kind-weights", "music=0.5,speech=0.5"]) == 0
     assert "trained 2 steps" in capsys.readouterr().out
     info = json.loads((out / "training.json").read_text())
     assert info["config"]["kind_weights"] == {"music": 0.5, "speech": 0.5} and info["config"]["lr"] == 5e-4

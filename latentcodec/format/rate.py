@@ -52,10 +52,11 @@ def step_for_rate(latents: list[np.ndarray], kbps: float, header: Header, sample
     return float(np.exp(hi))
 
 
-def transform_of(table: dict | None, latent_channels: int) -> np.ndarray:
-    """The model's decorrelating transform (L x L), or the identity when it has none."""
+def transform_of(table: dict | None, latent_channels: int) -> np.ndarray | None:
+    """The model's decorrelating transform (L x L), or None when it has none (the encoder then fits one
+    on the file's own latents)."""
     if table is None:
-        return np.eye(latent_channels)
+        return None
     k = np.asarray(table["transform"], np.float64)
     if k.shape != (latent_channels, latent_channels):
         raise LatentCodecError(f"{CODER_TABLE}: transform of shape {k.shape} for {latent_channels} latent channels")

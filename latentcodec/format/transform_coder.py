@@ -70,6 +70,16 @@ def fit_params(codes: np.ndarray, coefs: np.ndarray) -> np.ndarray:
     return params
 
 
+def fit_transform(latents: list[np.ndarray]) -> np.ndarray:
+    """The KLT of (L, T, M) latents across their L channels: (L, L) orthonormal rows of falling variance,
+    each row's largest entry positive (so the same latents always give the same matrix)."""
+    z = np.concatenate([np.asarray(x, np.float64).reshape(len(x), -1) for x in latents], axis=1)
+    z -= z.mean(axis=1, keepdims=True)
+    var, vec = np.linalg.eigh(z @ z.T / max(1, z.shape[1]))
+    k = vec[:, np.argsort(var)[::-1]].T
+    return k * np.sign(k[np.arange(len(k)), np.abs(k).argmax(axis=1)])[:, None]
+
+
 def encode_latent(latent: np.ndarray, steps: np.ndarray, transform: np.ndarray) -> tuple[bytes, bytes]:
     """(L, T, M) latent -> (params bytes, ANS payload bytes) of one record."""
     from scipy.fft import dctn  # imported here: `alat info` reads files without scipy (0.2 s of its start-up)

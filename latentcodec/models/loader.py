@@ -55,7 +55,7 @@ def fingerprint(vae: torch.nn.Module) -> bytes:
     return h.digest()
 
 
-def _vae_dir(root: Path) -> Path | None:
+def vae_dir(root: Path) -> Path | None:
     for cand in (root / "vae", root):
         if (cand / "config.json").is_file():
             return cand
@@ -74,10 +74,10 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Model:
         kwargs: dict[str, Any] = {}
         path: str = location
     elif Path(name).exists():
-        vae_dir = _vae_dir(Path(name))
-        if vae_dir is None:
+        folder = vae_dir(Path(name))
+        if folder is None:
             raise ModelError(f"{name}: no config.json at its root or in vae/: not a diffusers model directory")
-        location, path, kwargs = str(Path(name)), str(vae_dir), {}
+        location, path, kwargs = str(Path(name)), str(folder), {}
     elif "/" in name and not name.startswith((".", "/")) and name.count("/") == 1:
         location, path, kwargs = name, name, {"subfolder": "vae"}
     else:
