@@ -6,10 +6,15 @@ EXAMPLE := examples/speech_codec2_male.wav
 
 .PHONY: setup demo test bench clean
 
+# The demo needs the package alone; the tests add their extras (pytest, librosa, pesq, ray...).
 $(BIN)/alat: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-extras: $(BIN)/alat
 	$(BIN)/pip install -q -e '.[test,ray]'
 	touch $@
 
@@ -20,12 +25,12 @@ demo: setup
 	$(BIN)/alat info /tmp/example.alat
 	$(BIN)/alat decode -y /tmp/example.alat /tmp/example.wav
 
-test: setup
+test: $(VENV)/.test-extras
 	$(BIN)/python -m pytest tests
 
 # Benchmarks: Debian's ffmpeg for the classic codecs, matplotlib and visqol-python; ~12 min on 2 cores.
 # Then the listening page (bench/listen/, ~1 min), checked in headless Chromium when Debian's chromium is installed.
-bench: setup
+bench: $(VENV)/.test-extras
 	command -v ffmpeg >/dev/null || (apt-get update -q && apt-get install -y -q ffmpeg)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/run.py

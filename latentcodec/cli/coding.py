@@ -26,6 +26,7 @@ from latentcodec.cli.options import (
     speed_text,
     stdout_guard,
     stream_of,
+    wall_seconds,
 )
 
 
@@ -55,15 +56,15 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
     with stdout_guard(output), progress_bar(quiet or as_json, "encode") as update:
         res = encode_file(stream_of(input, "r"), stream_of(output, "w"), model=model, device=pick_device(device),
                           batch_size=batch_size, overwrite=overwrite, progress=update, **coder_opts(coder))
-    secs = time.perf_counter() - t
+    secs, wall = time.perf_counter() - t, wall_seconds()
     h = res.header
     figs = rate_figures(res.file_size, h)
     data = {"output": output, "duration_s": h.duration, "channels": h.channels, "chunks": h.num_chunks,
             **coder_summary(h), "model": h.model_name, "precision": res.precision, **figs, "seconds": secs,
-            "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
+            "wall_seconds": wall, "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
     emit(as_json, data, f"{output}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
                           f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "
-                          f"({coder_text(h)}); {secs:.2f} s, {speed_text(h.duration / secs)} real time", output == "-",
+                          f"({coder_text(h)}); {wall:.2f} s, {speed_text(h.duration / wall)} real time", output == "-",
          quiet)
 
 
@@ -105,7 +106,7 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
     with stdout_guard(output), progress_bar(quiet or as_json, "decode") as update:
         res = decode_file(stream_of(input, "r"), stream_of(output, "w"), device=pick_device(device), progress=update,
                           **opts)
-    secs = time.perf_counter() - t
+    secs, wall = time.perf_counter() - t, wall_seconds()
     h = res.header
     for k, c in res.lost:
         span = h.chunk_frames * h.mel.hop / h.mel.sample_rate
@@ -114,9 +115,9 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
     seconds = res.frames / res.sample_rate  # the span decoded (the whole file unless --start/--duration)
     data = {"output": output, "sample_rate": res.sample_rate, "frames": res.frames, "channels": h.channels,
             "duration_s": seconds, "lost_chunks": [list(x) for x in res.lost], "seconds": secs,
-            "x_realtime": seconds / secs, "timings_s": res.timings.seconds}
+            "wall_seconds": wall, "x_realtime": seconds / secs, "timings_s": res.timings.seconds}
     emit(as_json, data, f"{output}: {seconds:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
-                          f"({res.frames} frames); {secs:.2f} s, {speed_text(seconds / secs)} real time", output == "-",
+                          f"({res.frames} frames); {wall:.2f} s, {speed_text(seconds / wall)} real time", output == "-",
          quiet)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
@@ -19,6 +20,8 @@ from latentcodec.constants import (
     QUALITY_RANGE,
 )
 from latentcodec.errors import LatentCodecError
+
+_IMPORTED = time.perf_counter()
 
 
 class SampleRate(click.ParamType):
@@ -177,6 +180,16 @@ def coder_opts(o: dict[str, Any]) -> dict[str, Any]:
     """The encoder's options (coder, chunks, channels, arithmetic) as the library takes them."""
     return dict(bits=int(o["bits"]) if o["bits"] else None, zstd_level=o["zstd_level"], quality=o["quality"],
                 kbps=o["kbps"], chunk_seconds=o["chunk_seconds"], mono=o["mono"], precision=o["precision"])
+
+
+def wall_seconds() -> float:
+    """Seconds since this process started: what the user waited, interpreter and imports included (Linux's
+    /proc; elsewhere since the CLI was imported, which misses only the interpreter's own start)."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        return float(Path("/proc/uptime").read_text().split()[0]) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _IMPORTED
 
 
 def speed_text(x_real_time: float) -> str:
