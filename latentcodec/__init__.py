@@ -6,7 +6,7 @@ imported on first use, so that ``import latentcodec`` (and the ``alat`` command'
 
 import importlib as _importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["encode", "decode", "open", "LatentCrops", "AlatReader"]
 _WHERE = {"encode": "api", "decode": "api", "open": "api", "LatentCrops": "dataset", "AlatReader": "format.container"}
 

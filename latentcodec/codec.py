@@ -173,7 +173,7 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
                     mono_downmix=mono and audio.original_channels > 1, chunk_frames=frames, context_frames=ctx,
                     latent_channels=model.latent_channels)
     records = _latent_records(model, x, stats, header, batch_size, precision, timings, progress)
-    if header.version == 2 and coder.transform is None:
+    if header.version >= 2 and coder.transform is None:
         records, header = _fit_transform(records, header)
     if coder.kbps is not None:  # the whole file's latents first: the step is chosen on them
         records = list(records)
@@ -232,7 +232,7 @@ def _latent_records(model: Model, x: np.ndarray, stats: list[tuple[float, float]
             z = z[:, :, keep].cpu().numpy().astype(np.float16)
         if not np.isfinite(z).all():
             raise ModelError(f"model '{model.name}' produced latents beyond the float16 range")
-        yield from ((k, c, zi) for (k, c), zi in zip(batch, z))
+        yield from ((k, c, zi[:, :header.record_shape(k)[1]]) for (k, c), zi in zip(batch, z))
         if progress:
             progress(b + len(batch), len(jobs))
 
@@ -297,11 +297,17 @@ class _MelSource:
         self.cache: dict[tuple[int, int], np.ndarray | None] = {}
 
     def _latent(self, k: int, c: int) -> np.ndarray | None:
+        """Chunk k's whole latent; a short last chunk (version 3) mirrored about its last frame to the
+        chunk's length, as the encoder mirrored the mel past the file's end."""
         if not 0 <= k < self.h.num_chunks:
             return None
         if (k, c) not in self.cache:
             with self.t.stage("read_dequantize"):
-                self.cache[(k, c)] = self.r.read(k, c)
+                z = self.r.read(k, c)
+            frames = self.h.chunk_frames // 4
+            if z is not None and z.shape[1] < frames:
+                z = z[:, reflect_index(np.arange(frames), z.shape[1])]
+            self.cache[(k, c)] = z
         return self.cache[(k, c)]
 
     def _decode_batch(self) -> None:

@@ -59,6 +59,12 @@ def file_info(path: str | Path) -> dict:
             "model_shipped": h.model_name in shipped_models()}
 
 
+def last_chunk_text(h: dict) -> str:
+    """Version 3's short last chunk, in words; nothing when it holds a whole chunk."""
+    frames = h["last_chunk_frames"]
+    return "" if frames == h["latent_shape"][1] else f" (the last one {frames} frames, what covers the audio)"
+
+
 def info_text(info: dict) -> str:
     """The lines `alat info` prints for :func:`file_info`'s dict."""
     h = info["header"]
@@ -71,7 +77,7 @@ def info_text(info: dict) -> str:
         f"  model     {h['model_name']} (fingerprint {h['model_fingerprint'][:16]}"
         f"{', shipped with this package' if info['model_shipped'] else ', not shipped: decode with --model DIR'})",
         f"  latent    {'x'.join(map(str, h['latent_shape']))} ({h['latent_axes']}) per {chunk_s:g} s chunk, "
-        f"{h['num_chunks']} chunks; {info['coder_text']}",
+        f"{h['num_chunks']} chunks{last_chunk_text(h)}; {info['coder_text']}",
         f"  size      {info['bytes']:,} bytes on disk ({info['payload_bytes']:,} payload, "
         f"{info['overhead_bytes']:,} header/stats/CRC/index), {info['kbps']:.2f} kbps",
         f"  ratios    {info['ratio_vs_pcm16_16k']:.1f}x vs 16-bit PCM at 16 kHz, "

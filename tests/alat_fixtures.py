@@ -18,5 +18,6 @@ def make_header(channels: int = 2, seconds: float = 12.0, bits: int = 4, zstd: i
 
 def make_file(h: Header, seed: int = 0) -> tuple[bytes, list[np.ndarray]]:
     rng = np.random.default_rng(seed)
-    lats = [(rng.normal(size=h.latent_shape) * rng.uniform(0.1, 3)).astype(np.float16) for _ in range(h.num_records)]
+    lats = [(rng.normal(size=h.record_shape(i // h.channels)) * rng.uniform(0.1, 3)).astype(np.float16)
+            for i in range(h.num_records)]
     return write_bytes(h, lats), lats

@@ -17,13 +17,15 @@ from latentcodec.format.container import AlatReader
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
-@pytest.mark.parametrize("stem, model, version", [("v0.1.0_small", "latentcodec-small", 1),
-                                                   ("small_v2", "latentcodec-small-v2", 2)])
-def test_file_of_an_earlier_default_decodes_as_it_did(tmp_path, stem: str, model: str, version: int) -> None:
+@pytest.mark.parametrize("stem, model, version, tool", [("v0.1.0_small", "latentcodec-small", 1, "0.1.0"),
+                                                         ("small_v2", "latentcodec-small-v2", 2, "0.1.0"),
+                                                         ("small_v3", "latentcodec-small-v2", 3, "0.2.0")])
+def test_file_of_an_earlier_default_decodes_as_it_did(tmp_path, stem: str, model: str, version: int,
+                                                      tool: str) -> None:
     source = VECTORS / f"{stem}.alat"
     with AlatReader(source) as r:
         assert (r.header.model_name, r.header.version, r.header.tool_version) == \
-            (model, version, "latentcodec 0.1.0")
+            (model, version, f"latentcodec {tool}")
     assert main(["decode", str(source), str(tmp_path / "now.wav"), "--quiet"]) == 0
     now, rate = sf.read(tmp_path / "now.wav", dtype="int16")
     then, rate_then = sf.read(VECTORS / f"{stem}_decoded.flac", dtype="int16")

@@ -54,19 +54,25 @@ def test_overhead_under_one_percent_for_60s_mono_8bit() -> None:
     assert overhead < 0.01, overhead
 
 
-@pytest.mark.parametrize("version", [1, 2])
+def _joined(arrays: list[np.ndarray], version: int) -> np.ndarray:
+    """As the vectors pin them: stacked, or in version 3 (records of two shapes) flattened and concatenated."""
+    return np.stack(arrays) if version < 3 else np.concatenate([a.reshape(-1) for a in arrays])
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_vector_reads_as_pinned(version: int) -> None:
-    """Each stored vector decodes to its pinned latents (version 2: to its pinned integer codes, bit for bit),
-    and writing its content again gives its bytes: a change of the bytes without a version bump fails here."""
+    """Each stored vector decodes to its pinned latents (versions 2 and 3: to their pinned integer codes, bit
+    for bit), and writing its content again gives its bytes: a change of the bytes without a version bump
+    fails here."""
     path = VECTORS / f"v{version}.alat"
     expected = np.load(VECTORS / f"v{version}_expected.npy")
     h = vector_header(version)
     with AlatReader(path) as r:
         assert r.header == h and r.header.version == version
-        got = np.stack([lat for _, _, lat in r])
-        if version == 2:
-            codes = np.stack([r.codes(*divmod(i, h.channels)) for i in range(h.num_records)])
-            assert np.array_equal(codes, np.load(VECTORS / "v2_codes.npy"))
+        got = _joined([lat for _, _, lat in r], version)
+        if version >= 2:
+            codes = _joined([r.codes(*divmod(i, h.channels)) for i in range(h.num_records)], version)
+            assert np.array_equal(codes, np.load(VECTORS / f"v{version}_codes.npy"))
     if version == 1:
         assert np.array_equal(got, expected)
     else:  # the inverse DCT's last bits may differ between FFT libraries; the codes may not
@@ -74,14 +80,16 @@ def test_vector_reads_as_pinned(version: int) -> None:
     assert write_bytes(h, vector_latents(h)) == path.read_bytes()
 
 
+@pytest.mark.parametrize("version", [2, 3])
 @pytest.mark.parametrize("channels", [1, 2])
-def test_v2_round_trip_error_within_half_step(tmp_path: Path, channels: int) -> None:
-    """The entropy coder is lossless on the codes: the latent error is the quantizer's alone."""
+def test_v2_round_trip_error_within_half_step(tmp_path: Path, channels: int, version: int) -> None:
+    """The entropy coder is lossless on the codes: the latent error is the quantizer's alone (version 3's
+    short last records too)."""
     h = make_header(channels=channels, seconds=11)
-    h2 = replace(h, steps=[0.4] * 8, transform=np.eye(8).tolist(), bits=0)
+    h2 = replace(h, steps=[0.4] * 8, transform=np.eye(8).tolist(), bits=0, coder_version=version)
     data, lats = make_file(h2)
     with AlatReader(_write(tmp_path, data)) as r:
-        assert r.header.version == 2
+        assert r.header.version == version
         for (_, _, got), lat in zip(r, lats):
             coefs = dctn(lat.astype(np.float64), axes=(1, 2), norm="ortho")
             want = idctn(np.rint(coefs / 0.4) * 0.4, axes=(1, 2), norm="ortho")
@@ -101,7 +109,7 @@ def test_damage_is_named(tmp_path: Path) -> None:
     _expect(tmp_path, b"RIFF" + data[4:], "not a .alat file")
     _expect(tmp_path, b"", "truncated")
     _expect(tmp_path, data[:3], "truncated")
-    _expect(tmp_path, data[:8] + struct.pack("<H", 3) + data[10:], "version 3 is not supported")
+    _expect(tmp_path, data[:8] + struct.pack("<H", 4) + data[10:], "version 4 is not supported")
     flipped = bytearray(data)
     flipped[40] ^= 1
     _expect(tmp_path, bytes(flipped), "header CRC mismatch")
@@ -146,3 +154,15 @@ def test_salvage_skips_damaged_records(tmp_path: Path) -> None:
                 assert got is None
             else:
                 assert np.array_equal(got, w)
+
+
+def test_v3_last_chunk_holds_the_frames_that_cover_audio() -> None:
+    """R mel frames of the file in the last chunk: its records hold ceil(R / 4) latent frames; version 2's
+    records of the same header all hold a whole chunk."""
+    h3, h2 = vector_header(3), vector_header(2)
+    rest = h3.num_samples // h3.mel.hop + 1 - (h3.num_chunks - 1) * h3.chunk_frames
+    assert rest == 1 and h3.record_shape(h3.num_chunks - 1) == (8, 1, 16)
+    assert [h3.record_shape(k) for k in range(h3.num_chunks - 1)] == [h3.latent_shape] * (h3.num_chunks - 1)
+    assert {h2.record_shape(k) for k in range(h2.num_chunks)} == {h2.latent_shape}
+    whole = replace(make_header(channels=1, seconds=10), steps=[0.4] * 8)  # 1001 mel frames, 2 chunks of 500
+    assert whole.version == 3 and whole.record_shape(1) == whole.latent_shape

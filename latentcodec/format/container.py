@@ -45,7 +45,7 @@ class AlatWriter:
             raise ValueError(f"bits must be one of {BITS}")
         if not 0 <= header.zstd_level <= (22 if header.version == 1 else 0):
             raise ValueError("zstd level must be 0 (off) to 22, and 0 with the entropy coder")
-        if header.version == 2:
+        if header.version >= 2:
             self._steps, self._transform = np.asarray(header.steps), np.asarray(header.transform)
         self._zstd = None
         if header.zstd_level:
@@ -63,9 +63,9 @@ class AlatWriter:
         expect = len(self.offsets)
         if (chunk, channel) != divmod(expect, h.channels):
             raise ValueError(f"record {chunk}/{channel} out of order: expected {divmod(expect, h.channels)}")
-        if tuple(latent.shape) != h.latent_shape:
-            raise ValueError(f"latent shape {latent.shape} is not {h.latent_shape}")
-        if h.version == 2:
+        if tuple(latent.shape) != h.record_shape(chunk):
+            raise ValueError(f"latent shape {latent.shape} is not {h.record_shape(chunk)}")
+        if h.version >= 2:
             stats, payload = encode_latent(latent, self._steps, self._transform)
         else:
             st, payload = quantize(latent, h.bits)
@@ -200,7 +200,7 @@ class AlatReader:
             return "no record magic"
         if flags & ~FLAG_ZSTD or reserved or (flags & FLAG_ZSTD and not h.zstd_level):
             return f"record flags {flags:#x} are not allowed here"
-        if h.version == 2:
+        if h.version >= 2:
             bad_length = plen % 4 or plen > h.max_payload_size
         else:
             bad_length = not (plen < h.raw_payload_size if flags & FLAG_ZSTD else plen == h.raw_payload_size)
@@ -266,7 +266,7 @@ class AlatReader:
         h = self.header
         if self.salvage and self.offsets[chunk * h.channels + channel] < 0:
             return None
-        if h.version == 2:
+        if h.version >= 2:
             return dequantize_codes(self.codes(chunk, channel), np.asarray(h.steps), np.asarray(h.transform))
         _, stats, payload, off = self.record(chunk, channel)
         if len(payload) != h.raw_payload_size:
@@ -289,14 +289,15 @@ class AlatReader:
 
     def latents(self, channel: int = 0) -> np.ndarray:
         """Every chunk's latent of audio channel ``channel`` joined along time: float32 (latent channels,
-        num_chunks x chunk_frames / 4, n_mels / 4); the last chunk's padding past the audio included."""
+        frames, n_mels / 4); versions 1 and 2 hold the last chunk's padding past the audio too (num_chunks x
+        chunk_frames / 4 frames), version 3 only the frames that cover audio."""
         return np.concatenate([self.latent(k, channel) for k in range(self.header.num_chunks)], axis=1)
 
     def codes(self, chunk: int, channel: int) -> np.ndarray:
         """Version 2: the integer codes (int64, components x time x mel) of one record, as coded."""
         _, stats, payload, off = self.record(chunk, channel)
         try:
-            return decode_codes_of(stats, payload, self.header.latent_shape)
+            return decode_codes_of(stats, payload, self.header.record_shape(chunk))
         except EntropyError as e:
             raise format_error(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: {e}") from None
 

@@ -16,8 +16,8 @@ from latentcodec.format.quantize import BITS, payload_size, stats_size
 from latentcodec.format.transform_coder import PARAM_BYTES
 
 MAGIC = b"\x89ALAT\r\n\x1a"
-FORMAT_VERSION = 2  # the newest; a writer writes version 1 for --bits, version 2 for the entropy coder
-VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # the newest; a writer writes version 1 for --bits, version 3 for the entropy coder
+VERSIONS = (1, 2, 3)
 QUANT_FLOAT16, QUANT_MINMAX, QUANT_TRANSFORM = 0, 1, 2
 MAX_STEP = 65504.0  # the float16 range: a larger step could not code any latent value but 0
 RECORD_MAGIC = b"ALCK"
@@ -59,6 +59,7 @@ class Header:
     tool_version: str = field(default_factory=lambda: _tool_version())
     steps: list[float] | None = None  # version 2: quantizer step per transform component (bits is then 0)
     transform: list[list[float]] | None = None  # version 2: L x L matrix K, component = K @ latent channels
+    coder_version: int = FORMAT_VERSION  # with ``steps``: 2 (every record a whole chunk) or 3 (the last one short)
 
     def __post_init__(self) -> None:
         """Hold float fields as the float32 values the file stores, so a header equals its reading."""
@@ -74,8 +75,18 @@ class Header:
 
     @property
     def version(self) -> int:
-        """1: min/max quantizer (``bits``), optional zstd; 2: transform coder with ANS (``steps``)."""
-        return 1 if self.steps is None else 2
+        """1: min/max quantizer (``bits``), optional zstd; 2 and 3: transform coder with ANS (``steps``), in 3
+        the last chunk's records holding only the latent frames that cover audio."""
+        return 1 if self.steps is None else self.coder_version
+
+    def record_shape(self, chunk: int) -> tuple[int, int, int]:
+        """(channels, time, mel) of chunk ``chunk``'s records: the chunk's latent shape, except in version 3
+        for the last chunk, ceil(R / 4) frames for the R mel frames of the file that fall in it."""
+        lc, lt, lm = self.latent_shape
+        if self.version < 3 or chunk != self.num_chunks - 1:
+            return lc, lt, lm
+        rest = self.num_samples // self.mel.hop + 1 - chunk * self.chunk_frames
+        return lc, min(lt, -(-rest // 4)), lm
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -117,12 +128,13 @@ class Header:
         d = asdict(self)
         d["model_fingerprint"] = self.model_fingerprint.hex()
         d.update(format_version=self.version, num_chunks=self.num_chunks, latent_shape=list(self.latent_shape),
+                 last_chunk_frames=self.record_shape(self.num_chunks - 1)[1],
                  latent_axes="channels,time,mel", duration_s=self.duration)
         return d
 
     @property
     def quantizer(self) -> int:
-        if self.version == 2:
+        if self.version >= 2:
             return QUANT_TRANSFORM
         return QUANT_FLOAT16 if self.bits == 16 else QUANT_MINMAX
 
@@ -140,7 +152,7 @@ class Header:
                            FLAG_MONO_DOWNMIX if self.mono_downmix else 0, self.num_chunks)
         body += b"".join(struct.pack("<ff", o, g) for o, g in zip(self.offsets, self.gains))
         body += self.model_fingerprint + struct.pack("<H", len(name)) + name + struct.pack("<H", len(tool)) + tool
-        if self.version == 2:
+        if self.version >= 2:
             body += np.asarray(self.steps, "<f4").tobytes() + np.asarray(self.transform, "<f2").tobytes()
         head = _PREAMBLE.pack(MAGIC, self.version, len(body)) + body
         return head + CRC.pack(zlib.crc32(head))
@@ -211,7 +223,7 @@ def _header_fields(body: bytes, version: int, where: str) -> Header:
     tool = body[pos + 2:pos + 2 + tool_len].decode()
     pos += 2 + tool_len
     steps, transform = None, None
-    if version == 2 and 1 <= lc <= 64 and pos <= len(body):
+    if version >= 2 and 1 <= lc <= 64 and pos <= len(body):
         steps, transform, pos = _coder_block(body, pos, lc)
     if pos != len(body) or len(fp) != 32:
         raise format_error(f"{where}: header length does not match its fields")
@@ -219,7 +231,8 @@ def _header_fields(body: bytes, version: int, where: str) -> Header:
                input_size=in_size, model_name=name, model_fingerprint=fp, offsets=[o for o, _ in norm],
                gains=[g for _, g in norm], bits=bits, zstd_level=zlevel, mono_downmix=bool(flags & FLAG_MONO_DOWNMIX),
                chunk_frames=chunk, context_frames=ctx, latent_channels=lc, tool_version=tool,
-               mel=MelConfig(sr, n_fft, hop, win, n_mels, fmin, fmax, floor), steps=steps, transform=transform)
+               mel=MelConfig(sr, n_fft, hop, win, n_mels, fmin, fmax, floor), steps=steps, transform=transform,
+               coder_version=version if version >= 2 else FORMAT_VERSION)
     finite = np.isfinite(h.offsets + h.gains + [fmin, fmax, floor]).all()
     if version == 1:
         quantizer_ok = bits in BITS and quant == h.quantizer and 0 <= zlevel <= 22
