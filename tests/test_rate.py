@@ -24,7 +24,7 @@ def shipped():  # noqa: ANN201
 def test_kbps_lands_on_the_files_rate(tmp_path: Path, shipped, kbps: float) -> None:  # noqa: ANN001
     model, audio = shipped
     res = encode_audio(audio, tmp_path / "x.alat", model, kbps=kbps)
-    assert res.header.version == 2
+    assert res.header.version == 3
     assert abs(rate_figures(res.file_size, res.header)["kbps"] / kbps - 1) < 0.05
 
 
