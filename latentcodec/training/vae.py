@@ -470,7 +470,8 @@ def listening_vocoder(val: Validation, cfg: TrainConfig, device: str, log: Calla
     if not all(importlib.util.find_spec(m) for m in ("pesq", "pystoi")):
         log("validation without PESQ-wb and STOI: pip install 'latentcodec[train]' for them")
         return None
-    return load_vocoder(cfg.val_vocoder, device=device)
+    with torch.random.fork_rng():  # building its networks draws from torch's RNG: the training noise must not move
+        return load_vocoder(cfg.val_vocoder, device=device)
 
 
 def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, device: str = "cpu",
