@@ -44,15 +44,28 @@ from latentcodec.cli.options import (
 @click.option("--narrow-weight", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
               help="draws per hour of narrowband files (MANIFEST.tsv band 'narrow') against wideband ones")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast for the convolutions (about twice as fast on CPU)")
+@click.option("--gan-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="patch-GAN + feature-matching loss on the log-mel, x the adaptive weight x this (0: off)")
+@click.option("--gan-start", type=click.IntRange(0), default=0, show_default=True,
+              help="step from which the GAN and feature-matching terms are in the VAE's loss")
+@click.option("--disc-warmup", type=click.IntRange(0), default=0, show_default=True,
+              help="steps before --gan-start in which the discriminator already learns")
+@click.option("--fm-weight", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="feature matching against the GAN loss, inside the adaptive weight")
+@click.option("--disc-lr", type=click.FloatRange(0), default=2e-4, show_default=True,
+              help="the discriminator's learning rate (constant)")
+@click.option("--val-vocoder", default="latentcodec-maggl-routed-v1", show_default=True,
+              help="vocodes the speech validation clips for PESQ-wb and STOI")
 @click.option("--init", metavar="MODEL", help="start from this model's weights (fine-tuning), not random ones")
 @click.option("--channels", type=Channels(), help="the VAE's block widths, full resolution first (default 32,64,128)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-every", type=POSITIVE, default=250, show_default=True, help="steps between validations")
 @click.option("--checkpoint-every", type=POSITIVE, default=250, show_default=True, help="steps between checkpoints")
 @click.option("--resume", is_flag=True, help="continue from OUTPUT/checkpoint.pt")
+@click.option("--threads", type=POSITIVE, help="CPU threads for torch (default: torch's choice)")
 @DEVICE
 @QUIET
-def train(data: str, output: str, val: str | None, device: str, resume: bool, quiet: bool,
+def train(data: str, output: str, val: str | None, device: str, resume: bool, quiet: bool, threads: int | None,
           kind_weights: dict[str, float] | None, channels: tuple[int, ...] | None, **opts: Any) -> None:
     """Train a mel VAE on folder DATA (sub-folders music/, speech/, effects/ are sampled by kind) into OUTPUT."""
     from latentcodec.models.loader import SMALL_VAE_CONFIG, pick_device
@@ -60,6 +73,7 @@ def train(data: str, output: str, val: str | None, device: str, resume: bool, qu
     from latentcodec.training.vae import train as train_vae
 
     check_folders(data, val)
+    set_threads(threads)
     shape = {"vae_config": {**SMALL_VAE_CONFIG, "block_out_channels": channels}} if channels else {}
     cfg = TrainConfig(**opts, **shape, **({"kind_weights": kind_weights} if kind_weights else {}))
     info = train_vae(Path(data), Path(output), cfg, val=Path(val) if val else None, device=pick_device(device),

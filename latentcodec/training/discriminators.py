@@ -1,10 +1,11 @@
-"""The discriminators the vocoder is trained against (training only; never shipped).
+"""The discriminators the vocoder and the VAE are trained against (training only; never shipped).
 
 Multi-period (HiFi-GAN, Kong et al. 2020): the waveform folded into (samples / p, p) columns for
 periods 2, 3, 5, 7, 11, so each sees the periodic structure a mel hides. Multi-resolution (UnivNet,
 Jang et al. 2021, as Vocos uses it): 2-D convolutions over STFT magnitudes at three resolutions, which
 punish the buzz and the wrong noise floor of a vocoder that only learned the mel. Both are far
 narrower than the published ones (16-128 channels, not 32-1024) so a training step fits one CPU core.
+The VAE's: a patch discriminator on the log-mel (:class:`MelPatchDiscriminator`).
 Each returns, per sub-discriminator, its logits and its feature maps (for feature matching).
 """
 from __future__ import annotations
@@ -104,3 +105,27 @@ def feature_matching_loss(real: Outputs, fake: Outputs) -> torch.Tensor:
     for (_, fr), (_, ff) in zip(real, fake):
         total = total + sum(F.l1_loss(b, a.detach()) for a, b in zip(fr, ff))
     return total / len(real)
+
+
+class MelPatchDiscriminator(nn.Module):
+    """(batch, 1, frames, 64) log-mel -> logits over (frames / 4, mels / 4) patches, each seeing 26 frames
+    x 26 mel bands: the scale of a harmonic's shape and a syllable's texture, which an L1 loss
+    smears (a patch GAN as AudioLDM's and Stable Diffusion's VAEs are trained against, taming-transformers'
+    NLayerDiscriminator, 32-128 channels instead of 64-512 so that a step fits a 2-core CPU)."""
+
+    def __init__(self, channels: tuple[int, ...] = (32, 64, 128)):
+        super().__init__()
+        a, b, c = channels
+        self.convs = nn.ModuleList([weight_norm(nn.Conv2d(1, a, 4, 2, padding=1)),
+                                    weight_norm(nn.Conv2d(a, b, 4, 2, padding=1)),
+                                    weight_norm(nn.Conv2d(b, c, 3, 1, padding=1))])
+        self.post = weight_norm(nn.Conv2d(c, 1, 3, 1, padding=1))
+
+    def forward(self, x: torch.Tensor) -> Outputs:
+        return [_run_stack(x, self.convs, self.post)]
+
+
+def real_fake_accuracy(real: Outputs, fake: Outputs) -> tuple[float, float]:
+    """Share of patches the discriminator calls right: real logits > 0, fake logits < 0."""
+    return (float(torch.cat([r.flatten() for r, _ in real]).gt(0).float().mean()),
+            float(torch.cat([f.flatten() for f, _ in fake]).lt(0).float().mean()))

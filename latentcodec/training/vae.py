@@ -8,11 +8,17 @@ often per hour, so the model does not learn to drop the top octave.
 Loss: L1 on the log-mel plus L1 at coarser time-frequency scales and a small KL term, on a latent that
 carries the noise of the quantizer it will meet on all but ``clean_fraction`` of each batch: version 1's
 min/max quantizer at ``quant_bits``, or (``quant_step`` > 0) the version-2 coder's step, with
-``rate_weight`` x the estimated kbps of the latent added (:mod:`rate_proxy`).
+``rate_weight`` x the estimated kbps of the latent added (:mod:`rate_proxy`). With ``gan_weight`` > 0, from
+step ``gan_start`` also a hinge GAN loss of a patch discriminator on the decoded log-mel and L1 feature
+matching against its features of the real mel, scaled by the adaptive weight of taming-transformers (the
+ratio of the reconstruction's and their gradient norms at the decoder's last layer) x ``gan_weight``; the
+discriminator trains from ``disc_warmup`` steps before that. Validation: log-mel L1, and PESQ-wb and STOI
+of the first speech clips decoded through the coder and vocoded (:func:`evaluate_vocoder`).
 """
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import math
 import random
@@ -33,10 +39,21 @@ from latentcodec.errors import ModelError
 from latentcodec.format.quantize import dequantize, quantize
 from latentcodec.format.transform_coder import decode_codes_of, dequantize_codes, encode_latent
 from latentcodec.models.loader import SMALL_VAE_CONFIG, load_model
+from latentcodec.training.discriminators import (
+    MelPatchDiscriminator,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_loss,
+    real_fake_accuracy,
+)
+from latentcodec.training.evaluation import evaluate_vocoder
 from latentcodec.training.rate_proxy import batch_klt, noisy_latent
+from latentcodec.vocoders import load_vocoder
+from latentcodec.vocoders.windows import Vocoder
 
 FRAMES_PER_SECOND = AUDIOLDM_MEL.sample_rate / AUDIOLDM_MEL.hop
 VAL_WINDOW = 500  # frames: validation runs on the codec's default 5 s chunks
+VAL_SPEECH_CLIPS, VAL_SPEECH_SECONDS = 4, 10.0  # PESQ-wb and STOI on this many speech clips, cut to this length
 
 
 @dataclass
@@ -61,6 +78,12 @@ class TrainConfig:
     kind_weights: dict[str, float] = field(default_factory=lambda: {"music": 0.4, "speech": 0.4, "effects": 0.2})
     seed: int = 0
     init: str | None = None  # model to start from (fine-tuning); None: random weights from ``seed``
+    gan_weight: float = 0.0  # > 0: patch-GAN + feature matching, x the adaptive weight x this; 0: off
+    gan_start: int = 0  # step from which the GAN and feature-matching terms are in the VAE's loss
+    disc_warmup: int = 0  # steps before gan_start in which the discriminator learns (the VAE trains as without it)
+    fm_weight: float = 1.0  # feature matching against the GAN loss, inside the adaptive weight
+    disc_lr: float = 2e-4  # the discriminator's AdamW, constant, betas (0.5, 0.9)
+    val_vocoder: str = "latentcodec-maggl-routed-v1"  # vocodes the speech validation clips (v2's pairing)
     val_every: int = 250
     checkpoint_every: int = 250
     vae_config: dict = field(default_factory=lambda: dict(SMALL_VAE_CONFIG))
@@ -75,6 +98,10 @@ class Run:
     step: int = 0
     history: list[dict] = field(default_factory=list)
     init_fingerprint: str | None = None
+    disc: MelPatchDiscriminator | None = None  # with its optimiser, only when the GAN is on
+    disc_opt: torch.optim.Optimizer | None = None
+    seconds: float = 0.0  # of training before this session, for the learning curve's hours
+    sampler_rng: dict | None = None  # the crop sampler's state at the checkpoint (None: reseed by step)
 
 
 def normalized_audio(folder: Path) -> Iterator[tuple[str, Path, np.ndarray]]:
@@ -169,39 +196,55 @@ class CropSampler:
         return torch.from_numpy(out)
 
 
-def validation_crops(named: list[tuple[str, np.ndarray]]) -> tuple[torch.Tensor, list[str]]:
+@dataclass
+class Validation:
+    """The validation windows (N, 1, 500, 64), each one's kind, and the speech clips PESQ-wb and STOI are
+    measured on: (name, index of its first window, its normalised audio cut to ``VAL_SPEECH_SECONDS``)."""
+
+    crops: torch.Tensor
+    kinds: list[str]
+    speech: list[tuple[str, int, np.ndarray]] = field(default_factory=list)
+
+
+def validation_crops(named: list[tuple[str, np.ndarray]]) -> tuple[torch.Tensor, list[str], list[int]]:
     """Each (kind, log-mel) cut into the codec's 5 s windows, the last padded with silence:
-    ((N, 1, 500, 64) windows, N kinds)."""
-    crops, kinds = [], []
+    ((N, 1, 500, 64) windows, N kinds, the index of each item's first window)."""
+    crops, kinds, firsts = [], [], []
     for kind, m in named:
+        firsts.append(len(crops))
         for s in range(0, len(m), VAL_WINDOW):
             c = np.full((VAL_WINDOW, m.shape[1]), np.log(LOG_FLOOR), np.float32)
             c[:len(m[s:s + VAL_WINDOW])] = m[s:s + VAL_WINDOW]
             crops.append(c)
             kinds.append(kind)
-    return torch.from_numpy(np.stack(crops))[:, None], kinds
+    return torch.from_numpy(np.stack(crops))[:, None], kinds, firsts
 
 
 def prepare_data(data: Path, val: Path | None, cfg: TrainConfig,
-                 log: Callable[[str], None]) -> tuple[CropSampler, tuple[torch.Tensor, list[str]], dict[str, float]]:
-    """The training sampler, the validation windows (of ``val``, else every 50th training file) and the
-    training hours by kind. Validation files at the top of ``val`` take their kind from the name
-    (``speech_x.wav``), as the dev clips are named."""
+                 log: Callable[[str], None]) -> tuple[CropSampler, Validation, dict[str, float]]:
+    """The training sampler, the validation set (of ``val``, else every 50th training file, then without
+    speech clips to listen to) and the training hours by kind. Validation files at the top of ``val`` take
+    their kind from the name (``speech_x.wav``), as the dev clips are named."""
     t0 = time.time()
     groups, weights = load_mels(data, cfg.narrow_weight)
     hours = {k: sum(len(m) for m in v) / FRAMES_PER_SECOND / 3600 for k, v in groups.items()}
     log(f"training data: {sum(len(v) for v in groups.values())} files, {sum(hours.values()):.2f} h "
         f"({', '.join(f'{k} {h:.2f} h' for k, h in hours.items())}), read in {time.time() - t0:.0f} s")
+    clips: list[tuple[str, str, np.ndarray]] = []
     if val is not None:
-        named = [(kind if kind != "all" else path.stem.split("_")[0], log_mel(audio))
+        clips = [(kind if kind != "all" else path.stem.split("_")[0], path.stem, audio)
                  for kind, path, audio in normalized_audio(val)]
+        named = [(kind, log_mel(audio)) for kind, _, audio in clips]
     else:
         named = [(k, m) for k, v in groups.items() for m in v[::50]]
         keep = {k: [i % 50 != 0 for i in range(len(v))] for k, v in groups.items()}
         groups = {k: [m for m, kept in zip(v, keep[k]) if kept] for k, v in groups.items()}
         weights = {k: [w for w, kept in zip(v, keep[k]) if kept] for k, v in weights.items()}
     sampler = CropSampler(groups, cfg.kind_weights, cfg.crop_frames, cfg.seed, weights, cfg.silent_fraction)
-    return sampler, validation_crops(named), hours
+    crops, kinds, firsts = validation_crops(named)
+    cut = int(VAL_SPEECH_SECONDS * AUDIOLDM_MEL.sample_rate)
+    speech = [(name, first, audio[:cut]) for (kind, name, audio), first in zip(clips, firsts) if kind == "speech"]
+    return sampler, Validation(crops, kinds, speech[:VAL_SPEECH_CLIPS]), hours
 
 
 def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, log: Callable[[str], None]) -> Run:
@@ -210,6 +253,9 @@ def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, log: Calla
 
     vae = AutoencoderKL(**cfg.vae_config).to(device).train()
     run = Run(vae, torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=1e-4))
+    if cfg.gan_weight > 0:  # built only then: its random init would move the seeded noise of a run without it
+        run.disc = MelPatchDiscriminator().to(device).train()
+        run.disc_opt = torch.optim.AdamW(run.disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.9), weight_decay=1e-4)
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=False)
@@ -220,7 +266,12 @@ def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, log: Calla
                              f"trained with") from e
         run.opt.load_state_dict(state["opt"])
         run.step, run.history, run.init_fingerprint = state["step"], state["history"], state.get("init_fingerprint")
-        torch.manual_seed(cfg.seed + run.step)
+        load_disc(run, state, ckpt)
+        run.seconds, run.sampler_rng = state.get("seconds", 0.0), state.get("sampler_rng")
+        if "torch_rng" in state:  # checkpoints before the GAN held no random state: reseeded by step
+            torch.set_rng_state(state["torch_rng"])
+        else:
+            torch.manual_seed(cfg.seed + run.step)
         log(f"resumed at step {run.step}")
     elif cfg.init:
         base = load_model(cfg.init, device)
@@ -234,8 +285,56 @@ def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, log: Calla
     return run
 
 
+def load_disc(run: Run, state: dict, ckpt: Path) -> None:
+    """The discriminator and its optimiser from a checkpoint's ``state``, when the run has one."""
+    if run.disc is None:
+        return
+    if "disc" not in state:
+        raise ModelError(f"{ckpt} was written without the GAN: resume it without --gan-weight, or start a new "
+                         f"run from its model with --init")
+    run.disc.load_state_dict(state["disc"])
+    run.disc_opt.load_state_dict(state["disc_opt"])
+
+
+def adaptive_weight(rec_loss: torch.Tensor, adv_loss: torch.Tensor, last_layer: torch.Tensor) -> torch.Tensor:
+    """||d rec_loss / dW|| / (||d adv_loss / dW|| + 1e-4) at the decoder's last layer W, in [0, 1e4], no
+    gradient (Esser et al. 2021): the adversarial gradient there is then as large as the reconstruction's,
+    whatever the scales of the two losses and as they drift."""
+    g_rec, = torch.autograd.grad(rec_loss, last_layer, retain_graph=True)
+    g_adv, = torch.autograd.grad(adv_loss, last_layer, retain_graph=True)
+    return (g_rec.norm() / (g_adv.norm() + 1e-4)).clamp(0, 1e4).detach()
+
+
+def adversarial_loss(run: Run, rec: torch.Tensor, x: torch.Tensor, rec_loss: torch.Tensor,
+                     cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """gan_weight x adaptive weight x (hinge GAN + fm_weight x feature matching) of the decoded (B, 1, T, 64)
+    mels ``rec`` against the crops ``x``; the discriminator is held fixed (its gradients are not computed)."""
+    run.disc.requires_grad_(False)
+    fake = run.disc(rec)
+    with torch.no_grad():
+        real = run.disc(x)
+    run.disc.requires_grad_(True)
+    gan, fm = generator_loss(fake), feature_matching_loss(real, fake)
+    adv = gan + cfg.fm_weight * fm
+    weight = adaptive_weight(rec_loss, adv, run.vae.decoder.conv_out.weight)
+    return cfg.gan_weight * weight * adv, {"gan": gan.item(), "fm": fm.item(), "adaptive_weight": weight.item()}
+
+
+def disc_step(run: Run, fake: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
+    """One update of the discriminator, hinge loss, on detached decoded mels against the crops (B, 1, T, 64);
+    its loss and the shares of real and fake patches it calls right."""
+    r, f = run.disc(real), run.disc(fake)
+    loss = discriminator_loss(r, f)
+    run.disc_opt.zero_grad(set_to_none=True)
+    loss.backward()
+    run.disc_opt.step()
+    acc_real, acc_fake = real_fake_accuracy(r, f)
+    return {"disc": loss.item(), "disc_acc_real": acc_real, "disc_acc_fake": acc_fake}
+
+
 def train_step(run: Run, x: torch.Tensor, cfg: TrainConfig) -> dict[str, float]:
-    """One optimiser step on (B, 1, frames, 64) log-mel crops; returns the step's L1 (dB) and estimated kbps."""
+    """One optimiser step on (B, 1, frames, 64) log-mel crops (and one of the discriminator, when it trains);
+    returns the step's L1 (dB), estimated kbps and the GAN's figures."""
     for g in run.opt.param_groups:
         g["lr"] = lr_at(run.step, cfg)
     autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if cfg.bf16 else nullcontext()
@@ -252,13 +351,20 @@ def train_step(run: Run, x: torch.Tensor, cfg: TrainConfig) -> dict[str, float]:
         z = torch.cat([z[:n_clean], quant_noise(z[n_clean:], cfg.quant_bits)])
     with autocast:
         rec = run.vae.decode(z).sample.float()
-    loss = reconstruction_loss(rec, x, cfg.multiscale) + cfg.kl_weight * post.kl().mean() + cfg.rate_weight * kbps
+    rec_loss = reconstruction_loss(rec, x, cfg.multiscale)
+    loss = rec_loss + cfg.kl_weight * post.kl().mean() + cfg.rate_weight * kbps
+    gan: dict[str, float] = {}
+    if run.disc is not None and run.step >= cfg.gan_start:
+        adv, gan = adversarial_loss(run, rec, x, rec_loss, cfg)
+        loss = loss + adv
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(run.vae.parameters(), 1.0)
     run.opt.step()
+    if run.disc is not None and run.step >= cfg.gan_start - cfg.disc_warmup:
+        gan |= disc_step(run, rec.detach(), x)
     run.step += 1
-    return {"l1_db": F.l1_loss(rec.detach(), x).item() * DB_PER_NEPER, "kbps": kbps.detach().item()}
+    return {"l1_db": F.l1_loss(rec.detach(), x).item() * DB_PER_NEPER, "kbps": kbps.detach().item(), **gan}
 
 
 @torch.no_grad()
@@ -290,16 +396,32 @@ def coded(z: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, float]:
     return torch.from_numpy(np.stack(out)), size * 8 / (len(z) * VAL_WINDOW / FRAMES_PER_SECOND) / 1000
 
 
-def validate(vae: Any, val: tuple[torch.Tensor, list[str]], cfg: TrainConfig) -> dict[str, float]:
+@torch.no_grad()
+def speech_scores(vae: Any, val: Validation, zq: torch.Tensor, vocoder: Vocoder) -> dict[str, float]:
+    """PESQ-wb and STOI of the speech clips decoded from their coded latents ``zq`` (N, L, T, M) window by
+    window, as :func:`validate` decodes, then vocoded; and the log-mel L1 (dB) of that audio."""
+    clips = []
+    for name, first, audio in val.speech:
+        frames = len(log_mel(audio))
+        windows = zq[first:first + -(-frames // VAL_WINDOW)].float()
+        mel = vae.decode(windows).sample[:, 0].flatten(0, 1)[:frames]
+        clips.append((name, "speech", audio, mel.numpy()))
+    m = evaluate_vocoder(vocoder, clips)
+    return {"val_pesq_wb_speech": m["pesq_wb_speech"], "val_stoi_speech": m["stoi_speech"],
+            "val_vocoded_l1_db_speech": m["log_mel_l1_db"]}
+
+
+def validate(vae: Any, val: Validation, cfg: TrainConfig, vocoder: Vocoder | None = None) -> dict[str, float]:
     """Log-mel L1 (dB) from the exact float16 latents and through the deployed quantizer, per kind for the
-    latter, and the coder's kbps."""
-    crops, kinds = val
+    latter, the coder's kbps, and with a ``vocoder`` the speech clips' :func:`speech_scores`."""
+    crops, kinds = val.crops, val.kinds
     vae.eval()
     z = latents_of(vae, crops)
     zq, kbps = coded(z, cfg)
     exact, per_window = window_l1_db(vae, crops, z), window_l1_db(vae, crops, zq)
+    heard = speech_scores(vae, val, zq, vocoder) if vocoder is not None and val.speech else {}
     vae.train()
-    out = {"val_l1_db": float(exact.mean()), "val_coded_l1_db": float(per_window.mean()), "val_kbps": kbps}
+    out = {"val_l1_db": float(exact.mean()), "val_coded_l1_db": float(per_window.mean()), "val_kbps": kbps, **heard}
     for kind in sorted(set(kinds)):
         out[f"val_coded_l1_db_{kind}"] = float(per_window[[k == kind for k in kinds]].mean())
     return out
@@ -313,12 +435,43 @@ def lr_at(step: int, cfg: Any) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
-def save_checkpoint(run: Run, path: Path) -> None:
-    """Everything a ``--resume`` needs, written whole or not at all."""
+def save_checkpoint(run: Run, sampler: CropSampler, seconds: float, path: Path) -> None:
+    """Everything a ``--resume`` needs to go on as if never stopped (random states included, on the CPU),
+    written whole or not at all."""
     tmp = path.with_suffix(".tmp")
+    gan = {"disc": run.disc.state_dict(), "disc_opt": run.disc_opt.state_dict()} if run.disc is not None else {}
     torch.save({"model": run.vae.state_dict(), "opt": run.opt.state_dict(), "step": run.step,
-                "history": run.history, "init_fingerprint": run.init_fingerprint}, tmp)
+                "history": run.history, "init_fingerprint": run.init_fingerprint, "seconds": seconds,
+                "torch_rng": torch.get_rng_state(), "sampler_rng": sampler.rng.bit_generator.state, **gan}, tmp)
     tmp.replace(path)
+
+
+def train_means(steps: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's mean over the steps that have it (the GAN's only from when it trains), as train_*."""
+    keys = dict.fromkeys(k for s in steps for k in s)
+    names = {"kbps": "train_kbps_estimate"}
+    return {names.get(k, f"train_{k}"): float(np.mean([s[k] for s in steps if k in s])) for k in keys}
+
+
+def val_line(h: dict, cfg: TrainConfig) -> str:
+    """One validation entry of the history, for the log."""
+    heard = (f", speech PESQ-wb {h['val_pesq_wb_speech']:.3f} STOI {h['val_stoi_speech']:.3f}"
+             if "val_pesq_wb_speech" in h else "")
+    return (f"step {h['step']}/{cfg.steps} lr {lr_at(h['step'], cfg):.2e} train {h.get('train_l1_db', math.nan):.3f} dB "
+            f"val {h['val_l1_db']:.3f} dB, coded {h['val_coded_l1_db']:.3f} dB at {h['val_kbps']:.2f} kbps ("
+            + ", ".join(f"{k[16:]} {v:.3f}" for k, v in h.items() if k.startswith("val_coded_l1_db_"))
+            + f"){heard} {h['minutes']:.1f} min")
+
+
+def listening_vocoder(val: Validation, cfg: TrainConfig, device: str, log: Callable[[str], None]) -> Vocoder | None:
+    """``cfg.val_vocoder`` when there are speech clips to score and pesq and pystoi are installed."""
+    if not val.speech:
+        return None
+    if not all(importlib.util.find_spec(m) for m in ("pesq", "pystoi")):
+        log("validation without PESQ-wb and STOI: pip install 'latentcodec[train]' for them")
+        return None
+    with torch.random.fork_rng():  # building its networks draws from torch's RNG: the training noise must not move
+        return load_vocoder(cfg.val_vocoder, device=device)
 
 
 def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, device: str = "cpu",
@@ -328,28 +481,37 @@ def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, devi
     random.seed(cfg.seed)
     torch.set_flush_denormal(True)  # tiny gradients as denormals slow CPU kernels many times over
     out.mkdir(parents=True, exist_ok=True)
-    sampler, val_crops, hours = prepare_data(data, val, cfg, log)
+    sampler, val_set, hours = prepare_data(data, val, cfg, log)
     run = start_run(out, cfg, device, resume, log)
-    if run.step:
+    if run.sampler_rng is not None:
+        sampler.rng.bit_generator.state = run.sampler_rng
+    elif run.step:
         sampler.rng = np.random.default_rng([cfg.seed, run.step])
+    vocoder = listening_vocoder(val_set, cfg, device, log)
     t_train, first_step = time.time(), run.step
     since: list[dict[str, float]] = []
-    while run.step < cfg.steps:
-        since.append(train_step(run, sampler.batch(cfg.batch_size).to(device), cfg))
-        if run.step % 50 == 0:
-            log(f"step {run.step}: {(time.time() - t_train) / (run.step - first_step):.2f} s/step")
-        if run.step % cfg.val_every == 0 or run.step == cfg.steps:
-            run.history.append({"step": run.step, "train_l1_db": float(np.mean([s["l1_db"] for s in since])),
-                                "train_kbps_estimate": float(np.mean([s["kbps"] for s in since])),
-                                **validate(run.vae, val_crops, cfg), "minutes": (time.time() - t_train) / 60})
-            since = []
-            h = run.history[-1]
-            log(f"step {run.step}/{cfg.steps} lr {lr_at(run.step, cfg):.2e} train {h['train_l1_db']:.3f} dB "
-                f"val {h['val_l1_db']:.3f} dB, coded {h['val_coded_l1_db']:.3f} dB at {h['val_kbps']:.2f} kbps ("
-                + ", ".join(f"{k[16:]} {v:.3f}" for k, v in h.items() if k.startswith("val_coded_l1_db_"))
-                + f") {h['minutes']:.1f} min")
-        if run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps:
-            save_checkpoint(run, out / "checkpoint.pt")
+
+    def record(entry: dict[str, float]) -> None:
+        run.history.append({"step": run.step, **entry, **validate(run.vae, val_set, cfg, vocoder),
+                            "minutes": (time.time() - t_train) / 60,
+                            "hours": (run.seconds + time.time() - t_train) / 3600})
+        log(val_line(run.history[-1], cfg))
+
+    if run.step == 0:
+        record({})  # the curve starts at the initial weights (those of --init)
+    with (out / "steps.jsonl").open("a") as steps_log:
+        while run.step < cfg.steps:
+            since.append(train_step(run, sampler.batch(cfg.batch_size).to(device), cfg))
+            steps_log.write(json.dumps({"step": run.step, **since[-1]}) + "\n")
+            if run.step % 50 == 0:
+                recent = ", ".join(f"{k} {v:.3f}" for k, v in train_means(since[-50:]).items())
+                log(f"step {run.step}: {(time.time() - t_train) / (run.step - first_step):.2f} s/step, {recent}")
+            if run.step % cfg.val_every == 0 or run.step == cfg.steps:
+                record(train_means(since))
+                since = []
+            if run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps:
+                steps_log.flush()
+                save_checkpoint(run, sampler, run.seconds + time.time() - t_train, out / "checkpoint.pt")
     run.vae.eval().save_pretrained(out, safe_serialization=True)
     info = {"config": asdict(cfg), "init_fingerprint": run.init_fingerprint, "data_hours": sum(hours.values()),
             "data_hours_by_kind": hours, "history": run.history, "train_minutes": (time.time() - t_train) / 60}

@@ -34,7 +34,6 @@ import torch.nn.functional as F
 from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel, mel_basis
 from latentcodec.constants import DB_PER_NEPER, DEFAULT_GL_ITERS, LOG_FLOOR
 from latentcodec.errors import LatentCodecError, ModelError
-from latentcodec.metrics import log_mel_distance
 from latentcodec.training.discriminators import (
     discriminator_loss,
     feature_matching_loss,
@@ -42,13 +41,14 @@ from latentcodec.training.discriminators import (
     multi_period,
     multi_resolution,
 )
+from latentcodec.training.evaluation import evaluate_vocoder
 from latentcodec.training.vae import CropSampler, lr_at, normalized_audio
 from latentcodec.vocoders import neural_vocoder_folder, vocoder_of
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder, griffin_lim, phase_of
 from latentcodec.vocoders.magnitude_net import MagnitudeNet
 from latentcodec.vocoders.nets import load_net, save_net
 from latentcodec.vocoders.vocos import VocosConfig, VocosGenerator
-from latentcodec.vocoders.windows import Vocoder, vocode_stream
+
 
 MRSTFT_SIZES = (256, 512, 1024)
 
@@ -193,26 +193,6 @@ def dev_clips(folder: Path, coded_by: str | None = None) -> list[tuple[str, str,
         return [(name, kind, x, log_mel(x)) for name, kind, x in clips]
     pairs = coded_pairs({"val": [x for _, _, x in clips]}, coded_by, lambda _: None)["val"]
     return [(name, kind, x.astype(np.float32), m.astype(np.float32)) for (name, kind, _), (x, m) in zip(clips, pairs)]
-
-
-def evaluate_vocoder(vocoder: Vocoder, clips: list[tuple[str, str, np.ndarray, np.ndarray]]) -> dict:
-    """Log-mel L1 (dB) against the audio's exact mel of each clip's mel vocoded through the codec's
-    windowing; PESQ-wb and STOI on speech."""
-    from pesq import pesq
-    from pystoi import stoi
-
-    by_kind: dict[str, list[float]] = {}
-    pesqs, stois = [], []
-    for _, kind, x, mel in clips:
-        y = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), vocoder, math.log(AUDIOLDM_MEL.log_floor))))
-        by_kind.setdefault(kind, []).append(log_mel_distance(log_mel(x), log_mel(y))["log_mel_l1_db"])
-        if kind == "speech":
-            pesqs.append(float(pesq(AUDIOLDM_MEL.sample_rate, x.astype(np.float64), y.astype(np.float64), "wb")))
-            stois.append(float(stoi(x, y, AUDIOLDM_MEL.sample_rate)))
-    return {"log_mel_l1_db": float(np.mean([v for vs in by_kind.values() for v in vs])),
-            "log_mel_l1_db_by_kind": {k: float(np.mean(v)) for k, v in sorted(by_kind.items())},
-            "pesq_wb_speech": float(np.mean(pesqs)) if pesqs else None,
-            "stoi_speech": float(np.mean(stois)) if stois else None}
 
 
 class Trainer:
