@@ -20,9 +20,17 @@ import numpy as np
 import soxr
 import torch
 
-from latentcodec.audio.io import Audio, output_format, read_audio, write_audio, write_wav_stream
+from latentcodec.audio.io import (
+    WRITE_FORMATS,
+    Audio,
+    check_rate,
+    output_format,
+    read_audio,
+    write_audio,
+    write_wav_stream,
+)
 from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
-from latentcodec.errors import LatentCodecError, ModelError
+from latentcodec.errors import AlatFormatError, LatentCodecError, ModelError
 from latentcodec.fileio import atomic_output, check_output, stream_output
 from latentcodec.format.container import AlatReader, AlatWriter
 from latentcodec.format.header import MAX_CHANNELS, Header
@@ -39,12 +47,13 @@ from latentcodec.format.transform_coder import fit_transform
 from latentcodec.models.cores import retain_freed_memory, run_parts
 from latentcodec.models.loader import Model, load_model
 from latentcodec.models.precision import autocast, resolve
-from latentcodec.models.registry import DEFAULT_MODEL
+from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 from latentcodec.timings import Timings
 from latentcodec.vocoders import default_vocoder, load_vocoder
 from latentcodec.vocoders.windows import OVERLAP_FRAMES, WINDOW_FRAMES, Vocoder, vocode_stream, window_span
 
 CONTEXT_FRAMES = 32
+OUTPUT_RATES = (1000, 384000)  # Hz: what decoding resamples to (--sample-rate)
 Progress = Callable[[int, int], None]  # (done, total)
 
 
@@ -249,13 +258,13 @@ def encode_file(in_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO,
 
 
 def model_for_file(header: Header, model: Model | str | None, force: bool, device: str) -> Model:
-    """The file's model (by name), or the one given; other weights only with ``force``."""
-    try:
-        m = _resolve_model(model or header.model_name, device)
-    except ModelError as e:
-        if model is None:
-            raise ModelError(f"{e}; this file was made with '{header.model_name}'", "model") from e
-        raise
+    """The model the caller gives, or else the shipped model the file names; other weights only with
+    ``force``. A file never chooses code or weights: a name that is not shipped (a folder, a hub id) is
+    refused before anything is loaded, so no file's contents reach the disk or the network."""
+    if model is None and header.model_name not in shipped_models():
+        raise ModelError(f"file names model '{header.model_name}', which is not shipped with latentcodec: pass it "
+                         f"with --model (API: model=) to decode with it")
+    m = _resolve_model(model or header.model_name, device)
     if m.fingerprint != header.model_fingerprint and not force:
         raise ModelError(f"model '{m.name}' has other weights than the ones that made this file "
                          f"('{header.model_name}', fingerprint {header.model_fingerprint.hex()[:12]})", "force")
@@ -263,6 +272,25 @@ def model_for_file(header: Header, model: Model | str | None, force: bool, devic
         raise ModelError(f"model '{m.name}' has {m.latent_channels} latent channels, the file has "
                          f"{header.latent_channels}")
     return m
+
+
+def check_decodable(header: Header, where: str) -> None:
+    """Refuse, before any model is loaded, a header this decoder cannot honour: its mel front end must be
+    the one the VAEs and vocoders were made for (the encoder writes no other), and its input frame count
+    must agree with its samples (it sizes the output at the original rate)."""
+    own = Header(channels=1, num_samples=1, original_rate=1, original_channels=1, original_frames=1, input_size=0,
+                 model_name="", model_fingerprint=bytes(32), offsets=[0], gains=[1]).mel  # as a header stores it
+    m = header.mel
+    if m != own:
+        raise AlatFormatError(f"{where}: the header's mel front end ({m.sample_rate} Hz, n_fft {m.n_fft}, hop {m.hop}, "
+                              f"window {m.win}, {m.n_mels} bands, {m.fmin:g}-{m.fmax:g} Hz, floor {m.log_floor:g}) "
+                              f"is not the one latentcodec decodes ({own.sample_rate} Hz, n_fft {own.n_fft}, hop "
+                              f"{own.hop}, window {own.win}, {own.n_mels} bands, {own.fmin:g}-{own.fmax:g} Hz, "
+                              f"floor {own.log_floor:g})")
+    expect = header.num_samples * header.original_rate / m.sample_rate
+    if abs(header.original_frames - expect) > 2 + expect / 1000:
+        raise AlatFormatError(f"{where}: the header's {header.original_frames} input frames at "
+                              f"{header.original_rate} Hz do not match its {header.num_samples} samples")
 
 
 def latent_window(latent: Callable[[int], np.ndarray | None], k: int, ctx: int) -> np.ndarray:
@@ -323,6 +351,9 @@ class _MelSource:
                     out = decode_latent_windows(self.model, windows[i:i + self.batch])
                     for (k, c), m in zip(present[i:i + self.batch], out):
                         mels[(k, c)] = m[h.context_frames:h.context_frames + h.chunk_frames]
+                        if not np.isfinite(mels[(k, c)]).all():
+                            raise AlatFormatError(f"{self.r.where}: chunk {k} channel {c}: its latents decode to "
+                                                  f"non-finite mel values (far outside the model's range)")
         floor = np.float32(np.log(h.mel.log_floor))
         for k, c in jobs:
             mel = mels.get((k, c))
@@ -351,6 +382,7 @@ def decoded_mel(reader: AlatReader, model: Model | str | None = None, force: boo
     """The log-mel the VAE decodes from an open file, before any vocoder, in the file's normalised level:
     (channels, num_samples // hop + 1, n_mels), frame t centred on sample t * hop."""
     h = reader.header
+    check_decodable(h, reader.where)
     source = _MelSource(reader, model_for_file(h, model, force, device), batch_size, Timings(), None, None)
     frames = h.num_samples // h.mel.hop + 1
     return np.stack([np.concatenate(list(source.blocks(c)))[:frames] for c in range(h.channels)])
@@ -360,10 +392,14 @@ def output_rate(header: Header, sample_rate: int | str | None) -> int:
     """16 kHz by default (None); 'original' gives the input's rate; else a rate in Hz."""
     if sample_rate is None:
         return header.mel.sample_rate
+    lo, hi = OUTPUT_RATES
     if sample_rate == "original":
+        if not lo <= header.original_rate <= hi:
+            raise LatentCodecError(f"the file's original rate of {header.original_rate} Hz is outside what the "
+                                   f"decoder resamples to ({lo} to {hi} Hz): give a rate", "sample_rate")
         return header.original_rate
-    if not isinstance(sample_rate, int) or not 1000 <= sample_rate <= 384000:
-        raise LatentCodecError(f"a sample rate of {sample_rate} Hz: use 1000 to 384000 Hz, or 'original'",
+    if not isinstance(sample_rate, int) or not lo <= sample_rate <= hi:
+        raise LatentCodecError(f"a sample rate of {sample_rate} Hz: use {lo} to {hi} Hz, or 'original'",
                                "sample_rate")
     return sample_rate
 
@@ -381,6 +417,7 @@ def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryI
     with AlatReader(alat_path, salvage=opts.pop("salvage", False)) as reader:
         h = reader.header
         blocks, rate, frames_out = decode_blocks(reader, model, timings=timings, **opts)
+        check_rate(WRITE_FORMATS[".wav"] if streamed else fmt, rate, str(out_path) if not streamed else "<stdout>")
         blocks = _timed(blocks, timings, "write")
         if streamed:
             with stream_output(getattr(out_path, "name", "<stream>")):
@@ -406,10 +443,11 @@ def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder:
     """
     timings = timings or Timings()
     h = reader.header
+    check_decodable(h, reader.where)
+    rate = output_rate(h, sample_rate)
     retain_freed_memory()
     m = model_for_file(h, model, force, device)
     voc = vocoder if callable(vocoder) else load_vocoder(vocoder or default_vocoder(m.name), h.mel, m, device, gl_iters)
-    rate = output_rate(h, sample_rate)
     span = sample_span(h, start, duration)
     total = h.num_chunks * h.chunk_frames
     windows, first_frame, first_sample = window_span(*span, total, h.num_samples, h.mel.hop)
@@ -461,6 +499,8 @@ def _output_blocks(streams: list[Iterator[np.ndarray]], h: Header, skip: int, le
         y = np.zeros((0, h.channels), np.float32)
         if not last:
             y = np.stack([s / g + o for s, g, o in zip(segs, h.gains, h.offsets)], axis=1).astype(np.float32)
+            if np.isnan(y).any():  # inf clips to full scale below; NaN has no level to give
+                raise AlatFormatError("the file's latents decode to NaN samples (far outside the model's range)")
             pos += len(y)
             y = y[max(0, len(y) - pos):max(0, len(y) - max(0, pos - length))]
         if resampler is not None:

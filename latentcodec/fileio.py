@@ -50,6 +50,31 @@ def stream_output(name: str) -> Iterator[None]:
         raise LatentCodecError(f"{name}: cannot write ({e.strerror or e})") from e
 
 
+TEMP_SUFFIX = ".part"
+_TEMP_RANDOM = 8  # the characters tempfile.mkstemp puts between prefix and suffix
+
+
+def temporary_prefix(path: Path) -> str:
+    """The name of :func:`atomic_output`'s temporary files for ``path`` begins so: hidden, beside it."""
+    return f".{path.name}."
+
+
+def remove_stale_temporaries(path: str | Path) -> int:
+    """Remove the temporary files an interrupted writer of ``path`` left beside it (a SIGKILL skips every
+    clean-up); returns how many. Only names of exactly :func:`atomic_output`'s pattern are touched."""
+    path = Path(path)
+    prefix, n = temporary_prefix(path), 0
+    if not path.parent.is_dir():
+        return 0
+    for p in path.parent.iterdir():
+        name = p.name
+        if name.startswith(prefix) and name.endswith(TEMP_SUFFIX) \
+                and len(name) == len(prefix) + _TEMP_RANDOM + len(TEMP_SUFFIX) and p.is_file():
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
 @contextmanager
 def atomic_output(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it to ``path`` if the block succeeds."""
@@ -59,7 +84,7 @@ def atomic_output(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
         raise LatentCodecError(f"{path}: the folder {folder} does not exist")
     check_output(path, overwrite)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=TEMP_SUFFIX, dir=folder)
         os.fchmod(fd, new_file_mode())
         os.close(fd)
     except OSError as e:

@@ -16,14 +16,16 @@ def test_encode_decode_arrays_match_the_cli(capsys, tmp_path, tiny_model) -> Non
     x = tone(6.0, 22050, 2)
     res = latentcodec.encode(x, 22050, tmp_path / "a.alat", model=tiny_model)
     assert (res.header.channels, res.header.original_rate, res.header.num_samples) == (2, 22050, 6 * 16000)
-    y, rate = latentcodec.decode(tmp_path / "a.alat", vocoder="hifigan")
+    y, rate = latentcodec.decode(tmp_path / "a.alat", model=tiny_model, vocoder="hifigan")
     assert rate == 16000 and y.shape == (6 * 16000, 2) and y.dtype == np.float32
-    assert run(capsys, "decode", str(tmp_path / "a.alat"), str(tmp_path / "a.wav"), "--vocoder", "hifigan")[0] == 0
+    assert run(capsys, "decode", str(tmp_path / "a.alat"), str(tmp_path / "a.wav"), "--vocoder", "hifigan",
+               "--model", tiny_model)[0] == 0
     ref, _ = sf.read(str(tmp_path / "a.wav"), always_2d=True, dtype="float32")
     assert np.abs(y - ref).max() <= 2 / 32768  # the CLI's file is the same samples in 16 bits
-    part, _ = latentcodec.decode(tmp_path / "a.alat", vocoder="hifigan", start=2.0, duration=1.0)
+    part, _ = latentcodec.decode(tmp_path / "a.alat", model=tiny_model, vocoder="hifigan", start=2.0,
+                                 duration=1.0)
     assert np.abs(part - y[32000:48000]).max() < 1e-5
-    y, rate = latentcodec.decode(tmp_path / "a.alat", sample_rate="original", gl_iters=2)
+    y, rate = latentcodec.decode(tmp_path / "a.alat", model=tiny_model, sample_rate="original", gl_iters=2)
     assert rate == 22050 and y.shape == (6 * 22050, 2)
     with pytest.raises(AudioError, match="give \\(frames,\\) or \\(frames, channels\\)"):
         latentcodec.encode(np.zeros((2, 3, 4)), 16000, tmp_path / "b.alat", model=tiny_model)
@@ -61,13 +63,13 @@ def test_decode_takes_a_vocoder_itself(tmp_path, tiny_model) -> None:
     from latentcodec.vocoders.griffinlim import GriffinLimVocoder
 
     latentcodec.encode(tone(6.0, 16000, 1), 16000, tmp_path / "a.alat", model=tiny_model)
-    named, _ = latentcodec.decode(tmp_path / "a.alat", vocoder="griffinlim", gl_iters=4)
-    same, _ = latentcodec.decode(tmp_path / "a.alat", vocoder=GriffinLimVocoder(4))
-    other, _ = latentcodec.decode(tmp_path / "a.alat", vocoder=GriffinLimVocoder(4, seed=1))
+    named, _ = latentcodec.decode(tmp_path / "a.alat", model=tiny_model, vocoder="griffinlim", gl_iters=4)
+    same, _ = latentcodec.decode(tmp_path / "a.alat", model=tiny_model, vocoder=GriffinLimVocoder(4))
+    other, _ = latentcodec.decode(tmp_path / "a.alat", model=tiny_model, vocoder=GriffinLimVocoder(4, seed=1))
     assert np.array_equal(named, same)  # the name's vocoder starts from seed 0
     assert not np.allclose(named, other, atol=1e-3)  # another starting phase, other samples
     calls = []
-    silent, _ = latentcodec.decode(tmp_path / "a.alat", vocoder=lambda mel, prev: calls.append(len(mel)) or
+    silent, _ = latentcodec.decode(tmp_path / "a.alat", model=tiny_model, vocoder=lambda mel, prev: calls.append(len(mel)) or
                                    np.zeros((len(mel) - 1) * 160, np.float32))
     assert calls and silent.shape == named.shape and np.abs(silent).max() < 1e-3  # its samples, de-normalised
 

@@ -30,10 +30,11 @@ def test_round_trip_length_and_channels(capsys, tmp_path, make_wav, tiny_model, 
     assert code == 0
     enc = json.loads(text)
     assert enc["bytes"] == alat.stat().st_size and enc["channels"] == channels
-    assert run(capsys, "decode", str(alat), str(out), "--gl-iters", "2")[0] == 0
+    assert run(capsys, "decode", str(alat), str(out), "--gl-iters", "2", "--model", tiny_model)[0] == 0
     y, sr = sf.read(str(out), always_2d=True)
     assert sr == 16000 and y.shape == (max(1, round(seconds * 16000)), channels)
-    assert run(capsys, "decode", str(alat), str(out), "--gl-iters", "2", "--sample-rate", "original", "-y")[0] == 0
+    assert run(capsys, "decode", str(alat), str(out), "--gl-iters", "2", "--sample-rate", "original", "-y",
+               "--model", tiny_model)[0] == 0
     info = sf.info(str(out))
     assert (info.samplerate, info.frames, info.channels) == (rate, sf.info(str(src)).frames, channels)
     code, text, _ = run(capsys, "info", str(alat), "--json")
@@ -46,12 +47,12 @@ def test_hifigan_vocoder(capsys, tmp_path, make_wav, tiny_model, other_model) ->
     src = make_wav("h.wav", 7.3, 22050, 2)
     alat, out = tmp_path / "h.alat", tmp_path / "decoded.wav"
     assert run(capsys, "encode", str(src), str(alat), "--model", tiny_model)[0] == 0
-    assert run(capsys, "decode", str(alat), str(out), "--vocoder", "hifigan")[0] == 0
+    assert run(capsys, "decode", str(alat), str(out), "--vocoder", "hifigan", "--model", tiny_model)[0] == 0
     y, sr = sf.read(str(out), always_2d=True)
     assert (sr, y.shape) == (16000, (round(7.3 * 16000), 2)) and np.abs(y).max() > 0
     assert run(capsys, "encode", str(src), str(alat), "--model", other_model, "--overwrite")[0] == 0
     other = tmp_path / "x.wav"
-    _error(capsys, other, "decode", str(alat), str(other), "--vocoder", "hifigan", match="has no HiFi-GAN")
+    _error(capsys, other, "decode", str(alat), str(other), "--vocoder", "hifigan", "--model", other_model, match="has no HiFi-GAN")
 
 
 def test_mono_flag_and_silence(capsys, tmp_path, tiny_model) -> None:
@@ -59,7 +60,7 @@ def test_mono_flag_and_silence(capsys, tmp_path, tiny_model) -> None:
     sf.write(str(src), np.zeros((8000, 2), np.float32), 16000)
     alat, out = tmp_path / "s.alat", tmp_path / "s.wav"
     assert run(capsys, "encode", str(src), str(alat), "--model", tiny_model, "--mono")[0] == 0
-    assert run(capsys, "decode", str(alat), str(out))[0] == 0
+    assert run(capsys, "decode", str(alat), str(out), "--model", tiny_model)[0] == 0
     y, _ = sf.read(str(out), always_2d=True)
     assert y.shape == (8000, 1) and np.isfinite(y).all()
 
@@ -107,8 +108,9 @@ def test_user_errors(capsys, tmp_path, make_wav, tiny_model, other_model) -> Non
         ro.mkdir()
         ro.chmod(0o555)
     _error(capsys, None, "encode", str(good), str(ro / "x.alat"), *m, match="cannot write")
-    _error(capsys, out, "encode", str(good), str(out), *m, "--chunk-seconds", "0.001",
-           match="--chunk-seconds: chunks of 0.001 s: a chunk must be 0.04 to 600 s")
+    code, _, err = run(capsys, "encode", str(good), str(out), *m, "--chunk-seconds", "0.001")
+    assert code == 2 and err.splitlines()[-1] == ("alat: error: Invalid value for '--chunk-seconds': 0.001 is not "
+                                                  "in the range 0.04<=x<=600.")
     _error(capsys, out, "encode", str(good), str(out), *m, "--quality", "3", "--kbps", "4",
            match="--kbps: give a quality or a rate, not both")
     _error(capsys, out, "encode", str(good), str(out), "--model", str(tmp_path / "nowhere"), match="not found")
@@ -147,7 +149,7 @@ def test_salvage_decodes_the_rest(capsys, tmp_path, make_wav, tiny_model) -> Non
     data = bytearray(alat.read_bytes())
     data[off + 40] ^= 1
     alat.write_bytes(bytes(data))
-    code, _, err = run(capsys, "decode", str(alat), str(wav), "--salvage", "--gl-iters", "2")
+    code, _, err = run(capsys, "decode", str(alat), str(wav), "--salvage", "--gl-iters", "2", "--model", tiny_model)
     assert code == 0 and "chunk 1 channel 0 (5.00-10.00 s) was damaged" in err
     y, _ = sf.read(str(wav))
     assert len(y) == 12 * 16000

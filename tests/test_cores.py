@@ -62,7 +62,7 @@ def test_a_decode_split_over_cores_gives_the_samples_of_one_on_one_core(threads,
     for n in (1, 2):
         threads(n)
         for voc in ("griffinlim", "hifigan"):
-            decode_file(tmp_path / "x.alat", tmp_path / f"{voc}{n}.wav", vocoder=voc)
+            decode_file(tmp_path / "x.alat", tmp_path / f"{voc}{n}.wav", vocoder=voc, model=tiny_model)
             outs[voc, n] = sf.read(tmp_path / f"{voc}{n}.wav", dtype="int16")[0].astype(np.int32)
     assert outs["hifigan", 1].shape == outs["griffinlim", 2].shape == (x.shape[1], 2)
     assert np.abs(outs["hifigan", 1] - outs["hifigan", 2]).max() <= 4

@@ -40,23 +40,24 @@ def test_nested_tree_broken_file_and_resume(tmp_path, tiny_model) -> None:
     outs = sorted(str(p.relative_to(enc)) for p in enc.rglob("*.alat"))
     assert outs == ["a.alat", "music/b.alat", "music/live/c.alat", "speech/d.alat"]
 
-    # an interrupted run: one output lost, one cut short; the rerun writes just those two
+    # one output lost, one cut short (not ours: an interrupted run leaves none): the rerun with -y writes
+    # just those two
     (enc / "a.alat").unlink()
     data = (enc / "music" / "b.alat").read_bytes()
     (enc / "music" / "b.alat").write_bytes(data[:len(data) // 2])
     before = (enc / "music" / "live" / "c.alat").stat().st_mtime_ns
-    r = alat("encode", str(src), str(enc), "--model", tiny_model, "--json")
+    r = alat("encode", str(src), str(enc), "--model", tiny_model, "--json", "-y")
     res = json.loads(r.stdout)
     assert (res["written"], res["skipped"], res["failed"]) == (2, 2, 1)
     assert (enc / "music" / "b.alat").read_bytes() == data
     assert (enc / "music" / "live" / "c.alat").stat().st_mtime_ns == before
 
-    r = alat("decode", str(enc), str(dec), "--gl-iters", "2", "--jobs", "2", "--json")
+    r = alat("decode", str(enc), str(dec), "--gl-iters", "2", "--jobs", "2", "--json", "--model", tiny_model)
     assert r.returncode == 0 and json.loads(r.stdout)["written"] == 4, r.stderr
     for i, name in enumerate(names):
         y, rate = sf.read(str((dec / name).with_suffix(".wav")), always_2d=True)
         assert rate == 16000 and y.shape == (round((1.0 + i) * 16000), 1 + i % 2) and np.abs(y).max() > 0
-    r = alat("decode", str(enc), str(dec), "--json")
+    r = alat("decode", str(enc), str(dec), "--json", "--model", tiny_model)
     assert r.returncode == 0 and json.loads(r.stdout)["skipped"] == 4
 
 
@@ -111,12 +112,13 @@ def test_folder_decode_format_resume_and_errors(capsys, tmp_path, tiny_model) ->
     assert run(capsys, "encode", str(src), str(enc), "--model", tiny_model)[0] == 0
     for fmt, suffix in (("flac", ".flac"), (".ogg", ".ogg")):
         out = tmp_path / fmt.strip(".")
-        code, text, err = run(capsys, "decode", str(enc), str(out), "--format", fmt, "--gl-iters", "2", "--json")
+        code, text, err = run(capsys, "decode", str(enc), str(out), "--format", fmt, "--gl-iters", "2", "--json",
+                                 "--model", tiny_model)
         assert code == 0 and json.loads(text)["written"] == 2, err
         for i, name in enumerate(["a", "sub/b"]):
             y, rate = sf.read(str(out / f"{name}{suffix}"), always_2d=True)
             assert rate == 16000 and y.shape == (16000 * (1 + i), 1 + i)
-        code, text, _ = run(capsys, "decode", str(enc), str(out), "--format", fmt, "--json")
+        code, text, _ = run(capsys, "decode", str(enc), str(out), "--format", fmt, "--json", "--model", tiny_model)
         assert code == 0 and json.loads(text)["skipped"] == 2  # complete outputs of that format are kept
     code, _, err = run(capsys, "decode", str(enc), str(tmp_path / "x"), "--format", "xyz")
     assert code == 1 and err.startswith("alat: error: --format: cannot write audio as '.xyz': use .wav, .flac")

@@ -24,10 +24,11 @@ def alat_file(capsys, tmp_path, make_wav, tiny_model) -> Path:
     return out
 
 
-def test_formats_by_suffix(capsys, tmp_path, alat_file) -> None:
+def test_formats_by_suffix(capsys, tmp_path, alat_file, tiny_model) -> None:
     wav, flac, ogg = tmp_path / "y.wav", tmp_path / "y.flac", tmp_path / "y.ogg"
     for path in (wav, flac, ogg):
-        assert run(capsys, "decode", str(alat_file), str(path), "--gl-iters", "2", "--sample-rate", "original")[0] == 0
+        assert run(capsys, "decode", str(alat_file), str(path), "--gl-iters", "2", "--sample-rate", "original",
+                   "--model", tiny_model)[0] == 0
     assert (sf.info(str(flac)).format, sf.info(str(ogg)).format, sf.info(str(ogg)).subtype) == ("FLAC", "OGG", "VORBIS")
     ref, rate = sf.read(str(wav), always_2d=True)
     assert rate == 22050 and ref.shape == (3 * 22050, 2)
@@ -43,7 +44,7 @@ def test_formats_by_suffix(capsys, tmp_path, alat_file) -> None:
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_files_get_the_users_umask(tmp_path, make_wav, tiny_model, umask: int, mode: int) -> None:
     src, alat, wav = make_wav("a.wav", 1.0), tmp_path / "a.alat", tmp_path / "decoded.wav"
-    for argv in (["encode", str(src), str(alat), "--model", tiny_model], ["decode", str(alat), str(wav)]):
+    for argv in (["encode", str(src), str(alat), "--model", tiny_model], ["decode", str(alat), str(wav), "--model", tiny_model]):
         r = subprocess.run([ALAT, *argv], capture_output=True, text=True, preexec_fn=lambda: os.umask(umask))
         assert r.returncode == 0, r.stderr
     assert (alat.stat().st_mode & 0o777, wav.stat().st_mode & 0o777) == (mode, mode)
@@ -52,10 +53,10 @@ def test_files_get_the_users_umask(tmp_path, make_wav, tiny_model, umask: int, m
 def test_existing_output_kept_unless_overwrite(capsys, tmp_path, alat_file, tiny_model) -> None:
     wav = tmp_path / "keep.wav"
     wav.write_bytes(b"precious")
-    code, _, err = run(capsys, "decode", str(alat_file), str(wav))
+    code, _, err = run(capsys, "decode", str(alat_file), str(wav), "--model", tiny_model)
     assert code == 1 and err.strip() == f"alat: error: {wav}: exists; use --overwrite (-y) to replace it"
     assert wav.read_bytes() == b"precious" and not list(tmp_path.glob(".keep.wav.*"))
-    assert run(capsys, "decode", str(alat_file), str(wav), "-y")[0] == 0 and sf.info(str(wav)).frames == 3 * 16000
+    assert run(capsys, "decode", str(alat_file), str(wav), "-y", "--model", tiny_model)[0] == 0 and sf.info(str(wav)).frames == 3 * 16000
     src = tmp_path / "in.wav"
     before = src.read_bytes()
     code, _, err = run(capsys, "encode", str(src), str(src), "--model", tiny_model, "-y")
@@ -63,14 +64,14 @@ def test_existing_output_kept_unless_overwrite(capsys, tmp_path, alat_file, tiny
     assert src.read_bytes() == before
 
 
-def test_full_disk_on_decode_is_one_line(capsys, tmp_path, alat_file) -> None:
+def test_full_disk_on_decode_is_one_line(capsys, tmp_path, alat_file, tiny_model) -> None:
     small = tmp_path / "small"
     small.mkdir()
     if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)]).returncode:
         pytest.skip("needs root to mount a 64 KiB tmpfs")
     try:
         out = small / "y.wav"  # 3 s x 2 ch of 16-bit PCM at 22050 Hz: 265 KB
-        _error(capsys, out, "decode", str(alat_file), str(out), "--sample-rate", "original",
+        _error(capsys, out, "decode", str(alat_file), str(out), "--sample-rate", "original", "--model", tiny_model,
                match=f"{out}: no space left on the device; nothing was written")
         assert not list(small.iterdir())
     finally:

@@ -24,7 +24,7 @@ def sh(script: str) -> subprocess.CompletedProcess:
 def test_encode_decode_through_a_pipeline(tmp_path, make_wav, tiny_model) -> None:
     make_wav("in.wav", 7.5, 22050, 2)
     m = f"--model {shlex.quote(tiny_model)}"
-    r = sh(f"cd {tmp_path} && cat in.wav | {ALAT} encode - - {m} | {ALAT} decode - - --gl-iters 2 > out.wav")
+    r = sh(f"cd {tmp_path} && cat in.wav | {ALAT} encode - - {m} | {ALAT} decode - - --gl-iters 2 {m} > out.wav")
     assert r.returncode == 0, r.stderr.decode()
     y, rate = sf.read(str(tmp_path / "out.wav"), always_2d=True)
     assert rate == 16000 and y.shape == (round(7.5 * 16000), 2) and np.abs(y).max() > 0
@@ -33,7 +33,7 @@ def test_encode_decode_through_a_pipeline(tmp_path, make_wav, tiny_model) -> Non
     assert r.returncode == 0 and b"piped.alat" not in r.stdout and b"-: 7.50 s x 2 ch" in r.stderr
     assert (tmp_path / "piped.alat").read_bytes() == (tmp_path / "file.alat").read_bytes()
     # decoding to stdout writes a WAV whose header gives the exact length (nothing to patch in a pipe)
-    r = sh(f"cd {tmp_path} && {ALAT} decode file.alat - --gl-iters 2 --sample-rate original | cat > stdout.wav")
+    r = sh(f"cd {tmp_path} && {ALAT} decode file.alat - --gl-iters 2 --sample-rate original {m} | cat > stdout.wav")
     data = (tmp_path / "stdout.wav").read_bytes()
     riff, data_len = struct.unpack_from("<I", data, 4)[0], struct.unpack_from("<I", data, 40)[0]
     assert r.returncode == 0 and riff == len(data) - 8 and data_len == len(data) - 44 == 7.5 * 22050 * 2 * 2

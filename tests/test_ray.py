@@ -29,11 +29,11 @@ def test_ray_encode_resume_and_decode(tmp_path, tiny_model) -> None:
     r = alat("encode", str(src), str(ref), "--model", tiny_model, "--threads", "1", "--json")
     assert json.loads(r.stdout)["written"] == 3, r.stderr
 
-    # a batch interrupted before: one output complete, one cut short; Ray writes the two missing ones
+    # a batch interrupted before: one output complete, one cut short (kept without -y); Ray writes the other two
     (enc / "music").mkdir(parents=True)
     shutil.copy(ref / "a.alat", enc / "a.alat")
     (enc / "music" / "b.alat").write_bytes((ref / "music" / "b.alat").read_bytes()[:100])
-    r = alat("encode", str(src), str(enc), "--model", tiny_model, "--ray", "local", "--jobs", "2", "--json")
+    r = alat("encode", str(src), str(enc), "--model", tiny_model, "--ray", "local", "--jobs", "2", "--json", "-y")
     assert r.returncode == 1, r.stderr  # the broken file
     res = json.loads(r.stdout)
     assert (res["written"], res["skipped"], res["failed"]) == (2, 1, 1)
@@ -44,7 +44,8 @@ def test_ray_encode_resume_and_decode(tmp_path, tiny_model) -> None:
         alat_name = name.rsplit(".", 1)[0] + ".alat"
         assert (enc / alat_name).read_bytes() == (ref / alat_name).read_bytes(), name
 
-    r = alat("decode", str(enc), str(dec), "--ray", "local", "--jobs", "2", "--gl-iters", "2", "--json")
+    r = alat("decode", str(enc), str(dec), "--ray", "local", "--jobs", "2", "--gl-iters", "2", "--json",
+             "--model", tiny_model)
     assert r.returncode == 0 and json.loads(r.stdout)["written"] == 3, r.stderr
     for i, name in enumerate(names):
         y, rate = sf.read(str((dec / name).with_suffix(".wav")), always_2d=True)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import shutil
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable
@@ -27,6 +29,12 @@ WRITE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg":
                  ".oga": ("OGG", "VORBIS"), ".opus": ("OGG", "OPUS"), ".mp3": ("MP3", "MPEG_LAYER_III"),
                  ".aiff": ("AIFF", "PCM_16"), ".aif": ("AIFF", "PCM_16"), ".w64": ("W64", "PCM_16"),
                  ".rf64": ("RF64", "PCM_16"), ".caf": ("CAF", "PCM_16"), ".au": ("AU", "PCM_16")}
+
+# The sample rates libsndfile 1.2 writes in each format (tried: Vorbis crashes above 200 kHz, FLAC refuses
+# above 655,350 Hz, Opus and MP3 take only their standard rates); a rate outside is refused before writing.
+_MPEG_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+RATE_LIMITS: dict[str, tuple[int, ...] | range] = {"VORBIS": range(1, 200001), "OPUS": (8000, 12000, 16000, 24000, 48000),
+                                                    "MPEG_LAYER_III": _MPEG_RATES, "PCM_16": range(1, 655351)}
 
 
 @dataclass
@@ -99,7 +107,7 @@ def _open_sound(source: str | Path | BinaryIO) -> tuple[sf.SoundFile, str, int]:
             raise AudioError(f"{path}: no such file")
         if path.is_dir():
             raise AudioError(f"{path}: is a folder, not an audio file")
-        name, size, target = str(path), path.stat().st_size, str(path)
+        name, size, target = str(path), path.stat().st_size, sound_path(path)
     else:
         name = getattr(source, "name", "<stream>")
         target = source if source.seekable() else io.BytesIO(source.read())
@@ -109,6 +117,16 @@ def _open_sound(source: str | Path | BinaryIO) -> tuple[sf.SoundFile, str, int]:
         return sf.SoundFile(target), name, size
     except Exception as e:  # libsndfile reports every format problem as one generic error type
         raise AudioError(f"{name}: unsupported or unreadable audio ({_first_line(e)})") from e
+
+
+def sound_path(path: str | Path) -> str | bytes:
+    """A name for soundfile: it encodes a str name strictly, so a name holding bytes that are not valid in
+    the file system's encoding (Python keeps them as surrogates) goes as its raw bytes."""
+    try:
+        str(path).encode(sys.getfilesystemencoding())
+        return str(path)
+    except UnicodeEncodeError:
+        return os.fsencode(path)
 
 
 def _first_line(e: Exception) -> str:
@@ -137,6 +155,15 @@ def output_format(path: str | Path) -> tuple[str, str]:
     return WRITE_FORMATS[suffix]
 
 
+def check_rate(fmt: tuple[str, str], rate: int, name: str) -> None:
+    """Refuse a rate that ``fmt`` cannot hold, before anything is written (libsndfile may crash on it)."""
+    allowed = RATE_LIMITS[fmt[1]]
+    if rate not in allowed:
+        held = f"{allowed.start} to {allowed.stop - 1} Hz" if isinstance(allowed, range) else \
+            ", ".join(map(str, allowed)) + " Hz"
+        raise AudioError(f"{name}: {fmt[0]}/{fmt[1]} cannot hold {rate} Hz (it holds {held})", "sample_rate")
+
+
 def write_audio(path: Path, blocks: Iterable[np.ndarray], rate: int, channels: int, fmt: tuple[str, str],
                 name: str) -> int:
     """Write (frames, channels) float32 blocks to ``path`` as ``fmt``; returns the frames written.
@@ -147,7 +174,7 @@ def write_audio(path: Path, blocks: Iterable[np.ndarray], rate: int, channels: i
     caller's :func:`~latentcodec.fileio.atomic_output` names it in one line.
     """
     try:
-        out = sf.SoundFile(str(path), "w", rate, channels, subtype=fmt[1], format=fmt[0])
+        out = sf.SoundFile(sound_path(path), "w", rate, channels, subtype=fmt[1], format=fmt[0])
     except sf.LibsndfileError as e:
         raise AudioError(f"{name}: cannot write {fmt[0]}/{fmt[1]} at {rate} Hz x {channels} ch "
                          f"({_first_line(e)})") from e

@@ -8,6 +8,8 @@ they share.
 """
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import click
@@ -37,6 +39,8 @@ def error_text(e: LatentCodecError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `alat` with ``argv`` (default: the process's arguments); returns the exit status."""
+    if sys.stdout is not None and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="surrogateescape")  # file names print as the bytes they are
     try:
         rv = cli.main(args=argv, prog_name="alat", standalone_mode=False)
     except click.UsageError as e:
@@ -50,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         click.echo("alat: interrupted", err=True)
         return 130
-    except BrokenPipeError:  # the reader of stdout went away
-        click.echo("alat: error: the output pipe was closed before the end", err=True)
-        return 1
+    except BrokenPipeError:  # the reader of stdout went away: end quietly, as a tool killed by SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 128 + signal.SIGPIPE
     return rv if isinstance(rv, int) else 0
 
 

@@ -18,7 +18,9 @@ from latentcodec.cli.options import (
     JSON,
     OVERWRITE,
     THREADS,
+    Finite,
     SampleRate,
+    check_jobs,
     coder_opts,
     emit,
     progress_bar,
@@ -42,10 +44,12 @@ from latentcodec.cli.options import (
 def encode(input: str, output: str, model: str | None, device: str, batch_size: int, overwrite: bool, jobs: int,
            ray: str | None, threads: int | None, quiet: bool, as_json: bool, **coder: Any) -> int | None:
     """Audio file INPUT -> .alat file OUTPUT; '-' reads stdin or writes stdout. A folder INPUT: every audio
-    file under it -> OUTPUT folder, same tree (complete outputs are kept, so a rerun resumes)."""
-    if _folder_input(input, ray):
+    file under it -> OUTPUT folder, same tree, NAME.alat for each NAME.* (complete outputs are kept, so a
+    rerun resumes; any other file in the way is kept unless -y). Two inputs that differ only in their
+    suffix (a.wav, a.flac) would share an output: the run refuses them before any work."""
+    if _folder_input(input, ray, jobs):
         return _folder("encode", input, output, jobs, ray, threads, quiet, as_json, model=model,
-                       device=device, batch_size=batch_size, **coder_opts(coder))
+                       device=device, batch_size=batch_size, overwrite=overwrite, **coder_opts(coder))
     from latentcodec.codec import encode_file
     from latentcodec.fileinfo import coder_summary, coder_text, rate_figures
     from latentcodec.models.loader import pick_device
@@ -75,9 +79,9 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
 @click.option("--sample-rate", type=SampleRate(), help="'original', or a rate in Hz (default 16000)")
 @click.option("--force", is_flag=True, help="decode with other weights than the file names")
 @click.option("--salvage", is_flag=True, help="skip damaged chunks (silence) instead of stopping")
-@click.option("--start", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+@click.option("--start", type=Finite(min=0), default=0.0, metavar="SECONDS",
               help="decode from here (only the chunks needed are decoded)")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+@click.option("--duration", type=Finite(min=0, min_open=True), metavar="SECONDS",
               help="decode this long (default: to the end)")
 @click.option("--format", "suffix", metavar="SUFFIX", help="folder mode: the outputs' format, by suffix: wav "
               "(default), flac, ogg, ... (a file OUTPUT's own suffix names its format)")
@@ -90,9 +94,12 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
            threads: int | None, suffix: str | None, **opts: Any) -> int | None:
     """.alat file INPUT -> audio file OUTPUT, in the format its suffix names (.wav, .flac, .ogg, ...);
     '-' reads stdin or writes a WAV to stdout. A folder INPUT: every .alat under it -> OUTPUT folder of .wav
-    (or --format) files, same tree (complete outputs are kept, so a rerun resumes)."""
-    if _folder_input(input, ray):
-        opts = {k: v for k, v in opts.items() if k not in ("overwrite", "start", "duration")}
+    (or --format) files, same tree (complete outputs are kept, so a rerun resumes; any other file in the
+    way is kept unless -y)."""
+    if _folder_input(input, ray, jobs):
+        start, duration = opts.pop("start"), opts.pop("duration")
+        if start or duration is not None:
+            raise click.UsageError("--start and --duration are for one file: a folder run decodes whole files")
         return _folder("decode", input, output, jobs, ray, threads, quiet, as_json,
                        suffix=suffix or ".wav", device=device, **opts)
     if suffix:
@@ -121,9 +128,10 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
          quiet)
 
 
-def _folder_input(input: str, ray: str | None) -> bool:
+def _folder_input(input: str, ray: str | None, jobs: int) -> bool:
     """Whether INPUT is a folder (folder mode); --ray is for folders only."""
     if Path(input).is_dir():
+        check_jobs(jobs, ray)
         return True
     if ray:
         raise click.UsageError(f"--ray runs folder mode: {input} is not a folder")
@@ -134,11 +142,9 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
             as_json: bool, suffix: str = ".wav", **opts: Any) -> int:
     """Folder mode: plan, skip complete outputs, run the rest on ``jobs`` workers (Ray actors with ``ray``),
     list the failures. Interrupted, it says what is done and that the same command resumes."""
-    from latentcodec.jobs.folders import is_complete, plan, run_batch
+    from latentcodec.jobs.folders import prepare, run_batch
 
-    todo = plan(Path(input), Path(output), kind, suffix)
-    skipped = [j for j in todo if is_complete(j, kind)]
-    todo = [j for j in todo if j not in skipped]
+    todo, skipped = prepare(Path(input), Path(output), kind, opts, suffix)
     t = time.perf_counter()
     bar = None
     if not (quiet or as_json) and sys.stderr.isatty():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -16,6 +17,8 @@ from latentcodec.constants import (
     DEFAULT_GL_ITERS,
     DEFAULT_QUALITY,
     DEFAULT_ZSTD,
+    MAX_KBPS,
+    MIN_KBPS,
     PRECISIONS,
     QUALITY_RANGE,
 )
@@ -24,18 +27,50 @@ from latentcodec.errors import LatentCodecError
 _IMPORTED = time.perf_counter()
 
 
+class Finite(click.FloatRange):
+    """A float range that also refuses nan and inf, which FloatRange's comparisons let through."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return rv
+
+
+OUTPUT_RATES = (1000, 384000)  # Hz: codec.OUTPUT_RATES, without importing the codec at start-up
+
+
 class SampleRate(click.ParamType):
-    """'original' or a rate in Hz."""
+    """'original' or a rate in Hz, 1000 to 384000."""
 
     name = "original|HZ"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
-        if isinstance(value, int) or value == "original":
+        if value == "original":
             return value
         try:
-            return int(value)
+            rate = int(value)
         except ValueError:
             self.fail(f"{value!r}: give 'original' or a rate in Hz", param, ctx)
+        if not OUTPUT_RATES[0] <= rate <= OUTPUT_RATES[1]:
+            self.fail(f"{rate} Hz: give {OUTPUT_RATES[0]} to {OUTPUT_RATES[1]} Hz, or 'original'", param, ctx)
+        return rate
+
+
+WORKER_BYTES = 600 << 20  # what one folder worker holds: the model, a batch's activations, the vocoder
+
+
+def max_jobs() -> int:
+    """Workers this machine can hold: its usable cores, and its memory at ~600 MB a worker."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(1, min(len(os.sched_getaffinity(0)), memory // WORKER_BYTES))
+
+
+def check_jobs(jobs: int, ray: str | None) -> None:
+    """--jobs within what this machine holds (a Ray cluster's actors run elsewhere: not bounded here)."""
+    if (ray is None or ray == "local") and jobs > max_jobs():
+        raise click.BadParameter(f"{jobs} workers: this machine holds at most {max_jobs()} (its cores, and "
+                                 f"{WORKER_BYTES >> 20} MB of memory each)", param_hint="'--jobs'")
 
 
 class KindWeights(click.ParamType):
@@ -93,7 +128,7 @@ JOBS = options(
     click.option("--ray", metavar="local|auto|ADDRESS",
                  help="folder mode on Ray: 'local' starts Ray on this machine, 'auto' or HOST:PORT joins "
                       "a cluster; every node must see both folders at the same paths"))
-THREADS = click.option("--threads", type=POSITIVE, help="torch's CPU threads (per worker or Ray actor in folder "
+THREADS = click.option("--threads", type=click.IntRange(1, 1024), help="torch's CPU threads (per worker or Ray actor in folder "
                        "mode; default: torch's, shared out between --jobs workers, 1 per actor); outputs are "
                        "byte-identical only between runs with the same count")
 OVERWRITE = click.option("-y", "--overwrite", is_flag=True, help="replace an existing output (never the input)")
@@ -102,18 +137,18 @@ QUIET = click.option("-q", "--quiet", is_flag=True, help="print nothing but erro
 JSON = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 COMMON = options(
     click.option("--model", help="shipped model name, local diffusers folder, or Hugging Face repo id"),
-    DEVICE, click.option("--batch-size", type=POSITIVE, default=4, show_default=True, help="chunks per VAE call"),
+    DEVICE, click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True, help="chunks per VAE call"),
     QUIET)
 ENCODE = options(
-    click.option("--quality", type=click.FloatRange(*QUALITY_RANGE), metavar="Q",
+    click.option("--quality", type=Finite(*QUALITY_RANGE), metavar="Q",
                  help=f"entropy coder at constant quality Q, higher is better (default {DEFAULT_QUALITY:g})"),
-    click.option("--kbps", "--bitrate", "kbps", type=float, metavar="K",
+    click.option("--kbps", "--bitrate", "kbps", type=Finite(MIN_KBPS, MAX_KBPS), metavar="K",
                  help="entropy coder at the quality that gives about K kbps (--bitrate: the same)"),
     click.option("--bits", type=click.Choice([str(b) for b in BITS]),
                  help="version-1 files: min/max quantizer with this many bits per latent value, and zstd"),
     click.option("--zstd", "zstd_level", type=click.IntRange(0, 22), metavar="LEVEL",
                  help=f"with --bits: zstd level per chunk payload, 0 = off (default {DEFAULT_ZSTD})"),
-    click.option("--chunk-seconds", type=float, default=5.0, show_default=True, help="chunk length"),
+    click.option("--chunk-seconds", type=Finite(0.04, 600), default=5.0, show_default=True, help="chunk length"),
     click.option("--mono", is_flag=True, help="average the channels and code one"),
     click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
                  help="the encoder's arithmetic: auto is bfloat16 on a CPU that has it natively (about 2x "
@@ -122,7 +157,7 @@ DECODE = options(
     click.option("--vocoder", shell_complete=_complete_vocoders,
                  help="griffinlim, hifigan (the model's), a shipped neural vocoder, or a train-vocoder folder "
                       "[default: the one paired with the file's model, see alat models]"),
-    click.option("--gl-iters", type=POSITIVE,
+    click.option("--gl-iters", type=click.IntRange(1, 1000),
                  help=f"Griffin-Lim iterations [default: {DEFAULT_GL_ITERS} for griffinlim; a magnitude vocoder's own]"))
 
 
@@ -169,9 +204,12 @@ def stream_of(name: str, mode: str) -> str | BinaryIO:
     """``-`` is stdin (mode 'r') or stdout ('w'); binary output onto a terminal is refused."""
     if name != "-":
         return name
+    stream = sys.stdin if mode == "r" else sys.stdout
+    if stream is None:  # Python sets it to None when the descriptor was closed at start (`>&-`)
+        raise LatentCodecError(f"<std{'in' if mode == 'r' else 'out'}>: is closed")
     if mode == "r":
-        return sys.stdin.buffer
-    if sys.stdout.isatty():
+        return stream.buffer
+    if stream.isatty():
         raise LatentCodecError("refusing to write binary data to a terminal: redirect or pipe stdout")
     return sys.stdout.buffer
 

@@ -167,12 +167,18 @@ class AlatReader:
             raise format_error(f"{self.where}: end marker CRC mismatch at offset {self.file_size - TRAILER.size}")
         return index_off
 
+    def _check_room(self, tail: int) -> None:
+        """The header's K x C records of at least the minimum size, and ``tail`` bytes after them, must fit
+        in the file: no count a file cannot hold ever sizes an allocation (salvage too, with ``tail`` 0)."""
+        n = self.header.num_records
+        if self.data_start + n * self.record_min + tail > self.file_size:
+            raise format_error(f"{self.where}: truncated or damaged: {n} records cannot fit in {self.file_size} bytes "
+                               f"(each at least {self.record_min} bytes)")
+
     def _read_index(self) -> list[int]:
-        h = self.header
-        n = h.num_records
+        n = self.header.num_records
         index_size = 8 + 8 * n + CRC.size
-        if self.data_start + n * self.record_min + index_size + TRAILER.size > self.file_size:
-            raise format_error(f"{self.where}: truncated: {n} records cannot fit in {self.file_size} bytes")
+        self._check_room(index_size + TRAILER.size)
         index_off = self._trailer()
         if index_off + index_size + TRAILER.size != self.file_size:
             raise format_error(f"{self.where}: index offset {index_off} in the end marker does not match the file size")
@@ -220,6 +226,7 @@ class AlatReader:
     def _scan(self) -> list[int]:
         """Salvage: offsets of every intact record found between the header and the index (or EOF)."""
         h = self.header
+        self._check_room(0)
         try:
             limit = min(self._trailer(), self.file_size)
         except AlatFormatError:
@@ -275,8 +282,8 @@ class AlatReader:
         if h.bits != 16 and not np.isfinite(st).all():
             raise format_error(f"{self.where}: chunk {chunk} channel {channel}: non-finite quantizer stats")
         latent = dequantize(st, payload, h.bits, h.latent_shape)
-        if h.bits == 16 and not np.isfinite(latent).all():
-            raise format_error(f"{self.where}: chunk {chunk} channel {channel}: non-finite float16 values")
+        if not np.isfinite(latent).all():  # float16 values, or min + q x step past the binary32 range
+            raise format_error(f"{self.where}: chunk {chunk} channel {channel}: non-finite latent values")
         return latent
 
     def latent(self, chunk: int, channel: int = 0) -> np.ndarray:
@@ -305,11 +312,12 @@ class AlatReader:
         import zstandard
 
         want = self.header.raw_payload_size
-        try:
-            out = zstandard.ZstdDecompressor().decompress(payload, max_output_size=want)
+        try:  # a stream reader, capped: decompress() would allocate whatever size the frame header claims
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(payload)) as z:
+                out, rest = z.read(want + 1), z.read(1)
         except zstandard.ZstdError as e:
             raise format_error(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: bad zstd data ({e})") from e
-        if len(out) != want:
+        if len(out) != want or rest:
             raise format_error(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: zstd data gives "
                         f"{len(out)} bytes, not {want}")
         return out

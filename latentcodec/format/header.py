@@ -31,6 +31,10 @@ TRAILER = struct.Struct("<QI4s")  # index offset, its CRC32, end magic
 CRC = struct.Struct("<I")
 MAX_HEADER = 1 << 16
 MAX_CHANNELS = 64
+MAX_LATENT_CHANNELS = 64
+MAX_CHUNK_FRAMES = 60000  # 600 s at hop 160: the encoder's longest chunk
+MAX_MEL_BANDS = 256
+MAX_VALUES = 1 << 21  # latent values a record may hold: 8 x 15000 x 16 (a 600 s chunk) fits
 FLAG_ZSTD = 1
 FLAG_MONO_DOWNMIX = 1
 
@@ -72,6 +76,11 @@ class Header:
             self.steps = [f32(v) for v in self.steps]
             k = np.eye(self.latent_channels) if self.transform is None else np.asarray(self.transform)
             self.transform = k.astype(np.float16).astype(np.float64).tolist()
+
+    def problem(self) -> str | None:
+        """The first rule of spec/alat-format.md's header that these fields break, or None; in that order
+        so that no check divides by or allocates from a field an earlier one has not bounded."""
+        return _shape_problem(self) or _signal_problem(self) or _coder_problem(self)
 
     @property
     def version(self) -> int:
@@ -223,7 +232,7 @@ def _header_fields(body: bytes, version: int, where: str) -> Header:
     tool = body[pos + 2:pos + 2 + tool_len].decode()
     pos += 2 + tool_len
     steps, transform = None, None
-    if version >= 2 and 1 <= lc <= 64 and pos <= len(body):
+    if version >= 2 and 1 <= lc <= MAX_LATENT_CHANNELS and pos <= len(body):
         steps, transform, pos = _coder_block(body, pos, lc)
     if pos != len(body) or len(fp) != 32:
         raise format_error(f"{where}: header length does not match its fields")
@@ -233,28 +242,61 @@ def _header_fields(body: bytes, version: int, where: str) -> Header:
                chunk_frames=chunk, context_frames=ctx, latent_channels=lc, tool_version=tool,
                mel=MelConfig(sr, n_fft, hop, win, n_mels, fmin, fmax, floor), steps=steps, transform=transform,
                coder_version=version if version >= 2 else FORMAT_VERSION)
-    finite = np.isfinite(h.offsets + h.gains + [fmin, fmax, floor]).all()
-    if version == 1:
-        quantizer_ok = bits in BITS and quant == h.quantizer and 0 <= zlevel <= 22
-    else:
-        quantizer_ok = bits == 0 and quant == QUANT_TRANSFORM and zlevel == 0 and np.isfinite(transform).all() \
-            and all(0 < v <= MAX_STEP for v in steps)
-    problems = [
-        (n < 1, f"sample count {n}"),
-        (sr < 1 or orig_sr < 1 or hop < 1 or win < 1 or n_fft < win, "sample rate, hop, window or n_fft"),
-        (chunk < 4 or chunk % 4 or ctx % 4 or n_mels < 4 or n_mels % 4,
-         f"chunk length {chunk} / context {ctx} / {n_mels} mel bands not multiples of 4"),
-        ((lt, lm) != (chunk // 4, n_mels // 4) or not 1 <= lc <= 64, f"latent shape {lc}x{lt}x{lm}"),
+    stored = [
+        ((lt, lm) != (chunk // 4, n_mels // 4), f"latent shape {lc}x{lt}x{lm}"),
         (mel_kind != 0 or axes != 0, f"mel kind {mel_kind} / axis order {axes}"),
-        (not quantizer_ok, f"quantizer {quant} at {bits} bits, zstd level {zlevel}"),
-        (flags & ~FLAG_MONO_DOWNMIX or (flags & FLAG_MONO_DOWNMIX and ch != 1), f"flags {flags:#x} with {ch} channels"),
-        (n_chunks != h.num_chunks, f"chunk count {n_chunks}"),
-        (not finite or min(h.gains) <= 0 or not 0 <= fmin < fmax or floor <= 0, "offset, gain or mel numbers"),
+        (quant != h.quantizer, f"quantizer {quant} at {bits} bits"),
+        (flags & ~FLAG_MONO_DOWNMIX, f"flags {flags:#x}"),
     ]
-    for bad, what in problems:
-        if bad:
-            raise format_error(f"{where}: header is inconsistent: {what}")
+    problem = next((what for bad, what in stored if bad), None) or h.problem()
+    if problem is None and n_chunks != h.num_chunks:
+        problem = f"chunk count {n_chunks}, not the {h.num_chunks} that cover {n} samples"
+    if problem:
+        raise format_error(f"{where}: header is inconsistent: {problem}")
     return h
+
+
+def _shape_problem(h: Header) -> str | None:
+    """The first rule of the latent's shape and the chunking that ``h`` breaks (spec: "Bounds")."""
+    m, f, x, lc = h.mel, h.chunk_frames, h.context_frames, h.latent_channels
+    if h.num_samples < 1:
+        return f"sample count {h.num_samples}"
+    if not 4 <= f <= MAX_CHUNK_FRAMES or f % 4 or x % 4 or x > f:
+        return f"chunk length {f} / context {x} frames (multiples of 4, 4 <= chunk <= {MAX_CHUNK_FRAMES}, context <= chunk)"
+    if not 4 <= m.n_mels <= MAX_MEL_BANDS or m.n_mels % 4:
+        return f"{m.n_mels} mel bands (a multiple of 4 from 4 to {MAX_MEL_BANDS})"
+    if not 1 <= lc <= MAX_LATENT_CHANNELS or h.values > MAX_VALUES:
+        return f"latent shape {lc}x{f // 4}x{m.n_mels // 4} (1..{MAX_LATENT_CHANNELS} channels, at most {MAX_VALUES} values)"
+    return None
+
+
+def _signal_problem(h: Header) -> str | None:
+    """The first rule of the signal and mel numbers that ``h`` breaks."""
+    m = h.mel
+    if m.sample_rate < 1 or h.original_rate < 1:
+        return f"sample rate {m.sample_rate} / original rate {h.original_rate}"
+    if m.win != m.n_fft or m.n_fft % 2 or not 2 <= m.n_fft or not 1 <= m.hop <= m.n_fft:
+        return f"window {m.win}, n_fft {m.n_fft}, hop {m.hop} (window = n_fft, even; 1 <= hop <= n_fft)"
+    numbers = h.offsets + h.gains + [m.fmin, m.fmax, m.log_floor]
+    if not np.isfinite(numbers).all() or min(h.gains) <= 0:
+        return "an offset, gain or mel number is not finite, or a gain is not above 0"
+    if not 0 <= m.fmin < m.fmax <= m.sample_rate / 2 or not 0 < m.log_floor < 1:
+        return f"mel range {m.fmin:g}..{m.fmax:g} Hz at {m.sample_rate} Hz, log floor {m.log_floor:g}"
+    return None
+
+
+def _coder_problem(h: Header) -> str | None:
+    """The first rule of the quantizer settings that ``h`` breaks."""
+    if h.version == 1:
+        ok = h.bits in BITS and 0 <= h.zstd_level <= 22
+    else:
+        ok = h.bits == 0 and h.zstd_level == 0 and np.isfinite(h.transform).all() \
+            and all(0 < v <= MAX_STEP for v in h.steps)
+    if not ok:
+        return f"quantizer at {h.bits} bits, zstd level {h.zstd_level}"
+    if h.mono_downmix and h.channels != 1:
+        return f"mono downmix flag with {h.channels} channels"
+    return None
 
 
 def fixed_size(h: Header) -> int:

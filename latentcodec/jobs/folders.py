@@ -7,17 +7,40 @@ import multiprocessing as mp
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from latentcodec.audio.io import AUDIO_SUFFIXES, output_suffix
+from latentcodec.audio.io import AUDIO_SUFFIXES, output_suffix, sound_path
 from latentcodec.errors import LatentCodecError
+from latentcodec.fileio import remove_stale_temporaries
 from latentcodec.jobs.worker import Job, Outcome, init_worker, run_job
 
 
 def plan(in_dir: Path, out_dir: Path, kind: str, suffix: str = ".wav") -> list[Job]:
     """Every input under ``in_dir`` (audio files to encode, .alat files to decode) with its output under
-    ``out_dir`` at the same relative path, the suffix changed (to ``suffix`` when decoding: its format)."""
+    ``out_dir`` at the same relative path, the suffix changed (to ``suffix`` when decoding: its format).
+    Two inputs that would share an output (``a.wav`` and ``a.flac``) are refused before any work: one of
+    them would be lost, and a rerun could not tell which one the output holds."""
     new_suffix = ".alat" if kind == "encode" else output_suffix(suffix)
     sources = [p for p in input_files(in_dir, kind) if out_dir.resolve() not in p.resolve().parents]
-    return [Job(p, out_dir / p.relative_to(in_dir).with_suffix(new_suffix)) for p in sources]
+    jobs = [Job(p, out_dir / p.relative_to(in_dir).with_suffix(new_suffix)) for p in sources]
+    first: dict[Path, Path] = {}
+    clashes = [(first.setdefault(j.target, j.source), j.source, j.target) for j in jobs
+               if first.get(j.target, j.source) != j.source]
+    if clashes:
+        a, b, target = clashes[0]
+        more = f" (and {len(clashes) - 1} more such pairs)" if len(clashes) > 1 else ""
+        raise LatentCodecError(f"{a} and {b} would both be written to {target}{more}: rename one, or "
+                               f"{kind} them into separate folders; nothing was done")
+    return jobs
+
+
+def prepare(in_dir: Path, out_dir: Path, kind: str, opts: dict[str, Any], suffix: str = ".wav"
+            ) -> tuple[list[Job], list[Job]]:
+    """(jobs to run, jobs whose output is already complete) of a folder run; removes the temporary files
+    an interrupted earlier run left beside the outputs."""
+    jobs = plan(in_dir, out_dir, kind, suffix)
+    for j in jobs:
+        remove_stale_temporaries(j.target)
+    done = [j for j in jobs if is_complete(j, kind, opts)]
+    return [j for j in jobs if j not in done], done
 
 
 def input_files(in_dir: Path, kind: str) -> list[Path]:
@@ -28,26 +51,32 @@ def input_files(in_dir: Path, kind: str) -> list[Path]:
     return sorted(p for p in in_dir.rglob("*") if p.suffix.lower() in wanted and p.is_file())
 
 
-def is_complete(job: Job, kind: str) -> bool:
-    """An output that a finished run wrote: a .alat whose index and end marker hold, or audio that
-    soundfile reads with the frame count its .alat promises."""
+def is_complete(job: Job, kind: str, opts: dict[str, Any] | None = None) -> bool:
+    """An output that a finished run of the same job wrote: a .alat whose index and end marker hold, made
+    from an input of the source's size with the model asked for; or audio that soundfile reads with the
+    rate asked for and the frame count its .alat promises."""
+    opts = opts or {}
     if not job.target.is_file():
         return False
     from latentcodec.format.container import AlatReader
 
     try:
         if kind == "encode":
-            with AlatReader(job.target):
-                return True
+            from latentcodec.models.registry import DEFAULT_MODEL
+
+            with AlatReader(job.target) as r:
+                h = r.header
+            return h.input_size == job.source.stat().st_size and h.model_name == (opts.get("model") or DEFAULT_MODEL)
         import soundfile as sf
+
+        from latentcodec.codec import output_frames, output_rate
 
         with AlatReader(job.source) as r:
             h = r.header
-        info = sf.info(str(job.target))
-        from latentcodec.codec import output_frames
-
-        return info.channels == h.channels and info.frames == output_frames(h, info.samplerate)
-    except (LatentCodecError, RuntimeError):
+        info = sf.info(sound_path(job.target))
+        return info.samplerate == output_rate(h, opts.get("sample_rate")) and info.channels == h.channels \
+            and info.frames == output_frames(h, info.samplerate)
+    except (LatentCodecError, RuntimeError, OSError):
         return False
 
 

@@ -45,8 +45,12 @@ def run_job(job: Job) -> Outcome:
     from latentcodec.codec import decode_file, encode_file
 
     kind, opts = _WORKER["kind"], dict(_WORKER["opts"])
-    job.target.parent.mkdir(parents=True, exist_ok=True)
+    overwrite = opts.pop("overwrite", False)
     try:
+        _make_folder(job.target)
+        if job.target.exists() and not overwrite:  # the planner found it is not this job's complete output
+            raise LatentCodecError(f"{job.target}: exists and is not a complete output of this job: kept "
+                                   f"(--overwrite, -y, replaces it)")
         if kind == "encode":
             h = encode_file(job.source, job.target, overwrite=True, **opts).header
         else:
@@ -57,14 +61,23 @@ def run_job(job: Job) -> Outcome:
         return Outcome(job, str(e), 0.0)
 
 
+def _make_folder(target: Path) -> None:
+    """The output's folder, as one error line when a file stands in its way (or the disk refuses)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LatentCodecError(f"{target}: cannot create its folder {target.parent} ({e.strerror or e})") from e
+
+
 def _decode_model(source: Path, opts: dict[str, Any]) -> Any:
-    """The model a .alat names (or the one asked for), loaded once per worker and name."""
+    """The model asked for, or the shipped one a .alat names, loaded once per worker and name."""
     from latentcodec.codec import model_for_file
     from latentcodec.format.container import AlatReader
 
     with AlatReader(source) as r:
         h = r.header
-    name = opts.pop("model", None) or h.model_name
-    if name not in _WORKER["models"]:
-        _WORKER["models"][name] = model_for_file(h, name, True, opts["device"])
-    return model_for_file(h, _WORKER["models"][name], opts.get("force", False), opts["device"])
+    given = opts.pop("model", None)  # None: the shipped model the file names (model_for_file refuses others)
+    key = given or h.model_name
+    if key not in _WORKER["models"]:
+        _WORKER["models"][key] = model_for_file(h, given, True, opts["device"])
+    return model_for_file(h, _WORKER["models"][key], opts.get("force", False), opts["device"])
