@@ -16,6 +16,7 @@ import click
 
 from latentcodec.cli import coding, training  # noqa: F401 (they add their commands to the group)
 from latentcodec.cli.group import cli
+from latentcodec.cli.options import ClosedPipe
 from latentcodec.errors import LatentCodecError
 
 # How the CLI names the library argument an error is about: as the option to change, or as what to do.
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         click.echo("alat: interrupted", err=True)
         return 130
-    except BrokenPipeError:  # the reader of stdout went away: end quietly, as a tool killed by SIGPIPE
+    except (BrokenPipeError, ClosedPipe):  # the reader of stdout went away: end quietly, as if killed by SIGPIPE
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 128 + signal.SIGPIPE
     return rv if isinstance(rv, int) else 0

@@ -188,15 +188,21 @@ def emit(as_json: bool, data: dict[str, Any], text: str, err: bool = False, quie
         click.echo(json.dumps(data, indent=1) if as_json else text, err=err)
 
 
+class ClosedPipe(Exception):
+    """The reader of stdout went away. Not an OSError, which click would turn into exit status 1."""
+
+
 @contextmanager
 def stdout_guard(output: str) -> Iterator[None]:
     """When stdout carries the output and writing it fails, point stdout at /dev/null, so that Python's
     flush at exit adds no second error to the one line."""
     try:
         yield
-    except (LatentCodecError, BrokenPipeError):
-        if output == "-":
+    except (LatentCodecError, BrokenPipeError) as e:
+        if output == "-" and sys.stdout is not None:  # None: stdout was closed before we started
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if isinstance(e, BrokenPipeError):
+            raise ClosedPipe() from e
         raise
 
 
