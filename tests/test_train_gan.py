@@ -16,7 +16,14 @@ import latentcodec.training.vae as vae_training
 from latentcodec.cli import main
 from latentcodec.models.loader import SMALL_VAE_CONFIG
 from latentcodec.training.discriminators import MelPatchDiscriminator
-from latentcodec.training.vae import Run, TrainConfig, adaptive_weight, adversarial_loss, reconstruction_loss, train
+from latentcodec.training.vae import (
+    Run,
+    TrainConfig,
+    adaptive_weight,
+    adversarial_loss,
+    reconstruction_loss,
+    train,
+)
 
 TINY = {**SMALL_VAE_CONFIG, "block_out_channels": (16, 16, 16)}
 GAN_FIGURES = ("gan", "fm", "adaptive_weight", "disc", "disc_acc_real", "disc_acc_fake")

@@ -501,7 +501,9 @@ def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, devi
         record({})  # the curve starts at the initial weights (those of --init)
     with (out / "steps.jsonl").open("a") as steps_log:
         while run.step < cfg.steps:
-            since.append(train_step(run, sampler.batch(cfg.batch_size).to(device), cfg))
+            t_step = time.time()
+            since.append({**train_step(run, sampler.batch(cfg.batch_size).to(device), cfg),
+                          "seconds": time.time() - t_step})
             steps_log.write(json.dumps({"step": run.step, **since[-1]}) + "\n")
             if run.step % 50 == 0:
                 recent = ", ".join(f"{k} {v:.3f}" for k, v in train_means(since[-50:]).items())
