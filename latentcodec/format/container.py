@@ -281,7 +281,8 @@ class AlatReader:
         st = np.frombuffer(stats, "<f4").reshape(h.latent_channels, -1)
         if h.bits != 16 and not np.isfinite(st).all():
             raise format_error(f"{self.where}: chunk {chunk} channel {channel}: non-finite quantizer stats")
-        latent = dequantize(st, payload, h.bits, h.latent_shape)
+        with np.errstate(over="ignore"):  # a forged stat's overflow is refused just below
+            latent = dequantize(st, payload, h.bits, h.latent_shape)
         if not np.isfinite(latent).all():  # float16 values, or min + q x step past the binary32 range
             raise format_error(f"{self.where}: chunk {chunk} channel {channel}: non-finite latent values")
         return latent

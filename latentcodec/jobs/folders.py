@@ -22,8 +22,10 @@ def plan(in_dir: Path, out_dir: Path, kind: str, suffix: str = ".wav") -> list[J
     sources = [p for p in input_files(in_dir, kind) if out_dir.resolve() not in p.resolve().parents]
     jobs = [Job(p, out_dir / p.relative_to(in_dir).with_suffix(new_suffix)) for p in sources]
     first: dict[Path, Path] = {}
-    clashes = [(first.setdefault(j.target, j.source), j.source, j.target) for j in jobs
-               if first.get(j.target, j.source) != j.source]
+    clashes = []
+    for j in jobs:
+        if first.setdefault(j.target, j.source) != j.source:
+            clashes.append((first[j.target], j.source, j.target))
     if clashes:
         a, b, target = clashes[0]
         more = f" (and {len(clashes) - 1} more such pairs)" if len(clashes) > 1 else ""
