@@ -88,7 +88,7 @@ def fields_of(data: bytes) -> list[tuple[int, str]]:
     for code in HEADER_FIELDS[1:]:
         out.append((pos, code))
         pos += struct.calcsize("<" + code)
-    ch, h = _u(data, "H", 14 + 8), _u(data, "I", 10)
+    ch = _u(data, "H", 14 + 8)
     out += [(14 + 80 + 4 * i, "f") for i in range(2 * ch)]
     pos = 14 + 80 + 8 * ch
     out += [(pos + i, "B") for i in range(32)] + [(pos + 32, "H")]
