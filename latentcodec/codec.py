@@ -33,7 +33,7 @@ from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel_frames, normalization_st
 from latentcodec.errors import AlatFormatError, LatentCodecError, ModelError
 from latentcodec.fileio import atomic_output, check_output, stream_output
 from latentcodec.format.container import AlatReader, AlatWriter
-from latentcodec.format.header import MAX_CHANNELS, Header
+from latentcodec.format.header import MAX_CHANNELS, Header, stored_mel
 from latentcodec.format.quantize import BITS, DEFAULT_ZSTD
 from latentcodec.format.rate import (
     DEFAULT_QUALITY,
@@ -278,9 +278,7 @@ def check_decodable(header: Header, where: str) -> None:
     """Refuse, before any model is loaded, a header this decoder cannot honour: its mel front end must be
     the one the VAEs and vocoders were made for (the encoder writes no other), and its input frame count
     must agree with its samples (it sizes the output at the original rate)."""
-    own = Header(channels=1, num_samples=1, original_rate=1, original_channels=1, original_frames=1, input_size=0,
-                 model_name="", model_fingerprint=bytes(32), offsets=[0], gains=[1]).mel  # as a header stores it
-    m = header.mel
+    own, m = stored_mel(AUDIOLDM_MEL), header.mel
     if m != own:
         raise AlatFormatError(f"{where}: the header's mel front end ({m.sample_rate} Hz, n_fft {m.n_fft}, hop {m.hop}, "
                               f"window {m.win}, {m.n_mels} bands, {m.fmin:g}-{m.fmax:g} Hz, floor {m.log_floor:g}) "

@@ -132,7 +132,7 @@ def test_user_errors(capsys, tmp_path, make_wav, tiny_model, other_model) -> Non
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 4
     bad.write_bytes(bytes(flipped))
-    _error(capsys, wav, "decode", str(bad), str(wav), match="CRC mismatch")
+    _error(capsys, wav, "decode", str(bad), str(wav), *m, match="CRC mismatch")
     _error(capsys, wav, "decode", str(alat), str(wav), "--model", other_model, match="use --force")
     assert run(capsys, "decode", str(alat), str(wav), "--model", other_model, "--force")[0] == 0
     _error(capsys, None, "info", str(bad), match="CRC mismatch")

@@ -1,5 +1,6 @@
 """The `alat` command line (click): parses, calls the library, prints. Errors a user can cause end in one
-line on stderr, ``alat: error: ...``, and exit status 1 (2 for bad usage, 130 when interrupted).
+line on stderr, ``alat: error: ...``, and exit status 1 (2 for bad usage, 130 when interrupted; 141, silently, when the
+reader of stdout goes away, as for a tool killed by SIGPIPE).
 
 Only click and the standard library are imported at start-up; each command imports what it needs, so
 ``alat --help`` and ``alat info`` never load torch. Shell completion: ``eval "$(_ALAT_COMPLETE=bash_source alat)"``.
@@ -8,15 +9,12 @@ they share.
 """
 from __future__ import annotations
 
-import os
-import signal
 import sys
 
 import click
 
 from latentcodec.cli import coding, training  # noqa: F401 (they add their commands to the group)
 from latentcodec.cli.group import cli
-from latentcodec.cli.options import ClosedPipe
 from latentcodec.errors import LatentCodecError
 
 # How the CLI names the library argument an error is about: as the option to change, or as what to do.
@@ -55,9 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         click.echo("alat: interrupted", err=True)
         return 130
-    except (BrokenPipeError, ClosedPipe):  # the reader of stdout went away: end quietly, as if killed by SIGPIPE
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
-        return 128 + signal.SIGPIPE
     return rv if isinstance(rv, int) else 0
 
 

@@ -181,28 +181,40 @@ def progress_bar(quiet: bool, what: str) -> Iterator[Callable[[int, int], None] 
         yield update
 
 
+SIGPIPE_STATUS = 128 + 13  # a shell's status for a tool killed by SIGPIPE (13 on every Unix)
+
+
+def _mute_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit adds no second error (none when closed)."""
+    if sys.stdout is not None:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def emit(as_json: bool, data: dict[str, Any], text: str, err: bool = False, quiet: bool = False) -> None:
     """The result on stdout, or on stderr when stdout carries the output file; nothing when ``quiet``
     unless it was asked for as JSON."""
-    if as_json or not quiet:
+    if quiet and not as_json:
+        return
+    try:
         click.echo(json.dumps(data, indent=1) if as_json else text, err=err)
-
-
-class ClosedPipe(Exception):
-    """The reader of stdout went away. Not an OSError, which click would turn into exit status 1."""
+    except BrokenPipeError:  # `alat info x.alat | head -1`: end as a Unix tool killed by SIGPIPE
+        _mute_stdout()
+        raise click.exceptions.Exit(SIGPIPE_STATUS) from None
 
 
 @contextmanager
 def stdout_guard(output: str) -> Iterator[None]:
-    """When stdout carries the output and writing it fails, point stdout at /dev/null, so that Python's
-    flush at exit adds no second error to the one line."""
+    """When stdout carries the output and writing it fails, mute stdout so that the error stays one line;
+    a reader that went away (`| head`) ends the run quietly with SIGPIPE's status, as Unix tools end.
+    (click would turn the BrokenPipeError into a silent exit status 1.)"""
     try:
         yield
-    except (LatentCodecError, BrokenPipeError) as e:
-        if output == "-" and sys.stdout is not None:  # None: stdout was closed before we started
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        if isinstance(e, BrokenPipeError):
-            raise ClosedPipe() from e
+    except BrokenPipeError:
+        _mute_stdout()
+        raise click.exceptions.Exit(SIGPIPE_STATUS) from None
+    except LatentCodecError:
+        if output == "-":
+            _mute_stdout()
         raise
 
 

@@ -39,6 +39,12 @@ FLAG_ZSTD = 1
 FLAG_MONO_DOWNMIX = 1
 
 
+def stored_mel(m: MelConfig) -> MelConfig:
+    """``m`` as a header stores it: its frequencies and floor rounded to float32."""
+    f32 = lambda v: float(np.float32(v))  # noqa: E731
+    return replace(m, fmin=f32(m.fmin), fmax=f32(m.fmax), log_floor=f32(m.log_floor))
+
+
 @dataclass
 class Header:
     """Everything decoding needs, as stored in the header (spec: "Header")."""
@@ -68,8 +74,7 @@ class Header:
     def __post_init__(self) -> None:
         """Hold float fields as the float32 values the file stores, so a header equals its reading."""
         f32 = lambda v: float(np.float32(v))  # noqa: E731
-        m = self.mel
-        self.mel = replace(m, fmin=f32(m.fmin), fmax=f32(m.fmax), log_floor=f32(m.log_floor))
+        self.mel = stored_mel(self.mel)
         self.offsets, self.gains = [f32(v) for v in self.offsets], [f32(v) for v in self.gains]
         if self.steps is not None:
             self.bits = 0
