@@ -1,5 +1,5 @@
 """Training on stored latents: a torch Dataset of fixed-length latent crops over a folder of .alat files
-(e.g. for a latent-diffusion model), read chunk by chunk without decoding audio.
+and tar shards of them (e.g. for a latent-diffusion model), read chunk by chunk without decoding audio.
 
 Why it keeps state: a training loop reads many overlapping crops of each file. Parsing a file's header and
 index once per process, and decoding each chunk once for all the crops that overlap it, is what brings
@@ -18,13 +18,15 @@ from torch.utils.data import Dataset
 
 from latentcodec.errors import LatentCodecError
 from latentcodec.format.container import AlatReader
+from latentcodec.format.shards import Source, open_source, sources_under
 
 OPEN_FILES = 64  # readers kept open per process; more files than this are reopened as needed
 
 
 class LatentCrops(Dataset):
     """Every ``crop_frames``-frame latent crop (stride ``stride``, default ``crop_frames``) of every audio
-    channel of every .alat file under ``folder``, within the audio (not the last chunk's padding).
+    channel of every .alat file under ``folder`` and in its tar shards (``alat encode --shard-size``), within
+    the audio (not the last chunk's padding).
 
     Item i is a float32 tensor (latent channels, crop_frames, n_mels / 4). Decoded chunks are kept in a
     least-recently-used cache of ``cache_mb`` MiB per process (0: none), so a shuffled epoch over a data set
@@ -34,10 +36,10 @@ class LatentCrops(Dataset):
     def __init__(self, folder: str | Path, crop_frames: int, stride: int | None = None, cache_mb: float = 256.0):
         self.crop, stride = crop_frames, stride or crop_frames
         self.cache_bytes = int(cache_mb * 2 ** 20)
-        self.items: list[tuple[Path, int, int]] = []  # (file, audio channel, first latent frame)
-        self.chunk_latent_frames: dict[Path, int] = {}
-        for path in sorted(Path(folder).rglob("*.alat")):
-            with AlatReader(path) as r:
+        self.items: list[tuple[Source, int, int]] = []  # (file or shard member, audio channel, first latent frame)
+        self.chunk_latent_frames: dict[Source, int] = {}
+        for path in sources_under(Path(folder)):
+            with AlatReader(open_source(path)) as r:
                 h = r.header
             frames = h.num_samples // h.mel.hop // 4  # latent frames inside the audio
             self.chunk_latent_frames[path] = h.chunk_frames // 4
@@ -48,8 +50,8 @@ class LatentCrops(Dataset):
 
     def _reset(self) -> None:
         self._pid = os.getpid()
-        self._readers: OrderedDict[Path, AlatReader] = OrderedDict()
-        self._chunks: OrderedDict[tuple[Path, int, int], np.ndarray] = OrderedDict()
+        self._readers: OrderedDict[Source, AlatReader] = OrderedDict()
+        self._chunks: OrderedDict[tuple[Source, int, int], np.ndarray] = OrderedDict()
         self._cached = 0
 
     def __getstate__(self) -> dict:
@@ -63,16 +65,16 @@ class LatentCrops(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def _reader(self, path: Path) -> AlatReader:
+    def _reader(self, path: Source) -> AlatReader:
         if self._pid != os.getpid():  # a forked worker: the parent's handles share file offsets with it
             self._reset()
-        r = self._readers.pop(path, None) or AlatReader(path)
+        r = self._readers.pop(path, None) or AlatReader(open_source(path))
         self._readers[path] = r
         if len(self._readers) > OPEN_FILES:
             self._readers.popitem(last=False)[1].close()
         return r
 
-    def _chunk(self, path: Path, k: int, channel: int) -> np.ndarray:
+    def _chunk(self, path: Source, k: int, channel: int) -> np.ndarray:
         """Chunk ``k``'s latent of ``channel``, (latent channels, chunk frames, mel), from the cache if there."""
         key = (path, k, channel)
         z = self._chunks.pop(key, None)

@@ -1,13 +1,17 @@
-"""What a .alat file holds and what it costs: real bytes on disk, kbps and compression ratios."""
+"""What a .alat file (or a folder or shard of them) holds and what it costs: real bytes on disk, kbps and
+compression ratios."""
 from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from pathlib import Path
 
+from latentcodec.errors import LatentCodecError
 from latentcodec.format.container import AlatReader
 from latentcodec.format.header import Header
 from latentcodec.format.rate import DEFAULT_QUALITY, step_for_quality
+from latentcodec.format.shards import Member, members, open_source, sources_under
 from latentcodec.models.registry import shipped_models
 
 
@@ -34,7 +38,7 @@ def coder_summary(h: Header) -> dict:
         return {"format_version": 1, "bits": h.bits, "zstd_level": h.zstd_level}
     step = h.steps[0]
     quality = DEFAULT_QUALITY - 2 * math.log2(step / step_for_quality(DEFAULT_QUALITY))
-    return {"format_version": 2, "step": step, "quality": round(quality, 3)}
+    return {"format_version": h.version, "step": step, "quality": round(quality, 3)}
 
 
 def coder_text(h: Header) -> str:
@@ -57,6 +61,51 @@ def file_info(path: str | Path) -> dict:
             "payload_bytes": payload,
             "overhead_bytes": size - payload, "records": records,
             "model_shipped": h.model_name in shipped_models()}
+
+
+def collection_info(path: Path) -> dict:
+    """Totals of a folder of .alat files and tar shards, or of one shard: files, audio, real bytes (the
+    .alat files' own, and on disk with the shards' tar blocks), mean kbps, models and versions; files that
+    do not read are listed, not fatal."""
+    sources = sources_under(path) if path.is_dir() else members(path)
+    shards = sorted({s.shard for s in sources if isinstance(s, Member)} | ({path} if path.is_file() else set()))
+    models: Counter[str] = Counter()
+    versions: Counter[int] = Counter()
+    seconds, alat_bytes, failures = 0.0, 0, []
+    for s in sources:
+        try:
+            with AlatReader(open_source(s)) as r:
+                h, size = r.header, r.file_size
+        except LatentCodecError as e:
+            failures.append({"input": getattr(s, "name", str(s)), "error": str(e)})
+            continue
+        models[h.model_name] += 1
+        versions[h.version] += 1
+        seconds += h.duration
+        alat_bytes += size
+    loose = sum(os.stat(s).st_size for s in sources if isinstance(s, Path))
+    disk = loose + sum(p.stat().st_size for p in shards)
+    files = len(sources) - len(failures)
+    return {"path": str(path), "files": files, "shards": len(shards), "hours_of_audio": seconds / 3600,
+            "alat_bytes": alat_bytes, "bytes_on_disk": disk, "kbps": alat_bytes * 8 / seconds / 1000 if seconds else 0.0,
+            "kbps_on_disk": disk * 8 / seconds / 1000 if seconds else 0.0, "models": dict(models),
+            "format_versions": {str(k): v for k, v in sorted(versions.items())}, "failures": failures}
+
+
+def _counts(d: dict) -> str:
+    return ", ".join(f"{k} ({v})" for k, v in d.items()) or "none"
+
+
+def collection_text(info: dict) -> str:
+    """The lines `alat info` prints for :func:`collection_info`'s dict."""
+    in_shards = f" in {info['shards']} shards" if info["shards"] else ""
+    return "\n".join([
+        f"{info['path']}: {info['files']} .alat files{in_shards}, {info['hours_of_audio']:.3f} h of audio"
+        + (f", {len(info['failures'])} unreadable" if info["failures"] else ""),
+        f"  models    {_counts(info['models'])}",
+        f"  versions  {_counts(info['format_versions'])}",
+        f"  size      {info['alat_bytes']:,} bytes of .alat files, {info['kbps']:.2f} kbps; {info['bytes_on_disk']:,} "
+        f"bytes on disk, {info['kbps_on_disk']:.2f} kbps"])
 
 
 def last_chunk_text(h: dict) -> str:

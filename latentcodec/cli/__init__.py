@@ -21,7 +21,7 @@ from latentcodec.errors import LatentCodecError
 FLAGS = {"chunk_seconds": "--chunk-seconds", "sample_rate": "--sample-rate", "quality": "--quality", "kbps": "--kbps",
          "bits": "--bits", "zstd_level": "--zstd", "vocoder": "--vocoder", "device": "--device", "start": "--start",
          "duration": "--duration", "ray": "--ray", "format": "--format",
-         "precision": "--precision"}
+         "precision": "--precision", "shard_size": "--shard-size"}
 REMEDIES = {"force": "use --force to decode anyway", "mono": "use --mono to code one mixed channel",
             "model": "pass its folder with --model", "overwrite": "use --overwrite (-y) to replace it"}
 

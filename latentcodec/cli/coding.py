@@ -18,6 +18,7 @@ from latentcodec.cli.options import (
     JSON,
     OVERWRITE,
     THREADS,
+    ByteSize,
     Finite,
     SampleRate,
     check_jobs,
@@ -36,20 +37,27 @@ from latentcodec.cli.options import (
 @click.argument("input")
 @click.argument("output")
 @ENCODE
+@click.option("--shard-size", type=ByteSize(), help="folder mode: pack the outputs into OUTPUT/NNNNNN.tar shards "
+              "of at most SIZE (e.g. 1GB), WebDataset's layout: member KEY.alat, KEY the input's path below INPUT "
+              "without its suffix")
 @OVERWRITE
 @JOBS
 @THREADS
 @COMMON
 @JSON
-def encode(input: str, output: str, model: str | None, device: str, batch_size: int, overwrite: bool, jobs: int,
-           ray: str | None, threads: int | None, quiet: bool, as_json: bool, **coder: Any) -> int | None:
+def encode(input: str, output: str, model: str | None, device: str, batch_size: int, shard_size: int | None,
+           overwrite: bool, jobs: int, ray: str | None, threads: int | None, quiet: bool, as_json: bool,
+           **coder: Any) -> int | None:
     """Audio file INPUT -> .alat file OUTPUT; '-' reads stdin or writes stdout. A folder INPUT: every audio
     file under it -> OUTPUT folder, same tree, NAME.alat for each NAME.* (complete outputs are kept, so a
-    rerun resumes; any other file in the way is kept unless -y). Two inputs that differ only in their
-    suffix (a.wav, a.flac) would share an output: the run refuses them before any work."""
+    rerun resumes; any other file in the way is kept unless -y), or tar shards of them (--shard-size;
+    a rerun resumes too). Two inputs that differ only in their suffix (a.wav, a.flac) would share an
+    output: the run refuses them before any work."""
     if _folder_input(input, ray, jobs):
-        return _folder("encode", input, output, jobs, ray, threads, quiet, as_json, model=model,
-                       device=device, batch_size=batch_size, overwrite=overwrite, **coder_opts(coder))
+        return _folder("encode", input, output, jobs, ray, threads, quiet, as_json, shard_size=shard_size,
+                       model=model, device=device, batch_size=batch_size, overwrite=overwrite, **coder_opts(coder))
+    if shard_size:
+        raise click.UsageError(f"--shard-size is for folder mode: {input} is not a folder")
     from latentcodec.codec import encode_file
     from latentcodec.fileinfo import coder_summary, coder_text, rate_figures
     from latentcodec.models.loader import pick_device
@@ -139,12 +147,19 @@ def _folder_input(input: str, ray: str | None, jobs: int) -> bool:
 
 
 def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, threads: int | None, quiet: bool,
-            as_json: bool, suffix: str = ".wav", **opts: Any) -> int:
+            as_json: bool, suffix: str = ".wav", shard_size: int | None = None, **opts: Any) -> int:
     """Folder mode: plan, skip complete outputs, run the rest on ``jobs`` workers (Ray actors with ``ray``),
-    list the failures. Interrupted, it says what is done and that the same command resumes."""
+    pack shards as files finish (``shard_size``), list the failures. Interrupted, it says what is done and
+    that the same command resumes."""
     from latentcodec.jobs.folders import prepare, run_batch
+    from latentcodec.jobs.shards import prepare_shards
 
-    todo, skipped = prepare(Path(input), Path(output), kind, opts, suffix)
+    packer = None
+    if shard_size:
+        todo, held, packer = prepare_shards(Path(input), Path(output), opts, shard_size)
+        skipped: list[Any] = [None] * held
+    else:
+        todo, skipped = prepare(Path(input), Path(output), kind, opts, suffix)
     t = time.perf_counter()
     bar = None
     if not (quiet or as_json) and sys.stderr.isatty():
@@ -155,6 +170,8 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
 
     def step(outcome: Any) -> None:
         done.append(outcome)
+        if packer is not None:
+            packer.add(outcome)
         if bar is not None:
             bar.set_postfix_str(f"{sum(o.seconds for o in done) / 3600:.2f} h of audio")
             bar.update()
@@ -168,15 +185,21 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
         click.echo(f"alat: interrupted: {written + len(skipped)} of {len(todo) + len(skipped)} outputs complete; "
                    f"the same command resumes", err=True)
         return 130
+    if packer is not None:
+        packer.finish()
     if bar is not None:
         bar.close()
     failed = [o for o in done if o.error]
     hours = sum(o.seconds for o in done) / 3600
     data = {"written": len(done) - len(failed), "skipped": len(skipped), "failed": len(failed),
             "hours_of_audio": hours, "seconds": time.perf_counter() - t,
-            "failures": [{"input": str(o.job.source), "error": o.error} for o in failed]}
+            "failures": [{"input": o.job.name, "error": o.error} for o in failed]}
+    shards = ""
+    if packer is not None:
+        data["shards_written"] = [str(p) for p in packer.written]
+        shards = f", {len(packer.written)} shards written"
     emit(as_json, data, f"{output}: {data['written']} written, {len(skipped)} already complete, {len(failed)} "
-                        f"failed; {hours:.3f} h of audio in {data['seconds']:.1f} s", quiet=quiet)
+                        f"failed{shards}; {hours:.3f} h of audio in {data['seconds']:.1f} s", quiet=quiet)
     for o in failed:
         click.echo(f"alat: failed: {o.error}", err=True)
     return 1 if failed else 0
@@ -185,12 +208,21 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
 @cli.command()
 @click.argument("input")
 @JSON
-def info(input: str, as_json: bool) -> None:
-    """Header, chunks, real bytes, kbps and ratios of a .alat file."""
-    from latentcodec.fileinfo import file_info, info_text
+def info(input: str, as_json: bool) -> int:
+    """Header, chunks, real bytes, kbps and ratios of a .alat file; totals of a folder of .alat files and
+    tar shards, or of one shard (.tar), listing the files that do not read."""
+    from latentcodec.fileinfo import collection_info, collection_text, file_info, info_text
 
-    data = file_info(input)
-    emit(as_json, data, info_text(data))
+    path = Path(input)
+    if not (path.is_dir() or path.suffix.lower() == ".tar"):
+        data = file_info(input)
+        emit(as_json, data, info_text(data))
+        return 0
+    data = collection_info(path)
+    emit(as_json, data, collection_text(data))
+    for f in data["failures"]:
+        click.echo(f"alat: failed: {f['error']}", err=True)
+    return 1 if data["failures"] else 0
 
 
 @cli.command()

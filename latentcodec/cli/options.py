@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -55,6 +56,23 @@ class SampleRate(click.ParamType):
         if not OUTPUT_RATES[0] <= rate <= OUTPUT_RATES[1]:
             self.fail(f"{rate} Hz: give {OUTPUT_RATES[0]} to {OUTPUT_RATES[1]} Hz, or 'original'", param, ctx)
         return rate
+
+
+class ByteSize(click.ParamType):
+    """A size such as 1GB (10^9 bytes), 500MiB (2^20 each) or 65536 (bytes), 1 byte to 1 TiB."""
+
+    name = "SIZE"
+    UNITS = {"": 1, "k": 10 ** 3, "m": 10 ** 6, "g": 10 ** 9, "t": 10 ** 12,
+             "ki": 2 ** 10, "mi": 2 ** 20, "gi": 2 ** 30, "ti": 2 ** 40}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*", str(value), re.IGNORECASE)
+        if not m:
+            self.fail(f"{value!r}: give a size such as 1GB, 500MB, 256MiB or a count of bytes", param, ctx)
+        size = int(float(m.group(1)) * self.UNITS[(m.group(2) or "").lower()])
+        if not 1 <= size <= 2 ** 40:
+            self.fail(f"{value!r}: give 1 byte to 1 TiB", param, ctx)
+        return size
 
 
 WORKER_BYTES = 600 << 20  # what one folder worker holds: the model, a batch's activations, the vocoder

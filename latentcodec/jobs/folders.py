@@ -1,4 +1,5 @@
-"""Folder mode: encode or decode every file of a tree into a mirrored tree, in worker processes that each
+"""Folder mode: encode or decode every file of a tree (decoding: also every member of its tar shards) into
+a mirrored tree, in worker processes that each
 load the model once. One bad file never stops the batch; outputs that are already complete and valid
 are skipped, so an interrupted batch resumes where it stopped (outputs appear whole or not at all)."""
 from __future__ import annotations
@@ -10,28 +11,36 @@ from typing import Any, Callable, Iterator
 from latentcodec.audio.io import AUDIO_SUFFIXES, output_suffix, sound_path
 from latentcodec.errors import LatentCodecError
 from latentcodec.fileio import remove_stale_temporaries
+from latentcodec.format.shards import Member, Source, open_source, sources_under
 from latentcodec.jobs.worker import Job, Outcome, init_worker, run_job
 
 
 def plan(in_dir: Path, out_dir: Path, kind: str, suffix: str = ".wav") -> list[Job]:
-    """Every input under ``in_dir`` (audio files to encode, .alat files to decode) with its output under
-    ``out_dir`` at the same relative path, the suffix changed (to ``suffix`` when decoding: its format).
-    Two inputs that would share an output (``a.wav`` and ``a.flac``) are refused before any work: one of
-    them would be lost, and a rerun could not tell which one the output holds."""
+    """Every input under ``in_dir`` (audio files to encode; .alat files and the members of .tar shards to
+    decode) with its output under ``out_dir`` at the same relative path (a member's: its key), the suffix
+    changed (to ``suffix`` when decoding: its format). Two inputs that would share an output (``a.wav`` and
+    ``a.flac``, or one key in two shards) are refused before any work: one of them would be lost, and a
+    rerun could not tell which one the output holds."""
     new_suffix = ".alat" if kind == "encode" else output_suffix(suffix)
-    sources = [p for p in input_files(in_dir, kind) if out_dir.resolve() not in p.resolve().parents]
-    jobs = [Job(p, out_dir / p.relative_to(in_dir).with_suffix(new_suffix)) for p in sources]
-    first: dict[Path, Path] = {}
+    inside = out_dir.resolve()
+    jobs = [Job(s, out_dir / (relative_key(s, in_dir) + new_suffix)) for s in input_files(in_dir, kind)
+            if inside not in (s.shard if isinstance(s, Member) else s).resolve().parents]
+    first: dict[Path, Source] = {}
     clashes = []
     for j in jobs:
         if first.setdefault(j.target, j.source) != j.source:
             clashes.append((first[j.target], j.source, j.target))
     if clashes:
-        a, b, target = clashes[0]
+        a, b, target = (getattr(x, "name", x) for x in clashes[0])
         more = f" (and {len(clashes) - 1} more such pairs)" if len(clashes) > 1 else ""
         raise LatentCodecError(f"{a} and {b} would both be written to {target}{more}: rename one, or "
                                f"{kind} them into separate folders; nothing was done")
     return jobs
+
+
+def relative_key(source: Source, in_dir: Path) -> str:
+    """The input's path below ``in_dir`` without its suffix (a shard member's key as stored)."""
+    return source.key if isinstance(source, Member) else source.relative_to(in_dir).with_suffix("").as_posix()
 
 
 def prepare(in_dir: Path, out_dir: Path, kind: str, opts: dict[str, Any], suffix: str = ".wav"
@@ -45,12 +54,14 @@ def prepare(in_dir: Path, out_dir: Path, kind: str, opts: dict[str, Any], suffix
     return [j for j in jobs if j not in done], done
 
 
-def input_files(in_dir: Path, kind: str) -> list[Path]:
-    """The audio files (kind 'encode') or .alat files ('decode') under ``in_dir``, sorted."""
+def input_files(in_dir: Path, kind: str) -> list[Source]:
+    """The audio files (kind 'encode') under ``in_dir``, or its .alat files and shard members ('decode'),
+    sorted."""
     if not in_dir.is_dir():
         raise LatentCodecError(f"{in_dir}: no such folder")
-    wanted = AUDIO_SUFFIXES if kind == "encode" else {".alat"}
-    return sorted(p for p in in_dir.rglob("*") if p.suffix.lower() in wanted and p.is_file())
+    if kind == "decode":
+        return sources_under(in_dir)
+    return sorted(p for p in in_dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
 
 
 def is_complete(job: Job, kind: str, opts: dict[str, Any] | None = None) -> bool:
@@ -73,7 +84,7 @@ def is_complete(job: Job, kind: str, opts: dict[str, Any] | None = None) -> bool
 
         from latentcodec.codec import output_frames, output_rate
 
-        with AlatReader(job.source) as r:
+        with AlatReader(open_source(job.source)) as r:
             h = r.header
         info = sf.info(sound_path(job.target))
         return info.samplerate == output_rate(h, opts.get("sample_rate")) and info.channels == h.channels \

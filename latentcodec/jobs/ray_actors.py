@@ -1,13 +1,14 @@
 """Folder mode on Ray Data, for trees larger than one machine. Planning, resuming, atomic writes and the
 failure list are :mod:`folders`'s; only the execution differs: the jobs become rows of a Ray dataset,
-mapped by a pool of actors that each load the model once and run :func:`worker.run_job` on one file at a time.
+mapped by a pool of actors that each load the model once and run :func:`worker.run_job` on one file at a time
+(a row carries its job pickled, with absolute paths).
 
 Every node must see the input and output paths (a shared filesystem, at the same mount point) and have
 latentcodec installed with its ``ray`` extra."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import pickle
 from typing import Any, Iterator
 
 import numpy as np
@@ -36,7 +37,7 @@ class _Actor:
         if self.fatal:
             errors, seconds = [str(self.fatal)] * n, [0.0] * n
         else:
-            outs = [run_job(Job(Path(s), Path(t))) for s, t in zip(rows["source"], rows["target"])]
+            outs = [run_job(pickle.loads(job)) for job in rows["job"]]
             errors, seconds = [o.error or "" for o in outs], [o.seconds for o in outs]
         return {"index": rows["index"], "error": np.array(errors, dtype=object), "seconds": np.array(seconds),
                 "fatal": np.full(n, self.fatal is not None),
@@ -80,8 +81,7 @@ def ray_outcomes(jobs: list[Job], kind: str, opts: dict[str, Any], actors: int, 
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the CLI draws its own bar over files and hours
         ctx.print_on_execution_start = False
-        rows = [{"index": i, "source": str(j.source.absolute()), "target": str(j.target.absolute())}
-                for i, j in enumerate(jobs)]
+        rows = [{"index": i, "job": pickle.dumps(j.absolute())} for i, j in enumerate(jobs)]
         ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
             _Actor, fn_constructor_args=(kind, opts, threads), batch_size=1, num_cpus=threads,
             compute=ray.data.ActorPoolStrategy(size=actors))

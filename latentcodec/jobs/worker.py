@@ -2,19 +2,31 @@
 code one file per call, every error a user can cause coming back as one line."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from latentcodec.errors import LatentCodecError
+from latentcodec.format.shards import Member, Source, open_source
 
 _WORKER: dict[str, Any] = {}  # the model and options of this worker process
 
 
 @dataclass
 class Job:
-    source: Path
+    source: Source  # a file, or a .alat member of a shard (decoding)
     target: Path
+
+    @property
+    def name(self) -> str:
+        """The input as messages name it (a shard member: ``SHARD:KEY.alat``)."""
+        return self.source.name if isinstance(self.source, Member) else str(self.source)
+
+    def absolute(self) -> "Job":
+        """The same job with absolute paths, for workers that may run in another folder."""
+        s = self.source
+        return Job(replace(s, shard=s.shard.absolute()) if isinstance(s, Member) else s.absolute(),
+                   self.target.absolute())
 
 
 @dataclass
@@ -55,7 +67,7 @@ def run_job(job: Job) -> Outcome:
             h = encode_file(job.source, job.target, overwrite=True, **opts).header
         else:
             model = _decode_model(job.source, opts)  # takes "model" out of opts
-            h = decode_file(job.source, job.target, model, overwrite=True, **opts).header
+            h = decode_file(open_source(job.source), job.target, model, overwrite=True, **opts).header
         return Outcome(job, None, h.duration)
     except LatentCodecError as e:
         return Outcome(job, str(e), 0.0)
@@ -69,12 +81,12 @@ def _make_folder(target: Path) -> None:
         raise LatentCodecError(f"{target}: cannot create its folder {target.parent} ({e.strerror or e})") from e
 
 
-def _decode_model(source: Path, opts: dict[str, Any]) -> Any:
+def _decode_model(source: Source, opts: dict[str, Any]) -> Any:
     """The model asked for, or the shipped one a .alat names, loaded once per worker and name."""
     from latentcodec.codec import model_for_file
     from latentcodec.format.container import AlatReader
 
-    with AlatReader(source) as r:
+    with AlatReader(open_source(source)) as r:
         h = r.header
     given = opts.pop("model", None)  # None: the shipped model the file names (model_for_file refuses others)
     key = given or h.model_name
