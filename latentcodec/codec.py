@@ -33,7 +33,7 @@ from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel_frames, normalization_st
 from latentcodec.errors import AlatFormatError, LatentCodecError, ModelError
 from latentcodec.fileio import atomic_output, check_output, stream_output
 from latentcodec.format.container import AlatReader, AlatWriter
-from latentcodec.format.header import MAX_CHANNELS, Header, stored_mel
+from latentcodec.format.header import MAX_CHANNELS, MAX_VALUES, Header, stored_mel
 from latentcodec.format.quantize import BITS, DEFAULT_ZSTD
 from latentcodec.format.rate import (
     DEFAULT_QUALITY,
@@ -181,6 +181,10 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
                     zstd_level=coder.zstd_level, steps=coder.steps, transform=coder.transform,
                     mono_downmix=mono and audio.original_channels > 1, chunk_frames=frames, context_frames=ctx,
                     latent_channels=model.latent_channels)
+    if header.values > MAX_VALUES:  # the reader would refuse the file: say so before any work
+        raise LatentCodecError(f"model '{model.name}' makes records of {header.values:,} latent values in chunks of "
+                               f"{chunk_seconds:g} s, more than a .alat record holds ({MAX_VALUES:,}): use shorter "
+                               f"chunks", "chunk_seconds")
     records = _latent_records(model, x, stats, header, batch_size, precision, timings, progress)
     if header.version >= 2 and coder.transform is None:
         records, header = _fit_transform(records, header)

@@ -13,13 +13,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "dev"
 
 
-def save_tiny_vae(folder: Path, seed: int, subfolder: bool = False) -> Path:
+def save_tiny_vae(folder: Path, seed: int, subfolder: bool = False, latent_channels: int = 8) -> Path:
     """A ~60k-parameter AutoencoderKL with AudioLDM2's layout (1 -> 8 channels, 4x down on both axes)."""
     import torch
     from diffusers import AutoencoderKL
 
     torch.manual_seed(seed)
-    vae = AutoencoderKL(in_channels=1, out_channels=1, latent_channels=8, block_out_channels=(8, 16, 16),
+    vae = AutoencoderKL(in_channels=1, out_channels=1, latent_channels=latent_channels, block_out_channels=(8, 16, 16),
                         layers_per_block=1, norm_num_groups=4, down_block_types=("DownEncoderBlock2D",) * 3,
                         up_block_types=("UpDecoderBlock2D",) * 3)
     vae.save_pretrained(folder / "vae" if subfolder else folder)

@@ -230,7 +230,11 @@ def test_output_path_errors_are_failure_lines_and_stale_temporaries_go(capsys, t
                             ["encode", "x.wav", "y.alat", "--kbps", "1e9"], ["decode", "x.alat", "y.wav", "--sample-rate", "0"],
                             ["decode", "x.alat", "y.wav", "--sample-rate", "99999999999"],
                             ["encode", "x.wav", "y.alat", "--batch-size", "1000000000"],
-                            ["encode", "x.wav", "y.alat", "--jobs", "100000"]])
+                            ["encode", "x.wav", "y.alat", "--jobs", "100000"]]
+                         + [["train", "x.wav", "out", opt, v] for opt in ("--lr", "--min-lr", "--clean-fraction",
+                                                                         "--gan-weight", "--rate-weight") for v in ("nan", "inf")]
+                         + [["train", "x.wav", "out", "--lr", "0"], ["train", "x.wav", "out", "--warmup", "-1"],
+                            ["train-vocoder", "x.wav", "out", "--lr", "nan"]])
 def test_absurd_option_values_exit_2_in_one_line(capsys, tmp_path, monkeypatch, argv) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x.wav").mkdir()  # --jobs is checked in folder mode
@@ -286,3 +290,17 @@ def test_names_in_any_bytes(tmp_path, tiny_model) -> None:
     assert r.returncode == 0, r.stderr
     assert sf.info(os.fsencode(tmp_path / os.fsdecode(b"\xfd.wav"))).frames == 16000
 
+
+
+def test_encoder_refuses_records_the_reader_would_refuse(capsys, tmp_path) -> None:
+    """A VAE of 32 latent channels in 600 s chunks makes records of 7.7 M values, over the format's 2^21: the
+    encoder says so in one line before any work, rather than write a file no reader accepts."""
+    model = save_tiny_vae(tmp_path / "wide", seed=0, latent_channels=32)
+    wav = tmp_path / "a.wav"
+    sf.write(str(wav), tone(1.0, 16000, 1), 16000)
+    code, _, err = run(capsys, "encode", str(wav), str(tmp_path / "a.alat"), "--model", str(model), "--chunk-seconds", "600")
+    assert code == 1 and err.strip().splitlines() == [
+        f"alat: error: --chunk-seconds: model '{model}' makes records of 7,680,000 latent values in chunks of 600 s, "
+        f"more than a .alat record holds (2,097,152): use shorter chunks"]
+    assert not (tmp_path / "a.alat").exists()
+    assert run(capsys, "encode", str(wav), str(tmp_path / "a.alat"), "--model", str(model), "-q")[0] == 0

@@ -12,6 +12,7 @@ from latentcodec.cli.options import (
     POSITIVE,
     QUIET,
     Channels,
+    Finite,
     KindWeights,
     check_folders,
     emit,
@@ -27,32 +28,32 @@ from latentcodec.cli.options import (
 @click.option("--steps", type=POSITIVE, default=1700, show_default=True)
 @click.option("--batch-size", type=POSITIVE, default=16, show_default=True)
 @click.option("--crop-frames", type=POSITIVE, default=192, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True,
+@click.option("--lr", type=Finite(0, min_open=True), default=1e-3, show_default=True,
               help="peak learning rate (after warm-up, before cosine decay)")
-@click.option("--min-lr", type=float, default=2e-5, show_default=True, help="learning rate at the last step")
-@click.option("--warmup", type=int, default=200, show_default=True, help="steps of linear warm-up")
+@click.option("--min-lr", type=Finite(0), default=2e-5, show_default=True, help="learning rate at the last step")
+@click.option("--warmup", type=click.IntRange(0), default=200, show_default=True, help="steps of linear warm-up")
 @click.option("--kind-weights", type=KindWeights(),
               help="share of the crops drawn from each sub-folder (default: music=0.4,speech=0.4,effects=0.2)")
-@click.option("--clean-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--clean-fraction", type=Finite(0, 1), default=0.0, show_default=True,
               help="share of each batch trained without quantizer noise (helps --bits 16 and high qualities)")
-@click.option("--silent-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--silent-fraction", type=Finite(0, 1), default=0.0, show_default=True,
               help="share of the crops that are digital silence (the log floor throughout)")
-@click.option("--quant-step", type=click.FloatRange(0), default=0.0, show_default=True,
+@click.option("--quant-step", type=Finite(0), default=0.0, show_default=True,
               help="train for the version-2 coder at this step (0.4 is --quality 4), not 4-bit version 1")
-@click.option("--rate-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+@click.option("--rate-weight", type=Finite(0), default=0.0, show_default=True,
               help="loss per estimated kbps at --quant-step (rate-distortion training)")
-@click.option("--narrow-weight", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+@click.option("--narrow-weight", type=Finite(0, min_open=True), default=1.0, show_default=True,
               help="draws per hour of narrowband files (MANIFEST.tsv band 'narrow') against wideband ones")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast for the convolutions (about twice as fast on CPU)")
-@click.option("--gan-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+@click.option("--gan-weight", type=Finite(0), default=0.0, show_default=True,
               help="patch-GAN + feature-matching loss on the log-mel, x the adaptive weight x this (0: off)")
 @click.option("--gan-start", type=click.IntRange(0), default=0, show_default=True,
               help="step from which the GAN and feature-matching terms are in the VAE's loss")
 @click.option("--disc-warmup", type=click.IntRange(0), default=0, show_default=True,
               help="steps before --gan-start in which the discriminator already learns")
-@click.option("--fm-weight", type=click.FloatRange(0), default=1.0, show_default=True,
+@click.option("--fm-weight", type=Finite(0), default=1.0, show_default=True,
               help="feature matching against the GAN loss, inside the adaptive weight")
-@click.option("--disc-lr", type=click.FloatRange(0), default=2e-4, show_default=True,
+@click.option("--disc-lr", type=Finite(0), default=2e-4, show_default=True,
               help="the discriminator's learning rate (constant)")
 @click.option("--val-vocoder", default="latentcodec-maggl-routed-v1", show_default=True,
               help="vocodes the speech validation clips for PESQ-wb and STOI")
@@ -95,10 +96,10 @@ def train(data: str, output: str, val: str | None, device: str, resume: bool, qu
 @click.option("--steps", type=POSITIVE)
 @click.option("--batch-size", type=POSITIVE)
 @click.option("--crop-frames", type=POSITIVE, help="mel frames (of 10 ms) per training crop")
-@click.option("--lr", type=float, help="peak learning rate (cosine decay to --min-lr)")
-@click.option("--min-lr", type=float)
-@click.option("--gan-start", type=int, help="steps of reconstruction losses alone before the GAN losses")
-@click.option("--consistency-weight", type=float,
+@click.option("--lr", type=Finite(0, min_open=True), help="peak learning rate (cosine decay to --min-lr)")
+@click.option("--min-lr", type=Finite(0))
+@click.option("--gan-start", type=click.IntRange(0), help="steps of reconstruction losses alone before the GAN losses")
+@click.option("--consistency-weight", type=Finite(0),
               help="magnitude-gl: weight of its losses on the magnitude Griffin-Lim's resynthesis makes of it")
 @click.option("--kind-weights", type=KindWeights())
 @click.option("--init", metavar="VOCODER", help="start from this vocoder's generator (name or folder)")
@@ -134,9 +135,9 @@ def train_vocoder(data: str, output: str, val: str | None, resume: bool, threads
 @click.argument("model_dir")
 @click.argument("data")
 @click.option("--files", type=POSITIVE, default=30, show_default=True, help="audio files to fit on")
-@click.option("--seconds", type=click.FloatRange(1, 600), default=30.0, show_default=True,
+@click.option("--seconds", type=Finite(1, 600), default=30.0, show_default=True,
               help="from the middle of each file")
-@click.option("--min-seconds", type=click.FloatRange(0, 600), default=10.0, show_default=True,
+@click.option("--min-seconds", type=Finite(0, 600), default=10.0, show_default=True,
               help="only files at least this long")
 @click.option("-y", "--overwrite", is_flag=True, help="replace the folder's coder.json")
 @QUIET
