@@ -1,6 +1,6 @@
 """Read-back of stored latents at a training loop's pace: ``LatentCrops`` over .alat files against the same
 latents as float16 ``.npy`` files memory-mapped (how stable-audio-tools' ``pre_encode.py`` users keep them),
-crops/s in one process (in order, and shuffled after a first epoch) and through a DataLoader with workers,
+and over the same .alat files packed in one tar shard (``alat encode --shard-size``'s layout), crops/s in one process (in order, and shuffled after a first epoch) and through a DataLoader with workers,
 and the bytes each takes on disk.
 
     python bench/crops.py --copies 4 --workers 2      # the dev clips, each file encoded --copies times
@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from latentcodec import LatentCrops, encode, open as open_alat
+from latentcodec.format.shards import write_shard
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"
 
@@ -57,11 +58,12 @@ def loader_rate(ds: Dataset, workers: int, batch: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-def build(root: Path, copies: int) -> tuple[Path, Path]:
-    """The dev clips encoded at the default setting ``copies`` times each, and their latents as .npy."""
-    alat, npy = root / "alat", root / "npy"
-    alat.mkdir()
-    npy.mkdir()
+def build(root: Path, copies: int) -> tuple[Path, Path, Path]:
+    """The dev clips encoded at the default setting ``copies`` times each, the same files in one shard, and
+    their latents as .npy."""
+    alat, shards, npy = root / "alat", root / "shards", root / "npy"
+    for d in (alat, shards, npy):
+        d.mkdir()
     for clip in sorted(DEV.glob("*.wav")):
         encode(clip, alat / f"{clip.stem}.alat")
         for i in range(1, copies):
@@ -71,7 +73,9 @@ def build(root: Path, copies: int) -> tuple[Path, Path]:
             frames = r.header.num_samples // r.header.mel.hop // 4
             for c in range(r.header.channels):
                 np.save(npy / f"{f.stem}.{c}.npy", r.latents(c)[:, :frames].astype(np.float16))
-    return alat, npy
+    with open(shards / "000000.tar", "wb") as out:
+        write_shard(out, [(f.stem, f) for f in sorted(alat.glob("*.alat"))])
+    return alat, shards, npy
 
 
 def main() -> None:
@@ -84,17 +88,19 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        alat, npy = build(Path(tmp), args.copies)
+        alat, shards, npy = build(Path(tmp), args.copies)
         ours = LatentCrops(alat, args.crop, args.stride)
+        sharded = LatentCrops(shards, args.crop, args.stride)
         mm = MemmapCrops([(npy / f"{p.stem}.{c}.npy", c, f) for p, c, f in ours.items], args.crop)
         order = np.arange(len(ours))
         shuffled = np.random.default_rng(0).permutation(len(ours))
         rows = {}
-        for name, ds in (("alat LatentCrops", ours), ("float16 .npy memmap", mm)):
+        for name, ds in (("alat LatentCrops", ours), ("alat LatentCrops, one tar shard", sharded),
+                         ("float16 .npy memmap", mm)):
             seq = rate(ds, order)
             rate(ds, shuffled)  # a first shuffled epoch: caches filled
             rows[name] = (seq, rate(ds, shuffled), loader_rate(ds, args.workers, args.batch))
-        size = {name: sum(p.stat().st_size for p in d.iterdir()) for name, d in zip(rows, (alat, npy))}
+        size = {name: sum(p.stat().st_size for p in d.iterdir()) for name, d in zip(rows, (alat, shards, npy))}
     print(f"# {len(ours)} crops of {args.crop} latent frames (stride {args.stride}) from "
           f"{len(list(DEV.glob('*.wav'))) * args.copies} files; {platform.processor() or platform.machine()}, "
           f"torch threads 1, DataLoader workers {args.workers}, batch {args.batch}")
@@ -102,9 +108,11 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, (seq, shuf, dl) in rows.items():
         print(f"| {name} | {size[name]:,} | {seq:,.0f} | {shuf:,.0f} | {dl:,.0f} |")
-    a, m = rows["alat LatentCrops"], rows["float16 .npy memmap"]
-    print(f"alat / memmap: {a[0] / m[0]:.2f}x in order, {a[1] / m[1]:.2f}x shuffled, {a[2] / m[2]:.2f}x DataLoader; "
-          f"bytes {size['float16 .npy memmap'] / size['alat LatentCrops']:.1f}x fewer")
+    m = rows["float16 .npy memmap"]
+    for name in ("alat LatentCrops", "alat LatentCrops, one tar shard"):
+        a = rows[name]
+        print(f"{name} / memmap: {a[0] / m[0]:.2f}x in order, {a[1] / m[1]:.2f}x shuffled, {a[2] / m[2]:.2f}x "
+              f"DataLoader; bytes {size['float16 .npy memmap'] / size[name]:.1f}x fewer")
 
 
 if __name__ == "__main__":

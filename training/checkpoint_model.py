@@ -1,0 +1,38 @@
+"""The VAE of a running `alat train` as a model folder, from its checkpoint, for evaluating a milestone
+while the run goes on (the run writes its own folder only at the end):
+
+    python training/checkpoint_model.py /data/model-v3-gan /data/v3-step500 --config latentcodec-small-v2
+
+``--config`` names the model whose architecture the run trains (its ``--init``, or a folder); the folder
+gets that ``config.json`` and the checkpoint's weights in float32, and no ``coder.json`` (the encoder then
+fits its transform to each file). Prints the checkpoint's step.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from latentcodec.models.loader import vae_dir  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run", type=Path)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--config", required=True, help="a shipped model's name or a model folder")
+    args = ap.parse_args()
+    state = torch.load(args.run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    vae = AutoencoderKL.from_config(AutoencoderKL.load_config(str(vae_dir(args.config))))
+    vae.load_state_dict(state["model"])
+    vae.save_pretrained(str(args.out), safe_serialization=True)
+    print(f"{args.out}: step {state['step']}, {state['seconds'] / 3600:.2f} h of training")
+
+
+if __name__ == "__main__":
+    main()
