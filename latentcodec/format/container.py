@@ -278,6 +278,9 @@ class AlatReader:
         _, stats, payload, off = self.record(chunk, channel)
         if len(payload) != h.raw_payload_size:
             payload = self._unzstd(payload, chunk, channel, off)
+        if payload[-1] >> (h.values * h.bits % 8 or 8):  # the writer pads with 0: one byte string per record
+            raise format_error(f"{self.where}: chunk {chunk} channel {channel}: unused bits of the payload's last "
+                               "byte are not 0")
         st = np.frombuffer(stats, "<f4").reshape(h.latent_channels, -1)
         if h.bits != 16 and not np.isfinite(st).all():
             raise format_error(f"{self.where}: chunk {chunk} channel {channel}: non-finite quantizer stats")
@@ -314,9 +317,12 @@ class AlatReader:
 
         want = self.header.raw_payload_size
         try:  # a stream reader, capped: decompress() would allocate whatever size the frame header claims
+            size = zstd_frame_size(payload)
+            if size != len(payload):  # a decompressor stops at the frame's end, or skips a skippable frame, silently
+                raise ValueError(f"the frame ends at byte {size} of the payload's {len(payload)}")
             with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(payload)) as z:
                 out, rest = z.read(want + 1), z.read(1)
-        except zstandard.ZstdError as e:
+        except (zstandard.ZstdError, ValueError) as e:
             raise format_error(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: bad zstd data ({e})") from e
         if len(out) != want or rest:
             raise format_error(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: zstd data gives "
@@ -338,6 +344,30 @@ class AlatReader:
         """Check every record's CRC and decoding; raises AlatFormatError at the first problem."""
         for _ in self:
             pass
+
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def zstd_frame_size(data: bytes) -> int:
+    """Bytes of the zstd frame that ``data`` begins with (RFC 8878: frame header, blocks up to the last, then
+    the checksum if the header has one), from the block headers alone; ValueError if it begins with none."""
+    import zstandard
+
+    if data[:4] != ZSTD_MAGIC:
+        raise ValueError("no zstd frame magic")
+    try:
+        pos, checksum = zstandard.frame_header_size(data), zstandard.get_frame_parameters(data).has_checksum
+    except zstandard.ZstdError as e:
+        raise ValueError(str(e)) from None
+    last = 0
+    while not last:
+        if pos + 3 > len(data):
+            raise ValueError("the frame ends inside a block header")
+        head = int.from_bytes(data[pos:pos + 3], "little")
+        last, kind, size = head & 1, head >> 1 & 3, head >> 3
+        pos += 3 + (1 if kind == 1 else size)  # an RLE block stores one byte
+    return pos + 4 * checksum
 
 
 def write_bytes(header: Header, latents: list[np.ndarray]) -> bytes:

@@ -1,6 +1,6 @@
 """Entropy coding of integer codes: fixed integer Laplace tables and constriction's stack ANS coder.
 
-Plain numpy and bytes (see spec/alat-format.md, "Version 2: entropy coder"). Every code is coded
+Plain numpy and bytes (see spec/alat-format.md, "Version 2 coder"). Every code is coded
 with one of ``N_SCALES`` fixed frequency tables, chosen per code by a scale index that the decoder
 computes from values it already has; the tables are integers summing to 2^24, so decoding is the
 same on every machine. Codes are coded grouped by scale index (one constriction call per table

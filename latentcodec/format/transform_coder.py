@@ -8,7 +8,7 @@ One chunk's latent (L channels x T frames x M mel bins) goes through
    into few coefficients;
 3. a uniform quantizer, ``code = round(coefficient / step[l])``, the step being the rate knob;
 4. a Laplace model whose scale falls with the coefficient's frequency: per component three small
-   integers (A, B, C) stored in the record give each coefficient a table index
+   integers (A, B, C; the spec's α, β, γ) stored in the record give each coefficient a table index
    ``A + floor((B U[kt] + C U[km] + 16) / 32)`` with ``U[k] = round(16 log2(1 + k))``;
 5. :mod:`entropy` codes the codes with those tables.
 
@@ -23,7 +23,7 @@ import numpy as np
 
 from latentcodec.format.entropy import N_SCALES, bit_costs, decode_codes, encode_codes
 
-PARAM_BYTES = 3  # per component: u8 A, i8 B, i8 C
+PARAM_BYTES = 3  # per component, interleaved: u8 A, i8 B, i8 C (the spec's α, β, γ)
 LAPLACE_LOG2_BIAS = 0.8327  # E[log2 |x|] = log2(b) - 0.8327 for a Laplace variable of scale b (Euler's gamma / ln 2)
 
 
