@@ -304,3 +304,16 @@ def test_encoder_refuses_records_the_reader_would_refuse(capsys, tmp_path) -> No
         f"more than a .alat record holds (2,097,152): use shorter chunks"]
     assert not (tmp_path / "a.alat").exists()
     assert run(capsys, "encode", str(wav), str(tmp_path / "a.alat"), "--model", str(model), "-q")[0] == 0
+
+
+def test_a_model_folder_named_in_another_encoding_is_refused_in_one_line(capsys, tmp_path, tiny_model) -> None:
+    """The header names the model in UTF-8 (a reader refuses other bytes): such a folder is refused before any work."""
+    import shutil
+
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/mod\xe8le"))
+    shutil.copytree(tiny_model, folder)
+    wav = tmp_path / "a.wav"
+    sf.write(str(wav), tone(1.0, 16000, 1), 16000)
+    code, _, err = run(capsys, "encode", str(wav), str(tmp_path / "a.alat"), "--model", str(folder))
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "is not UTF-8, which the weights" in err, err
+    assert not (tmp_path / "a.alat").exists()

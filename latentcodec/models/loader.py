@@ -74,6 +74,9 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Model:
         kwargs: dict[str, Any] = {}
         path: str = location
     elif Path(name).exists():
+        if not name.encode("utf-8", "surrogateescape").decode("utf-8", "replace") == name:  # undecodable bytes
+            raise ModelError(f"model {name!r}: the folder's name is not UTF-8, which the weights' reader and a .alat "
+                             f"header (naming its model) need: rename the folder")
         folder = vae_dir(Path(name))
         if folder is None:
             raise ModelError(f"{name}: no config.json at its root or in vae/: not a diffusers model directory")
