@@ -77,7 +77,7 @@ def collection_info(path: Path) -> dict:
             with AlatReader(open_source(s)) as r:
                 h, size = r.header, r.file_size
         except LatentCodecError as e:
-            failures.append({"input": getattr(s, "name", str(s)), "error": str(e)})
+            failures.append({"input": s.name if isinstance(s, Member) else str(s), "error": str(e)})
             continue
         models[h.model_name] += 1
         versions[h.version] += 1
@@ -86,9 +86,12 @@ def collection_info(path: Path) -> dict:
     loose = sum(os.stat(s).st_size for s in sources if isinstance(s, Path))
     disk = loose + sum(p.stat().st_size for p in shards)
     files = len(sources) - len(failures)
+    def kbps(size: int) -> float:
+        return size * 8 / seconds / 1000 if seconds else 0.0
+
     return {"path": str(path), "files": files, "shards": len(shards), "hours_of_audio": seconds / 3600,
-            "alat_bytes": alat_bytes, "bytes_on_disk": disk, "kbps": alat_bytes * 8 / seconds / 1000 if seconds else 0.0,
-            "kbps_on_disk": disk * 8 / seconds / 1000 if seconds else 0.0, "models": dict(models),
+            "alat_bytes": alat_bytes, "bytes_on_disk": disk, "kbps": kbps(alat_bytes), "kbps_on_disk": kbps(disk),
+            "models": dict(models),
             "format_versions": {str(k): v for k, v in sorted(versions.items())}, "failures": failures}
 
 

@@ -1,7 +1,7 @@
 """Folder mode: encode or decode every file of a tree (decoding: also every member of its tar shards) into
-a mirrored tree, in worker processes that each
-load the model once. One bad file never stops the batch; outputs that are already complete and valid
-are skipped, so an interrupted batch resumes where it stopped (outputs appear whole or not at all)."""
+a mirrored tree, in worker processes that each load the model once. One bad file never stops the batch;
+outputs that are already complete and valid are skipped, so an interrupted batch resumes where it stopped
+(outputs appear whole or not at all)."""
 from __future__ import annotations
 
 import multiprocessing as mp
