@@ -500,7 +500,8 @@ def _output_blocks(streams: list[Iterator[np.ndarray]], h: Header, skip: int, le
             last = segs[0] is None
         y = np.zeros((0, h.channels), np.float32)
         if not last:
-            y = np.stack([s / g + o for s, g, o in zip(segs, h.gains, h.offsets)], axis=1).astype(np.float32)
+            with np.errstate(over="ignore"):  # a forged tiny gain: inf, clipped to full scale below
+                y = np.stack([s / g + o for s, g, o in zip(segs, h.gains, h.offsets)], axis=1).astype(np.float32)
             if np.isnan(y).any():  # inf clips to full scale below; NaN has no level to give
                 raise AlatFormatError("the file's latents decode to NaN samples (far outside the model's range)")
             pos += len(y)
