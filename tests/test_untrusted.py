@@ -233,7 +233,7 @@ def test_output_path_errors_are_failure_lines_and_stale_temporaries_go(capsys, t
                             ["encode", "x.wav", "y.alat", "--jobs", "100000"]]
                          + [["train", "x.wav", "out", opt, v] for opt in ("--lr", "--min-lr", "--clean-fraction",
                                                                          "--gan-weight", "--rate-weight") for v in ("nan", "inf")]
-                         + [["train", "x.wav", "out", "--lr", "0"], ["train", "x.wav", "out", "--warmup", "-1"],
+                         + [["train", "x.wav", "out", "--lr", "-1"], ["train", "x.wav", "out", "--warmup", "-1"],
                             ["train-vocoder", "x.wav", "out", "--lr", "nan"]])
 def test_absurd_option_values_exit_2_in_one_line(capsys, tmp_path, monkeypatch, argv) -> None:
     monkeypatch.chdir(tmp_path)

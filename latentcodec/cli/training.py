@@ -28,7 +28,7 @@ from latentcodec.cli.options import (
 @click.option("--steps", type=POSITIVE, default=1700, show_default=True)
 @click.option("--batch-size", type=POSITIVE, default=16, show_default=True)
 @click.option("--crop-frames", type=POSITIVE, default=192, show_default=True)
-@click.option("--lr", type=Finite(0, min_open=True), default=1e-3, show_default=True,
+@click.option("--lr", type=Finite(0), default=1e-3, show_default=True,
               help="peak learning rate (after warm-up, before cosine decay)")
 @click.option("--min-lr", type=Finite(0), default=2e-5, show_default=True, help="learning rate at the last step")
 @click.option("--warmup", type=click.IntRange(0), default=200, show_default=True, help="steps of linear warm-up")
@@ -42,7 +42,7 @@ from latentcodec.cli.options import (
               help="train for the version-2 coder at this step (0.4 is --quality 4), not 4-bit version 1")
 @click.option("--rate-weight", type=Finite(0), default=0.0, show_default=True,
               help="loss per estimated kbps at --quant-step (rate-distortion training)")
-@click.option("--narrow-weight", type=Finite(0, min_open=True), default=1.0, show_default=True,
+@click.option("--narrow-weight", type=Finite(0), default=1.0, show_default=True,
               help="draws per hour of narrowband files (MANIFEST.tsv band 'narrow') against wideband ones")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast for the convolutions (about twice as fast on CPU)")
 @click.option("--gan-weight", type=Finite(0), default=0.0, show_default=True,
@@ -96,7 +96,7 @@ def train(data: str, output: str, val: str | None, device: str, resume: bool, qu
 @click.option("--steps", type=POSITIVE)
 @click.option("--batch-size", type=POSITIVE)
 @click.option("--crop-frames", type=POSITIVE, help="mel frames (of 10 ms) per training crop")
-@click.option("--lr", type=Finite(0, min_open=True), help="peak learning rate (cosine decay to --min-lr)")
+@click.option("--lr", type=Finite(0), help="peak learning rate (cosine decay to --min-lr)")
 @click.option("--min-lr", type=Finite(0))
 @click.option("--gan-start", type=click.IntRange(0), help="steps of reconstruction losses alone before the GAN losses")
 @click.option("--consistency-weight", type=Finite(0),

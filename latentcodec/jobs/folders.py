@@ -31,7 +31,7 @@ def plan(in_dir: Path, out_dir: Path, kind: str, suffix: str = ".wav") -> list[J
         if first.setdefault(j.target, j.source) != j.source:
             clashes.append((first[j.target], j.source, j.target))
     if clashes:
-        a, b, target = (getattr(x, "name", x) for x in clashes[0])
+        a, b, target = (x.name if isinstance(x, Member) else x for x in clashes[0])
         more = f" (and {len(clashes) - 1} more such pairs)" if len(clashes) > 1 else ""
         raise LatentCodecError(f"{a} and {b} would both be written to {target}{more}: rename one, or "
                                f"{kind} them into separate folders; nothing was done")
