@@ -1,4 +1,5 @@
-# `make demo` and `make test` work on a fresh machine: they create .venv with the CPU build of PyTorch.
+# `make demo` and `make test` work on a fresh machine: demo installs the plain package (onnxruntime, no torch),
+# test adds the CPU build of PyTorch and the test extras.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,15 +7,15 @@ EXAMPLE := examples/speech_codec2_male.wav
 
 .PHONY: setup demo test bench clean
 
-# The demo needs the package alone; the tests add their extras (pytest, librosa, pesq, ray...).
+# The demo needs the package alone; the tests add torch and their extras (pytest, librosa, pesq, ray...).
 $(BIN)/alat: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e .
 	touch $@
 
 $(VENV)/.test-extras: $(BIN)/alat
+	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test,ray]'
 	touch $@
 
