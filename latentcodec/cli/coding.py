@@ -75,8 +75,8 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
     h = res.header
     figs = rate_figures(res.file_size, h)
     data = {"output": output, "duration_s": h.duration, "channels": h.channels, "chunks": h.num_chunks,
-            **coder_summary(h), "model": h.model_name, "runtime": res.runtime, "precision": res.precision, **figs, "seconds": secs,
-            "wall_seconds": wall, "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
+            **coder_summary(h), "model": h.model_name, "runtime": res.runtime, "precision": res.precision, **figs,
+            "seconds": secs, "wall_seconds": wall, "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
     emit(as_json, data, f"{output}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
                           f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "
                           f"({coder_text(h)}); {wall:.2f} s, {speed_text(h.duration / wall)} real time", output == "-",

@@ -88,7 +88,8 @@ def export_vae(name: str) -> list[Path]:
     stack_phases(vae)
     folder = Path(model.location)
     mels = torch.zeros(2, 4 * 141, vae.config.in_channels * 64)
-    save_graph(_Encoder(vae), mels, folder / ENCODER, ("mel", "latent"), {0: BATCH, 1: 4 * _QUARTERS}, model.fingerprint)
+    save_graph(_Encoder(vae), mels, folder / ENCODER, ("mel", "latent"), {0: BATCH, 1: 4 * _QUARTERS},
+               model.fingerprint)
     z = torch.zeros(2, model.latent_channels, 141, 16)
     save_graph(_Decoder(vae), z, folder / DECODER, ("latent", "mel"), {0: BATCH, 2: _QUARTERS}, model.fingerprint)
     return [folder / ENCODER, folder / DECODER]
