@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -47,15 +48,15 @@ def weights_fingerprint(path: Path) -> bytes:
 
 def session(path: Path, fingerprint: bytes, threads: int | None = None) -> Any:
     """An onnxruntime session of the graph at ``path``, refused when it was made from other weights than
-    those of ``fingerprint`` (a stale export). ``threads``: onnxruntime's intra-op threads (None: the
-    cores this process may run on)."""
+    those of ``fingerprint`` (a stale export). ``threads``: onnxruntime's intra-op threads (None: those
+    asked for with cores.set_threads, else the cores this process may run on)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    from latentcodec.models.cores import threads_asked
-
-    opts.intra_op_num_threads = threads or threads_asked() or len(os.sched_getaffinity(0))
+    opts.intra_op_num_threads = threads or _threads()
     opts.inter_op_num_threads = 1
+    # Idle pool threads sleep instead of spinning: the vocoder's numpy work runs between the graph calls.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         s = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own types for a missing or damaged graph
@@ -71,17 +72,45 @@ def has_graphs(folder: Path) -> bool:
     return (folder / ENCODER).is_file() and (folder / DECODER).is_file()
 
 
+def _threads() -> int:
+    from latentcodec.models.cores import threads_asked
+
+    return threads_asked() or len(os.sched_getaffinity(0))
+
+
+class BatchGraph:
+    """A graph run over a batch of windows as ``cores.run_parts`` runs torch: one part of the batch per
+    thread, each on a single-threaded session, rather than one call on onnxruntime's threads (2 cores,
+    loaded, 4 windows: decoder 1.25 -> 1.00 s, encoder 0.52 -> 0.45 s); a single window runs on all
+    threads. Each session is made when first needed (0.05-0.1 s each, start-up)."""
+
+    def __init__(self, path: Path, fingerprint: bytes, name: str):
+        self.path, self.fingerprint, self.name = path, fingerprint, name
+        self.threads = _threads()
+        self._sessions: dict[int, Any] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _session(self, threads: int) -> Any:
+        if threads not in self._sessions:
+            self._sessions[threads] = session(self.path, self.fingerprint, threads)
+        return self._sessions[threads]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.float32)
+        parts = min(len(x), self.threads)
+        if parts < 2:
+            return self._session(self.threads).run(None, {self.name: x})[0]
+        one = self._session(1)
+        self._pool = self._pool or ThreadPoolExecutor(self.threads)
+        outs = self._pool.map(lambda part: one.run(None, {self.name: part})[0], np.array_split(x, parts))
+        return np.concatenate(list(outs))
+
+
 class OnnxVae:
     """A shipped VAE's encoder and decoder graphs, on numpy arrays: (B, frames, n_mels) log-mel ->
     (B, C, frames/4, n_mels/4) posterior means, and back. ``config``: the diffusers config.json's entries."""
 
-    def __init__(self, folder: Path, fingerprint: bytes, threads: int | None = None):
+    def __init__(self, folder: Path, fingerprint: bytes):
         self.config = SimpleNamespace(**json.loads((folder / "config.json").read_text()))
-        self._encoder = session(folder / ENCODER, fingerprint, threads)
-        self._decoder = session(folder / DECODER, fingerprint, threads)
-
-    def encode(self, mels: np.ndarray) -> np.ndarray:
-        return self._encoder.run(None, {"mel": np.ascontiguousarray(mels, np.float32)})[0]
-
-    def decode(self, latents: np.ndarray) -> np.ndarray:
-        return self._decoder.run(None, {"latent": np.ascontiguousarray(latents, np.float32)})[0]
+        self.encode = BatchGraph(folder / ENCODER, fingerprint, "mel")
+        self.decode = BatchGraph(folder / DECODER, fingerprint, "latent")
