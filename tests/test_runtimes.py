@@ -26,14 +26,18 @@ def test_every_shipped_model_has_its_graphs() -> None:
 
 
 @needs_ort
-def test_rule_onnx_for_shipped_models_on_the_cpu_else_torch(tiny_model: str) -> None:
+def test_rule_onnx_for_shipped_models_on_the_cpu_else_torch(tmp_path: Path) -> None:
+    folder = str(tmp_path)  # a model folder: the rule looks at names only, loads nothing
     assert choose_runtime("auto", DEFAULT_MODEL) == "onnx" == choose_runtime("auto", DEFAULT_MODEL, "auto")
     if torch_installed():
         assert choose_runtime("auto", DEFAULT_MODEL, "cuda") == "torch"
         assert choose_runtime("auto", DEFAULT_MODEL, precision="bfloat16") == "torch"
-        assert choose_runtime("auto", tiny_model) == "torch" == choose_runtime("torch", DEFAULT_MODEL)
+        assert choose_runtime("auto", folder) == "torch" == choose_runtime("torch", DEFAULT_MODEL)
+    else:
+        with pytest.raises(ModelError, match=r"pip install 'latentcodec\[torch\]'"):
+            choose_runtime("auto", folder)
     with pytest.raises(ModelError, match="no ONNX graphs"):
-        choose_runtime("onnx", tiny_model)
+        choose_runtime("onnx", folder)
     with pytest.raises(LatentCodecError, match="CPU in float32"):
         choose_runtime("onnx", DEFAULT_MODEL, "cuda")
     with pytest.raises(LatentCodecError, match="unknown runtime"):
@@ -95,6 +99,7 @@ def test_plain_path_runs_without_torch(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr
         outs.append(json.loads(r.stdout))
     assert [o["runtime"] for o in outs] == ["onnx", "onnx"] and outs[1]["frames"] == 160000
+    assert outs[0]["precision"] == "float32"
     r = subprocess.run([sys.executable, "-c", code, "encode", str(EXAMPLE), str(tmp_path / "y.alat"), "--runtime",
                         "torch"], capture_output=True, text=True)
     assert r.returncode == 1 and "pip install 'latentcodec[torch]'" in r.stderr
