@@ -85,7 +85,7 @@ def fastest(runs: list[dict]) -> dict:
 
 def run(model_ref: str, label: str, wav: Path, seconds: float, batch: int, gl_iters: int | None, device: str,
         coder: str = "default", vocoder: str | None = None, precision: str = "auto") -> dict:
-    model = load_model(model_ref, device)
+    model = load_model(model_ref, device, runtime="torch")  # the torch runtime, as measured before issue 27
     with tempfile.TemporaryDirectory() as tmp:
         alat, out = Path(tmp) / "x.alat", Path(tmp) / "y.wav"
         te, td = Timings(), Timings()

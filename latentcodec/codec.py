@@ -18,7 +18,6 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 import soxr
-import torch
 
 from latentcodec.audio.io import (
     WRITE_FORMATS,
@@ -34,6 +33,7 @@ from latentcodec.errors import AlatFormatError, LatentCodecError, ModelError
 from latentcodec.fileio import atomic_output, check_output, stream_output
 from latentcodec.format.container import AlatReader, AlatWriter
 from latentcodec.format.header import MAX_CHANNELS, MAX_VALUES, Header, stored_mel
+from latentcodec.constants import PRECISIONS
 from latentcodec.format.quantize import BITS, DEFAULT_ZSTD
 from latentcodec.format.rate import (
     DEFAULT_QUALITY,
@@ -44,9 +44,8 @@ from latentcodec.format.rate import (
     transform_of,
 )
 from latentcodec.format.transform_coder import fit_transform
-from latentcodec.models.cores import retain_freed_memory, run_parts
+from latentcodec.models.cores import retain_freed_memory
 from latentcodec.models.loader import Model, load_model
-from latentcodec.models.precision import autocast, resolve
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 from latentcodec.timings import Timings
 from latentcodec.vocoders import default_vocoder, load_vocoder
@@ -63,6 +62,7 @@ class EncodeResult:
     file_size: int
     timings: Timings
     precision: str  # the encoder's arithmetic as run: float32 or bfloat16
+    runtime: str  # what ran the model: onnx or torch
 
 
 @dataclass
@@ -72,6 +72,7 @@ class DecodeResult:
     frames: int
     lost: list[tuple[int, int]]
     timings: Timings
+    runtime: str  # what ran the model and the vocoder's networks: onnx or torch
 
 
 def chunk_frames_for(seconds: float) -> int:
@@ -82,34 +83,47 @@ def chunk_frames_for(seconds: float) -> int:
     return frames
 
 
-def _resolve_model(model: Model | str | None, device: str) -> Model:
-    return model if isinstance(model, Model) else load_model(model or DEFAULT_MODEL, device)
+def _resolve_model(model: Model | str | None, device: str, runtime: str = "auto", precision: str = "auto") -> Model:
+    return model if isinstance(model, Model) else load_model(model or DEFAULT_MODEL, device, runtime, precision)
 
 
-def _device_of(model: Model) -> torch.device:
-    return next(model.vae.parameters()).device
+def resolve_precision(model: Model, precision: str) -> str:
+    """``float32`` or ``bfloat16``: the encoder's arithmetic (precision.py) on the model's runtime; the onnx
+    runtime has float32 only (choose_runtime sends a bfloat16 request to torch)."""
+    if model.runtime == "onnx":
+        if precision == "bfloat16":
+            raise LatentCodecError("bfloat16 runs on the torch runtime only", "precision")
+        if precision not in PRECISIONS:
+            raise LatentCodecError(f"unknown precision '{precision}': choose one of {', '.join(PRECISIONS)}",
+                                   "precision")
+        return "float32"
+    from latentcodec.models.precision import resolve
+    from latentcodec.models.torch_vae import device_of
+
+    return resolve(precision, device_of(model.vae))
 
 
-def encode_mel_windows(model: Model, mels: np.ndarray, precision: str = "float32") -> torch.Tensor:
+def encode_mel_windows(model: Model, mels: np.ndarray, precision: str = "float32") -> np.ndarray:
     """(B, frames, n_mels) log-mel windows -> (B, C, frames/4, n_mels/4) posterior means (float32),
-    computed in ``precision`` (see precision.py)."""
-    device = _device_of(model)
-    x = torch.from_numpy(mels)[:, None].to(device, memory_format=torch.channels_last)
+    computed in ``precision`` (see precision.py; float32 on the onnx runtime)."""
+    if model.runtime == "onnx":
+        z = model.vae.encode(mels)
+    else:
+        from latentcodec.models.torch_vae import encode_windows
 
-    def encode(part: torch.Tensor) -> torch.Tensor:
-        with autocast(precision, device):
-            return model.vae.encode(part).latent_dist.mode().float()
-
-    z = run_parts(encode, x)
-    if not torch.isfinite(z).all():
+        z = encode_windows(model.vae, mels, precision)
+    if not np.isfinite(z).all():
         raise ModelError(f"model '{model.name}' produced non-finite latents")
     return z
 
 
 def decode_latent_windows(model: Model, latents: np.ndarray) -> np.ndarray:
     """(B, C, t, m) latents -> (B, 4t, 4m) log-mel."""
-    z = torch.from_numpy(latents).float().to(_device_of(model), memory_format=torch.channels_last)
-    return run_parts(lambda part: model.vae.decode(part).sample[:, 0].float(), z).cpu().numpy()
+    if model.runtime == "onnx":
+        return model.vae.decode(latents)
+    from latentcodec.models.torch_vae import decode_windows
+
+    return decode_windows(model.vae, latents)
 
 
 @dataclass
@@ -153,7 +167,7 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
                  zstd_level: int | None = None, quality: float | None = None, kbps: float | None = None,
                  chunk_seconds: float = 5.0, batch_size: int = 4, mono: bool = False, device: str = "cpu",
                  overwrite: bool = True, progress: Progress | None = None,
-                 timings: Timings | None = None, precision: str = "auto") -> EncodeResult:
+                 timings: Timings | None = None, precision: str = "auto", runtime: str = "auto") -> EncodeResult:
     """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all; an existing
     file is replaced only with ``overwrite``), or onto a binary stream (stdout: the writer never seeks).
 
@@ -165,8 +179,8 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
     if not streamed:
         check_output(out_path, overwrite)
     retain_freed_memory()
-    model = _resolve_model(model, device)
-    precision = resolve(precision, _device_of(model))
+    model = _resolve_model(model, device, runtime, precision)
+    precision = resolve_precision(model, precision)
     coder = choose_coder(model, bits, zstd_level, quality, kbps)
     x = audio.samples
     chans, n = x.shape
@@ -199,7 +213,7 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
     else:
         with atomic_output(out_path, overwrite) as tmp, open(tmp, "wb") as f:
             size = _write_records(f, header, records, timings)
-    return EncodeResult(header, size, timings, precision)
+    return EncodeResult(header, size, timings, precision, model.runtime)
 
 
 FIT_CHUNKS = 2  # a model without a table: the transform is fitted on the latents of the file's first chunks
@@ -242,7 +256,7 @@ def _latent_records(model: Model, x: np.ndarray, stats: list[tuple[float, float]
             if z.shape[2:] != (mels.shape[1] // 4, header.latent_shape[2]):
                 raise ModelError(f"model '{model.name}' maps {mels.shape[1]} x {mels.shape[2]} mel frames to "
                                  f"{tuple(z.shape[2:])} latents, not 4x smaller on both axes")
-            z = z[:, :, keep].cpu().numpy().astype(np.float16)
+            z = z[:, :, keep].astype(np.float16)
         if not np.isfinite(z).all():
             raise ModelError(f"model '{model.name}' produced latents beyond the float16 range")
         yield from ((k, c, zi[:, :header.record_shape(k)[1]]) for (k, c), zi in zip(batch, z))
@@ -261,14 +275,15 @@ def encode_file(in_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO,
     return encode_audio(audio, out_path, mono=mono, overwrite=overwrite, timings=timings, **kwargs)
 
 
-def model_for_file(header: Header, model: Model | str | None, force: bool, device: str) -> Model:
+def model_for_file(header: Header, model: Model | str | None, force: bool, device: str,
+                   runtime: str = "auto") -> Model:
     """The model the caller gives, or else the shipped model the file names; other weights only with
     ``force``. A file never chooses code or weights: a name that is not shipped (a folder, a hub id) is
     refused before anything is loaded, so no file's contents reach the disk or the network."""
     if model is None and header.model_name not in shipped_models():
         raise ModelError(f"file names model '{header.model_name}', which is not shipped with latentcodec: pass it "
                          f"with --model (API: model=) to decode with it")
-    m = _resolve_model(model or header.model_name, device)
+    m = _resolve_model(model or header.model_name, device, runtime)
     if m.fingerprint != header.model_fingerprint and not force:
         raise ModelError(f"model '{m.name}' has other weights than the ones that made this file "
                          f"('{header.model_name}', fingerprint {header.model_fingerprint.hex()[:12]})", "force")
@@ -380,12 +395,12 @@ class _MelSource:
 
 
 def decoded_mel(reader: AlatReader, model: Model | str | None = None, force: bool = False, device: str = "cpu",
-                batch_size: int = 4) -> np.ndarray:
+                batch_size: int = 4, runtime: str = "auto") -> np.ndarray:
     """The log-mel the VAE decodes from an open file, before any vocoder, in the file's normalised level:
     (channels, num_samples // hop + 1, n_mels), frame t centred on sample t * hop."""
     h = reader.header
     check_decodable(h, reader.where)
-    source = _MelSource(reader, model_for_file(h, model, force, device), batch_size, Timings(), None, None)
+    source = _MelSource(reader, model_for_file(h, model, force, device, runtime), batch_size, Timings(), None, None)
     frames = h.num_samples // h.mel.hop + 1
     return np.stack([np.concatenate(list(source.blocks(c)))[:frames] for c in range(h.channels)])
 
@@ -418,7 +433,10 @@ def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryI
         check_output(out_path, overwrite, alat_path if isinstance(alat_path, (str, Path)) else None)
     with AlatReader(alat_path, salvage=opts.pop("salvage", False)) as reader:
         h = reader.header
-        blocks, rate, frames_out = decode_blocks(reader, model, timings=timings, **opts)
+        check_decodable(h, reader.where)  # before any model is loaded
+        force = opts.pop("force", False)
+        m = model_for_file(h, model, force, opts.get("device", "cpu"), opts.pop("runtime", "auto"))
+        blocks, rate, frames_out = decode_blocks(reader, m, force=force, timings=timings, **opts)
         check_rate(WRITE_FORMATS[".wav"] if streamed else fmt, rate, str(out_path) if not streamed else "<stdout>")
         blocks = _timed(blocks, timings, "write")
         if streamed:
@@ -427,14 +445,14 @@ def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryI
         else:
             with atomic_output(out_path, overwrite) as tmp:
                 written = write_audio(tmp, blocks, rate, h.channels, fmt, str(out_path))
-        return DecodeResult(h, rate, written, list(reader.lost), timings)
+        return DecodeResult(h, rate, written, list(reader.lost), timings, m.runtime)
 
 
 def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder: str | Vocoder | None = None,
                   gl_iters: int | None = None, sample_rate: int | str | None = None, force: bool = False,
                   device: str = "cpu", batch_size: int = 4, start: float = 0.0, duration: float | None = None,
                   progress: Progress | None = None, mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
-                  timings: Timings | None = None) -> tuple[Iterator[np.ndarray], int, int]:
+                  timings: Timings | None = None, runtime: str = "auto") -> tuple[Iterator[np.ndarray], int, int]:
     """The decoded audio of an open file as (frames, channels) float32 blocks in [-1, 1]; returns
     (blocks, sample rate, frames in all). 16 kHz unless ``sample_rate`` ('original' or Hz). ``vocoder``: a
     name (None: the one the registry pairs with the file's model) or a :data:`vocoder.Vocoder` itself.
@@ -448,8 +466,9 @@ def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder:
     check_decodable(h, reader.where)
     rate = output_rate(h, sample_rate)
     retain_freed_memory()
-    m = model_for_file(h, model, force, device)
-    voc = vocoder if callable(vocoder) else load_vocoder(vocoder or default_vocoder(m.name), h.mel, m, device, gl_iters)
+    m = model_for_file(h, model, force, device, runtime)
+    voc = vocoder if callable(vocoder) else load_vocoder(vocoder or default_vocoder(m.name), h.mel, m, m.device,
+                                                         gl_iters, m.runtime)
     span = sample_span(h, start, duration)
     total = h.num_chunks * h.chunk_frames
     windows, first_frame, first_sample = window_span(*span, total, h.num_samples, h.mel.hop)

@@ -14,3 +14,4 @@ MIN_KBPS, MAX_KBPS = 0.5, 64.0
 
 DEFAULT_GL_ITERS = 16  # on the dev clips 32 iterations gave the same log-mel L1 (+-0.01 dB) at 1.2x the decode time
 PRECISIONS = ("auto", "float32", "bfloat16")  # the encoder's arithmetic (precision.py)
+RUNTIMES = ("auto", "onnx", "torch")  # what runs the VAE and the vocoder networks (models/loader.choose_runtime)

@@ -13,8 +13,12 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
+
+try:
+    import torch
+    from torch.utils.data import Dataset
+except ImportError as e:  # the plain install has no torch
+    raise ImportError("latentcodec.LatentCrops is a torch Dataset: pip install 'latentcodec[torch]'") from e
 
 from latentcodec.errors import LatentCodecError
 from latentcodec.format.container import AlatReader

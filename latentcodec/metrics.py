@@ -14,9 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 import soxr
-import torch
 
-from latentcodec.audio.mel import log_mel
+from latentcodec.audio.mel import hann, log_mel
 from latentcodec.constants import DB_PER_NEPER, LOG_FLOOR
 
 MRSTFT_SIZES = (512, 1024, 2048)
@@ -55,15 +54,14 @@ def log_mel_distance(ref_mel: np.ndarray, est_mel: np.ndarray) -> dict[str, floa
 
 def mrstft_db(ref: np.ndarray, est: np.ndarray, sizes: tuple[int, ...] = MRSTFT_SIZES) -> float:
     """Mean over STFT sizes of the mean |dB difference| of magnitudes (hop = size/4, Hann)."""
-    r, e = (torch.from_numpy(a.astype(np.float32)) for a in _align(ref, est))
+    r, e = (a.astype(np.float32) for a in _align(ref, est))
     out = []
     for n in sizes:
         if len(r) < n // 2 + 1:
             continue
-        w = torch.hann_window(n)
-        mags = [torch.stft(a, n, n // 4, n, w, center=True, return_complex=True).abs().clamp(min=MAG_FLOOR)
-                for a in (r, e)]
-        out.append(float((20 * (mags[0].log10() - mags[1].log10())).abs().mean()))
+        mags = [np.maximum(np.abs(np.fft.rfft(np.lib.stride_tricks.sliding_window_view(
+            np.pad(a, n // 2, mode="reflect"), n)[::n // 4] * hann(n), axis=1)), np.float32(MAG_FLOOR)) for a in (r, e)]
+        out.append(float(np.abs(20 * (np.log10(mags[0]) - np.log10(mags[1]))).mean()))
     return float(np.mean(out)) if out else float("nan")
 
 

@@ -17,23 +17,27 @@ from latentcodec.format.container import AlatReader
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
 @pytest.mark.parametrize("stem, model, version, tool", [("v0.1.0_small", "latentcodec-small", 1, "0.1.0"),
                                                          ("small_v2", "latentcodec-small-v2", 2, "0.1.0"),
                                                          ("small_v3", "latentcodec-small-v2", 3, "0.2.0")])
 def test_file_of_an_earlier_default_decodes_as_it_did(tmp_path, stem: str, model: str, version: int,
-                                                      tool: str) -> None:
+                                                      tool: str, runtime: str) -> None:
     source = VECTORS / f"{stem}.alat"
     with AlatReader(source) as r:
         assert (r.header.model_name, r.header.version, r.header.tool_version) == \
             (model, version, f"latentcodec {tool}")
-    assert main(["decode", str(source), str(tmp_path / "now.wav"), "--quiet"]) == 0
+    pytest.importorskip("onnxruntime" if runtime == "onnx" else "torch")
+    assert main(["decode", str(source), str(tmp_path / "now.wav"), "--quiet", "--runtime", runtime]) == 0
     now, rate = sf.read(tmp_path / "now.wav", dtype="int16")
     then, rate_then = sf.read(VECTORS / f"{stem}_decoded.flac", dtype="int16")
     assert rate == rate_then and now.shape == then.shape == (56000,)
     # To float rounding, which Griffin-Lim's 16 iterations amplify: since its in-place rewrite (issue 12)
     # at most 3 LSB here, on average 0.5 (the int16 rounding); BLAS and FFT rounding may differ elsewhere.
+    # The onnx runtime's Griffin-Lim runs numpy's FFT (pocketfft), not torch's (MKL here): small_v3, the
+    # routed vocoder, 6 LSB at most, on average 0.54 (2026-12-03; torch's 1 and 0.50).
     diff = np.abs(now.astype(np.int32) - then)
-    assert diff.max() <= 4 and diff.mean() <= 0.75
+    assert diff.max() <= (4 if runtime == "torch" else 8) and diff.mean() <= 0.75
 
 
 def test_models_lists_every_shipped_name_and_info_says_which_decodes(capsys) -> None:

@@ -231,7 +231,7 @@ def main() -> None:
     ap.add_argument("--distill-steps", type=int, default=0, help="then train the changed layers on the wide outputs")
     ap.add_argument("--distill-crops", type=int, default=1024, help="files to take one 192-frame crop from for it")
     args = ap.parse_args()
-    base = load_model(args.model)
+    base = load_model(args.model, runtime="torch")
     channels = [int(c) for c in args.channels.split(",")]
     wide = base.vae.to(memory_format=torch.contiguous_format)
     vae, kept = prune(wide, channels)

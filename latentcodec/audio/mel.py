@@ -10,12 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import torch
 
 from latentcodec.constants import LOG_FLOOR, SAMPLE_RATE
 
@@ -100,12 +96,9 @@ def log_mel_frames(x: np.ndarray, start: int, stop: int, cfg: MelConfig = AUDIOL
     seg = _reflect_slice(x, lo * cfg.hop - half, (hi - 1) * cfg.hop + half)
     if offset != 0.0 or gain != 1.0:
         seg = (seg - np.float32(offset)) * np.float32(gain)
-    import torch  # here, not at the top: reading a header (alat info) needs MelConfig, not torch
-
-    spec = torch.stft(torch.from_numpy(seg), cfg.n_fft, cfg.hop, cfg.win, _window(cfg.win), center=False,
-                      return_complex=True).abs()
-    mel = torch.from_numpy(mel_basis(cfg)) @ spec
-    frames = torch.log(torch.clamp(mel, min=cfg.log_floor)).T.numpy()
+    spec = np.abs(np.fft.rfft(np.lib.stride_tricks.sliding_window_view(seg, cfg.n_fft)[::cfg.hop] * hann(cfg.win),
+                              axis=1))
+    frames = np.log(np.maximum(spec @ mel_basis(cfg).T, np.float32(cfg.log_floor)))
     return np.ascontiguousarray(frames[want - lo], dtype=np.float32)
 
 
@@ -115,10 +108,9 @@ def log_mel(x: np.ndarray, cfg: MelConfig = AUDIOLDM_MEL) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def _window(win: int) -> torch.Tensor:
-    import torch
-
-    return torch.hann_window(win)
+def hann(win: int) -> np.ndarray:
+    """The periodic Hann window (torch.hann_window's, librosa's 'hann'), float32."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)).astype(np.float32)
 
 
 def _reflect_slice(x: np.ndarray, s0: int, s1: int) -> np.ndarray:

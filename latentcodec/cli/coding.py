@@ -17,6 +17,7 @@ from latentcodec.cli.options import (
     JOBS,
     JSON,
     OVERWRITE,
+    RUNTIME,
     THREADS,
     ByteSize,
     Finite,
@@ -43,11 +44,12 @@ from latentcodec.cli.options import (
 @OVERWRITE
 @JOBS
 @THREADS
+@RUNTIME
 @COMMON
 @JSON
 def encode(input: str, output: str, model: str | None, device: str, batch_size: int, shard_size: int | None,
-           overwrite: bool, jobs: int, ray: str | None, threads: int | None, quiet: bool, as_json: bool,
-           **coder: Any) -> int | None:
+           overwrite: bool, jobs: int, ray: str | None, threads: int | None, runtime: str, quiet: bool,
+           as_json: bool, **coder: Any) -> int | None:
     """Audio file INPUT -> .alat file OUTPUT; '-' reads stdin or writes stdout. A folder INPUT: every audio
     file under it -> OUTPUT folder, same tree, NAME.alat for each NAME.* (complete outputs are kept, so a
     rerun resumes; any other file in the way is kept unless -y), or tar shards of them (--shard-size;
@@ -55,25 +57,26 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
     output: the run refuses them before any work."""
     if _folder_input(input, ray, jobs):
         return _folder("encode", input, output, jobs, ray, threads, quiet, as_json, shard_size=shard_size,
-                       model=model, device=device, batch_size=batch_size, overwrite=overwrite, **coder_opts(coder))
+                       model=model, device=device, batch_size=batch_size, overwrite=overwrite, runtime=runtime,
+                       **coder_opts(coder))
     if shard_size:
         raise click.UsageError(f"--shard-size is for folder mode: {input} is not a folder")
     from latentcodec.codec import encode_file
     from latentcodec.fileinfo import coder_summary, coder_text, rate_figures
-    from latentcodec.models.loader import pick_device
 
     set_threads(threads)
 
     t = time.perf_counter()
     with stdout_guard(output), progress_bar(quiet or as_json, "encode") as update:
-        res = encode_file(stream_of(input, "r"), stream_of(output, "w"), model=model, device=pick_device(device),
-                          batch_size=batch_size, overwrite=overwrite, progress=update, **coder_opts(coder))
+        res = encode_file(stream_of(input, "r"), stream_of(output, "w"), model=model, device=device,
+                          batch_size=batch_size, overwrite=overwrite, progress=update, runtime=runtime,
+                          **coder_opts(coder))
     secs, wall = time.perf_counter() - t, wall_seconds()
     h = res.header
     figs = rate_figures(res.file_size, h)
     data = {"output": output, "duration_s": h.duration, "channels": h.channels, "chunks": h.num_chunks,
-            **coder_summary(h), "model": h.model_name, "precision": res.precision, **figs, "seconds": secs,
-            "wall_seconds": wall, "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
+            **coder_summary(h), "model": h.model_name, "runtime": res.runtime, "precision": res.precision, **figs,
+            "seconds": secs, "wall_seconds": wall, "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
     emit(as_json, data, f"{output}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
                           f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "
                           f"({coder_text(h)}); {wall:.2f} s, {speed_text(h.duration / wall)} real time", output == "-",
@@ -96,6 +99,7 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
 @OVERWRITE
 @JOBS
 @THREADS
+@RUNTIME
 @COMMON
 @JSON
 def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, jobs: int, ray: str | None,
@@ -113,14 +117,12 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
     if suffix:
         raise click.UsageError(f"--format is for folder mode: the suffix of {output} names its format")
     from latentcodec.codec import decode_file
-    from latentcodec.models.loader import pick_device
 
     set_threads(threads)
 
     t = time.perf_counter()
     with stdout_guard(output), progress_bar(quiet or as_json, "decode") as update:
-        res = decode_file(stream_of(input, "r"), stream_of(output, "w"), device=pick_device(device), progress=update,
-                          **opts)
+        res = decode_file(stream_of(input, "r"), stream_of(output, "w"), device=device, progress=update, **opts)
     secs, wall = time.perf_counter() - t, wall_seconds()
     h = res.header
     for k, c in res.lost:
@@ -129,7 +131,7 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
                    f"was damaged: decoded as silence", err=True)
     seconds = res.frames / res.sample_rate  # the span decoded (the whole file unless --start/--duration)
     data = {"output": output, "sample_rate": res.sample_rate, "frames": res.frames, "channels": h.channels,
-            "duration_s": seconds, "lost_chunks": [list(x) for x in res.lost], "seconds": secs,
+            "duration_s": seconds, "lost_chunks": [list(x) for x in res.lost], "runtime": res.runtime, "seconds": secs,
             "wall_seconds": wall, "x_realtime": seconds / secs, "timings_s": res.timings.seconds}
     emit(as_json, data, f"{output}: {seconds:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
                           f"({res.frames} frames); {wall:.2f} s, {speed_text(seconds / wall)} real time", output == "-",

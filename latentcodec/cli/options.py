@@ -22,6 +22,7 @@ from latentcodec.constants import (
     MIN_KBPS,
     PRECISIONS,
     QUALITY_RANGE,
+    RUNTIMES,
 )
 from latentcodec.errors import LatentCodecError
 
@@ -150,6 +151,9 @@ THREADS = click.option("--threads", type=click.IntRange(1, 1024), help="torch's 
                        "mode; default: torch's, shared out between --jobs workers, 1 per actor); outputs are "
                        "byte-identical only between runs with the same count")
 OVERWRITE = click.option("-y", "--overwrite", is_flag=True, help="replace an existing output (never the input)")
+RUNTIME = click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
+                       help="what runs the model: onnx (the shipped models, CPU, float32, no torch), torch (any "
+                            "model, --device cuda, bfloat16); auto: onnx where it can, else torch")
 DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 QUIET = click.option("-q", "--quiet", is_flag=True, help="print nothing but errors (and what --json asks for)")
 JSON = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
@@ -272,11 +276,11 @@ def speed_text(x_real_time: float) -> str:
 
 
 def set_threads(threads: int | None) -> None:
-    """torch's intra-op threads in this process, when given."""
+    """The model runtime's intra-op threads in this process, when given."""
     if threads:
-        import torch
+        from latentcodec.models.cores import set_threads as record
 
-        torch.set_num_threads(threads)
+        record(threads)
 
 
 def check_folders(*folders: str | None) -> None:

@@ -159,3 +159,15 @@ def calibrate(model_dir: str, data: str, files: int, seconds: float, min_seconds
     variances = ", ".join(f"{v:.3g}" for v in table["component_variance"])
     emit(False, {}, f"{folder / 'coder.json'}: fitted on {len(table['calibration']['files'])} files; component "
                     f"variances {variances}", quiet=quiet)
+
+
+@cli.command(name="export")
+@QUIET
+def export(quiet: bool) -> None:
+    """Write the ONNX graphs of the shipped models and magnitude networks beside their safetensors weights
+    (what the onnx runtime runs); needs pip install 'latentcodec[export]'."""
+    from latentcodec.models.export import export_vaes
+    from latentcodec.vocoders.export import export_magnitude_nets
+
+    paths = export_vaes() + export_magnitude_nets()
+    emit(False, {}, "\n".join(f"{p}: {p.stat().st_size:,} bytes" for p in paths), quiet=quiet)

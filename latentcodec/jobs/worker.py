@@ -38,17 +38,20 @@ class Outcome:
 
 
 def init_worker(kind: str, opts: dict[str, Any], threads: int | None, workers: int = 1) -> None:
-    """Worker start: load the model once. torch's threads as given, or its default shared out between the
-    ``workers`` (one worker keeps a single call's count, and so its exact bytes)."""
-    import torch
+    """Worker start: load the model once. The runtime's threads as given, or the cores shared out between
+    the ``workers`` (one worker keeps a single call's count, and so its exact bytes)."""
+    import os
 
-    from latentcodec.models.loader import load_model, pick_device
+    from latentcodec.models.cores import set_threads
+    from latentcodec.models.loader import load_model
     from latentcodec.models.registry import DEFAULT_MODEL
 
-    torch.set_num_threads(threads or max(1, torch.get_num_threads() // workers))
-    device = pick_device(opts.pop("device", "auto"))
+    set_threads(threads or max(1, len(os.sched_getaffinity(0)) // workers))
+    device = opts.pop("device", "auto")
     if kind == "encode":
-        opts["model"] = load_model(opts.get("model") or DEFAULT_MODEL, device)
+        opts["model"] = load_model(opts.get("model") or DEFAULT_MODEL, device, opts.pop("runtime", "auto"),
+                                   opts.get("precision", "auto"))
+        device = opts["model"].device
     _WORKER.update(kind=kind, opts={**opts, "device": device}, models={})
 
 
@@ -91,5 +94,5 @@ def _decode_model(source: Source, opts: dict[str, Any]) -> Any:
     given = opts.pop("model", None)  # None: the shipped model the file names (model_for_file refuses others)
     key = given or h.model_name
     if key not in _WORKER["models"]:
-        _WORKER["models"][key] = model_for_file(h, given, True, opts["device"])
+        _WORKER["models"][key] = model_for_file(h, given, True, opts["device"], opts.pop("runtime", "auto"))
     return model_for_file(h, _WORKER["models"][key], opts.get("force", False), opts["device"])

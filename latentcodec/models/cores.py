@@ -10,15 +10,31 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it runs: retain_freed_memory serves the onnx runtime too
+    import torch
 
 T = TypeVar("T")
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}  # by (process, size): a forked worker makes its own
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 _RETAINING: set[int] = set()  # processes that called retain_freed_memory
+_THREADS: list[int] = []  # the thread count asked for (set_threads), for whichever runtime loads
+
+
+def set_threads(threads: int) -> None:
+    """The intra-op threads of the runtime this process will load (torch's now if torch is loaded):
+    recorded, so that asking costs no import of torch."""
+    _THREADS[:] = [threads]
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def threads_asked() -> int | None:
+    """What :func:`set_threads` recorded, or None."""
+    return _THREADS[0] if _THREADS else None
 
 
 def retain_freed_memory() -> None:
@@ -43,6 +59,8 @@ def retain_freed_memory() -> None:
 def _pool() -> ThreadPoolExecutor | None:
     """This process's pool of as many workers as torch has intra-op threads, each on one torch thread;
     None when torch has one thread."""
+    import torch
+
     if torch.get_num_threads() < 2:
         return None
     key = (os.getpid(), torch.get_num_threads())
@@ -52,6 +70,8 @@ def _pool() -> ThreadPoolExecutor | None:
 
 
 def _no_grad(fn: Callable[..., T]) -> Callable[..., T]:
+    import torch
+
     def run(*args: object) -> T:
         with torch.inference_mode():  # thread-local, as is grad mode
             return fn(*args)
@@ -62,6 +82,8 @@ def _no_grad(fn: Callable[..., T]) -> Callable[..., T]:
 def run_parts(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """``fn`` over ``x`` (batch first) as one task per core, each on a slice of the batch, their outputs
     joined along the batch; inline off the CPU, with one thread or with one window."""
+    import torch
+
     pool = _pool()
     parts = min(len(x), torch.get_num_threads())
     if pool is None or x.device.type != "cpu" or parts < 2:

@@ -3,21 +3,30 @@
 ``--model`` takes a name the package registers (its shipped weights), a local directory in
 diffusers layout (the VAE at its root or in ``vae/``), or a Hugging Face repo id (VAE in ``vae/``,
 HiFi-GAN in ``vocoder/``) such as ``cvssp/audioldm2-music``.
+
+A model runs on one of two runtimes (:func:`choose_runtime`): onnxruntime (``graphs.py``, the shipped
+models only, on the CPU, float32; no torch imported) or torch and diffusers (any model, any device, the
+bfloat16 encoder).
 """
 from __future__ import annotations
 
 import hashlib
 import warnings
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from latentcodec.errors import ModelError
+from latentcodec.constants import RUNTIMES
+from latentcodec.errors import LatentCodecError, ModelError
 from latentcodec.format.rate import load_coder_table
+from latentcodec.models.graphs import OnnxVae, has_graphs, onnxruntime_installed, weights_fingerprint
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
-from latentcodec.models.upsample import use_subpixel_upsamplers
+
+if TYPE_CHECKING:
+    import torch
+
+WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"  # a shipped model's weights, in diffusers' name
 
 # The shipped model's architecture: AudioLDM2's VAE layout (1 -> 8 channels, three blocks, 4x down
 # on time and mel) scaled down for CPU speed; no mid-block attention, so a window's output depends on
@@ -34,10 +43,12 @@ class Model:
     """A loaded VAE with the identity the .alat header records."""
 
     name: str
-    vae: Any  # diffusers AutoencoderKL
+    vae: Any  # diffusers AutoencoderKL (runtime torch) or graphs.OnnxVae (runtime onnx)
     fingerprint: bytes
     location: str  # local directory or hub id, where a ``vocoder/`` may be found
     coder: dict | None = None  # coder.json beside the weights: version 2's transform and rate calibration
+    runtime: str = "torch"
+    device: str = "cpu"  # where it runs: cpu or cuda
 
     @property
     def latent_channels(self) -> int:
@@ -46,7 +57,9 @@ class Model:
 
 def fingerprint(vae: torch.nn.Module) -> bytes:
     """SHA-256 over parameter names, dtypes, shapes and bytes: the same weights give the same print,
-    whatever file format or folder they were loaded from."""
+    whatever file format or folder they were loaded from (``graphs.weights_fingerprint`` without torch)."""
+    import torch
+
     h = hashlib.sha256()
     for key, t in sorted(vae.state_dict().items()):
         t = t.detach().to("cpu").contiguous()
@@ -62,12 +75,60 @@ def vae_dir(root: Path) -> Path | None:
     return None
 
 
-def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Model:
-    """Load the VAE ``name`` (shipped name, local directory or hub id) in float32 on ``device``."""
+def torch_installed() -> bool:
+    return find_spec("torch") is not None and find_spec("diffusers") is not None
+
+
+def choose_runtime(runtime: str, name: str, device: str = "cpu", precision: str = "auto") -> str:
+    """'onnx' or 'torch': what ``runtime`` (auto, onnx or torch) means for model ``name``. The rule for
+    auto: onnxruntime when the model is shipped with its graphs, the device is the CPU (or auto), the
+    encoder is not asked for bfloat16 (a torch path: 1.6x on CPUs that have it) and onnxruntime is
+    installed; torch otherwise (hub models and folders, --device cuda, bfloat16)."""
+    if runtime not in RUNTIMES:
+        raise LatentCodecError(f"unknown runtime '{runtime}': choose one of {', '.join(RUNTIMES)}", "runtime")
+    shipped = shipped_models()
+    graphs = name in shipped and has_graphs(shipped[name])
+    onnx_fits = graphs and device in ("cpu", "auto") and precision != "bfloat16"
+    if runtime == "onnx":
+        if not graphs:
+            raise ModelError(f"model '{name}' has no ONNX graphs (only the shipped models do): use the torch "
+                             f"runtime", "runtime")
+        if not onnx_fits:
+            raise LatentCodecError("the onnx runtime runs on the CPU in float32: use the torch runtime for a "
+                                   "GPU or bfloat16", "runtime")
+    if runtime == "onnx" or (runtime == "auto" and onnx_fits and onnxruntime_installed()):
+        if not onnxruntime_installed():
+            raise ModelError("onnxruntime is not installed: pip install onnxruntime", "runtime")
+        return "onnx"
+    if not torch_installed():
+        raise ModelError(f"model '{name}' needs the torch runtime" + ("" if runtime == "torch" else
+                         " (not shipped with graphs, or asked for a GPU or bfloat16)") +
+                         ": pip install 'latentcodec[torch]'", "runtime")
+    return "torch"
+
+
+def load_model(name: str = DEFAULT_MODEL, device: str = "cpu", runtime: str = "auto",
+               precision: str = "auto") -> Model:
+    """Load the VAE ``name`` (shipped name, local directory or hub id) in float32 on ``device``, on the
+    runtime :func:`choose_runtime` picks (``precision``: what the encoder will be asked for)."""
+    if choose_runtime(runtime, name, device, precision) == "onnx":
+        folder = shipped_models()[name]
+        print_ = weights_fingerprint(folder / WEIGHTS_FILE)
+        return Model(name=name, vae=OnnxVae(folder, print_), fingerprint=print_, location=str(folder),
+                     coder=load_coder_table(str(folder)), runtime="onnx")
+    return _load_torch(name, pick_device(device))
+
+
+def _load_torch(name: str, device: str) -> Model:
+    import torch
     from diffusers import AutoencoderKL
+
+    from latentcodec.models.cores import threads_asked
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.set_verbosity_error()
+    if threads_asked():
+        torch.set_num_threads(threads_asked())
     shipped = shipped_models()
     if name in shipped:
         location = str(shipped[name])
@@ -100,18 +161,24 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Model:
         raise ModelError(f"model '{name}' is not a mel VAE: it takes {vae.config.in_channels} input channels, not 1")
     vae = vae.to(device).eval().requires_grad_(False)
     coder = load_coder_table(path) if Path(path).is_dir() else None
-    model = Model(name=name, vae=vae, fingerprint=fingerprint(vae), location=location, coder=coder)
+    model = Model(name=name, vae=vae, fingerprint=fingerprint(vae), location=location, coder=coder, device=device)
     # Channels-last convolutions: oneDNN's fastest layout on a CPU (the small model, one core, 2 windows:
     # encoder 140 -> 125 ms, decoder 404 -> 328 ms; latents the same to 2e-5). After the fingerprint, which
     # reads the weights in plain layout: a channels-last weight with a size-1 axis passes as contiguous
     # but has no byte view (tried: loading then fails), and the print stays as it was.
+    from latentcodec.models.upsample import use_subpixel_upsamplers
+
     vae.to(memory_format=torch.channels_last)
     use_subpixel_upsamplers(vae)  # the same function, 2.25x fewer multiply-adds (upsample.py)
     return model
 
 
 def pick_device(device: str) -> str:
-    """'auto' takes a GPU when there is one."""
+    """'auto' takes a GPU when there is one (without torch: the CPU, and torch is not imported)."""
+    if device == "cpu" or (device == "auto" and not torch_installed()):
+        return "cpu"
+    import torch
+
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():

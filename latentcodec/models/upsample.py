@@ -65,3 +65,24 @@ def use_subpixel_upsamplers(vae: torch.nn.Module) -> None:
                     and conv.stride == (1, 1) and conv.padding == (1, 1) and conv.dilation == (1, 1)
                     and conv.groups == 1 and conv.bias is not None):
                 ups[i] = SubpixelUpsample(conv)
+
+
+class StackedSubpixelUpsample(SubpixelUpsample):
+    """The same upsampler with its four phases interleaved by stacking and reshaping: slower in torch than
+    the copies above, but what an ONNX graph runs fast (the copies become ScatterElements there)."""
+
+    def forward(self, x: torch.Tensor, output_size: object = None) -> torch.Tensor:
+        n, _, h, w = x.shape
+        co = self.out_channels
+        y = F.conv2d(x, self.weight, self.bias, padding=1)  # (N, 4 Co, H + 1, W + 1)
+        rows = [torch.stack([y[:, (2 * a + b) * co:(2 * a + b + 1) * co, a:a + h, b:b + w] for b in range(2)], -1)
+                .reshape(n, co, h, 2 * w) for a in range(2)]
+        return torch.stack(rows, 3).reshape(n, co, 2 * h, 2 * w)
+
+
+def stack_phases(vae: torch.nn.Module) -> None:
+    """Turn, in place, each sub-pixel upsampler of ``vae``'s decoder into its stacking form (for export)."""
+    for block in vae.decoder.up_blocks:
+        for up in getattr(block, "upsamplers", None) or []:
+            if isinstance(up, SubpixelUpsample):
+                up.__class__ = StackedSubpixelUpsample

@@ -274,7 +274,7 @@ def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, log: Calla
             torch.manual_seed(cfg.seed + run.step)
         log(f"resumed at step {run.step}")
     elif cfg.init:
-        base = load_model(cfg.init, device)
+        base = load_model(cfg.init, device, runtime="torch")
         try:
             vae.load_state_dict(base.vae.state_dict())
         except RuntimeError as e:

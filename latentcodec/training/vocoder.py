@@ -139,7 +139,7 @@ def coded_pairs(groups: dict[str, list[np.ndarray]], model: str, log: Callable[[
     from latentcodec.format.container import AlatReader
     from latentcodec.models.loader import load_model
 
-    vae, t0 = load_model(model), time.time()
+    vae, t0 = load_model(model, runtime="torch"), time.time()
     pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for kind, waves in groups.items():
         for i, w in enumerate(waves):

@@ -9,7 +9,9 @@ taken for a ``--model``. Names are versions: weights once shipped never change u
 """
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -46,8 +48,6 @@ def shipped_vocoders() -> dict[str, Path]:
 
 def vocoder_parts() -> set[str]:
     """Shipped vocoders that are parts of a routed one: loadable by name, not listed for a user to choose."""
-    import json
-
     parts: set[str] = set()
     for folder in shipped_vocoders().values():
         cfg = json.loads((folder / "config.json").read_text())
@@ -63,12 +63,12 @@ def vocoder_names() -> list[str]:
 
 def neural_vocoder_folder(name: str) -> Path:
     """The folder of a shipped neural vocoder's name, or ``name`` itself when it is such a folder."""
-    from latentcodec.vocoders.nets import is_net_folder
-    from latentcodec.vocoders.routed import is_routed_folder
-
     shipped = shipped_vocoders()
     if name in shipped:
         return shipped[name]
+    from latentcodec.vocoders.nets import is_net_folder
+    from latentcodec.vocoders.routed import is_routed_folder
+
     if is_net_folder(Path(name)) or is_routed_folder(Path(name)):
         return Path(name)
     raise ModelError(f"vocoder '{name}' not found: use one of {', '.join(vocoder_names())}, "
@@ -76,9 +76,12 @@ def neural_vocoder_folder(name: str) -> Path:
 
 
 def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: Model | None = None, device: str = "cpu",
-                 gl_iters: int | None = None) -> "Vocoder":
+                 gl_iters: int | None = None, runtime: str = "torch") -> "Vocoder":
     """The vocoder called ``name``, for mels of ``mel``; 'hifigan' is the ``model``'s own. ``gl_iters``
-    None: Griffin-Lim's own default, or the one a magnitude network was shipped with."""
+    None: Griffin-Lim's own default, or the one a magnitude network was shipped with. ``runtime`` 'onnx':
+    on numpy and onnxruntime (``onnx_vocoder``) where every network it needs has its graph."""
+    if runtime == "onnx" and name != "hifigan" and (name == "griffinlim" or _has_graphs(neural_vocoder_folder(name))):
+        return _onnx_vocoder(name, mel, gl_iters)
     from latentcodec.vocoders.griffinlim import GriffinLimVocoder
 
     if name == "griffinlim":
@@ -98,6 +101,32 @@ def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: Model | None =
     return vocoder_of(load_net(folder, device), mel, device, gl_iters, name)
 
 
+def _has_graphs(folder: Path) -> bool:
+    """Whether a magnitude network's folder, or each part of a routed one, holds its graph."""
+    from latentcodec.models.graphs import MAGNITUDE
+
+    cfg = json.loads((folder / "config.json").read_text())
+    parts = [cfg[role] for role in ("speech", "other") if role in cfg]
+    if parts:
+        return all(p in shipped_vocoders() and _has_graphs(shipped_vocoders()[p]) for p in parts)
+    return (folder / MAGNITUDE).is_file()
+
+
+def _onnx_vocoder(name: str, mel: MelConfig, gl_iters: int | None) -> "Vocoder":
+    """Griffin-Lim, a magnitude network or a routed pair on numpy and onnxruntime."""
+    from latentcodec.vocoders import onnx_vocoder as ov
+
+    if name == "griffinlim":
+        return ov.GriffinLimVocoder(gl_iters or DEFAULT_GL_ITERS, mel)
+    folder = neural_vocoder_folder(name)
+    cfg = json.loads((folder / "config.json").read_text())
+    if "speech" in cfg:
+        return ov.routed(folder, lambda part: _onnx_vocoder(part, mel, None).magnitude, mel, gl_iters)
+    _check_fits(cfg, mel, name)
+    return ov.GriffinLimVocoder(gl_iters or cfg.get("gl_iters", DEFAULT_GL_ITERS), mel,
+                                ov.net_magnitude(folder, cfg["nnls_iters"], mel))
+
+
 def vocoder_of(net: MelConvNeXt, mel: MelConfig = AUDIOLDM_MEL, device: str = "cpu",
                gl_iters: int | None = None, name: str = "") -> "Vocoder":
     """One of our vocoder networks as a vocoder for mels of ``mel``, which it must have been trained for."""
@@ -106,17 +135,22 @@ def vocoder_of(net: MelConvNeXt, mel: MelConfig = AUDIOLDM_MEL, device: str = "c
     from latentcodec.vocoders.vocos import NeuralVocoder
 
     c = net.cfg
-    fits = (c.n_mels, c.hop, mel.sample_rate) == (mel.n_mels, mel.hop, AUDIOLDM_MEL.sample_rate) \
-        and math.isclose(c.log_floor, mel.log_floor, rel_tol=1e-6)  # headers store the floor as float32
-    if not fits:
-        raise ModelError(f"vocoder '{name}' takes {c.n_mels} mel bands at hop {c.hop}, floor {c.log_floor:g}, "
-                         f"{AUDIOLDM_MEL.sample_rate} Hz; this mel has {mel.n_mels} at hop {mel.hop}, floor "
-                         f"{mel.log_floor:g}, {mel.sample_rate} Hz")
+    _check_fits(asdict(c), mel, name, isinstance(net, MagnitudeNet))
     if isinstance(net, MagnitudeNet):
-        if c.n_fft != mel.n_fft:
-            raise ModelError(f"vocoder '{name}' gives an STFT of {c.n_fft} points; this mel's has {mel.n_fft}")
         return GriffinLimVocoder(gl_iters or c.gl_iters, device, mel, magnitude_of(net, mel))
     return NeuralVocoder(net, device)
+
+
+def _check_fits(c: dict, mel: MelConfig, name: str, magnitude: bool = True) -> None:
+    """Refuse a vocoder network (its config's entries) trained for other mels than ``mel``."""
+    fits = (c["n_mels"], c["hop"], mel.sample_rate) == (mel.n_mels, mel.hop, AUDIOLDM_MEL.sample_rate) \
+        and math.isclose(c["log_floor"], mel.log_floor, rel_tol=1e-6)  # headers store the floor as float32
+    if not fits:
+        raise ModelError(f"vocoder '{name}' takes {c['n_mels']} mel bands at hop {c['hop']}, floor "
+                         f"{c['log_floor']:g}, {AUDIOLDM_MEL.sample_rate} Hz; this mel has {mel.n_mels} at hop "
+                         f"{mel.hop}, floor {mel.log_floor:g}, {mel.sample_rate} Hz")
+    if magnitude and c["n_fft"] != mel.n_fft:
+        raise ModelError(f"vocoder '{name}' gives an STFT of {c['n_fft']} points; this mel's has {mel.n_fft}")
 
 
 def _magnitude_part(name: str, folder: Path, mel: MelConfig, device: str) -> "Callable":
