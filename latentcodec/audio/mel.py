@@ -98,7 +98,9 @@ def log_mel_frames(x: np.ndarray, start: int, stop: int, cfg: MelConfig = AUDIOL
         seg = (seg - np.float32(offset)) * np.float32(gain)
     spec = np.abs(np.fft.rfft(np.lib.stride_tricks.sliding_window_view(seg, cfg.n_fft)[::cfg.hop] * hann(cfg.win),
                               axis=1))
-    frames = np.log(np.maximum(spec @ mel_basis(cfg).T, np.float32(cfg.log_floor)))
+    # in float64: a float32 GEMM rounds differently with BLAS's thread count, and the bytes of a file
+    # must not depend on it (a Ray actor runs BLAS on one thread, a process on every core)
+    frames = np.log(np.maximum(spec.astype(np.float64) @ mel_basis(cfg).T, cfg.log_floor))
     return np.ascontiguousarray(frames[want - lo], dtype=np.float32)
 
 
