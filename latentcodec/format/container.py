@@ -11,7 +11,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
@@ -47,11 +47,7 @@ class AlatWriter:
             raise ValueError("zstd level must be 0 (off) to 22, and 0 with the entropy coder")
         if header.version >= 2:
             self._steps, self._transform = np.asarray(header.steps), np.asarray(header.transform)
-        self._zstd = None
-        if header.zstd_level:
-            import zstandard
-
-            self._zstd = zstandard.ZstdCompressor(level=header.zstd_level)
+        self._zstd = zstd_module() if header.zstd_level else None
         data = header.encode()
         f.write(data)
         self.pos = len(data)
@@ -72,7 +68,7 @@ class AlatWriter:
             stats = st.astype("<f4").tobytes()
         flags = 0
         if self._zstd is not None:
-            packed = self._zstd.compress(payload)
+            packed = self._zstd.compress(payload, level=h.zstd_level)
             if len(packed) < len(payload):
                 payload, flags = packed, FLAG_ZSTD
         rec = RECORD.pack(RECORD_MAGIC, chunk, channel, flags, 0, len(payload)) + stats + payload
@@ -313,18 +309,17 @@ class AlatReader:
             raise format_error(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: {e}") from None
 
     def _unzstd(self, payload: bytes, chunk: int, channel: int, off: int) -> bytes:
-        import zstandard
-
+        zstd = zstd_module()
         want = self.header.raw_payload_size
-        try:  # a stream reader, capped: decompress() would allocate whatever size the frame header claims
+        try:  # capped: the output never grows past want + 1 bytes, whatever size the frame header claims
             size = zstd_frame_size(payload)
             if size != len(payload):  # a decompressor stops at the frame's end, or skips a skippable frame, silently
                 raise ValueError(f"the frame ends at byte {size} of the payload's {len(payload)}")
-            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(payload)) as z:
-                out, rest = z.read(want + 1), z.read(1)
-        except (zstandard.ZstdError, ValueError) as e:
+            z = zstd.ZstdDecompressor()
+            out = z.decompress(payload, max_length=want + 1)
+        except (zstd.ZstdError, ValueError) as e:
             raise format_error(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: bad zstd data ({e})") from e
-        if len(out) != want or rest:
+        if len(out) != want or not z.eof:
             raise format_error(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: zstd data gives "
                         f"{len(out)} bytes, not {want}")
         return out
@@ -349,17 +344,28 @@ class AlatReader:
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
-def zstd_frame_size(data: bytes) -> int:
-    """Bytes of the zstd frame that ``data`` begins with (RFC 8878: frame header, blocks up to the last, then
-    the checksum if the header has one), from the block headers alone; ValueError if it begins with none."""
-    import zstandard
-
-    if data[:4] != ZSTD_MAGIC:
-        raise ValueError("no zstd frame magic")
+def zstd_module() -> Any:
+    """The standard library's zstd (``compression.zstd``, Python 3.14), else its backport (``backports.zstd``,
+    the same API): one small binding rather than the 24 MB ``zstandard`` wheel."""
     try:
-        pos, checksum = zstandard.frame_header_size(data), zstandard.get_frame_parameters(data).has_checksum
-    except zstandard.ZstdError as e:
-        raise ValueError(str(e)) from None
+        from compression import zstd
+    except ImportError:
+        from backports import zstd
+    return zstd
+
+
+def zstd_frame_size(data: bytes) -> int:
+    """Bytes of the zstd frame that ``data`` begins with (RFC 8878 3.1.1: the frame header, sized by its
+    descriptor byte; blocks up to the last; then the checksum if the descriptor says so), from the headers
+    alone; ValueError if it begins with none."""
+    if data[:4] != ZSTD_MAGIC or len(data) < 5:
+        raise ValueError("no zstd frame magic")
+    fhd = data[4]
+    if fhd & 0x08:
+        raise ValueError("the frame header's reserved bit is set")
+    single_segment, checksum = fhd >> 5 & 1, fhd >> 2 & 1
+    content_size = (single_segment, 2, 4, 8)[fhd >> 6]
+    pos = 5 + (1 - single_segment) + (0, 1, 2, 4)[fhd & 3] + content_size  # window byte, dictionary id, size
     last = 0
     while not last:
         if pos + 3 > len(data):
