@@ -19,6 +19,7 @@ from diffusers import AutoencoderKL
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from latentcodec.models.loader import vae_dir  # noqa: E402
+from latentcodec.models.registry import shipped_models  # noqa: E402
 
 
 def main() -> None:
@@ -28,7 +29,10 @@ def main() -> None:
     ap.add_argument("--config", required=True, help="a shipped model's name or a model folder")
     args = ap.parse_args()
     state = torch.load(args.run / "checkpoint.pt", map_location="cpu", weights_only=False)
-    vae = AutoencoderKL.from_config(AutoencoderKL.load_config(str(vae_dir(args.config))))
+    config = vae_dir(shipped_models().get(args.config, Path(args.config)))
+    if config is None:
+        sys.exit(f"{args.config}: not a shipped model's name nor a diffusers model folder")
+    vae = AutoencoderKL.from_config(AutoencoderKL.load_config(str(config)))
     vae.load_state_dict(state["model"])
     vae.save_pretrained(str(args.out), safe_serialization=True)
     print(f"{args.out}: step {state['step']}, {state['seconds'] / 3600:.2f} h of training")

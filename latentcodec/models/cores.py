@@ -14,6 +14,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable, TypeVar
 
+import numpy as np
+
 if TYPE_CHECKING:  # torch is imported where it runs: retain_freed_memory serves the onnx runtime too
     import torch
 
@@ -35,6 +37,25 @@ def set_threads(threads: int) -> None:
 def threads_asked() -> int | None:
     """What :func:`set_threads` recorded, or None."""
     return _THREADS[0] if _THREADS else None
+
+
+def cpu_threads() -> int:
+    """The threads a runtime of this process uses: those asked for with :func:`set_threads`, else the cores
+    this process may run on."""
+    return threads_asked() or len(os.sched_getaffinity(0))
+
+
+def map_rows(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, min_rows: int = 64) -> np.ndarray:
+    """``fn`` over ``x`` split along its first axis into one part per thread (:func:`cpu_threads`), the
+    results joined: for numpy work that releases the GIL (its FFTs; they run on one core otherwise), with
+    the same result as ``fn(x)`` row for row. Inline for fewer than ``min_rows`` rows a part."""
+    parts = min(cpu_threads(), len(x) // min_rows)
+    if parts < 2:
+        return fn(x)
+    key = (os.getpid(), -parts)  # negative: apart from torch's pools, whose workers set torch's threads
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(parts)
+    return np.concatenate(list(_POOLS[key].map(fn, np.array_split(x, parts))))
 
 
 def retain_freed_memory() -> None:

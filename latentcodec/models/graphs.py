@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from latentcodec.errors import ModelError
+from latentcodec.models.cores import cpu_threads
 
 ENCODER, DECODER, MAGNITUDE = "encoder.onnx", "decoder.onnx", "magnitude.onnx"
 FINGERPRINT_KEY = "latentcodec.fingerprint"  # the graph's metadata: the hex fingerprint of its weights
@@ -53,7 +53,7 @@ def session(path: Path, fingerprint: bytes, threads: int | None = None) -> Any:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or _threads()
+    opts.intra_op_num_threads = threads or cpu_threads()
     opts.inter_op_num_threads = 1
     # Idle pool threads sleep instead of spinning: the vocoder's numpy work runs between the graph calls.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -72,12 +72,6 @@ def has_graphs(folder: Path) -> bool:
     return (folder / ENCODER).is_file() and (folder / DECODER).is_file()
 
 
-def _threads() -> int:
-    from latentcodec.models.cores import threads_asked
-
-    return threads_asked() or len(os.sched_getaffinity(0))
-
-
 class BatchGraph:
     """A graph run over a batch of windows as ``cores.run_parts`` runs torch: one part of the batch per
     thread, each on a single-threaded session, rather than one call on onnxruntime's threads (2 cores,
@@ -86,7 +80,7 @@ class BatchGraph:
 
     def __init__(self, path: Path, fingerprint: bytes, name: str):
         self.path, self.fingerprint, self.name = path, fingerprint, name
-        self.threads = _threads()
+        self.threads = cpu_threads()
         self._sessions: dict[int, Any] = {}
         self._pool: ThreadPoolExecutor | None = None
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig, hann, mel_basis
 from latentcodec.constants import DEFAULT_GL_ITERS
+from latentcodec.models.cores import map_rows
 from latentcodec.models.graphs import MAGNITUDE, session, weights_fingerprint
 
 Magnitude = Callable[[np.ndarray], np.ndarray]  # (frames, n_mels) log-mel -> (bins, frames) magnitude
@@ -63,16 +64,16 @@ def _inverse_envelope(frames: int, cfg: MelConfig) -> np.ndarray:
 
 def _istft(spec: np.ndarray, cfg: MelConfig) -> np.ndarray:
     """(frames, bins) complex -> the (frames - 1) * hop samples of the windowed overlap-add."""
-    half, length = cfg.n_fft // 2, (len(spec) - 1) * cfg.hop
-    frames = np.fft.irfft(spec, n=cfg.n_fft, axis=1) * hann(cfg.win)
+    half, length, win = cfg.n_fft // 2, (len(spec) - 1) * cfg.hop, hann(cfg.win)
+    frames = map_rows(lambda part: np.fft.irfft(part, n=cfg.n_fft, axis=1) * win, spec)
     return _overlap_add(frames, cfg.hop)[half:half + length] * _inverse_envelope(len(spec), cfg)
 
 
 def _stft(wave: np.ndarray, cfg: MelConfig) -> np.ndarray:
     """(frames, bins) centred STFT of ``wave``, its ends reflect-padded (torch.stft's center=True)."""
     padded = np.pad(wave, cfg.n_fft // 2, mode="reflect")
-    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[::cfg.hop]
-    return np.fft.rfft(frames * hann(cfg.win), axis=1)
+    frames, win = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[::cfg.hop], hann(cfg.win)
+    return map_rows(lambda part: np.fft.rfft(part * win, axis=1), frames)
 
 
 def random_phase(shape: tuple[int, int], seed: int) -> np.ndarray:
@@ -93,12 +94,15 @@ def griffin_lim(mag: np.ndarray, n_iter: int = DEFAULT_GL_ITERS, momentum: float
         angles[:, :k] = init_phase[:, :k]
     mag_t = np.ascontiguousarray(mag.T, np.float32)
     spec = np.ascontiguousarray((mag * angles).T)
-    prev = np.zeros_like(spec)
-    for _ in range(n_iter):
-        rebuilt = _stft(_istft(spec, cfg), cfg).astype(np.complex64)
-        spec = rebuilt - np.float32(momentum / (1 + momentum)) * prev
+    prev, keep = np.zeros_like(spec), np.float32(-momentum / (1 + momentum))
+    for _ in range(n_iter):  # in place where it can be: each pass over the spectrum is a tenth of the time
+        rebuilt = _stft(_istft(spec, cfg), cfg).astype(np.complex64, copy=False)
+        np.multiply(prev, keep, out=spec)
+        spec += rebuilt
         prev = rebuilt
-        spec *= mag_t / np.sqrt(spec.real * spec.real + spec.imag * spec.imag + np.float32(1e-32))
+        scale = np.abs(spec)
+        np.maximum(scale, np.float32(1e-16), out=scale)  # the torch loop's sqrt(|s|^2 + 1e-32), near enough
+        spec *= np.divide(mag_t, scale, out=scale)
     return _istft(spec, cfg).astype(np.float32)
 
 
