@@ -247,6 +247,25 @@ def test_a_zstd_payload_is_exactly_one_frame() -> None:
         _refused(with_payload(payload), "bad zstd data")
 
 
+def test_every_form_of_zstd_frame_header_is_sized() -> None:
+    """Frames with and without a content size (one-shot and streamed), with a checksum, with a dictionary
+    id: each is found to end where it does (RFC 8878 3.1.1)."""
+    from latentcodec.format.container import zstd_frame_size, zstd_module
+
+    zstd = zstd_module()
+    raw = bytes(range(256)) * 40
+    streamed = zstd.ZstdCompressor()
+    frames = [zstd.compress(raw), streamed.compress(raw) + streamed.flush(),
+              zstd.compress(raw, options={zstd.CompressionParameter.checksum_flag: 1}),
+              zstd.compress(raw, options={zstd.CompressionParameter.content_size_flag: 0}),
+              zstd.compress(raw, zstd_dict=zstd.train_dict([bytes([i % 7]) * 100 + bytes(range(i % 50))
+                                                            for i in range(2000)], 1024))]
+    assert {f[4] for f in frames} == {0b1100000, 0b0, 0b1100100, 0b1100011}  # single segment or a window
+    # byte, 8 content-size bytes or none, a checksum, a 4-byte dictionary id
+    for frame in frames:
+        assert zstd_frame_size(frame + b"tail") == len(frame)
+
+
 @pytest.mark.parametrize("where", ["model name", "tool version"])
 @pytest.mark.parametrize("bad", [b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80"])
 def test_model_name_and_tool_version_must_be_utf8(where: str, bad: bytes) -> None:
