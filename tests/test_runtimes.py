@@ -25,6 +25,27 @@ def test_every_shipped_model_has_its_graphs() -> None:
     assert all(has_graphs(folder) for folder in shipped_models().values())
 
 
+def test_folder_encodes_take_torch_for_its_bfloat16_encoder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    """Folder encode workers: torch where it is installed and the CPU has native bfloat16 (auto precision),
+    the asked runtime otherwise; the folder's --json says which."""
+    import soundfile as sf
+
+    from latentcodec.cli import main
+    from latentcodec.models import loader
+
+    monkeypatch.setattr(loader, "cpu_bfloat16", lambda: True)
+    assert loader.folder_encode_runtime("auto") == ("torch" if torch_installed() else "auto")
+    assert loader.folder_encode_runtime("onnx") == "onnx"
+    assert loader.folder_encode_runtime("auto", "float32") == "auto"
+    monkeypatch.setattr(loader, "cpu_bfloat16", lambda: False)
+    assert loader.folder_encode_runtime("auto") == "auto"
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "a.wav", np.zeros(8000), 16000)
+    assert main(["encode", str(tmp_path / "in"), str(tmp_path / "out"), "--json", "--jobs", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["runtime"] == choose_runtime("auto", DEFAULT_MODEL)
+
+
 @needs_ort
 def test_rule_onnx_for_shipped_models_on_the_cpu_else_torch(tmp_path: Path) -> None:
     folder = str(tmp_path)  # a model folder: the rule looks at names only, loads nothing

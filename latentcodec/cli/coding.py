@@ -148,6 +148,16 @@ def _folder_input(input: str, ray: str | None, jobs: int) -> bool:
     return False
 
 
+def _folder_runtime(opts: dict[str, Any]) -> str:
+    """What runs the encode workers' model, by the rule they load it with (refused here, before any work)."""
+    from latentcodec.models.loader import choose_runtime, folder_encode_runtime
+    from latentcodec.models.registry import DEFAULT_MODEL
+
+    precision = opts.get("precision", "auto")
+    return choose_runtime(folder_encode_runtime(opts.get("runtime", "auto"), precision),
+                          opts.get("model") or DEFAULT_MODEL, opts.get("device", "auto"), precision)
+
+
 def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, threads: int | None, quiet: bool,
             as_json: bool, suffix: str = ".wav", shard_size: int | None = None, **opts: Any) -> int:
     """Folder mode: plan, skip complete outputs, run the rest on ``jobs`` workers (Ray actors with ``ray``),
@@ -156,6 +166,7 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
     from latentcodec.jobs.folders import prepare, run_batch
     from latentcodec.jobs.shards import prepare_shards
 
+    runtime = _folder_runtime(opts) if kind == "encode" else None
     packer = None
     if shard_size:
         todo, held, packer = prepare_shards(Path(input), Path(output), opts, shard_size)
@@ -196,6 +207,8 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
     data = {"written": len(done) - len(failed), "skipped": len(skipped), "failed": len(failed),
             "hours_of_audio": hours, "seconds": time.perf_counter() - t,
             "failures": [{"input": o.job.name, "error": o.error} for o in failed]}
+    if runtime:
+        data["runtime"] = runtime
     shards = ""
     if packer is not None:
         data["shards_written"] = [str(p) for p in packer.written]

@@ -43,14 +43,15 @@ def init_worker(kind: str, opts: dict[str, Any], threads: int | None, workers: i
     import os
 
     from latentcodec.models.cores import set_threads
-    from latentcodec.models.loader import load_model
+    from latentcodec.models.loader import folder_encode_runtime, load_model
     from latentcodec.models.registry import DEFAULT_MODEL
 
     set_threads(threads or max(1, len(os.sched_getaffinity(0)) // workers))
     device = opts.pop("device", "auto")
     if kind == "encode":
-        opts["model"] = load_model(opts.get("model") or DEFAULT_MODEL, device, opts.pop("runtime", "auto"),
-                                   opts.get("precision", "auto"))
+        precision = opts.get("precision", "auto")
+        runtime = folder_encode_runtime(opts.pop("runtime", "auto"), precision)
+        opts["model"] = load_model(opts.get("model") or DEFAULT_MODEL, device, runtime, precision)
         device = opts["model"].device
     _WORKER.update(kind=kind, opts={**opts, "device": device}, models={})
 
