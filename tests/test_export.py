@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("onnxscript")
 pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.export's own deprecation notices
 
 from latentcodec.errors import ModelError  # noqa: E402
 from latentcodec.models.export import export_vae  # noqa: E402
