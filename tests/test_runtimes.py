@@ -25,25 +25,29 @@ def test_every_shipped_model_has_its_graphs() -> None:
     assert all(has_graphs(folder) for folder in shipped_models().values())
 
 
-def test_folder_encodes_take_torch_for_its_bfloat16_encoder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture) -> None:
-    """Folder encode workers: torch where it is installed and the CPU has native bfloat16 (auto precision),
-    the asked runtime otherwise; the folder's --json says which."""
+def test_folder_workers_take_torch_where_it_is_faster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """Folder workers, where torch is installed and the runtime auto: torch to decode, and to encode on a CPU
+    with native bfloat16 (auto precision); the asked runtime otherwise; the folder's --json says which."""
     import soundfile as sf
 
     from latentcodec.cli import main
     from latentcodec.models import loader
 
+    torch_or_auto = "torch" if torch_installed() else "auto"
     monkeypatch.setattr(loader, "cpu_bfloat16", lambda: True)
-    assert loader.folder_encode_runtime("auto") == ("torch" if torch_installed() else "auto")
-    assert loader.folder_encode_runtime("onnx") == "onnx"
-    assert loader.folder_encode_runtime("auto", "float32") == "auto"
+    assert loader.folder_runtime("encode", "auto") == torch_or_auto == loader.folder_runtime("decode", "auto")
+    assert loader.folder_runtime("encode", "onnx") == "onnx" == loader.folder_runtime("decode", "onnx")
+    assert loader.folder_runtime("encode", "auto", "float32") == "auto"
     monkeypatch.setattr(loader, "cpu_bfloat16", lambda: False)
-    assert loader.folder_encode_runtime("auto") == "auto"
+    assert loader.folder_runtime("encode", "auto") == "auto"
+    assert loader.folder_runtime("decode", "auto") == torch_or_auto
     (tmp_path / "in").mkdir()
     sf.write(tmp_path / "in" / "a.wav", np.zeros(8000), 16000)
     assert main(["encode", str(tmp_path / "in"), str(tmp_path / "out"), "--json", "--jobs", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["runtime"] == choose_runtime("auto", DEFAULT_MODEL)
+    assert main(["decode", str(tmp_path / "out"), str(tmp_path / "back"), "--json", "--jobs", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["runtime"] == choose_runtime(torch_or_auto, DEFAULT_MODEL)
 
 
 @needs_ort

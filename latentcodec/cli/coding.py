@@ -148,13 +148,14 @@ def _folder_input(input: str, ray: str | None, jobs: int) -> bool:
     return False
 
 
-def _folder_runtime(opts: dict[str, Any]) -> str:
-    """What runs the encode workers' model, by the rule they load it with (refused here, before any work)."""
-    from latentcodec.models.loader import choose_runtime, folder_encode_runtime
+def _folder_runtime(kind: str, opts: dict[str, Any]) -> str:
+    """What runs the workers' model (decode: the one asked for, else the default), by the rule they load it
+    with (refused here, before any work)."""
+    from latentcodec.models.loader import choose_runtime, folder_runtime
     from latentcodec.models.registry import DEFAULT_MODEL
 
     precision = opts.get("precision", "auto")
-    return choose_runtime(folder_encode_runtime(opts.get("runtime", "auto"), precision),
+    return choose_runtime(folder_runtime(kind, opts.get("runtime", "auto"), precision),
                           opts.get("model") or DEFAULT_MODEL, opts.get("device", "auto"), precision)
 
 
@@ -166,7 +167,7 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
     from latentcodec.jobs.folders import prepare, run_batch
     from latentcodec.jobs.shards import prepare_shards
 
-    runtime = _folder_runtime(opts) if kind == "encode" else None
+    runtime = _folder_runtime(kind, opts)
     packer = None
     if shard_size:
         todo, held, packer = prepare_shards(Path(input), Path(output), opts, shard_size)
@@ -207,8 +208,7 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
     data = {"written": len(done) - len(failed), "skipped": len(skipped), "failed": len(failed),
             "hours_of_audio": hours, "seconds": time.perf_counter() - t,
             "failures": [{"input": o.job.name, "error": o.error} for o in failed]}
-    if runtime:
-        data["runtime"] = runtime
+    data["runtime"] = runtime
     shards = ""
     if packer is not None:
         data["shards_written"] = [str(p) for p in packer.written]

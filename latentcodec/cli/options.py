@@ -153,8 +153,8 @@ THREADS = click.option("--threads", type=click.IntRange(1, 1024), help="torch's 
 OVERWRITE = click.option("-y", "--overwrite", is_flag=True, help="replace an existing output (never the input)")
 RUNTIME = click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
                        help="what runs the model: onnx (the shipped models, CPU, float32, no torch), torch (any "
-                            "model, --device cuda, bfloat16); auto: onnx where it can, else torch, and torch for a folder's "
-                            "encode where installed on a CPU with native bfloat16")
+                            "model, --device cuda, bfloat16); auto: onnx where it can, else torch; a folder's workers take "
+                            "torch where installed to decode, and to encode on a CPU with native bfloat16")
 DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 QUIET = click.option("-q", "--quiet", is_flag=True, help="print nothing but errors (and what --json asks for)")
 JSON = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")

@@ -43,14 +43,14 @@ def init_worker(kind: str, opts: dict[str, Any], threads: int | None, workers: i
     import os
 
     from latentcodec.models.cores import set_threads
-    from latentcodec.models.loader import folder_encode_runtime, load_model
+    from latentcodec.models.loader import folder_runtime, load_model
     from latentcodec.models.registry import DEFAULT_MODEL
 
     set_threads(threads or max(1, len(os.sched_getaffinity(0)) // workers))
     device = opts.pop("device", "auto")
     if kind == "encode":
         precision = opts.get("precision", "auto")
-        runtime = folder_encode_runtime(opts.pop("runtime", "auto"), precision)
+        runtime = folder_runtime("encode", opts.pop("runtime", "auto"), precision)
         opts["model"] = load_model(opts.get("model") or DEFAULT_MODEL, device, runtime, precision)
         device = opts["model"].device
     _WORKER.update(kind=kind, opts={**opts, "device": device}, models={})
@@ -89,11 +89,13 @@ def _decode_model(source: Source, opts: dict[str, Any]) -> Any:
     """The model asked for, or the shipped one a .alat names, loaded once per worker and name."""
     from latentcodec.codec import model_for_file
     from latentcodec.format.container import AlatReader
+    from latentcodec.models.loader import folder_runtime
 
     with AlatReader(open_source(source)) as r:
         h = r.header
     given = opts.pop("model", None)  # None: the shipped model the file names (model_for_file refuses others)
     key = given or h.model_name
     if key not in _WORKER["models"]:
-        _WORKER["models"][key] = model_for_file(h, given, True, opts["device"], opts.pop("runtime", "auto"))
+        runtime = folder_runtime("decode", opts.pop("runtime", "auto"))
+        _WORKER["models"][key] = model_for_file(h, given, True, opts["device"], runtime)
     return model_for_file(h, _WORKER["models"][key], opts.get("force", False), opts["device"])

@@ -118,12 +118,15 @@ def cpu_bfloat16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def folder_encode_runtime(runtime: str, precision: str = "auto") -> str:
-    """The runtime of a folder's encode workers: torch where ``runtime`` and ``precision`` are auto, torch is
-    installed and the CPU has native bfloat16, since there torch's bfloat16 encoder is 1.6-2.1x the float32
-    one (``precision.py``) and a worker pays torch's start-up once; ``runtime`` as given otherwise (then
-    :func:`choose_runtime`'s rule, which gives an explicit bfloat16 to torch anyway)."""
-    if runtime == precision == "auto" and torch_installed() and cpu_bfloat16():
+def folder_runtime(kind: str, runtime: str, precision: str = "auto") -> str:
+    """The runtime of a folder's ``kind`` (encode or decode) workers, which pay a runtime's start-up once:
+    where ``runtime`` is auto and torch is installed, torch to decode (its Griffin-Lim's FFTs on MKL: 1.2x
+    the onnx runtime's decode beyond start-up, docs/performance.md) and to encode on a CPU with native
+    bfloat16 and ``precision`` auto (its bfloat16 encoder, 1.6-2.1x the float32 one, ``precision.py``);
+    ``runtime`` as given otherwise (then :func:`choose_runtime`'s rule)."""
+    if runtime != "auto" or not torch_installed():
+        return runtime
+    if kind == "decode" or (precision == "auto" and cpu_bfloat16()):
         return "torch"
     return runtime
 
