@@ -206,9 +206,8 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
     failed = [o for o in done if o.error]
     hours = sum(o.seconds for o in done) / 3600
     data = {"written": len(done) - len(failed), "skipped": len(skipped), "failed": len(failed),
-            "hours_of_audio": hours, "seconds": time.perf_counter() - t,
+            "hours_of_audio": hours, "seconds": time.perf_counter() - t, "runtime": runtime,
             "failures": [{"input": o.job.name, "error": o.error} for o in failed]}
-    data["runtime"] = runtime
     shards = ""
     if packer is not None:
         data["shards_written"] = [str(p) for p in packer.written]
