@@ -5,8 +5,10 @@ For each build, taken in turns: a 1 s clip encoded and decoded (and ``alat info`
 ``--repeats``, and the throughput beyond start-up, (600 - 60) s of audio / (t600 - t60), in x real time.
 
     python bench/startup.py --build new=/tmp/plain/bin/alat \\
-        --build "old=env PYTHONPATH=/work/old .venv/bin/python -m latentcodec.cli" \\
-        --build torch=.venv/bin/alat --options "torch=--runtime torch" [--json]
+        --build "old=env PYTHONPATH=/work/old $PWD/.venv/bin/python -m latentcodec.cli" \\
+        --build torch=$PWD/.venv/bin/alat --options "torch=--runtime torch" [--json]
+
+The commands run in a temporary folder, so their paths are absolute.
 """
 from __future__ import annotations
 
