@@ -1,15 +1,17 @@
-# `make demo` and `make test` work on a fresh machine: demo installs the plain package (onnxruntime, no torch),
-# test adds the CPU build of PyTorch and the test extras.
+# `make demo` and `make test` work on a fresh machine: demo installs the plain package (onnxruntime, no torch)
+# into .venv-plain, as `pip install latentcodec` would; test makes .venv, editable, with the CPU build of
+# PyTorch and the test extras.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 EXAMPLE := examples/speech_codec2_male.wav
 
 PLAIN := .venv-plain
+SOURCES := $(shell find latentcodec -type f -not -name '*.pyc' -not -path '*/__pycache__/*')
 
 .PHONY: setup demo test test-plain bench clean
 
-# The demo needs the package alone; the tests add torch and their extras (pytest, librosa, pesq, ray...).
+# The tests' venv: the package editable, then torch and the test extras (pytest, librosa, pesq, ray...).
 $(BIN)/alat: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -23,16 +25,17 @@ $(VENV)/.test-extras: $(BIN)/alat
 
 setup: $(BIN)/alat
 
-demo: setup
-	$(BIN)/alat encode -y $(EXAMPLE) /tmp/example.alat
-	$(BIN)/alat info /tmp/example.alat
-	$(BIN)/alat decode -y /tmp/example.alat /tmp/example.wav
+demo: $(PLAIN)/bin/alat
+	$(PLAIN)/bin/alat encode -y $(EXAMPLE) /tmp/example.alat
+	$(PLAIN)/bin/alat info /tmp/example.alat
+	$(PLAIN)/bin/alat decode -y /tmp/example.alat /tmp/example.wav
 
 test: $(VENV)/.test-extras
 	$(BIN)/python -m pytest tests
 
-# The plain install (no extras, so no torch): its size, then the tests that run on it (the rest skip).
-$(PLAIN)/bin/alat: pyproject.toml
+# The plain install (no extras, so no torch; not editable, so setuptools warns of nothing), made again when
+# the package changes: the demo runs it, test-plain prints its size and runs the tests that need no torch.
+$(PLAIN)/bin/alat: pyproject.toml $(SOURCES)
 	$(PY) -m venv $(PLAIN)
 	$(PLAIN)/bin/pip install -q .
 	touch $@
