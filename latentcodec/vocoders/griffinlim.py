@@ -16,6 +16,7 @@ import torch
 
 from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig, mel_basis
 from latentcodec.constants import DEFAULT_GL_ITERS
+from latentcodec.vocoders.onnx_vocoder import overlap_add_into, overlap_add_slabs
 
 
 @lru_cache(maxsize=4)
@@ -46,14 +47,8 @@ def mel_to_linear(log_mel: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, nnls_ite
 def _overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
     """(frames, n) -> ((frames + ceil(n / hop) - 1) * hop,): row i added in from sample i * hop, as shifted
     adds of whole (frames, hop) slabs (far faster on a CPU than torch.istft's col2im for one signal)."""
-    f, n = frames.shape
-    whole, rest = divmod(n, hop)
-    out = torch.zeros(f + whole + (rest > 0) - 1, hop, dtype=frames.dtype, device=frames.device)
-    for i in range(whole):
-        out[i:i + f] += frames[:, i * hop:(i + 1) * hop]
-    if rest:
-        out[whole:whole + f, :rest] += frames[:, whole * hop:]
-    return out.reshape(-1)
+    out = torch.zeros(overlap_add_slabs(frames, hop), dtype=frames.dtype, device=frames.device)
+    return overlap_add_into(out, frames, hop)
 
 
 @lru_cache(maxsize=8)

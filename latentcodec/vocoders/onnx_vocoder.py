@@ -42,16 +42,27 @@ def mel_to_linear(log_mel: np.ndarray, cfg: MelConfig = AUDIOLDM_MEL, nnls_iters
     return s
 
 
-def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
-    """(frames, n) -> ((frames + ceil(n / hop) - 1) * hop,): row i added in from sample i * hop."""
+def overlap_add_slabs(frames: np.ndarray, hop: int) -> tuple[int, int]:
+    """The (rows, hop) zeroed output that :func:`overlap_add_into` needs for (frames, n) ``frames``."""
+    f, n = frames.shape
+    return f + -(-n // hop) - 1, hop
+
+
+def overlap_add_into(out: np.ndarray, frames: np.ndarray, hop: int) -> np.ndarray:
+    """(frames, n) into the zeroed (rows, hop) ``out`` (numpy or torch: only slicing and +=): row i added
+    in from sample i * hop, as shifted adds of whole (frames, hop) slabs; returns ``out`` flattened."""
     f, n = frames.shape
     whole, rest = divmod(n, hop)
-    out = np.zeros((f + whole + (rest > 0) - 1, hop), frames.dtype)
     for i in range(whole):
         out[i:i + f] += frames[:, i * hop:(i + 1) * hop]
     if rest:
         out[whole:whole + f, :rest] += frames[:, whole * hop:]
     return out.reshape(-1)
+
+
+def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
+    """(frames, n) -> ((frames + ceil(n / hop) - 1) * hop,): row i added in from sample i * hop."""
+    return overlap_add_into(np.zeros(overlap_add_slabs(frames, hop), frames.dtype), frames, hop)
 
 
 @lru_cache(maxsize=8)
