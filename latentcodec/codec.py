@@ -44,7 +44,7 @@ from latentcodec.format.rate import (
     transform_of,
 )
 from latentcodec.format.transform_coder import fit_transform
-from latentcodec.models.cores import retain_freed_memory
+from latentcodec.models.cores import prepare_process
 from latentcodec.models.loader import Model, load_model
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 from latentcodec.timings import Timings
@@ -178,7 +178,7 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
     streamed = not isinstance(out_path, (str, Path))
     if not streamed:
         check_output(out_path, overwrite)
-    retain_freed_memory()
+    prepare_process()
     model = _resolve_model(model, device, runtime, precision)
     precision = resolve_precision(model, precision)
     coder = choose_coder(model, bits, zstd_level, quality, kbps)
@@ -465,7 +465,7 @@ def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder:
     h = reader.header
     check_decodable(h, reader.where)
     rate = output_rate(h, sample_rate)
-    retain_freed_memory()
+    prepare_process()
     m = model_for_file(h, model, force, device, runtime)
     voc = vocoder if callable(vocoder) else load_vocoder(vocoder or default_vocoder(m.name), h.mel, m, m.device,
                                                          gl_iters, m.runtime)

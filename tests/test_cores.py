@@ -41,10 +41,14 @@ def test_parts_give_what_one_call_gives(threads, n_threads: int, batch: int) -> 
     assert (threading.get_ident() in seen) == (parts == 1)  # the caller's thread alone, or the pool's
 
 
-def test_retaining_freed_memory_is_idempotent() -> None:
-    cores.retain_freed_memory()
-    cores.retain_freed_memory()
-    assert np.zeros(10 << 20, np.uint8).sum() == 0  # allocation still works
+def test_preparing_the_process_puts_blas_on_one_thread_once() -> None:
+    from threadpoolctl import threadpool_info
+
+    cores.prepare_process()
+    cores.prepare_process()
+    blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert blas and all(lib["num_threads"] == 1 for lib in blas)  # numpy's OpenBLAS at least
+    assert np.zeros(10 << 20, np.uint8).sum() == 0  # allocation still works with freed memory kept
 
 
 def test_a_decode_split_over_cores_gives_the_samples_of_one_on_one_core(threads, tiny_model, tmp_path) -> None:

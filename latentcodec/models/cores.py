@@ -1,6 +1,6 @@
 """How the codec uses the CPU: a batch of VAE windows shared out over the cores as single-threaded torch
-calls side by side, rather than one call on torch's intra-op threads, and freed memory kept for reuse
-(:func:`retain_freed_memory`). Why the first: on this project's 2-core machine the VAE ran 4 decoder
+calls side by side, rather than one call on torch's intra-op threads, and, once per process before the
+coding work (:func:`prepare_process`), freed memory kept for reuse and BLAS on one thread. Why the first: on this project's 2-core machine the VAE ran 4 decoder
 windows in 0.62 s as one call on both cores and in 0.48 s as two calls of 2 windows on one core each
 (encoder: 0.23-0.27 s and 0.18 s). Running the VAE of the next windows beside the vocoder as well was
 tried and dropped: on 2 cores the decode got no faster (18-21x against 22.5-22.9x real time).
@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 
 import numpy as np
 
-if TYPE_CHECKING:  # torch is imported where it runs: retain_freed_memory serves the onnx runtime too
+if TYPE_CHECKING:  # torch is imported where it runs: prepare_process serves the onnx runtime too
     import torch
 
 T = TypeVar("T")
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}  # by (process, size): a forked worker makes its own
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
-_RETAINING: set[int] = set()  # processes that called retain_freed_memory
+_PREPARED: set[int] = set()  # processes that called prepare_process
 _THREADS: list[int] = []  # the thread count asked for (set_threads), for whichever runtime loads
 
 
@@ -58,6 +58,22 @@ def map_rows(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, min_rows: in
     return np.concatenate(list(_POOLS[key].map(fn, np.array_split(x, parts))))
 
 
+def prepare_process() -> None:
+    """Once per process, before its first coding work: :func:`retain_freed_memory` and BLAS (numpy's
+    OpenBLAS, behind the mel front end's and Griffin-Lim's matrix products) on one thread. Why the second:
+    the codec shares its work over the cores itself (:func:`map_rows`, :func:`run_parts`, the runtime's
+    threads), so BLAS's threads oversubscribe the cores, and OpenBLAS's idle threads spin, taking time from
+    the runtime's (600 s on the 2-core AVX-512 EPYC, plain install: encode 3.81 s wall with BLAS on 2
+    threads, 2.64 s on one; decode 12.45 s and 11.48 s)."""
+    if os.getpid() in _PREPARED:
+        return
+    _PREPARED.add(os.getpid())
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+    retain_freed_memory()
+
+
 def retain_freed_memory() -> None:
     """Have glibc's malloc keep the blocks it frees (up to 32 MiB each, 512 MiB at the top of the heap)
     for the next allocation instead of handing them back to the kernel. Why: the VAE's activations, tens
@@ -65,10 +81,7 @@ def retain_freed_memory() -> None:
     of the VAE's time (measured on 2 cores, 4 windows: encoder 0.22-0.27 s, 0.15-0.19 s with freed memory
     kept; decoder 0.56-0.59 s, 0.37-0.49 s). Only memory once used is kept, so peak memory stays flat in
     a file's length (decoding 10 minutes: 866 MB peak, 759 MB before, the second core's worker included).
-    Once per process; a no-op where the C library is not glibc."""
-    if os.getpid() in _RETAINING:
-        return
-    _RETAINING.add(os.getpid())
+    A no-op where the C library is not glibc."""
     try:
         mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):
