@@ -1,7 +1,10 @@
 """The onnx runtime against torch on the dev clips: each clip encoded and decoded whole by both, then the share
 of identical codes and the log-mel L1 (dB) of each decoded clip against its 16 kHz original.
 
-    python bench/runtimes.py [--corpus DIR]    # needs both runtimes: pip install '.[torch]'
+    python bench/runtimes.py [--corpus DIR] [--precision float32]    # needs both runtimes: pip install '.[torch]'
+
+torch encodes in bfloat16 where the CPU computes it natively (the default, ``auto``), onnx in float32:
+``--precision float32`` compares the runtimes alone.
 """
 from __future__ import annotations
 
@@ -20,10 +23,10 @@ from latentcodec.format.container import AlatReader
 DEV = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"
 
 
-def coded(clip: Path, runtime: str, tmp: Path) -> tuple[np.ndarray, float]:
+def coded(clip: Path, runtime: str, tmp: Path, precision: str) -> tuple[np.ndarray, float]:
     """(every code of the clip's file, log-mel L1 in dB of its decoded audio) on ``runtime``."""
     alat, wav = tmp / f"{clip.stem}.{runtime}.alat", tmp / f"{clip.stem}.{runtime}.wav"
-    encode_file(clip, alat, runtime=runtime)
+    encode_file(clip, alat, runtime=runtime, precision=precision)
     with AlatReader(alat) as r:
         codes = np.concatenate([r.codes(*divmod(i, r.header.channels)).ravel() for i in range(r.header.num_records)])
     decode_file(alat, wav, runtime=runtime)
@@ -34,12 +37,14 @@ def coded(clip: Path, runtime: str, tmp: Path) -> tuple[np.ndarray, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=DEV)
+    ap.add_argument("--precision", default="auto", choices=["auto", "float32"],
+                    help="the torch encoder's arithmetic")
     args = ap.parse_args()
     same = total = 0
     diffs = []
     with tempfile.TemporaryDirectory() as tmp:
         for clip in sorted(args.corpus.glob("*.wav")):
-            (ct, lt), (co, lo) = (coded(clip, r, Path(tmp)) for r in ("torch", "onnx"))
+            (ct, lt), (co, lo) = (coded(clip, r, Path(tmp), args.precision) for r in ("torch", "onnx"))
             same, total = same + int((ct == co).sum()), total + len(ct)
             diffs.append(lo - lt)
             print(f"{clip.stem:32s} codes identical {100 * (ct == co).mean():7.3f} %  log-mel L1 torch {lt:.4f}, "
