@@ -21,15 +21,10 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-from latentcodec.audio.io import read_audio
-from latentcodec.audio.mel import log_mel
-from latentcodec.codec import decode_file, encode_file
-from latentcodec.constants import DB_PER_NEPER
-from latentcodec.format.container import AlatReader
+from latentcodec.codec import encode_file
 from latentcodec.models.graphs import ENCODER, BatchGraph, OnnxVae
 from latentcodec.models.loader import Model, load_model
-
-DEV = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"
+from runtimes import DEV, coded  # bench/, the folder of this script
 
 
 def outer_convolutions(path: Path) -> list[str]:
@@ -84,16 +79,6 @@ def encoder_ms(model: Model, x: np.ndarray, repeats: int = 15) -> float:
     return 1000 * statistics.median(times)
 
 
-def codes_and_l1(model: Model, decoder: Model, clip: Path, tmp: Path) -> tuple[np.ndarray, float]:
-    alat, wav = tmp / "c.alat", tmp / "c.wav"
-    encode_file(clip, alat, model=model)
-    with AlatReader(alat) as r:
-        codes = np.concatenate([r.codes(*divmod(i, r.header.channels)).ravel() for i in range(r.header.num_records)])
-    decode_file(alat, wav, model=decoder)
-    x, y = (read_audio(str(p), mono=True).samples[0] for p in (clip, wav))
-    return codes, float(np.abs(log_mel(x) - log_mel(y)).mean() * DB_PER_NEPER)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calib", type=Path, action="append", required=True, help="folder of training audio (FLAC)")
@@ -110,7 +95,7 @@ def main() -> None:
             same = total = 0
             diffs = []
             for clip in sorted(args.corpus.glob("*.wav")):
-                (cf, lf), (cq, lq) = (codes_and_l1(m, base, clip, Path(tmp)) for m in (base, q))
+                (cf, lf), (cq, lq) = (coded(clip, Path(tmp), {"model": m}, {"model": base}) for m in (base, q))
                 same, total = same + int((cf == cq).sum()), total + len(cf)
                 diffs.append(lq - lf)
             print(f"{label}: encoder {encoder_ms(q, batch):.0f} ms; {100 * same / total:.2f} % of {total:,} codes "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,13 +24,14 @@ from latentcodec.format.container import AlatReader
 DEV = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"
 
 
-def coded(clip: Path, runtime: str, tmp: Path, precision: str) -> tuple[np.ndarray, float]:
-    """(every code of the clip's file, log-mel L1 in dB of its decoded audio) on ``runtime``."""
-    alat, wav = tmp / f"{clip.stem}.{runtime}.alat", tmp / f"{clip.stem}.{runtime}.wav"
-    encode_file(clip, alat, runtime=runtime, precision=precision)
+def coded(clip: Path, tmp: Path, encode: dict[str, Any], decode: dict[str, Any]) -> tuple[np.ndarray, float]:
+    """(every code of the clip's file, log-mel L1 in dB of its decoded audio), coded with the options
+    ``encode`` of encode_file and ``decode`` of decode_file."""
+    alat, wav = tmp / f"{clip.stem}.alat", tmp / f"{clip.stem}.wav"
+    encode_file(clip, alat, **encode)
     with AlatReader(alat) as r:
         codes = np.concatenate([r.codes(*divmod(i, r.header.channels)).ravel() for i in range(r.header.num_records)])
-    decode_file(alat, wav, runtime=runtime)
+    decode_file(alat, wav, **decode)
     x, y = (read_audio(str(p), mono=True).samples[0] for p in (clip, wav))
     return codes, float(np.abs(log_mel(x) - log_mel(y)).mean() * DB_PER_NEPER)
 
@@ -44,7 +46,8 @@ def main() -> None:
     diffs = []
     with tempfile.TemporaryDirectory() as tmp:
         for clip in sorted(args.corpus.glob("*.wav")):
-            (ct, lt), (co, lo) = (coded(clip, r, Path(tmp), args.precision) for r in ("torch", "onnx"))
+            (ct, lt), (co, lo) = (coded(clip, Path(tmp), {"runtime": r, "precision": args.precision}, {"runtime": r})
+                                    for r in ("torch", "onnx"))
             same, total = same + int((ct == co).sum()), total + len(ct)
             diffs.append(lo - lt)
             print(f"{clip.stem:32s} codes identical {100 * (ct == co).mean():7.3f} %  log-mel L1 torch {lt:.4f}, "
