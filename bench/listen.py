@@ -56,7 +56,7 @@ def codec_versions(x: np.ndarray, clip: Path, model: Model, out: Path) -> list[V
     enc = encode_audio(read_audio(clip, mono=True), alat, model, quality=DEFAULT_QUALITY)
     kbps = enc.file_size * 8 / (len(x) / RATE) / 1000
     name = f"latentcodec q{DEFAULT_QUALITY:g}"
-    return [Version(slug, f"{name} + {label}", kbps, latentcodec.decode(alat, model=model, vocoder=voc)[0][:, 0])
+    return [Version(slug, f"{name} + {label}", kbps, latentcodec.decode(alat, model=model, vocoder=voc)[0])
             for slug, label, voc in (("gl", "Griffin-Lim", "griffinlim"), ("vocoder", VOCODER, VOCODER))]
 
 
