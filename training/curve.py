@@ -55,12 +55,15 @@ def summary(rows: list[dict]) -> dict[str, float]:
 
 
 def position(model: str) -> tuple[str, str]:
-    """(step, hours) of a checkpoint folder from its training.json; ('-', '-') for a shipped name."""
+    """(step, hours) of a checkpoint folder (checkpoint_model.py's) or of an ``alat train`` output folder,
+    from its training.json; ('-', '-') for a shipped name."""
     record = Path(model) / "training.json"
     if not record.is_file():
         return "-", "-"
     t = json.loads(record.read_text())
-    return str(t["step"]), f"{t['hours']:.2f}"
+    if "step" in t:
+        return str(t["step"]), f"{t['hours']:.2f}"
+    return str(t["config"]["steps"]), f"{t['train_minutes'] / 60:.2f}"
 
 
 def main() -> None:

@@ -3,8 +3,8 @@ computes in float32), with its training record.
 
     python training/ship_model.py /data/model-ft latentcodec/weights/latentcodec-small
 
-A model fine-tuned from another (``alat train --init``) carries the record of the run it started from,
-as ``init_training``, so the shipped ``training.json`` tells the whole story. MODEL.md is kept.
+A model fine-tuned from another (``alat train --init``, a folder or a shipped name) carries the record of
+the run it started from, as ``init_training``, so the shipped ``training.json`` tells the whole story. MODEL.md is kept.
 """
 from __future__ import annotations
 
@@ -15,13 +15,18 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from latentcodec.models.registry import shipped_models  # noqa: E402
+
 
 def training_record(folder: Path) -> dict:
     """The training.json of ``folder``, with the records of the models it was started from."""
     info = json.loads((folder / "training.json").read_text())
     init = info["config"].get("init")
-    if init and (Path(init) / "training.json").exists():
-        info["init_training"] = training_record(Path(init))
+    start = shipped_models().get(init, Path(init)) if init else None
+    if start is not None and (start / "training.json").exists():
+        info["init_training"] = training_record(start)
     return info
 
 
