@@ -90,7 +90,8 @@ def main() -> None:
     batch = np.concatenate(windows[:4])
     print(f"calibration: {len(windows)} windows; encoder, 4 windows: float32 {encoder_ms(base, batch):.0f} ms")
     with tempfile.TemporaryDirectory() as tmp:
-        for label, keep in (("int8, every layer", []), ("int8, first and last convolutions float32", outer_convolutions(Path(base.location) / ENCODER))):
+        outer = outer_convolutions(Path(base.location) / ENCODER)
+        for label, keep in (("int8, every layer", []), ("int8, first and last convolutions float32", outer)):
             q = quantized(base, windows, Path(tmp) / f"{len(keep)}.onnx", keep)
             same = total = 0
             diffs = []

@@ -1,9 +1,10 @@
 """How the codec uses the CPU: a batch of VAE windows shared out over the cores as single-threaded torch
 calls side by side, rather than one call on torch's intra-op threads, and, once per process before the
-coding work (:func:`prepare_process`), freed memory kept for reuse and BLAS on one thread. Why the first: on this project's 2-core machine the VAE ran 4 decoder
-windows in 0.62 s as one call on both cores and in 0.48 s as two calls of 2 windows on one core each
-(encoder: 0.23-0.27 s and 0.18 s). Running the VAE of the next windows beside the vocoder as well was
-tried and dropped: on 2 cores the decode got no faster (18-21x against 22.5-22.9x real time).
+coding work (:func:`prepare_process`), freed memory kept for reuse and BLAS on one thread. Why the first:
+on this project's 2-core machine the VAE ran 4 decoder windows in 0.62 s as one call on both cores and in
+0.48 s as two calls of 2 windows on one core each (encoder: 0.23-0.27 s and 0.18 s). Running the VAE of
+the next windows beside the vocoder as well was tried and dropped: on 2 cores the decode got no faster
+(18-21x against 22.5-22.9x real time).
 """
 from __future__ import annotations
 
