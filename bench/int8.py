@@ -47,6 +47,8 @@ def calibration_windows(model: Model, folders: list[Path], files: int) -> list[n
 
 
 class Windows(CalibrationDataReader):
+    """The calibration windows as onnxruntime's quantizer asks for them: one input a call, then None."""
+
     def __init__(self, windows: list[np.ndarray]):
         self.rest = iter(windows)
 
