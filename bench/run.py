@@ -63,10 +63,11 @@ QUALITIES = (0, 2, 3, 4, 5, 6, 8)
 V2, V1 = "latentcodec-v2", "latentcodec-v1+zstd"
 VOCODER = default_vocoder(DEFAULT_MODEL)  # what the default model's files decode with
 # from the exact mel: Griffin-Lim, ours (stage 1), the default (stage 1, or the second stage where it is speech)
-EXACT_MEL_VOCODERS = ("griffinlim", "latentcodec-maggl-v1", "latentcodec-maggl-routed-v1")
+EXACT_MEL_VOCODERS = ("griffinlim", "latentcodec-maggl-v1", VOCODER)
 # the default file decoded with these too (those of them that are not the default)
-OTHER_VOCODERS = ("griffinlim", "latentcodec-maggl-v1", "latentcodec-maggl-small-v2c")
+OTHER_VOCODERS = ("griffinlim", "latentcodec-maggl-v1", "latentcodec-maggl-small-v3")
 OLD_MODEL = "latentcodec-small"  # 0.1.0's model, at the same rates
+PREVIOUS_MODEL = "latentcodec-small-v2"  # the default before, with its own vocoder, at the default quality
 DEFAULT = (V2, f"quality {DEFAULT_QUALITY:g}")
 METRICS = ("log_mel_l1_db", "log_mel_rmse_db", "mrstft_db", "si_sdr_db", "snr_db", "correlation", "visqol", "pesq_wb",
            "stoi")
@@ -95,7 +96,7 @@ def exact_mel_vocoded(x: np.ndarray, vocoder: str) -> np.ndarray:
 
 
 def rate_distortion(clips: list[Path], quick: bool, visqol: Visqol | None) -> list[dict]:
-    model, old_model = load_model(DEFAULT_MODEL), load_model(OLD_MODEL)
+    model, old_model, previous = load_model(DEFAULT_MODEL), load_model(OLD_MODEL), load_model(PREVIOUS_MODEL)
     rows = []
     bits_list = (16, 4) if quick else BITS
     for clip in clips:
@@ -128,6 +129,9 @@ def rate_distortion(clips: list[Path], quick: bool, visqol: Visqol | None) -> li
             rt = round_trip(audio, old_model, vocoder="griffinlim", **opts)
             add(f"{OLD_MODEL} (0.1.0 model)", setting, rt.file_size, rt.decoded[0],
                 latent_mel_l1_db=rt.latent_mel_l1_db)
+        rt = round_trip(audio, previous, quality=DEFAULT_QUALITY)
+        add(f"{PREVIOUS_MODEL} (previous default)", DEFAULT[1], rt.file_size, rt.decoded[0],
+            latent_mel_l1_db=rt.latent_mel_l1_db)
         for bits in bits_list:
             rt = round_trip(audio, model, bits=bits, zstd_level=0)
             measured = add("latentcodec-v1", f"{bits} bit", rt.file_size, rt.decoded[0],

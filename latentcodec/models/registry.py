@@ -7,7 +7,7 @@ from importlib.resources import files
 from pathlib import Path
 
 SHIPPED_DIR = Path(str(files("latentcodec"))) / "weights"
-DEFAULT_MODEL = "latentcodec-small-v2"
+DEFAULT_MODEL = "latentcodec-small-v3"
 
 
 def shipped_folders(root: Path) -> dict[str, Path]:

@@ -32,8 +32,10 @@ BUILTIN_VOCODERS = {"griffinlim": "Momentum Griffin-Lim on the pseudo-inverted m
 # The vocoder a model's files decode with when none is named. A file records its model, not a vocoder, so
 # a model's pairing may improve in a later release; models not listed decode with Griffin-Lim, as in 0.1.0.
 # A pairing needs the vocoder to beat Griffin-Lim end to end on the dev clips on every kind (ViSQOL per
-# kind, PESQ-wb and STOI on speech): latentcodec-maggl-routed-v1 does for latentcodec-small-v2 (its MODEL.md).
-DEFAULT_VOCODERS: dict[str, str] = {"latentcodec-small-v2": "latentcodec-maggl-routed-v1"}
+# kind, PESQ-wb and STOI on speech): latentcodec-maggl-routed-v1 does for latentcodec-small-v2, -v2 for
+# latentcodec-small-v3, whose second stage is fitted to v3's decoded mels (their MODEL.md).
+DEFAULT_VOCODERS: dict[str, str] = {"latentcodec-small-v2": "latentcodec-maggl-routed-v1",
+                                    "latentcodec-small-v3": "latentcodec-maggl-routed-v2"}
 
 
 def default_vocoder(model: str) -> str:
