@@ -65,9 +65,9 @@ VOCODER = default_vocoder(DEFAULT_MODEL)  # what the default model's files decod
 # from the exact mel: Griffin-Lim, ours (stage 1), the default (stage 1, or the second stage where it is speech)
 EXACT_MEL_VOCODERS = ("griffinlim", "latentcodec-maggl-v1", VOCODER)
 # the default file decoded with these too (those of them that are not the default)
-OTHER_VOCODERS = ("griffinlim", "latentcodec-maggl-v1", "latentcodec-maggl-small-v3")
+OTHER_VOCODERS = ("griffinlim", "latentcodec-maggl-v1", "latentcodec-maggl-small-v4")
 OLD_MODEL = "latentcodec-small"  # 0.1.0's model, at the same rates
-PREVIOUS_MODEL = "latentcodec-small-v2"  # the default before, with its own vocoder, at the default quality
+PREVIOUS_MODEL = "latentcodec-small-v3"  # the default before, with its own vocoder, at the default quality
 DEFAULT = (V2, f"quality {DEFAULT_QUALITY:g}")
 METRICS = ("log_mel_l1_db", "log_mel_rmse_db", "mrstft_db", "si_sdr_db", "snr_db", "correlation", "visqol", "pesq_wb",
            "stoi")

@@ -56,7 +56,8 @@ def test_models_lists_every_shipped_name_and_info_says_which_decodes(capsys) -> 
     assert small["fingerprint"] == load_model("latentcodec-small").fingerprint.hex()
     assert [v["name"] for v in listed["vocoders"]] == vocoder_names()
     # what a user chooses from: griffinlim, hifigan, the default pairings (the pairings' parts are not listed)
-    assert vocoder_names() == ["griffinlim", "hifigan", "latentcodec-maggl-routed-v1", "latentcodec-maggl-routed-v2"]
+    assert vocoder_names() == ["griffinlim", "hifigan", "latentcodec-maggl-routed-v1", "latentcodec-maggl-routed-v2",
+                               "latentcodec-maggl-routed-v3"]
     assert main(["info", str(VECTORS / "v0.1.0_small.alat")]) == 0
     assert "latentcodec-small (fingerprint 64706e0827a356d7, shipped with this package)" in capsys.readouterr().out
 

@@ -7,7 +7,7 @@ from importlib.resources import files
 from pathlib import Path
 
 SHIPPED_DIR = Path(str(files("latentcodec"))) / "weights"
-DEFAULT_MODEL = "latentcodec-small-v3"
+DEFAULT_MODEL = "latentcodec-small-v4"
 
 
 def shipped_folders(root: Path) -> dict[str, Path]:

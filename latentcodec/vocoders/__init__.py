@@ -33,9 +33,11 @@ BUILTIN_VOCODERS = {"griffinlim": "Momentum Griffin-Lim on the pseudo-inverted m
 # a model's pairing may improve in a later release; models not listed decode with Griffin-Lim, as in 0.1.0.
 # A pairing needs the vocoder to beat Griffin-Lim end to end on the dev clips on every kind (ViSQOL per
 # kind, PESQ-wb and STOI on speech): latentcodec-maggl-routed-v1 does for latentcodec-small-v2, -v2 for
-# latentcodec-small-v3, whose second stage is fitted to v3's decoded mels (their MODEL.md).
+# latentcodec-small-v3 and -v3 for latentcodec-small-v4, each with its second stage fitted to its model's
+# decoded mels (their MODEL.md).
 DEFAULT_VOCODERS: dict[str, str] = {"latentcodec-small-v2": "latentcodec-maggl-routed-v1",
-                                    "latentcodec-small-v3": "latentcodec-maggl-routed-v2"}
+                                    "latentcodec-small-v3": "latentcodec-maggl-routed-v2",
+                                    "latentcodec-small-v4": "latentcodec-maggl-routed-v3"}
 
 
 def default_vocoder(model: str) -> str:
