@@ -1,14 +1,16 @@
 """latentcodec: audio stored as quantized VAE latents in chunked .alat files.
 
-The Python API (``encode``, ``decode``, ``open``; ``LatentCrops``, a torch Dataset of stored latents) is
+The Python API (``encode``, ``decode``, ``open``; ``LatentCrops`` and ``LatentStream``, torch datasets of
+stored latents) is
 imported on first use, so that ``import latentcodec`` (and the ``alat`` command's start-up) stays light.
 """
 
 import importlib as _importlib
 
 __version__ = "0.2.0"
-__all__ = ["encode", "decode", "open", "LatentCrops", "AlatReader"]
-_WHERE = {"encode": "api", "decode": "api", "open": "api", "LatentCrops": "dataset", "AlatReader": "format.container"}
+__all__ = ["encode", "decode", "open", "LatentCrops", "LatentStream", "AlatReader"]
+_WHERE = {"encode": "api", "decode": "api", "open": "api", "LatentCrops": "dataset", "LatentStream": "dataset",
+          "AlatReader": "format.container"}
 
 
 def __getattr__(name: str) -> object:

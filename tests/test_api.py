@@ -50,7 +50,7 @@ def test_latent_crops_over_a_folder(tmp_path, tiny_model) -> None:
     assert len(ds) == 8 * 2 + 1
     with latentcodec.open(tmp_path / "d" / "a.alat") as r:
         whole = r.latents(1)
-    path, channel, first = ds.items[8 + 4]
+    path, channel, first = ds.item(8 + 4)
     assert (path.name, channel, first) == ("a.alat", 1, 128)  # crosses the chunk border at latent frame 125
     assert torch.equal(ds[8 + 4], torch.from_numpy(whole[:, 128:192]))
     batches = list(torch.utils.data.DataLoader(ds, batch_size=5, num_workers=2))

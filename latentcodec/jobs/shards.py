@@ -8,26 +8,31 @@ hold and the staged files that are complete, encodes the rest and packs on. A st
 a shard holds it."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from latentcodec.errors import LatentCodecError
 from latentcodec.fileio import atomic_output, remove_stale_temporaries
 from latentcodec.format.container import AlatReader
-from latentcodec.format.shards import BLOCK, SHARD_NAME, Member, members, open_source, tar_bytes, write_shard
+from latentcodec.format.shards import (BLOCK, INDEX_ENTRY_BYTES, INDEX_FIXED_BYTES, SHARD_NAME, Member, members,
+                                       open_source, tar_bytes, write_shard)
 from latentcodec.jobs.folders import prepare, relative_key
 from latentcodec.jobs.worker import Job, Outcome
 
 STAGING = ".alat-staging"  # OUT_DIR's hidden folder of encoded files not yet in a shard
 TAR_END = 21 * BLOCK  # at most what tarfile adds at the end: two zero blocks, then padding to a 10,240-byte record
+INDEX_COST = BLOCK + tar_bytes(INDEX_FIXED_BYTES)  # the index member with no entries, its padding at most a block
 MAX_SHARD_BYTES = 1 << 40
 
 
 def member_cost(key: str, size: int) -> int:
-    """Upper bound of what one member adds to a shard (a long or non-ASCII name takes a PAX header)."""
+    """Upper bound of what one member adds to a shard (a long or non-ASCII name takes a PAX header), its
+    entry in the shard's index included."""
     name = (key + ".alat").encode("utf-8", "surrogateescape")
     long = len(name) > 100 or not name.isascii()
-    return tar_bytes(size) + (2 * BLOCK + -(-(len(name) + 64) // BLOCK) * BLOCK if long else 0)
+    entry = len(json.dumps(key + ".alat")) + INDEX_ENTRY_BYTES
+    return tar_bytes(size) + entry + (2 * BLOCK + -(-(len(name) + 64) // BLOCK) * BLOCK if long else 0)
 
 
 class ShardPacker:
@@ -38,7 +43,7 @@ class ShardPacker:
                  first_number: int):
         self.out_dir, self.staging, self.order, self.size = out_dir, staging, order, shard_size
         self.state: dict[Path, bool] = {t: True for t in staged}  # target -> written (False: failed)
-        self.pos, self.group, self.group_bytes = 0, [], TAR_END
+        self.pos, self.group, self.group_bytes = 0, [], TAR_END + INDEX_COST
         self.number, self.written = first_number, []
 
     def add(self, outcome: Outcome) -> None:
@@ -78,7 +83,7 @@ class ShardPacker:
             j.target.unlink()
         self.written.append(path)
         self.number += 1
-        self.group, self.group_bytes = [], TAR_END
+        self.group, self.group_bytes = [], TAR_END + INDEX_COST
 
 
 def prepare_shards(in_dir: Path, out_dir: Path, opts: dict[str, Any], shard_size: int
