@@ -117,7 +117,7 @@ def test_cli_trains_on_decoded_mels(tmp_path, make_wav, capsys) -> None:
                  "latentcodec-small-v2", "--val-every", "2", *common[:-1]]) == 0
     assert "trained 2 steps" in capsys.readouterr().out
     assert isinstance(load_vocoder(str(out)), GriffinLimVocoder)
-    assert (out / "coded-latentcodec-small-v2.pt").is_file()  # a resumed or longer run does not code again
+    assert (out / "coded-latentcodec-small-v2.safetensors").is_file()  # a resumed or longer run does not code again
     assert main(["train-vocoder", str(tmp_path / "data"), str(out), "--coded-by", "latentcodec-small-v2", "--resume",
                  *common[:-1], "--steps", "3"]) == 0
     assert "decoded mels read from" in capsys.readouterr().err

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
 import latentcodec.training.vae
 from latentcodec.cli import main
-from latentcodec.models.loader import load_model
+from latentcodec.errors import LatentCodecError
+from latentcodec.models.loader import SMALL_VAE_CONFIG, load_model
+from latentcodec.training.checkpoint import CHECKPOINT
 from latentcodec.training.vae import TrainConfig, train
 
 
@@ -67,7 +70,7 @@ def test_channels_sets_the_block_widths(tmp_path, make_wav, capsys) -> None:
     assert load_model(str(tmp_path / "narrow")).vae.config.block_out_channels == [16, 64, 128]
     capsys.readouterr()
     assert main(["train", str(data), str(tmp_path / "narrow"), "--steps", "2", "--resume", *args]) == 1
-    assert "resume with the --channels" in capsys.readouterr().err
+    assert "--channels: " in (err := capsys.readouterr().err) and "resume with the block widths it was trained" in err
     assert main(["train", str(data), str(tmp_path / "bad"), "--steps", "1", "--channels", "24,64,128", *args]) == 2
     assert "multiple of 16" in capsys.readouterr().err
 
@@ -134,3 +137,81 @@ def test_silent_fraction_draws_floor_crops_and_zero_keeps_the_crops() -> None:
     silent = (crops == np.float32(np.log(LOG_FLOOR))).flatten(1).all(dim=1)
     assert 0.18 < silent.float().mean() < 0.32
     assert not (plain == np.float32(np.log(LOG_FLOOR))).flatten(1).all(dim=1).any()
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_resume_at_a_checkpoint_gives_the_uninterrupted_loss_curve(tmp_path, make_wav, monkeypatch) -> None:
+    """Stopped right after the step-3 checkpoint (safetensors + JSON state) and resumed: every step's loss of
+    steps 1-6 and the final weights are those of the run that never stopped."""
+    data = tmp_path / "data"
+    data.mkdir()
+    make_wav("a.wav", 3.0).rename(data / "a.wav")
+    cfg = TrainConfig(steps=6, batch_size=2, crop_frames=64, warmup=2, val_every=3, checkpoint_every=3,
+                      vae_config={**SMALL_VAE_CONFIG, "block_out_channels": (16, 16, 16)})
+    train(data, tmp_path / "whole", cfg, val=data, log=lambda s: None)
+    save = latentcodec.training.vae.save_checkpoint
+
+    def save_then_stop(*args) -> None:
+        save(*args)
+        raise _Stop
+
+    monkeypatch.setattr(latentcodec.training.vae, "save_checkpoint", save_then_stop)
+    with pytest.raises(_Stop):
+        train(data, tmp_path / "cut", cfg, val=data, log=lambda s: None)
+    monkeypatch.setattr(latentcodec.training.vae, "save_checkpoint", save)
+    assert not (tmp_path / "cut" / "checkpoint.pt").exists() and (tmp_path / "cut" / CHECKPOINT).is_file()
+    logged: list[str] = []
+    train(data, tmp_path / "cut", cfg, val=data, resume=True, log=logged.append)
+    assert "resumed at step 3" in logged
+    whole, cut = (_curve(tmp_path / n) for n in ("whole", "cut"))
+    assert [s for s, _ in cut] == [1, 2, 3, 4, 5, 6] and cut == whole
+    w1, w2 = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def _curve(folder) -> list[tuple[int, float]]:
+    """(step, training L1 in dB) of each line of a run's steps.jsonl."""
+    return [(e["step"], e["l1_db"]) for e in map(json.loads, (folder / "steps.jsonl").read_text().splitlines())]
+
+
+@pytest.mark.parametrize("command,extra", [("train", "train"), ("train-vocoder", "train"), ("export", "export")])
+def test_without_torch_a_command_says_what_to_install(tmp_path, command: str, extra: str) -> None:
+    """The plain install has no torch: the command ends in one line naming the extra to install."""
+    import subprocess
+    import sys
+
+    args = [command] if command == "export" else [command, str(tmp_path), str(tmp_path / "out")]
+    code = f"import sys; sys.modules['torch'] = None; from latentcodec.cli import main; sys.exit(main({args!r}))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        f"alat: error: this command needs torch (not installed): pip install 'latentcodec[{extra}]'"], r.stderr
+
+
+def test_training_inputs_a_user_can_get_wrong_end_in_one_line(tmp_path, make_wav, capsys) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for command in ("train", "train-vocoder"):
+        assert main([command, str(empty), str(tmp_path / "m"), "--steps", "1"]) == 1
+        assert capsys.readouterr().err.strip().splitlines() == [f"alat: error: {empty}: no audio files to train on"]
+    data = tmp_path / "data"
+    data.mkdir()
+    make_wav("a.wav", 1.0).rename(data / "a.wav")
+    assert main(["train", str(data), str(tmp_path / "m"), "--steps", "1", "--val", str(empty), "-q"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"alat: error: --val: {empty}: no audio files to validate on"]
+    assert main(["train", str(data), str(tmp_path / "m"), "--steps", "1", "-q"]) == 1  # its one file validates
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"alat: error: --val: {data}: its every 50th file of each kind validates, which leaves no file to train "
+        f"on: give validation audio of its own"]
+    for command in ("train", "train-vocoder"):
+        for seed in ("-1", "1" * 20, "4294967296"):
+            assert main([command, str(data), str(tmp_path / "m"), "--seed", seed]) == 2
+            err = capsys.readouterr().err
+            assert err.strip().splitlines()[-1] == (f"alat: error: Invalid value for '--seed': {seed} is not in the "
+                                                    f"range 0<=x<=4294967295.") and "Traceback" not in err
+    with pytest.raises(LatentCodecError, match="seed -1: give an integer from 0 to 4294967295") as e:
+        train(data, tmp_path / "m", TrainConfig(seed=-1))
+    assert e.value.param == "seed"

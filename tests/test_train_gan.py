@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 import latentcodec.training.vae as vae_training
 from latentcodec.cli import main
 from latentcodec.models.loader import SMALL_VAE_CONFIG
+from latentcodec.training.checkpoint import CHECKPOINT, load_state
 from latentcodec.training.discriminators import MelPatchDiscriminator
 from latentcodec.training.vae import (
     Run,
@@ -131,7 +132,7 @@ def test_resume_with_the_gan_is_exact(folders, tmp_path, monkeypatch, capsys) ->
         train(data, tmp_path / "cut", cfg, val=val, log=lambda s: None)
     monkeypatch.setattr(vae_training, "save_checkpoint", save)
     train(data, tmp_path / "cut", cfg, val=val, resume=True, log=lambda s: None)
-    whole, cut = (torch.load(tmp_path / n / "checkpoint.pt", weights_only=False) for n in ("whole", "cut"))
+    whole, cut = (load_state(tmp_path / n / CHECKPOINT) for n in ("whole", "cut"))
     assert whole["step"] == cut["step"] == 4
     for part in ("model", "disc"):
         assert whole[part].keys() == cut[part].keys()

@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from latentcodec.audio.mel import AUDIOLDM_MEL
 from latentcodec.cli import main
+from latentcodec.training.checkpoint import CHECKPOINT
 from latentcodec.training.vocoder import (
     VocoderTrainConfig,
     _magnitude_losses,
@@ -71,6 +72,8 @@ def test_resume_after_kill_gives_the_uninterrupted_weights(tmp_path, data, archi
     assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
     assert [h["step"] for h in resumed["history"]] == [2, 4] == [h["step"] for h in full["history"]]
     assert resumed["history"][-1]["val"] == full["history"][-1]["val"]
+    assert [h["train"] for h in resumed["history"]] == [h["train"] for h in full["history"]]  # the loss curve
+    assert (tmp_path / "b" / CHECKPOINT).is_file() and not (tmp_path / "b" / "checkpoint.pt").exists()
     assert losses <= set(full["history"][-1]["train"])  # vocos: GAN on after step 2
     assert ("heard_mel_l1_db" in full["history"][-1]["train"]) == (consistency > 0)
     assert full["griffinlim"]["pesq_wb_speech"] > 1.0

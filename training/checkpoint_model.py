@@ -21,8 +21,10 @@ from diffusers import AutoencoderKL
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from latentcodec.errors import ModelError  # noqa: E402
 from latentcodec.models.loader import vae_dir  # noqa: E402
 from latentcodec.models.registry import shipped_models  # noqa: E402
+from latentcodec.training.checkpoint import CHECKPOINT, LEGACY_CHECKPOINT, read_checkpoint  # noqa: E402
 
 
 def main() -> None:
@@ -32,7 +34,13 @@ def main() -> None:
     ap.add_argument("--config", required=True, help="a shipped model's name or a model folder")
     ap.add_argument("--float16", action="store_true", help="float16 weights and training.json (a milestone)")
     args = ap.parse_args()
-    state = torch.load(args.run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    try:
+        found = read_checkpoint(args.run)
+    except ModelError as e:
+        sys.exit(str(e))
+    if found is None:
+        sys.exit(f"{args.run}: no checkpoint ({CHECKPOINT} or {LEGACY_CHECKPOINT})")
+    state = found[1]
     config = vae_dir(shipped_models().get(args.config, Path(args.config)))
     if config is None:
         sys.exit(f"{args.config}: not a shipped model's name nor a diffusers model folder")

@@ -31,7 +31,8 @@ def training_record(folder: Path) -> dict:
 
 
 def main(src: Path, dst: Path) -> None:
-    vae = AutoencoderKL.from_pretrained(str(src), torch_dtype=torch.float32, low_cpu_mem_usage=False)
+    vae = AutoencoderKL.from_pretrained(str(src), torch_dtype=torch.float32, low_cpu_mem_usage=False,
+                                        use_safetensors=True)
     dst.mkdir(parents=True, exist_ok=True)
     vae.to(torch.float16).save_pretrained(str(dst), safe_serialization=True)
     (dst / "training.json").write_text(json.dumps(training_record(src), indent=1))

@@ -4,7 +4,7 @@ safetensors (half the size; the loader computes in float32), with its training r
     python training/ship_vocoder.py /data/vocoder-run latentcodec/weights/vocoders/latentcodec-vocos-v1
     python training/ship_vocoder.py /data/maggl-s2 latentcodec/weights/vocoders/latentcodec-maggl-small-v2 --gl-iters 8
 
-Only the generator ships (the discriminators and optimisers stay in the run's checkpoint.pt, from
+Only the generator ships (the discriminators and optimisers stay in the run's checkpoint.safetensors, from
 which ``--resume`` goes on). ``--gl-iters`` sets a magnitude network's Griffin-Lim iterations when a
 decode asks for none, ``--nnls-iters`` its steps towards the input mel (a run validated with other
 values than it ships with says so in its MODEL.md). MODEL.md in the destination is kept.

@@ -1,6 +1,7 @@
 """`alat train` and `alat train-vocoder`."""
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,17 @@ from latentcodec.cli.options import (
     log_to_stderr,
     set_threads,
 )
+from latentcodec.errors import LatentCodecError
+
+SEED = click.IntRange(0, 2 ** 32 - 1)  # what every generator a run seeds takes
+
+
+def require(extra: str, *modules: str) -> None:
+    """One line naming what to install when a command's packages are missing (the plain install has no torch)."""
+    missing = [m for m in modules if find_spec(m) is None]
+    if missing:
+        raise LatentCodecError(f"this command needs {', '.join(missing)} (not installed): "
+                               f"pip install 'latentcodec[{extra}]'")
 
 
 @cli.command()
@@ -59,16 +71,17 @@ from latentcodec.cli.options import (
               help="vocodes the speech validation clips for PESQ-wb and STOI")
 @click.option("--init", metavar="MODEL", help="start from this model's weights (fine-tuning), not random ones")
 @click.option("--channels", type=Channels(), help="the VAE's block widths, full resolution first (default 32,64,128)")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--val-every", type=POSITIVE, default=250, show_default=True, help="steps between validations")
 @click.option("--checkpoint-every", type=POSITIVE, default=250, show_default=True, help="steps between checkpoints")
-@click.option("--resume", is_flag=True, help="continue from OUTPUT/checkpoint.pt")
+@click.option("--resume", is_flag=True, help="continue from OUTPUT's checkpoint")
 @click.option("--threads", type=POSITIVE, help="CPU threads for torch (default: torch's choice)")
 @DEVICE
 @QUIET
 def train(data: str, output: str, val: str | None, device: str, resume: bool, quiet: bool, threads: int | None,
           kind_weights: dict[str, float] | None, channels: tuple[int, ...] | None, **opts: Any) -> None:
     """Train a mel VAE on folder DATA (sub-folders music/, speech/, effects/ are sampled by kind) into OUTPUT."""
+    require("train", "torch", "diffusers")
     from latentcodec.models.loader import SMALL_VAE_CONFIG, pick_device
     from latentcodec.training.vae import TrainConfig
     from latentcodec.training.vae import train as train_vae
@@ -103,10 +116,10 @@ def train(data: str, output: str, val: str | None, device: str, resume: bool, qu
               help="magnitude-gl: weight of its losses on the magnitude Griffin-Lim's resynthesis makes of it")
 @click.option("--kind-weights", type=KindWeights())
 @click.option("--init", metavar="VOCODER", help="start from this vocoder's generator (name or folder)")
-@click.option("--seed", type=int)
+@click.option("--seed", type=SEED)
 @click.option("--val-every", type=POSITIVE)
 @click.option("--checkpoint-every", type=POSITIVE)
-@click.option("--resume", is_flag=True, help="continue from OUTPUT/checkpoint.pt")
+@click.option("--resume", is_flag=True, help="continue from OUTPUT's checkpoint")
 @click.option("--threads", type=POSITIVE, help="CPU threads for torch (default: torch's choice)")
 @QUIET
 def train_vocoder(data: str, output: str, val: str | None, resume: bool, threads: int | None, quiet: bool,
@@ -114,6 +127,7 @@ def train_vocoder(data: str, output: str, val: str | None, resume: bool, threads
     """Train the neural vocoder on folder DATA; OUTPUT is usable as --vocoder OUTPUT.
 
     Options left out keep the library's defaults (VocoderTrainConfig), so they live in one place."""
+    require("train", "torch", "diffusers")
     from latentcodec.training.vocoder import VocoderTrainConfig
     from latentcodec.training.vocoder import train_vocoder as run
 
@@ -166,6 +180,7 @@ def calibrate(model_dir: str, data: str, files: int, seconds: float, min_seconds
 def export(quiet: bool) -> None:
     """Write the ONNX graphs of the shipped models and magnitude networks beside their safetensors weights
     (what the onnx runtime runs); needs pip install 'latentcodec[export]'."""
+    require("export", "torch", "diffusers", "onnx", "onnxscript")
     from latentcodec.models.export import export_vaes
     from latentcodec.vocoders.export import export_magnitude_nets
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from latentcodec.constants import RUNTIMES
 from latentcodec.errors import LatentCodecError, ModelError
-from latentcodec.format.rate import load_coder_table
+from latentcodec.models.checked import check_vae_folder, hub_folder
+from latentcodec.models.coder_table import read_coder_table
 from latentcodec.models.graphs import OnnxVae, has_graphs, onnxruntime_installed, weights_fingerprint
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 
@@ -46,13 +48,19 @@ class Model:
     vae: Any  # diffusers AutoencoderKL (runtime torch) or graphs.OnnxVae (runtime onnx)
     fingerprint: bytes
     location: str  # local directory or hub id, where a ``vocoder/`` may be found
-    coder: dict | None = None  # coder.json beside the weights: version 2's transform and rate calibration
+    folder: str | None = None  # the local folder of its weights, where its coder.json may lie
     runtime: str = "torch"
     device: str = "cpu"  # where it runs: cpu or cuda
 
     @property
     def latent_channels(self) -> int:
         return int(self.vae.config.latent_channels)
+
+    @cached_property
+    def coder(self) -> dict | None:
+        """coder.json beside the weights (version 2's transform and rate calibration), checked; read on first
+        use, by the encoder, so that a decode never depends on it."""
+        return read_coder_table(self.folder, self.latent_channels)
 
 
 def fingerprint(vae: torch.nn.Module) -> bytes:
@@ -139,7 +147,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu", runtime: str = "a
         folder = shipped_models()[name]
         print_ = weights_fingerprint(folder / WEIGHTS_FILE)
         return Model(name=name, vae=OnnxVae(folder, print_), fingerprint=print_, location=str(folder),
-                     coder=load_coder_table(str(folder)), runtime="onnx")
+                     folder=str(folder), runtime="onnx")
     return _load_torch(name, pick_device(device))
 
 
@@ -155,9 +163,7 @@ def _load_torch(name: str, device: str) -> Model:
         torch.set_num_threads(threads_asked())
     shipped = shipped_models()
     if name in shipped:
-        location = str(shipped[name])
-        kwargs: dict[str, Any] = {}
-        path: str = location
+        location = path = str(shipped[name])
     elif Path(name).exists():
         if not name.encode("utf-8", "surrogateescape").decode("utf-8", "replace") == name:  # undecodable bytes
             raise ModelError(f"model {name!r}: the folder's name is not UTF-8, which the weights' reader and a .alat "
@@ -165,27 +171,23 @@ def _load_torch(name: str, device: str) -> Model:
         folder = vae_dir(Path(name))
         if folder is None:
             raise ModelError(f"{name}: no config.json at its root or in vae/: not a diffusers model directory")
-        location, path, kwargs = str(Path(name)), str(folder), {}
+        location, path = str(Path(name)), str(folder)
     elif "/" in name and not name.startswith((".", "/")) and name.count("/") == 1:
-        location, path, kwargs = name, name, {"subfolder": "vae"}
+        location, path = name, str(hub_folder(name, "vae", ("config.json", WEIGHTS_FILE)))
     else:
         known = ", ".join(shipped) or "none"
         raise ModelError(f"model '{name}' not found: not a shipped model ({known}), a local directory "
                          f"or a Hugging Face repo id")
+    check_vae_folder(Path(path), WEIGHTS_FILE)  # before anything is built: a folder is data
     try:
         with warnings.catch_warnings():  # diffusers/hub deprecation chatter is not the user's business
             warnings.simplefilter("ignore")
-            vae = AutoencoderKL.from_pretrained(path, torch_dtype=torch.float32, low_cpu_mem_usage=False, **kwargs)
-    except Exception as e:  # diffusers/hub raise many types (OSError, HTTP, JSON, safetensors)
-        if kwargs:
-            raise ModelError(f"cannot load model '{name}' from the Hugging Face hub (offline, or not in the "
-                             f"local cache): download it where you can and pass its folder with --model DIR") from e
+            vae = AutoencoderKL.from_pretrained(path, torch_dtype=torch.float32, low_cpu_mem_usage=False,
+                                                use_safetensors=True)
+    except Exception as e:  # diffusers raises many types (OSError, JSON, safetensors)
         raise ModelError(f"cannot load model '{name}': {type(e).__name__}: {str(e).splitlines()[0][:200]}") from e
-    if vae.config.in_channels != 1 or vae.config.out_channels != 1:
-        raise ModelError(f"model '{name}' is not a mel VAE: it takes {vae.config.in_channels} input channels, not 1")
     vae = vae.to(device).eval().requires_grad_(False)
-    coder = load_coder_table(path) if Path(path).is_dir() else None
-    model = Model(name=name, vae=vae, fingerprint=fingerprint(vae), location=location, coder=coder, device=device)
+    model = Model(name=name, vae=vae, fingerprint=fingerprint(vae), location=location, folder=path, device=device)
     # Channels-last convolutions: oneDNN's fastest layout on a CPU (the small model, one core, 2 windows:
     # encoder 140 -> 125 ms, decoder 404 -> 328 ms; latents the same to 2e-5). After the fingerprint, which
     # reads the weights in plain layout: a channels-last weight with a size-1 axis passes as contiguous

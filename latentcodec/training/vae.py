@@ -35,10 +35,11 @@ import torch.nn.functional as F
 from latentcodec.audio.io import AUDIO_SUFFIXES, read_audio
 from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel, normalization_stats
 from latentcodec.constants import DB_PER_NEPER, LOG_FLOOR
-from latentcodec.errors import ModelError
+from latentcodec.errors import LatentCodecError, ModelError
 from latentcodec.format.quantize import dequantize, quantize
 from latentcodec.format.transform_coder import decode_codes_of, dequantize_codes, encode_latent
 from latentcodec.models.loader import SMALL_VAE_CONFIG, load_model
+from latentcodec.training.checkpoint import CHECKPOINT, read_checkpoint, restoring, save_state
 from latentcodec.training.discriminators import (
     MelPatchDiscriminator,
     discriminator_loss,
@@ -101,7 +102,12 @@ class Run:
     disc: MelPatchDiscriminator | None = None  # with its optimiser, only when the GAN is on
     disc_opt: torch.optim.Optimizer | None = None
     seconds: float = 0.0  # of training before this session, for the learning curve's hours
-    sampler_rng: dict | None = None  # the crop sampler's state at the checkpoint (None: reseed by step)
+
+
+def check_seed(seed: int) -> None:
+    """A seed every generator a run seeds takes (torch's up to 2^64 - 1 after the steps are added to it)."""
+    if not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise LatentCodecError(f"seed {str(seed)[:24]}: give an integer from 0 to {2 ** 32 - 1}", "seed")
 
 
 def normalized_audio(folder: Path) -> Iterator[tuple[str, Path, np.ndarray]]:
@@ -155,8 +161,11 @@ class CropSampler:
     def __init__(self, groups: dict[str, list[np.ndarray]], weights: dict[str, float], crop: int, seed: int,
                  file_weights: dict[str, list[float]] | None = None, silent_fraction: float = 0.0):
         self.crop, self.silent_fraction = crop, silent_fraction
-        self.kinds = sorted(groups)
+        self.kinds = [k for k in sorted(groups) if any(len(m) >= 8 for m in groups[k])]  # a kind with no crop to give
         w = np.array([weights.get(k, 1.0) for k in self.kinds], dtype=np.float64)
+        if not w.sum() > 0:
+            raise LatentCodecError("no training audio to draw crops from: no file of at least 8 mel frames (80 ms) "
+                                   "of a kind whose weight is above 0", "data")
         self.kind_p = w / w.sum()
         self.groups, self.file_p = {}, {}
         for k in self.kinds:
@@ -227,6 +236,8 @@ def prepare_data(data: Path, val: Path | None, cfg: TrainConfig,
     their kind from the name (``speech_x.wav``), as the dev clips are named."""
     t0 = time.time()
     groups, weights = load_mels(data, cfg.narrow_weight)
+    if not groups:
+        raise LatentCodecError(f"{data}: no audio files to train on", "data")
     hours = {k: sum(len(m) for m in v) / FRAMES_PER_SECOND / 3600 for k, v in groups.items()}
     log(f"training data: {sum(len(v) for v in groups.values())} files, {sum(hours.values()):.2f} h "
         f"({', '.join(f'{k} {h:.2f} h' for k, h in hours.items())}), read in {time.time() - t0:.0f} s")
@@ -240,15 +251,22 @@ def prepare_data(data: Path, val: Path | None, cfg: TrainConfig,
         keep = {k: [i % 50 != 0 for i in range(len(v))] for k, v in groups.items()}
         groups = {k: [m for m, kept in zip(v, keep[k]) if kept] for k, v in groups.items()}
         weights = {k: [w for w, kept in zip(v, keep[k]) if kept] for k, v in weights.items()}
+        if not any(groups.values()):
+            raise LatentCodecError(f"{data}: its every 50th file of each kind validates, which leaves no file to "
+                                   f"train on: give validation audio of its own", "val")
     sampler = CropSampler(groups, cfg.kind_weights, cfg.crop_frames, cfg.seed, weights, cfg.silent_fraction)
+    if not named:
+        raise LatentCodecError(f"{val}: no audio files to validate on", "val")
     crops, kinds, firsts = validation_crops(named)
     cut = int(VAL_SPEECH_SECONDS * AUDIOLDM_MEL.sample_rate)
     speech = [(name, first, audio[:cut]) for (kind, name, audio), first in zip(clips, firsts) if kind == "speech"]
     return sampler, Validation(crops, kinds, speech[:VAL_SPEECH_CLIPS]), hours
 
 
-def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, log: Callable[[str], None]) -> Run:
-    """The model and optimiser: from the checkpoint (``resume``), else from ``cfg.init``, else random."""
+def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, sampler: CropSampler,
+              log: Callable[[str], None]) -> Run:
+    """The model, optimiser and random states: from the checkpoint (``resume``), else from ``cfg.init``, else
+    random (the sampler's state then follows the seed)."""
     from diffusers import AutoencoderKL
 
     vae = AutoencoderKL(**cfg.vae_config).to(device).train()
@@ -256,22 +274,10 @@ def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, log: Calla
     if cfg.gan_weight > 0:  # built only then: its random init would move the seeded noise of a run without it
         run.disc = MelPatchDiscriminator().to(device).train()
         run.disc_opt = torch.optim.AdamW(run.disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.9), weight_decay=1e-4)
-    ckpt = out / "checkpoint.pt"
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        try:
-            vae.load_state_dict(state["model"])
-        except RuntimeError as e:
-            raise ModelError(f"{ckpt} holds a VAE of another shape: resume with the --channels it was "
-                             f"trained with") from e
-        run.opt.load_state_dict(state["opt"])
-        run.step, run.history, run.init_fingerprint = state["step"], state["history"], state.get("init_fingerprint")
-        load_disc(run, state, ckpt)
-        run.seconds, run.sampler_rng = state.get("seconds", 0.0), state.get("sampler_rng")
-        if "torch_rng" in state:  # checkpoints before the GAN held no random state: reseeded by step
-            torch.set_rng_state(state["torch_rng"])
-        else:
-            torch.manual_seed(cfg.seed + run.step)
+    found = read_checkpoint(out) if resume else None
+    if found is not None:
+        with restoring(found[0]):
+            resume_run(run, *found, sampler, cfg)
         log(f"resumed at step {run.step}")
     elif cfg.init:
         base = load_model(cfg.init, device, runtime="torch")
@@ -279,10 +285,34 @@ def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, log: Calla
             vae.load_state_dict(base.vae.state_dict())
         except RuntimeError as e:
             raise ModelError(f"model '{cfg.init}' has another architecture than the one trained here: "
-                             f"cannot start from it") from e
+                             f"cannot start from it", "init") from e
         run.init_fingerprint = base.fingerprint.hex()
         log(f"starting from the weights of {cfg.init} ({run.init_fingerprint[:16]})")
     return run
+
+
+def resume_run(run: Run, ckpt: Path, state: dict, sampler: CropSampler, cfg: TrainConfig) -> None:
+    """Put a checkpoint's ``state`` back into ``run``, the sampler and torch's generator. Checkpoints before
+    the GAN held no random state: then both are reseeded by the step."""
+    try:
+        run.vae.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise ModelError(f"{ckpt} holds a VAE of another shape: resume with the block widths it was trained "
+                         f"with", "vae_config") from e
+    run.opt.load_state_dict(state["opt"])
+    run.step, run.history, run.init_fingerprint = state["step"], state["history"], state.get("init_fingerprint")
+    if not isinstance(run.step, int) or run.step < 0 or not isinstance(run.history, list):
+        raise ValueError("its step or history is not of a checkpoint")
+    load_disc(run, state, ckpt)
+    run.seconds = float(state.get("seconds", 0.0))
+    if "sampler_rng" in state:
+        sampler.rng.bit_generator.state = state["sampler_rng"]
+    else:
+        sampler.rng = np.random.default_rng([cfg.seed, run.step])
+    if "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"])
+    else:
+        torch.manual_seed(cfg.seed + run.step)
 
 
 def load_disc(run: Run, state: dict, ckpt: Path) -> None:
@@ -290,8 +320,8 @@ def load_disc(run: Run, state: dict, ckpt: Path) -> None:
     if run.disc is None:
         return
     if "disc" not in state:
-        raise ModelError(f"{ckpt} was written without the GAN: resume it without --gan-weight, or start a new "
-                         f"run from its model with --init")
+        raise ModelError(f"{ckpt} was written without the GAN: resume it with the GAN's weight at 0, or start "
+                         f"a new run from its model", "gan_weight")
     run.disc.load_state_dict(state["disc"])
     run.disc_opt.load_state_dict(state["disc_opt"])
 
@@ -438,12 +468,10 @@ def lr_at(step: int, cfg: Any) -> float:
 def save_checkpoint(run: Run, sampler: CropSampler, seconds: float, path: Path) -> None:
     """Everything a ``--resume`` needs to go on as if never stopped (random states included, on the CPU),
     written whole or not at all."""
-    tmp = path.with_suffix(".tmp")
     gan = {"disc": run.disc.state_dict(), "disc_opt": run.disc_opt.state_dict()} if run.disc is not None else {}
-    torch.save({"model": run.vae.state_dict(), "opt": run.opt.state_dict(), "step": run.step,
+    save_state({"model": run.vae.state_dict(), "opt": run.opt.state_dict(), "step": run.step,
                 "history": run.history, "init_fingerprint": run.init_fingerprint, "seconds": seconds,
-                "torch_rng": torch.get_rng_state(), "sampler_rng": sampler.rng.bit_generator.state, **gan}, tmp)
-    tmp.replace(path)
+                "torch_rng": torch.get_rng_state(), "sampler_rng": sampler.rng.bit_generator.state, **gan}, path)
 
 
 def train_means(steps: list[dict[str, float]]) -> dict[str, float]:
@@ -476,17 +504,14 @@ def listening_vocoder(val: Validation, cfg: TrainConfig, device: str, log: Calla
 
 def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, device: str = "cpu",
           resume: bool = False, log: Callable[[str], None] = print) -> dict:
-    """Train, checkpointing to ``out/checkpoint.pt``; write the model directory ``out`` at the end."""
+    """Train, checkpointing to ``out/checkpoint.safetensors``; write the model directory ``out`` at the end."""
+    check_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     torch.set_flush_denormal(True)  # tiny gradients as denormals slow CPU kernels many times over
     out.mkdir(parents=True, exist_ok=True)
     sampler, val_set, hours = prepare_data(data, val, cfg, log)
-    run = start_run(out, cfg, device, resume, log)
-    if run.sampler_rng is not None:
-        sampler.rng.bit_generator.state = run.sampler_rng
-    elif run.step:
-        sampler.rng = np.random.default_rng([cfg.seed, run.step])
+    run = start_run(out, cfg, device, resume, sampler, log)
     vocoder = listening_vocoder(val_set, cfg, device, log)
     t_train, first_step = time.time(), run.step
     since: list[dict[str, float]] = []
@@ -513,7 +538,7 @@ def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, devi
                 since = []
             if run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps:
                 steps_log.flush()
-                save_checkpoint(run, sampler, run.seconds + time.time() - t_train, out / "checkpoint.pt")
+                save_checkpoint(run, sampler, run.seconds + time.time() - t_train, out / CHECKPOINT)
     run.vae.eval().save_pretrained(out, safe_serialization=True)
     info = {"config": asdict(cfg), "init_fingerprint": run.init_fingerprint, "data_hours": sum(hours.values()),
             "data_hours_by_kind": hours, "history": run.history, "train_minutes": (time.time() - t_train) / 60}

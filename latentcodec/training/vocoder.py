@@ -41,8 +41,9 @@ from latentcodec.training.discriminators import (
     multi_period,
     multi_resolution,
 )
+from latentcodec.training.checkpoint import CHECKPOINT, read_checkpoint, restoring, save_state
 from latentcodec.training.evaluation import evaluate_vocoder
-from latentcodec.training.vae import CropSampler, lr_at, normalized_audio
+from latentcodec.training.vae import CropSampler, check_seed, lr_at, normalized_audio
 from latentcodec.vocoders import neural_vocoder_folder, vocoder_of
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder, griffin_lim, phase_of
 from latentcodec.vocoders.magnitude_net import MagnitudeNet
@@ -154,6 +155,52 @@ def coded_pairs(groups: dict[str, list[np.ndarray]], model: str, log: Callable[[
             if (i + 1) % 500 == 0:
                 log(f"coded {kind}: {i + 1}/{len(waves)} files ({time.time() - t0:.0f} s)")
     return pairs
+
+
+def write_coded_cache(pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]], cache: Path) -> None:
+    """The (wave, mel) pairs as safetensors (data, never a pickle): per kind all waves end to end, all mels
+    end to end, and the length of each; written whole or not at all."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    for kind, items in pairs.items():
+        for i, part in enumerate(("wave", "mel")):
+            arrays = [item[i] for item in items]
+            tensors[f"{kind}/{part}"] = torch.from_numpy(np.concatenate(arrays))
+            tensors[f"{kind}/{part}_lengths"] = torch.tensor([len(a) for a in arrays], dtype=torch.int64)
+    tmp = cache.with_name(cache.name + ".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(cache)
+
+
+def read_coded_cache(cache: Path, groups: dict[str, list[np.ndarray]], log: Callable[[str], None]
+                     ) -> dict[str, list[tuple[np.ndarray, np.ndarray]]] | None:
+    """The pairs :func:`write_coded_cache` wrote, when they are of exactly these waveforms (kinds, counts
+    and lengths, float16 (frames, n_mels) mels); None, to code again, when they are not or it is damaged."""
+    from safetensors import SafetensorError, safe_open
+
+    pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    try:
+        with safe_open(str(cache), "np") as f:
+            for kind, waves in groups.items():
+                wave, mel = (_split(f.get_tensor(f"{kind}/{p}"), f.get_tensor(f"{kind}/{p}_lengths"))
+                             for p in ("wave", "mel"))
+                if [len(w) for w in wave] != [len(w) for w in waves] or len(mel) != len(wave) or any(
+                        m.ndim != 2 or m.shape[1] != AUDIOLDM_MEL.n_mels or m.dtype != np.float16 for m in mel):
+                    raise ValueError("not of this data")
+                pairs[kind] = list(zip(wave, mel))
+    except (SafetensorError, OSError, ValueError, TypeError, IndexError) as e:
+        log(f"{cache}: {str(e)[:120]}: coding again")
+        return None
+    log(f"decoded mels read from {cache}")
+    return pairs
+
+
+def _split(joined: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    """``joined`` cut into pieces of ``lengths`` (1-D integers), which must add up to it exactly."""
+    if lengths.ndim != 1 or (lengths < 0).any() or lengths.sum() != len(joined):
+        raise ValueError("lengths that do not add up")
+    return np.split(joined, np.cumsum(lengths)[:-1])
 
 
 def load_waves(folder: Path) -> dict[str, list[np.ndarray]]:
@@ -343,45 +390,57 @@ def training_sampler(data: Path, cfg: VocoderTrainConfig, log: Callable[[str], N
     The decoded mels are kept in ``cache`` (tens of minutes to make; a resumed run reads them back)."""
     t0 = time.time()
     groups = load_waves(data)
+    if not groups:
+        raise LatentCodecError(f"{data}: no audio files to train on", "data")
     hours = {k: sum(len(w) for w in v) / AUDIOLDM_MEL.sample_rate / 3600 for k, v in groups.items()}
     log(f"training data: {sum(len(v) for v in groups.values())} files, {sum(hours.values()):.2f} h "
         f"({', '.join(f'{k} {h:.2f} h' for k, h in hours.items())}), read in {time.time() - t0:.0f} s")
     if cfg.coded_by:
-        if cache.exists():
-            pairs = torch.load(cache, weights_only=False)
-            log(f"decoded mels read from {cache}")
-        else:
+        if cache.with_suffix(".pt").exists() and not cache.exists():
+            log(f"{cache.with_suffix('.pt')}: a pickled cache of an earlier release, not read (a pickle can run code)")
+        pairs = read_coded_cache(cache, groups, log) if cache.exists() else None
+        if pairs is None:
             log(f"coding the training audio with {cfg.coded_by} at its default setting")
             pairs = coded_pairs(groups, cfg.coded_by, log)
-            torch.save(pairs, cache.with_suffix(".tmp"))
-            cache.with_suffix(".tmp").replace(cache)
+            write_coded_cache(pairs, cache)
         return PairCropSampler(pairs, cfg.kind_weights, cfg.crop_frames + 1, cfg.seed), hours
     crop = cfg.crop_frames * AUDIOLDM_MEL.hop + AUDIOLDM_MEL.n_fft
     return WaveCropSampler(groups, cfg.kind_weights, crop, cfg.seed), hours
 
 
+def resume_trainer(trainer: Trainer | MagnitudeTrainer, state: dict, sampler: CropSampler
+                   ) -> tuple[list[dict], float, dict | None]:
+    """Put a checkpoint's ``state`` back into the trainer, the sampler and torch's generator; returns the
+    run's history, its seconds of training so far and Griffin-Lim's validation figures."""
+    trainer.load(state)
+    if not isinstance(trainer.step, int) or trainer.step < 0 or not isinstance(state["history"], list) or \
+            not isinstance(state["griffinlim"], (dict, type(None))):
+        raise ValueError("its step, history or baseline is not of a checkpoint")
+    sampler.rng.bit_generator.state = state["sampler_rng"]
+    torch.set_rng_state(state["torch_rng"])
+    return state["history"], float(state["seconds"]), state["griffinlim"]
+
+
 def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | None = None, device: str = "cpu",
                   resume: bool = False, log: Callable[[str], None] = print) -> dict:
-    """Train, checkpointing to ``out/checkpoint.pt`` (all state, RNG included) and writing the generator
+    """Train, checkpointing to ``out/checkpoint.safetensors`` (all state, RNG included) and writing the generator
     (``out/config.json``, ``out/model.safetensors``, loadable with ``--vocoder OUT``) and ``out/training.json``
     at every checkpoint, so a killed run loses at most ``checkpoint_every`` steps."""
     torch.set_flush_denormal(True)  # tiny gradients as denormals slow CPU kernels many times over
+    check_seed(cfg.seed)
     if cfg.architecture not in TRAINERS:
         raise LatentCodecError(f"no vocoder architecture '{cfg.architecture}': use {' or '.join(TRAINERS)}", "architecture")
     if val is not None and not all(importlib.util.find_spec(m) for m in ("pesq", "pystoi")):
         raise LatentCodecError("validation needs pesq and pystoi: pip install 'latentcodec[train]'", "val")
     out.mkdir(parents=True, exist_ok=True)
-    sampler, hours = training_sampler(data, cfg, log, out / f"coded-{Path(cfg.coded_by or '').name}.pt")
+    sampler, hours = training_sampler(data, cfg, log, out / f"coded-{Path(cfg.coded_by or '').name}.safetensors")
     trainer = TRAINERS[cfg.architecture](cfg, device)
-    ckpt = out / "checkpoint.pt"
     history: list[dict] = []
     seconds_before, baseline = 0.0, None
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        trainer.load(state)
-        sampler.rng.bit_generator.state = state["sampler_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        history, seconds_before, baseline = state["history"], state["seconds"], state["griffinlim"]
+    found = read_checkpoint(out) if resume else None
+    if found is not None:
+        with restoring(found[0]):
+            history, seconds_before, baseline = resume_trainer(trainer, found[1], sampler)
         log(f"resumed at step {trainer.step}")
     elif cfg.init:
         start = load_net(neural_vocoder_folder(cfg.init), device)
@@ -422,8 +481,7 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
             state = {**trainer.state(), "sampler_rng": sampler.rng.bit_generator.state,
                      "torch_rng": torch.get_rng_state(), "history": history, "griffinlim": baseline,
                      "seconds": seconds_before + time.time() - t_start}
-            torch.save(state, ckpt.with_suffix(".tmp"))
-            ckpt.with_suffix(".tmp").replace(ckpt)
+            save_state(state, out / CHECKPOINT)
             save_net(trainer.gen, out)
             (out / "training.json").write_text(json.dumps(record(), indent=1))
             trainer.gen.train()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig
 from latentcodec.constants import DEFAULT_GL_ITERS
 from latentcodec.errors import ModelError
+from latentcodec.models.checked import read_config
 from latentcodec.models.registry import SHIPPED_DIR, shipped_folders
 
 if TYPE_CHECKING:
@@ -84,6 +85,11 @@ def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: Model | None =
     """The vocoder called ``name``, for mels of ``mel``; 'hifigan' is the ``model``'s own. ``gl_iters``
     None: Griffin-Lim's own default, or the one a magnitude network was shipped with. ``runtime`` 'onnx':
     on numpy and onnxruntime (``onnx_vocoder``) where every network it needs has its graph."""
+    from latentcodec.models.loader import torch_installed
+
+    if name not in ("griffinlim", *shipped_vocoders()) and not torch_installed():
+        raise ModelError(f"vocoder '{name}' needs the torch runtime, not installed: pip install 'latentcodec[torch]' "
+                         f"(without it: {', '.join(n for n in vocoder_names() if n != 'hifigan')})", "vocoder")
     if runtime == "onnx" and name != "hifigan" and (name == "griffinlim" or _has_graphs(neural_vocoder_folder(name))):
         return _onnx_vocoder(name, mel, gl_iters)
     from latentcodec.vocoders.griffinlim import GriffinLimVocoder
@@ -109,7 +115,7 @@ def _has_graphs(folder: Path) -> bool:
     """Whether a magnitude network's folder, or each part of a routed one, holds its graph."""
     from latentcodec.models.graphs import MAGNITUDE
 
-    cfg = json.loads((folder / "config.json").read_text())
+    cfg = read_config(folder / "config.json")
     parts = [cfg[role] for role in ("speech", "other") if role in cfg]
     if parts:
         return all(p in shipped_vocoders() and _has_graphs(shipped_vocoders()[p]) for p in parts)
@@ -123,7 +129,7 @@ def _onnx_vocoder(name: str, mel: MelConfig, gl_iters: int | None) -> "Vocoder":
     if name == "griffinlim":
         return ov.GriffinLimVocoder(gl_iters or DEFAULT_GL_ITERS, mel)
     folder = neural_vocoder_folder(name)
-    cfg = json.loads((folder / "config.json").read_text())
+    cfg = read_config(folder / "config.json")
     if "speech" in cfg:
         return ov.routed(folder, lambda part: _onnx_vocoder(part, mel, None).magnitude, mel, gl_iters)
     _check_fits(cfg, mel, name)
@@ -160,8 +166,11 @@ def _check_fits(c: dict, mel: MelConfig, name: str, magnitude: bool = True) -> N
 def _magnitude_part(name: str, folder: Path, mel: MelConfig, device: str) -> "Callable":
     """A routed vocoder's part: the magnitude source of the magnitude network called ``name``."""
     from latentcodec.vocoders.griffinlim import GriffinLimVocoder
+    from latentcodec.vocoders.routed import is_routed_folder
 
-    part = load_vocoder(name, mel, device=device)
+    # A routed part would load its own parts, and a folder naming itself would never end.
+    part = None if name != "griffinlim" and is_routed_folder(neural_vocoder_folder(name)) else \
+        load_vocoder(name, mel, device=device)
     if not isinstance(part, GriffinLimVocoder):
         raise ModelError(f"{folder}: its part '{name}' is not a magnitude network", "vocoder")
     return part.magnitude

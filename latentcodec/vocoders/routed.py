@@ -21,17 +21,21 @@ import torch
 
 from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig
 from latentcodec.constants import DEFAULT_GL_ITERS
+from latentcodec.errors import ModelError
+from latentcodec.models.checked import check_int, read_config
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder
 from latentcodec.vocoders.speech_detector import DetectorConfig, SpeechDetector
 
 ARCHITECTURE = "latentcodec-routed-magnitude"
+# Bounds on its config's numbers (the shipped routers: 16, 100, 25).
+ROUTER_BOUNDS = {"gl_iters": (1, 10000), "context_frames": (1, 1000), "smooth_frames": (0, 1000)}
 Magnitude = Callable[[torch.Tensor], torch.Tensor]
 
 
 def is_routed_folder(folder: Path) -> bool:
     """True for a folder written by :func:`save_router`."""
     cfg = folder / "config.json"
-    return cfg.is_file() and json.loads(cfg.read_text()).get("architecture") == ARCHITECTURE
+    return cfg.is_file() and read_config(cfg).get("architecture") == ARCHITECTURE
 
 
 def save_router(folder: Path, speech: str, other: str, detector: SpeechDetector,
@@ -62,7 +66,12 @@ def load_routed(folder: Path, part: Callable[[str], Magnitude], mel: MelConfig =
                 device: str = "cpu", gl_iters: int | None = None) -> GriffinLimVocoder:
     """The routed vocoder saved in ``folder``, for mels of ``mel``; ``part`` gives the magnitude source of
     each network the folder names (the registry's loader, so that this module never imports it)."""
-    cfg = json.loads((folder / "config.json").read_text())
-    detector = SpeechDetector.load(folder, DetectorConfig(cfg["context_frames"], cfg["smooth_frames"]))
+    where = folder / "config.json"
+    cfg = read_config(where)
+    for key, (lo, hi) in ROUTER_BOUNDS.items():
+        check_int(cfg.get(key), key, lo, hi, where)
+    if not all(isinstance(cfg.get(role), str) for role in ("speech", "other")):
+        raise ModelError(f"{where}: 'speech' and 'other' must name the two magnitude networks", "vocoder")
+    detector = SpeechDetector.load(folder, DetectorConfig(cfg["context_frames"], cfg["smooth_frames"]), mel.n_mels)
     return GriffinLimVocoder(gl_iters or cfg["gl_iters"], device, mel,
                              routed_magnitude(detector, part(cfg["speech"]), part(cfg["other"])))

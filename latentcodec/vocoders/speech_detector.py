@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from latentcodec.audio.mel import AUDIOLDM_MEL
+
 WEIGHTS_FILE = "detector.safetensors"
 
 
@@ -76,9 +78,15 @@ class SpeechDetector:
         return asdict(self.cfg)
 
     @classmethod
-    def load(cls, folder: Path, cfg: DetectorConfig) -> "SpeechDetector":
+    def load(cls, folder: Path, cfg: DetectorConfig, n_mels: int = AUDIOLDM_MEL.n_mels) -> "SpeechDetector":
+        """The detector saved in ``folder`` for mels of ``n_mels`` bands, its tensors' shapes checked first."""
         from safetensors.torch import load_file
 
+        from latentcodec.models.checked import check_weights, weight_shapes
+
+        n = 3 * n_mels + 1  # features per frame (mel_features)
+        check_weights({"mean": (n,), "scale": (n,), "weight": (n,), "bias": ()}, weight_shapes(folder / WEIGHTS_FILE),
+                      folder / WEIGHTS_FILE)
         return cls(load_file(str(folder / WEIGHTS_FILE)), cfg)
 
 
