@@ -32,7 +32,7 @@ from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel_frames, normalization_st
 from latentcodec.errors import AlatFormatError, LatentCodecError, ModelError
 from latentcodec.fileio import atomic_output, check_output, stream_output
 from latentcodec.format.container import AlatReader, AlatWriter
-from latentcodec.format.header import MAX_CHANNELS, MAX_VALUES, Header, stored_mel
+from latentcodec.format.header import MAX_CHANNELS, Header, stored_mel, writable_problem
 from latentcodec.constants import PRECISIONS
 from latentcodec.format.quantize import BITS, DEFAULT_ZSTD
 from latentcodec.format.rate import (
@@ -51,7 +51,8 @@ from latentcodec.timings import Timings
 from latentcodec.vocoders import default_vocoder, load_vocoder
 from latentcodec.vocoders.windows import OVERLAP_FRAMES, WINDOW_FRAMES, Vocoder, vocode_stream, window_span
 
-CONTEXT_FRAMES = 32
+CONTEXT_FRAMES = 32  # mel frames of context each side, or the chunk's own length when shorter (the spec's X <= F)
+MAX_WRITE_FRAMES = 2000  # mel frames: the longest chunk written (20 s) and the longest VAE window decoded whole
 OUTPUT_RATES = (1000, 384000)  # Hz: what decoding resamples to (--sample-rate)
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -76,11 +77,15 @@ class DecodeResult:
 
 
 def chunk_frames_for(seconds: float) -> int:
-    """Mel frames per chunk: a multiple of 4 (the VAE halves time twice)."""
-    frames = int(round(seconds * AUDIOLDM_MEL.sample_rate / AUDIOLDM_MEL.hop / 4)) * 4
-    if not 4 <= frames <= 60000:
-        raise LatentCodecError(f"chunks of {seconds:g} s: a chunk must be 0.04 to 600 s", "chunk_seconds")
-    return frames
+    """Mel frames per chunk: a multiple of 4 (the VAE halves time twice), at most MAX_WRITE_FRAMES, so that
+    the VAE's window, and the memory of encoding and decoding, stay bounded whatever the option."""
+    frames = seconds * AUDIOLDM_MEL.sample_rate / AUDIOLDM_MEL.hop / 4
+    frames = int(round(frames)) * 4 if 0 < frames < MAX_WRITE_FRAMES else frames * 4
+    if not 4 <= frames <= MAX_WRITE_FRAMES:
+        per_frame = AUDIOLDM_MEL.hop / AUDIOLDM_MEL.sample_rate
+        lo, hi = 4 * per_frame, MAX_WRITE_FRAMES * per_frame
+        raise LatentCodecError(f"chunks of {seconds:g} s: a chunk must be {lo:g} to {hi:g} s", "chunk_seconds")
+    return int(frames)
 
 
 def _resolve_model(model: Model | str | None, device: str, runtime: str = "auto", precision: str = "auto") -> Model:
@@ -187,7 +192,8 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
     if chans > MAX_CHANNELS:
         raise LatentCodecError(f"{chans} channels: at most {MAX_CHANNELS} are supported", "mono")
     stats = [normalization_stats(ch) for ch in x]
-    frames, ctx = chunk_frames_for(chunk_seconds), CONTEXT_FRAMES
+    frames = chunk_frames_for(chunk_seconds)
+    ctx = min(CONTEXT_FRAMES, frames)
     header = Header(channels=chans, num_samples=n, original_rate=audio.original_rate,
                     original_channels=audio.original_channels, original_frames=audio.original_frames,
                     input_size=audio.file_size, model_name=model.name, model_fingerprint=model.fingerprint,
@@ -195,10 +201,9 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
                     zstd_level=coder.zstd_level, steps=coder.steps, transform=coder.transform,
                     mono_downmix=mono and audio.original_channels > 1, chunk_frames=frames, context_frames=ctx,
                     latent_channels=model.latent_channels)
-    if header.values > MAX_VALUES:  # the reader would refuse the file: say so before any work
-        raise LatentCodecError(f"model '{model.name}' makes records of {header.values:,} latent values in chunks of "
-                               f"{chunk_seconds:g} s, more than a .alat record holds ({MAX_VALUES:,}): use shorter "
-                               f"chunks", "chunk_seconds")
+    problem = writable_problem(header)
+    if problem:  # a bug rather than an option: every option is checked above, but no file its reader refuses
+        raise LatentCodecError(f"the options make a header the reader refuses: {problem}")
     records = _latent_records(model, x, stats, header, batch_size, precision, timings, progress)
     if header.version >= 2 and coder.transform is None:
         records, header = _fit_transform(records, header)
@@ -304,8 +309,8 @@ def check_decodable(header: Header, where: str) -> None:
                               f"is not the one latentcodec decodes ({own.sample_rate} Hz, n_fft {own.n_fft}, hop "
                               f"{own.hop}, window {own.win}, {own.n_mels} bands, {own.fmin:g}-{own.fmax:g} Hz, "
                               f"floor {own.log_floor:g})")
-    expect = header.num_samples * header.original_rate / m.sample_rate
-    if abs(header.original_frames - expect) > 2 + expect / 1000:
+    expect = max(1, round(header.original_frames * m.sample_rate / header.original_rate))  # the encoder's N
+    if abs(header.num_samples - expect) > 2 + expect / 1000:  # in 16 kHz samples: a short input at 384 kHz passes
         raise AlatFormatError(f"{where}: the header's {header.original_frames} input frames at "
                               f"{header.original_rate} Hz do not match its {header.num_samples} samples")
 
@@ -325,6 +330,19 @@ def latent_window(latent: Callable[[int], np.ndarray | None], k: int, ctx: int) 
     return np.concatenate([left, own, right], axis=1)
 
 
+def window_pieces(window: np.ndarray, ctx: int, needed: int) -> list[tuple[int, np.ndarray]]:
+    """(first latent frame covered, piece) of a chunk's latent window (``ctx`` frames of context each side):
+    the window itself up to MAX_WRITE_FRAMES / 4 frames of its own; a longer chunk (a file written before
+    that bound, or forged) in pieces of that many frames, each with ``ctx`` frames of context, the last one
+    ending at the chunk's end, and only those that start within the ``needed`` frames that cover audio, so
+    that the VAE's memory and time follow the audio, whatever the header's chunk length."""
+    size, own = MAX_WRITE_FRAMES // 4, window.shape[1] - 2 * ctx
+    if own <= size:
+        return [(0, window)]
+    starts = [a for a in [*range(0, own - size, size), own - size] if a < max(1, needed)]
+    return [(a, window[:, a:a + size + 2 * ctx]) for a in starts]
+
+
 class _MelSource:
     """Decodes chunk windows in batches (all channels) and hands each channel its mel blocks in order,
     for the chunks in ``chunks`` (a seek decodes only those; their neighbours' latents are read as context)."""
@@ -335,7 +353,7 @@ class _MelSource:
         self.r, self.model, self.batch, self.t = reader, model, batch_size, timings
         self.progress, self.sink = progress, mel_sink
         h = reader.header
-        self.h, self.ctx = h, h.context_frames // 4
+        self.h, self.ctx = h, min(h.context_frames, h.chunk_frames) // 4  # an older file's X may exceed F
         self.chunks = chunks if chunks is not None else range(h.num_chunks)
         self.queues: list[deque[np.ndarray]] = [deque() for _ in range(h.channels)]
         self.next_chunk = self.chunks.start
@@ -361,17 +379,23 @@ class _MelSource:
         jobs = [(k, c) for k in ks for c in range(h.channels)]
         present = [(k, c) for k, c in jobs if self._latent(k, c) is not None]
         mels: dict[tuple[int, int], np.ndarray] = {}
+        floor = np.float32(np.log(h.mel.log_floor))  # past the audio in a chunk decoded in pieces; a lost chunk
         if present:
             windows = np.stack([latent_window(partial(self._latent, c=c), k, ctx) for k, c in present])
+            audio = h.num_samples // h.mel.hop + 1  # mel frames that cover audio
+            pieces = [(key, a, piece) for key, w in zip(present, windows)
+                      for a, piece in window_pieces(w, ctx, -(-(audio - key[0] * h.chunk_frames) // 4))]
             with self.t.stage("vae_decode"):
-                for i in range(0, len(windows), self.batch):
-                    out = decode_latent_windows(self.model, windows[i:i + self.batch])
-                    for (k, c), m in zip(present[i:i + self.batch], out):
-                        mels[(k, c)] = m[h.context_frames:h.context_frames + h.chunk_frames]
-                        if not np.isfinite(mels[(k, c)]).all():
+                for i in range(0, len(pieces), self.batch):
+                    batch = np.stack([piece for _, _, piece in pieces[i:i + self.batch]])
+                    out = decode_latent_windows(self.model, batch)
+                    for ((k, c), a, piece), m in zip(pieces[i:i + self.batch], out):
+                        n = 4 * (piece.shape[1] - 2 * ctx)
+                        mel = mels.setdefault((k, c), np.full((h.chunk_frames, h.mel.n_mels), floor, np.float32))
+                        mel[4 * a:4 * a + n] = m[4 * ctx:4 * ctx + n]
+                        if not np.isfinite(mel[4 * a:4 * a + n]).all():
                             raise AlatFormatError(f"{self.r.where}: chunk {k} channel {c}: its latents decode to "
                                                   f"non-finite mel values (far outside the model's range)")
-        floor = np.float32(np.log(h.mel.log_floor))
         for k, c in jobs:
             mel = mels.get((k, c))
             if mel is None:  # lost in salvage: silence
@@ -494,14 +518,20 @@ def output_frames(h: Header, rate: int) -> int:
 
 def sample_span(h: Header, start: float, duration: float | None) -> tuple[int, int]:
     """[first, end) in 16 kHz samples of ``duration`` seconds from ``start`` (to the end when None)."""
-    first = int(round(start * h.mel.sample_rate))
+    first = _samples(start, h.mel.sample_rate, h.num_samples)
     if not 0 <= first < h.num_samples:
         raise LatentCodecError(f"a start at {start:g} s is outside the file (0 to {h.duration:.3f} s)", "start")
     if duration is None:
         return first, h.num_samples
-    if duration <= 0:
+    if not duration > 0:
         raise LatentCodecError(f"a duration of {duration:g} s: give more than 0", "duration")
-    return first, min(h.num_samples, first + max(1, int(round(duration * h.mel.sample_rate))))
+    return first, first + max(1, _samples(duration, h.mel.sample_rate, h.num_samples - first))
+
+
+def _samples(seconds: float, rate: int, limit: int) -> int:
+    """round(seconds x rate), held to [-1, limit]: a float beyond (1e308 s, inf, nan) never becomes an int."""
+    x = seconds * rate
+    return int(round(x)) if -1 <= x <= limit else limit if x > limit else -1
 
 
 def _output_blocks(streams: list[Iterator[np.ndarray]], h: Header, skip: int, length: int, rate: int,

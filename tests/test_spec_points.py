@@ -22,7 +22,7 @@ from latentcodec.format.header import Header
 from latentcodec.format.quantize import BITS
 from latentcodec.format.transform_coder import octave_index
 from tests.alat_fixtures import make_file, make_header
-from tests.forge import forge, seal_header
+from tests.forge import forge, read_field, seal_header
 from tests.fuzzing import reseal
 from tests.test_entropy import _SpecAns
 from tests.vectors.vector_spec import vector_header
@@ -85,7 +85,7 @@ def test_bits_per_value_is_one_of_2_3_4_5_6_8_16() -> None:
             data, _ = make_file(make_header(channels=1, seconds=1, bits=bits, chunk_frames=100))
             assert len(_read_all(data)) == 1
         else:  # with the quantizer that bit depth would have, so that the bit depth alone is wrong
-            _refused(forge(base, bits=bits, quantizer=1), f"header is inconsistent: quantizer at {bits} bits")
+            _refused(forge(base, bits=bits, quantizer=1), f"header is inconsistent: bits per value {bits} ")
 
 
 # 2 and 9. The ANS coder: coding order (decode order), the encoder's final flush, no zero last word.
@@ -197,7 +197,8 @@ def test_last_offset_plus_the_minimum_record_size_is_at_most_the_index_offset() 
 def test_mel_kind_and_axis_order_other_than_0_are_refused(field: str, value: int) -> None:
     data, _ = make_file(make_header(channels=1, seconds=1, chunk_frames=100))
     assert len(_read_all(data)) == 1
-    _refused(forge(data, **{field: value}), "header is inconsistent: mel kind")
+    name = "mel kind" if field == "mel_kind" else "latent axis order"
+    _refused(forge(data, **{field: value}), f"header is inconsistent: {name} {value}$")
 
 
 # 5. The reserved byte and the unused bits of version 1's last byte: both checked.
@@ -208,7 +209,7 @@ def test_reserved_record_byte_is_checked() -> None:
         off = r.offsets[0]
     forged = bytearray(data)
     forged[off + 11] = 1
-    _refused(reseal(bytes(forged)), "record flags")
+    _refused(reseal(bytes(forged)), "chunk 0 channel 0 at offset \\d+: reserved byte 0x1 at record offset 11 is not 0")
 
 
 def test_unused_high_bits_of_the_last_version_1_byte_are_checked() -> None:
@@ -446,3 +447,241 @@ def test_transform_is_fitted_on_the_first_chunks_without_looking_ahead() -> None
     assert (np.diff(var) <= 1e-3 * var[0]).all()  # rows in order of falling variance
     assert all(z is lats[n] and (k, c) == divmod(n, 2) for n, (k, c, z) in enumerate(out))
     assert len(pulled) == len(lats)
+
+
+# Issue 40, 1. The bits field of versions 2 and 3: 0, anything else refused (the vectors store 0).
+
+@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("bits", [1, 5, 255])
+def test_bits_field_of_versions_2_and_3_must_be_0(version: int, bits: int) -> None:
+
+    data = (VECTORS / f"v{version}.alat").read_bytes()
+    assert read_field(data, "bits") == 0 and len(_read_all(data)) == 6
+    _refused(forge(data, bits=bits), rf"header is inconsistent: bits per value {bits} \(versions 2 and 3 store 0\)")
+
+
+# Issue 40, 2. X <= F stands; the writer writes X = min(32, F), and writes no header its reader refuses.
+
+def test_the_writer_refuses_a_header_its_reader_refuses_before_writing_a_byte() -> None:
+    h = replace(make_header(channels=1, seconds=0.16, chunk_frames=16), context_frames=32)
+    out = io.BytesIO()
+    with pytest.raises(AlatFormatError, match="refusing to write .*: header is inconsistent: context 32 frames for "
+                                              "chunks of 16"):
+        write_bytes(h, [])
+    with pytest.raises(AlatFormatError, match=r"step nan of component 0"):
+        from latentcodec.format.container import AlatWriter
+
+        AlatWriter(out, _v2(steps=[float("nan")] + [0.5] * 7))
+    assert out.getvalue() == b""
+    _refused(_file(replace(h, context_frames=36), []), "context 36 frames for chunks of 16")
+
+
+def test_files_of_0_2_0_with_more_context_than_chunk_still_decode(tmp_path: Path, tiny_model: str) -> None:
+    """latentcodec 0.2.0 wrote X = 32 whatever F: such a file reads, and decodes with min(X, F) of context."""
+    import latentcodec
+
+    x = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
+    latentcodec.encode(x, 16000, tmp_path / "new.alat", model=tiny_model, chunk_seconds=0.16)
+    data = (tmp_path / "new.alat").read_bytes()
+    assert read_field(data, "context") == 16
+    (tmp_path / "old.alat").write_bytes(forge(data, context=32))
+    new, _ = latentcodec.decode(tmp_path / "new.alat", model=tiny_model, gl_iters=2)
+    old, _ = latentcodec.decode(tmp_path / "old.alat", model=tiny_model, gl_iters=2)
+    assert np.array_equal(new, old) and len(old) == 8000
+
+
+@pytest.mark.parametrize("seconds, frames, context", [(0.04, 4, 4), (0.16, 16, 16), (0.28, 28, 28), (0.32, 32, 32),
+                                                      (5.0, 500, 32), (20.0, 2000, 32)])
+def test_encoder_writes_context_at_most_the_chunk(tmp_path: Path, tiny_model: str, seconds: float, frames: int,
+                                                  context: int) -> None:
+    import latentcodec
+
+    res = latentcodec.encode(np.zeros(800, np.float32), 16000, tmp_path / "x.alat", model=tiny_model,
+                             chunk_seconds=seconds)
+    assert (res.header.chunk_frames, res.header.context_frames) == (frames, context)
+    with AlatReader(tmp_path / "x.alat") as r:
+        assert (r.header.chunk_frames, r.header.context_frames) == (frames, context)
+    assert "*min(32, F)*" in SPEC.read_text()
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.01, 20.5, 600.0, float("nan"), float("inf")])
+def test_chunks_outside_the_writers_bound_are_refused_naming_the_argument(seconds: float) -> None:
+    from latentcodec.codec import chunk_frames_for
+    from latentcodec.errors import LatentCodecError
+
+    with pytest.raises(LatentCodecError, match=r"a chunk must be 0.04 to 20 s") as e:
+        chunk_frames_for(seconds)
+    assert e.value.param == "chunk_seconds"
+    assert "latentcodec writes F <= 2,000 (20 s" in SPEC.read_text()
+
+
+# Issue 40, 4. latents() in version 3: (K - 1) T + T' frames; K T in versions 1 and 2.
+
+@pytest.mark.parametrize("version, frames", [(1, 12), (2, 12), (3, 9)])
+def test_latents_frames_are_k_t_or_k_minus_1_t_plus_t_prime(version: int, frames: int) -> None:
+    with AlatReader(VECTORS / f"v{version}.alat") as r:
+        h = r.header
+        assert r.latents(1).shape == (h.latent_channels, frames, h.latent_shape[2])
+    assert "(K - 1) × T + T' in version 3" in " ".join(SPEC.read_text().split())
+
+
+# Issue 40, 5. A relative tolerance for z, which scales with the step; T > 128 along time through an FFT.
+
+def _exact_latent(codes: np.ndarray, steps: list[float], klt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """z from the spec's formulas in binary64 matrices, and the tolerance's Z[i] (broadcast to z's shape)."""
+    ct, cw = _dct_matrix(codes.shape[1]), _dct_matrix(codes.shape[2])
+    coef = codes * np.asarray(steps)[:, None, None]
+    z = np.einsum("li,ltw->itw", klt, np.einsum("ut,luv,vw->ltw", ct, coef, cw))
+    scale = np.abs(ct[:, :1]) @ np.abs(cw[:1, :]) * np.sqrt(codes.shape[1] * codes.shape[2])  # s(kt) s(kw)
+    bound = np.abs(klt).T @ np.einsum("luv,uv->l", np.abs(coef), scale)
+    return z, np.broadcast_to(bound[:, None, None], z.shape)
+
+
+@pytest.mark.parametrize("frames", [16, 800, 4000])
+def test_latents_agree_within_the_relative_tolerance_at_any_step(frames: int) -> None:
+    rng = np.random.default_rng(frames)
+    klt = np.linalg.qr(rng.normal(size=(4, 4)))[0].astype(np.float16).astype(np.float64)
+    steps = [65504.0, 1.0, 1e-3, 300.0]
+    h = replace(make_header(channels=1, seconds=frames / 100 - 0.01), chunk_frames=frames, context_frames=8,
+                latent_channels=4, steps=steps, transform=klt.tolist(), coder_version=2)
+    codes = rng.integers(-30, 31, size=h.latent_shape)
+    rec = _record(0, 0, _stats([40] * 4), encode_codes(codes, np.full(codes.shape, 40, np.uint8)))
+    z = _read_all(_file(h, [rec]))[0]
+    exact, bound = _exact_latent(codes, steps, klt)
+    assert (np.abs(z - exact) <= 2.0 ** -20 * bound).all()
+    assert np.abs(z - exact).max() > 1e-4  # an absolute tolerance would fail at a step of 65504
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_vectors_are_within_the_relative_tolerance(version: int) -> None:
+    expected = np.load(VECTORS / f"v{version}_expected.npy")
+    h = vector_header(version)
+    codes = np.concatenate([c.ravel() for c in _vector_codes(version, h)])
+    klt = np.asarray(h.transform)
+    got, bounds = [], []
+    with AlatReader(VECTORS / f"v{version}.alat") as r:
+        for n in range(h.num_records):
+            q = r.codes(*divmod(n, h.channels))
+            z, b = _exact_latent(q, h.steps, klt)
+            got.append(z.ravel()), bounds.append(b.ravel())
+            assert np.array_equal(r.read(*divmod(n, h.channels)).ravel(), expected.reshape(-1)[
+                sum(x.size for x in got[:-1]):sum(x.size for x in got)])  # the reference reader: bit for bit
+    assert (np.abs(np.concatenate(got) - expected.ravel()) <= 2.0 ** -20 * np.concatenate(bounds)).all()
+    assert codes.size == expected.size
+
+
+def _vector_codes(version: int, h: Header) -> list[np.ndarray]:
+    with AlatReader(VECTORS / f"v{version}.alat") as r:
+        return [r.codes(*divmod(n, h.channels)) for n in range(h.num_records)]
+
+
+def test_a_long_chunk_needs_no_t_by_t_matrix() -> None:
+    """A version-2 file of F = 60,000 at hop 1 and 4 bands (T = 15,000, V = 15,000): its latent costs a few
+    times V bytes, where a T x T DCT matrix took 3.5 GB."""
+    import tracemalloc
+
+    mel = replace(AUDIOLDM_MEL, n_fft=2, hop=1, win=2, n_mels=4)
+    h = replace(_v2(num_samples=1, original_frames=1, latent_channels=1, steps=[1.0], transform=[[1.0]]),
+                chunk_frames=60000, context_frames=32, mel=mel)
+    data = _file(h, [_record(0, 0, _stats([20]), b"")])
+    tracemalloc.start()
+    z = _read_all(data)[0]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert z.shape == (1, 15000, 1) and peak < 64 * h.values + (2 << 20), peak
+    kt, q = np.arange(15000), -(half_width(20) - 1)  # every code of table 20's lowest, W = 1: s(0, 1) = 1
+    scale = np.where(kt == 0, np.sqrt(1 / 15000), np.sqrt(2 / 15000))
+    for t in (0, 1, 7499, 14999):
+        exact = np.sum(scale * q * np.cos(np.pi * kt * (2 * t + 1) / 30000))
+        assert abs(z[0, t, 0] - exact) <= 2.0 ** -20 * np.sum(scale * abs(q))
+
+
+# Issue 40, 6. θ: ldexp of correctly rounded constants, as the spec writes them.
+
+def test_theta_is_ldexp_of_the_spec_constants() -> None:
+    from decimal import Decimal, getcontext
+
+    from latentcodec.format.entropy import QUARTER_OCTAVES, laplace_scale
+
+    getcontext().prec = 50
+    spec_constants = re.findall(r"2\^0\.(25|5|75) = (0x1\.[0-9a-f]+p\+0)", SPEC.read_text())
+    assert [float.fromhex(c) for _, c in spec_constants] == list(QUARTER_OCTAVES[1:])
+    for f, c in enumerate(QUARTER_OCTAVES):
+        exact = Decimal(2) ** (Decimal(f) / 4)
+        assert all(abs(Decimal(c) - exact) <= abs(Decimal(n) - exact) for n in (np.nextafter(c, 0), np.nextafter(c, 2)))
+    for j in range(64):
+        theta = laplace_scale(j)
+        assert theta == QUARTER_OCTAVES[(j - 20) % 4] * 2.0 ** ((j - 20) // 4)
+        assert j % 4 == 0 or abs(16 * theta - round(16 * theta)) > 0.007
+
+
+# Issue 40, 7. The header's check order: H >= 80 before any field, then the layout, then the rules in order.
+
+def test_header_checks_run_in_the_spec_order() -> None:
+    data, _ = make_file(make_header(channels=1, seconds=1, chunk_frames=100))
+    short = bytearray(data)
+    struct.pack_into("<I", short, 10, 79)
+    _refused(seal_header(short), "header length 79 at offset 10 is impossible \\(80 to 65536\\)")
+    _refused(forge(data, channels=0, mel_kind=1), r"inconsistent: 0 channels")  # C before the kinds
+    _refused(forge(data, mel_kind=1, samples=0), r"inconsistent: mel kind 1$")  # the kinds before the rules
+    _refused(forge(data, chunk_frames=3), r"inconsistent: latent shape 8x25x16 for 3 x 64 mel$")  # T = F / 4 first
+    _refused(forge(data, samples=0, context=6), r"inconsistent: sample count 0$")  # N before X
+    _refused(forge(data, context=6, hop=0), r"inconsistent: context 6 frames for chunks of 100")  # X before the hop
+    _refused(forge(data, chunks=7, bits=7), r"inconsistent: bits per value 7 ")  # the rules before K
+    long_name = bytearray(data)
+    struct.pack_into("<H", long_name, 14 + 80 + 8 + 32, 5000)
+    _refused(seal_header(long_name), "the model name \\(5000 bytes\\) runs past the body")
+    assert "**80 <= H <= 65,536**, before any field of the body is read" in SPEC.read_text()
+
+
+# Issue 40, 8. Each error names the field that failed.
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(steps=[0.5] * 3 + [float("nan")] + [0.5] * 4), r"step nan of component 3 \(finite, 0 < step <= 65504\)"),
+    (dict(steps=[0.5] * 7 + [70000.0]), r"step 70000 of component 7"),
+    (dict(transform=np.where(np.eye(8) == 1, 1.0, 0.0) + np.where(np.arange(64).reshape(8, 8) == 10, np.inf, 0)),
+     r"transform entry KLT\[1\]\[2\] is not finite"),
+    (dict(zstd_level=3), r"zstd level 3 \(versions 2 and 3 store 0\)"),
+    (dict(offsets=[float("inf")]), r"channel 0's offset inf / gain 1"),
+    (dict(gains=[0.0]), r"channel 0's offset 0 / gain 0 \(finite, gain > 0\)"),
+])
+def test_header_errors_name_the_field(fields: dict, message: str) -> None:
+    h = _v2(**fields)
+    _refused(_file(h, [_record(k, 0, _stats([0] * 8), b"") for k in range(2)]), "header is inconsistent: " + message)
+
+
+# Issue 40, memory: a chunk longer than the writer's bound decodes in pieces of a bounded VAE window.
+
+def test_a_long_chunk_is_decoded_in_pieces_of_a_bounded_window() -> None:
+    from types import SimpleNamespace
+
+    from latentcodec.codec import MAX_WRITE_FRAMES, _MelSource, latent_window
+    from latentcodec.timings import Timings
+
+    seen: list[int] = []
+
+    def decode(z: np.ndarray) -> np.ndarray:  # a local "VAE": each latent frame's channel sum, 4x along both axes
+        seen.append(z.shape[::2])
+        return np.repeat(np.repeat(z.sum(axis=1), 4, axis=1), 4, axis=2)
+
+    model = SimpleNamespace(runtime="onnx", vae=SimpleNamespace(decode=decode))
+    n = 2 * 2404 * 160 - 100
+    h = _v2(chunk_frames=2404, num_samples=n, original_frames=n)  # T = 601, two chunks, both full of audio
+    rng = np.random.default_rng(11)
+    codes = [rng.integers(-5, 6, size=h.record_shape(k)) for k in range(2)]
+    recs = [_record(k, 0, _stats([20] * 8), encode_codes(q, np.full(q.shape, 20, np.uint8)))
+            for k, q in enumerate(codes)]
+    with AlatReader(io.BytesIO(_file(h, recs))) as r:
+        source = _MelSource(r, model, 4, Timings(), None, None)
+        mel = list(source.blocks(0))
+        whole = [decode(latent_window(lambda k: source._latent(k, 0), k, 8)[None])[0][32:32 + 2404]
+                 for k in range(2)]
+    assert seen == [(4, MAX_WRITE_FRAMES // 4 + 16)] + [(1, 601 + 16)] * 2  # two pieces a chunk in one call
+    assert all(np.array_equal(a, b) for a, b in zip(mel, whole))
+    seen.clear()
+    n = 2404 * 160 + 5  # the second chunk covers 2 frames of audio: only its first piece is decoded
+    with AlatReader(io.BytesIO(_file(replace(h, num_samples=n, original_frames=n), recs))) as r:
+        mel = list(_MelSource(r, model, 4, Timings(), None, None).blocks(0))
+    assert seen == [(3, MAX_WRITE_FRAMES // 4 + 16)]  # the whole pieces of chunk 0, the first of chunk 1
+    assert np.array_equal(mel[1][:2000], whole[1][:2000])
+    assert (mel[1][2000:] == np.float32(np.log(h.mel.log_floor))).all()

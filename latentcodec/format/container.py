@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -22,14 +23,16 @@ from latentcodec.format.header import (
     END_MAGIC,
     FLAG_ZSTD,
     INDEX_MAGIC,
+    MAX_HEADER,
     RECORD,
     RECORD_MAGIC,
     TRAILER,
     Header,
     format_error,
     parse_header,
+    writable_problem,
 )
-from latentcodec.format.quantize import BITS, dequantize, quantize
+from latentcodec.format.quantize import dequantize, quantize
 from latentcodec.format.transform_coder import decode_codes_of, dequantize_codes, encode_latent
 
 
@@ -41,10 +44,9 @@ class AlatWriter:
 
     def __init__(self, f: BinaryIO, header: Header):
         self.f, self.header = f, header
-        if header.version == 1 and header.bits not in BITS:
-            raise ValueError(f"bits must be one of {BITS}")
-        if not 0 <= header.zstd_level <= (22 if header.version == 1 else 0):
-            raise ValueError("zstd level must be 0 (off) to 22, and 0 with the entropy coder")
+        problem = writable_problem(header)
+        if problem:  # before the first byte: no file its own reader refuses
+            raise format_error(f"refusing to write a header the reader refuses: {problem}")
         if header.version >= 2:
             self._steps, self._transform = np.asarray(header.steps), np.asarray(header.transform)
         self._zstd = zstd_module() if header.zstd_level else None
@@ -101,6 +103,19 @@ def _open(path: Path) -> BinaryIO:
         raise format_error(f"{path}: cannot open ({e.strerror})") from None
 
 
+def _read_stream(stream: BinaryIO, where: str) -> io.BytesIO:
+    """A stream that cannot seek (a pipe), read whole, as the index lies at the end; its header is checked
+    from the first bytes before the rest is read, so that what is no .alat file (gigabytes of zeros piped
+    in) is refused at once, not held in memory."""
+    head = stream.read(MAX_HEADER + 64)  # more than the longest header: magic, version, length, body, CRC
+    parse_header(io.BytesIO(head), len(head), where)
+    buffer = io.BytesIO()
+    buffer.write(head)
+    shutil.copyfileobj(stream, buffer)
+    buffer.seek(0)
+    return buffer
+
+
 class AlatReader:
     """Reads a .alat file: header, then any record by (chunk, channel) through the index.
 
@@ -117,7 +132,7 @@ class AlatReader:
             self.f: BinaryIO = _open(Path(path))
         else:
             self.where = getattr(path, "name", "<stream>")
-            self.f = path if path.seekable() else io.BytesIO(path.read())
+            self.f = path if path.seekable() else _read_stream(path, self.where)
         try:
             self.file_size = self.f.seek(0, os.SEEK_END)
             self.f.seek(0)
@@ -200,8 +215,10 @@ class AlatReader:
         magic, chunk, channel, flags, reserved, plen = RECORD.unpack(head)
         if magic != RECORD_MAGIC:
             return "no record magic"
-        if flags & ~FLAG_ZSTD or reserved or (flags & FLAG_ZSTD and not h.zstd_level):
+        if flags & ~FLAG_ZSTD or (flags & FLAG_ZSTD and not h.zstd_level):
             return f"record flags {flags:#x} are not allowed here"
+        if reserved:
+            return f"reserved byte {reserved:#x} at record offset 11 is not 0"
         if h.version >= 2:
             bad_length = plen % 4 or plen > h.max_payload_size
         else:

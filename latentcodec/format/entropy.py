@@ -14,6 +14,7 @@ symbol i the left cumulative ``floor(sum(p[:i]) * (2^24 - n) / sum(p)) + i``; wi
 from __future__ import annotations
 
 import hashlib
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -29,9 +30,14 @@ class EntropyError(ValueError):
     """The coded bytes are not a valid stream for the codes they must hold."""
 
 
+QUARTER_OCTAVES = (1.0, float.fromhex("0x1.306fe0a31b715p+0"), float.fromhex("0x1.6a09e667f3bcdp+0"),
+                   float.fromhex("0x1.ae89f995ad3adp+0"))  # 2^(f/4), correctly rounded (the spec's quarter)
+
+
 def laplace_scale(s: int) -> float:
-    """The Laplace scale (in quantizer steps) of table ``s``: quarter-octave steps from 2^-5."""
-    return 2.0 ** ((s - 20) / 4)
+    """The Laplace scale (in quantizer steps) of table ``s``: quarter-octave steps from 2^-5, as the spec
+    computes it, ldexp of a correctly rounded constant: exact, where pow's last bit depends on the libm."""
+    return math.ldexp(QUARTER_OCTAVES[(s - 20) % 4], (s - 20) // 4)
 
 
 def half_width(s: int) -> int:

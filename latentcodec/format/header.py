@@ -2,6 +2,7 @@
 and bytes; every problem is an :class:`AlatFormatError` naming what is wrong and where."""
 from __future__ import annotations
 
+import io
 import math
 import struct
 import zlib
@@ -32,6 +33,7 @@ CRC = struct.Struct("<I")
 MAX_HEADER = 1 << 16
 MAX_CHANNELS = 64
 MAX_LATENT_CHANNELS = 64
+OLD_CONTEXT = 32  # the context latentcodec 0.2.0 and earlier wrote whatever the chunk: decoders use min(X, F)
 MAX_CHUNK_FRAMES = 60000  # 600 s at hop 160: the encoder's longest chunk
 MAX_MEL_BANDS = 256
 MAX_VALUES = 1 << 21  # latent values a record may hold: 8 x 15000 x 16 (a 600 s chunk) fits
@@ -182,8 +184,13 @@ def format_error(msg: str) -> AlatFormatError:
     return AlatFormatError(msg)
 
 
+MIN_HEADER = _FIXED.size  # H: the fixed fields; the per-channel numbers and the strings come after them
+
+
 def parse_header(f: BinaryIO, file_size: int, where: str) -> tuple[Header, int]:
-    """Read and check the header at the start of ``f``; returns it and the offset after it."""
+    """Read and check the header at the start of ``f``; returns it and the offset after it. The order is the
+    spec's ("Header checks"): nothing is read from the body before H is known to hold the fixed fields and
+    to lie within the file, and the CRC holds."""
     pre = f.read(_PREAMBLE.size)
     if len(pre) < 8 or pre[:8] != MAGIC:
         if len(pre) < 8 and MAGIC.startswith(pre):
@@ -196,8 +203,9 @@ def parse_header(f: BinaryIO, file_size: int, where: str) -> tuple[Header, int]:
         raise format_error(f"{where}: .alat format version {version} is not supported (this reader knows versions "
                     f"{', '.join(map(str, VERSIONS))}); use a latentcodec that reads it")
     end = _PREAMBLE.size + body_len + CRC.size
-    if body_len < _FIXED.size or body_len > MAX_HEADER:
-        raise format_error(f"{where}: header length {body_len} at offset 8 is impossible")
+    if body_len < MIN_HEADER or body_len > MAX_HEADER:
+        raise format_error(f"{where}: header length {body_len} at offset 10 is impossible ({MIN_HEADER} to "
+                           f"{MAX_HEADER})")
     if end > file_size:
         raise format_error(f"{where}: truncated: the header needs {end} bytes, the file has {file_size}")
     body = f.read(body_len)
@@ -205,59 +213,77 @@ def parse_header(f: BinaryIO, file_size: int, where: str) -> tuple[Header, int]:
     if zlib.crc32(pre + body) != crc:
         raise format_error(f"{where}: header CRC mismatch (bytes 0..{end - 1}): the header is damaged")
     try:
-        return _header_fields(body, version, where), end
-    except (struct.error, UnicodeDecodeError, IndexError, ValueError) as e:
-        raise format_error(f"{where}: malformed header fields ({e})") from e
+        return _header_fields(body, version), end
+    except _FieldError as e:
+        raise format_error(f"{where}: {e}") from None
+
+
+class _FieldError(ValueError):
+    """A header field that breaks its rule; the message names the field."""
+
+
+def _string(body: bytes, pos: int, what: str) -> tuple[str, int]:
+    """The u16-length-prefixed UTF-8 string at ``pos`` (both inside the body), and the offset after it."""
+    if pos + 2 > len(body):
+        raise _FieldError(f"malformed header fields: the {what} length at body offset {pos} lies past the body")
+    (n,) = struct.unpack_from("<H", body, pos)
+    if pos + 2 + n > len(body):
+        raise _FieldError(f"malformed header fields: the {what} ({n} bytes) runs past the body")
+    try:
+        return body[pos + 2:pos + 2 + n].decode(), pos + 2 + n
+    except UnicodeDecodeError:
+        raise _FieldError(f"malformed header fields: the {what} is not UTF-8") from None
 
 
 def _coder_block(body: bytes, pos: int, lc: int) -> tuple[list[float], list[list[float]], int]:
     """Version 2's steps (L x f32) and transform (L x L f16, row-major) at ``pos``; and the end."""
+    if not 1 <= lc <= MAX_LATENT_CHANNELS:
+        raise _FieldError(f"header is inconsistent: {lc} latent channels (1..{MAX_LATENT_CHANNELS})")
     end = pos + 4 * lc + 2 * lc * lc
     if end > len(body):
-        raise ValueError("the coder block runs past the header body")
+        raise _FieldError("header length does not match its fields: the coder block runs past the body")
     steps = np.frombuffer(body, "<f4", lc, pos).astype(np.float64)
     k = np.frombuffer(body, "<f2", lc * lc, pos + 4 * lc).astype(np.float64).reshape(lc, lc)
     return steps.tolist(), k.tolist(), end
 
 
-def _header_fields(body: bytes, version: int, where: str) -> Header:
+def _header_fields(body: bytes, version: int) -> Header:
+    """The header of a body whose length H >= MIN_HEADER and CRC are checked: the layout (C, the strings, L
+    and the coder block, each inside H, then H equal to their end), then every field rule in the spec's order."""
     (sr, orig_sr, ch, orig_ch, n, orig_n, in_size, chunk, ctx, n_fft, hop, win, n_mels, fmin, fmax, floor,
      mel_kind, axes, lc, lt, lm, bits, quant, zlevel, flags, n_chunks) = _FIXED.unpack_from(body)
-    pos = _FIXED.size
     if not 1 <= ch <= MAX_CHANNELS:
-        raise format_error(f"{where}: header says {ch} channels (1..{MAX_CHANNELS} allowed)")
-    norm = [struct.unpack_from("<ff", body, pos + 8 * i) for i in range(ch)]
-    pos += 8 * ch
-    fp = body[pos:pos + 32]
-    pos += 32
-    (name_len,) = struct.unpack_from("<H", body, pos)
-    name = body[pos + 2:pos + 2 + name_len].decode()
-    pos += 2 + name_len
-    (tool_len,) = struct.unpack_from("<H", body, pos)
-    tool = body[pos + 2:pos + 2 + tool_len].decode()
-    pos += 2 + tool_len
-    steps, transform = None, None
-    if version >= 2 and 1 <= lc <= MAX_LATENT_CHANNELS and pos <= len(body):
-        steps, transform, pos = _coder_block(body, pos, lc)
-    if pos != len(body) or len(fp) != 32:
-        raise format_error(f"{where}: header length does not match its fields")
-    h = Header(channels=ch, num_samples=n, original_rate=orig_sr, original_channels=orig_ch, original_frames=orig_n,
-               input_size=in_size, model_name=name, model_fingerprint=fp, offsets=[o for o, _ in norm],
-               gains=[g for _, g in norm], bits=bits, zstd_level=zlevel, mono_downmix=bool(flags & FLAG_MONO_DOWNMIX),
-               chunk_frames=chunk, context_frames=ctx, latent_channels=lc, tool_version=tool,
-               mel=MelConfig(sr, n_fft, hop, win, n_mels, fmin, fmax, floor), steps=steps, transform=transform,
-               coder_version=version if version >= 2 else FORMAT_VERSION)
-    stored = [
-        ((lt, lm) != (chunk // 4, n_mels // 4), f"latent shape {lc}x{lt}x{lm}"),
-        (mel_kind != 0 or axes != 0, f"mel kind {mel_kind} / axis order {axes}"),
-        (quant != h.quantizer, f"quantizer {quant} at {bits} bits"),
-        (flags & ~FLAG_MONO_DOWNMIX, f"flags {flags:#x}"),
-    ]
-    problem = next((what for bad, what in stored if bad), None) or h.problem()
-    if problem is None and n_chunks != h.num_chunks:
-        problem = f"chunk count {n_chunks}, not the {h.num_chunks} that cover {n} samples"
+        raise _FieldError(f"header is inconsistent: {ch} channels (1..{MAX_CHANNELS} allowed)")
+    pos = _FIXED.size + 8 * ch + 32
+    if pos > len(body):
+        raise _FieldError(f"header length does not match its fields: {ch} channels' numbers and the fingerprint "
+                          "run past the body")
+    norm = [struct.unpack_from("<ff", body, _FIXED.size + 8 * i) for i in range(ch)]
+    fp = body[pos - 32:pos]
+    name, pos = _string(body, pos, "model name")
+    tool, pos = _string(body, pos, "tool version")
+    steps, transform, pos = _coder_block(body, pos, lc) if version >= 2 else (None, None, pos)
+    if pos != len(body):
+        raise _FieldError(f"header length does not match its fields: they end at {pos}, the body at {len(body)}")
+    stored = [((lt, lm) != (chunk // 4, n_mels // 4), f"latent shape {lc}x{lt}x{lm} for {chunk} x {n_mels} mel"),
+              (mel_kind != 0, f"mel kind {mel_kind}"), (axes != 0, f"latent axis order {axes}"),
+              (version >= 2 and bits != 0, f"bits per value {bits} (versions 2 and 3 store 0)"),
+              (flags & ~FLAG_MONO_DOWNMIX, f"flags {flags:#x}")]
+    problem = next((what for bad, what in stored if bad), None)
+    if problem is None:
+        h = Header(channels=ch, num_samples=n, original_rate=orig_sr, original_channels=orig_ch,
+                   original_frames=orig_n, input_size=in_size, model_name=name, model_fingerprint=fp,
+                   offsets=[o for o, _ in norm], gains=[g for _, g in norm], bits=bits, zstd_level=zlevel,
+                   mono_downmix=bool(flags & FLAG_MONO_DOWNMIX), chunk_frames=chunk, context_frames=ctx,
+                   latent_channels=lc, tool_version=tool, mel=MelConfig(sr, n_fft, hop, win, n_mels, fmin, fmax, floor),
+                   steps=steps, transform=transform, coder_version=version if version >= 2 else FORMAT_VERSION)
+        problem = h.problem()
+        if problem is None and quant != h.quantizer:
+            problem = f"quantizer {quant} (version {version} at {bits} bits stores {h.quantizer})"
+        if problem is None and n_chunks != h.num_chunks:
+            problem = f"chunk count {n_chunks}, not the {h.num_chunks} that cover {n} samples"
     if problem:
-        raise format_error(f"{where}: header is inconsistent: {problem}")
+        raise _FieldError(f"header is inconsistent: {problem}")
     return h
 
 
@@ -266,8 +292,10 @@ def _shape_problem(h: Header) -> str | None:
     m, f, x, lc = h.mel, h.chunk_frames, h.context_frames, h.latent_channels
     if h.num_samples < 1:
         return f"sample count {h.num_samples}"
-    if not 4 <= f <= MAX_CHUNK_FRAMES or f % 4 or x % 4 or x > f:
-        return f"chunk length {f} / context {x} frames (multiples of 4, 4 <= chunk <= {MAX_CHUNK_FRAMES}, context <= chunk)"
+    if not 4 <= f <= MAX_CHUNK_FRAMES or f % 4:
+        return f"chunk length {f} frames (a multiple of 4 from 4 to {MAX_CHUNK_FRAMES})"
+    if x % 4 or x > max(f, OLD_CONTEXT):
+        return f"context {x} frames for chunks of {f} (a multiple of 4, at most the chunk length or {OLD_CONTEXT})"
     if not 4 <= m.n_mels <= MAX_MEL_BANDS or m.n_mels % 4:
         return f"{m.n_mels} mel bands (a multiple of 4 from 4 to {MAX_MEL_BANDS})"
     if not 1 <= lc <= MAX_LATENT_CHANNELS or h.values > MAX_VALUES:
@@ -282,26 +310,47 @@ def _signal_problem(h: Header) -> str | None:
         return f"sample rate {m.sample_rate} / original rate {h.original_rate}"
     if m.win != m.n_fft or m.n_fft % 2 or not 2 <= m.n_fft or not 1 <= m.hop <= m.n_fft:
         return f"window {m.win}, n_fft {m.n_fft}, hop {m.hop} (window = n_fft, even; 1 <= hop <= n_fft)"
-    numbers = h.offsets + h.gains + [m.fmin, m.fmax, m.log_floor]
-    if not np.isfinite(numbers).all() or min(h.gains) <= 0:
-        return "an offset, gain or mel number is not finite, or a gain is not above 0"
+    for c, (o, g) in enumerate(zip(h.offsets, h.gains)):
+        if not (math.isfinite(o) and math.isfinite(g) and g > 0):
+            return f"channel {c}'s offset {o:g} / gain {g:g} (finite, gain > 0)"
+    if not np.isfinite([m.fmin, m.fmax, m.log_floor]).all():
+        return f"mel range {m.fmin:g}..{m.fmax:g} Hz, log floor {m.log_floor:g} (finite)"
     if not 0 <= m.fmin < m.fmax <= m.sample_rate / 2 or not 0 < m.log_floor < 1:
         return f"mel range {m.fmin:g}..{m.fmax:g} Hz at {m.sample_rate} Hz, log floor {m.log_floor:g}"
     return None
 
 
 def _coder_problem(h: Header) -> str | None:
-    """The first rule of the quantizer settings that ``h`` breaks."""
-    if h.version == 1:
-        ok = h.bits in BITS and 0 <= h.zstd_level <= 22
-    else:
-        ok = h.bits == 0 and h.zstd_level == 0 and np.isfinite(h.transform).all() \
-            and all(0 < v <= MAX_STEP for v in h.steps)
-    if not ok:
-        return f"quantizer at {h.bits} bits, zstd level {h.zstd_level}"
+    """The first rule of the quantizer settings that ``h`` breaks, naming the field."""
+    if h.version == 1 and h.bits not in BITS:
+        return f"bits per value {h.bits} (one of {', '.join(map(str, sorted(BITS)))})"
+    if not 0 <= h.zstd_level <= (22 if h.version == 1 else 0):
+        return f"zstd level {h.zstd_level} ({'0 to 22' if h.version == 1 else 'versions 2 and 3 store 0'})"
+    if h.version >= 2:
+        bad = [l for l, v in enumerate(h.steps) if not 0 < v <= MAX_STEP]
+        if bad:
+            return f"step {h.steps[bad[0]]:g} of component {bad[0]} (finite, 0 < step <= {MAX_STEP:g})"
+        if not np.isfinite(h.transform).all():
+            l, i = np.argwhere(~np.isfinite(h.transform))[0]
+            return f"transform entry KLT[{l}][{i}] is not finite"
     if h.mono_downmix and h.channels != 1:
         return f"mono downmix flag with {h.channels} channels"
     return None
+
+
+def writable_problem(h: Header) -> str | None:
+    """Why the reader would refuse ``h`` as written, or None: its bytes run through the reader's own checks
+    and read back to the same bytes, so a writer never writes a header its reader refuses."""
+    try:
+        data = h.encode()
+        back, _ = parse_header(io.BytesIO(data), len(data), "header")
+    except (struct.error, ValueError, UnicodeEncodeError) as e:  # a field its bytes cannot hold
+        return f"a field does not fit the header ({e})"
+    except AlatFormatError as e:
+        return str(e).removeprefix("header: ")
+    if h.context_frames > h.chunk_frames:  # read for files of 0.2.0 and earlier; written no more
+        return f"header is inconsistent: context {h.context_frames} frames for chunks of {h.chunk_frames}"
+    return None if back.encode() == data else "its fields do not read back as written"
 
 
 def fixed_size(h: Header) -> int:
