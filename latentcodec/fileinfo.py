@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from latentcodec.errors import LatentCodecError
+from latentcodec.fileio import is_folder, lookup
 from latentcodec.format.container import AlatReader
 from latentcodec.format.header import Header
 from latentcodec.format.rate import DEFAULT_QUALITY, step_for_quality
@@ -67,7 +68,12 @@ def collection_info(path: Path) -> dict:
     """Totals of a folder of .alat files and tar shards, or of one shard: files, audio, real bytes (the
     .alat files' own, and on disk with the shards' tar blocks), mean kbps, models and versions; files that
     do not read are listed, not fatal."""
-    sources = sources_under(path) if path.is_dir() else members(path)
+    if lookup(path) is None:
+        raise LatentCodecError(f"{path}: no such file or folder")
+    try:
+        sources = sources_under(path) if is_folder(path) else members(path)
+    except OSError as e:  # a link into a folder that may not be read
+        raise LatentCodecError(f"{e.filename or path}: cannot read ({e.strerror or e})") from e
     shards = sorted({s.shard for s in sources if isinstance(s, Member)} | ({path} if path.is_file() else set()))
     models: Counter[str] = Counter()
     versions: Counter[int] = Counter()

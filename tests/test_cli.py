@@ -110,7 +110,7 @@ def test_user_errors(capsys, tmp_path, make_wav, tiny_model, other_model) -> Non
     _error(capsys, None, "encode", str(good), str(ro / "x.alat"), *m, match="cannot write")
     code, _, err = run(capsys, "encode", str(good), str(out), *m, "--chunk-seconds", "0.001")
     assert code == 2 and err.splitlines()[-1] == ("alat: error: Invalid value for '--chunk-seconds': 0.001 is not "
-                                                  "in the range 0.04<=x<=600.")
+                                                  "in the range 0.04<=x<=20.")
     _error(capsys, out, "encode", str(good), str(out), *m, "--quality", "3", "--kbps", "4",
            match="--kbps: give a quality or a rate, not both")
     _error(capsys, out, "encode", str(good), str(out), "--model", str(tmp_path / "nowhere"), match="not found")

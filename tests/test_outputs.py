@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,82 @@ def test_full_disk_on_decode_is_one_line(capsys, tmp_path, alat_file, tiny_model
     try:
         out = small / "y.wav"  # 3 s x 2 ch of 16-bit PCM at 22050 Hz: 265 KB
         _error(capsys, out, "decode", str(alat_file), str(out), "--sample-rate", "original", "--model", tiny_model,
+               match=f"{out}: no space left on the device; nothing was written")
+        assert not list(small.iterdir())
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def _limited(limit: int):
+    """A child's set-up: files of at most ``limit`` bytes, a write past it failing (EFBIG) as on a full disk."""
+    def setup() -> None:
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return setup
+
+
+@pytest.mark.parametrize("suffix", [".flac", ".ogg", ".wav"])
+def test_a_disk_that_fills_up_leaves_no_cut_file(tmp_path, alat_file, tiny_model, suffix: str) -> None:
+    """libsndfile's FLAC and Vorbis writers drop the error of a write that fails near the end of a file (a full
+    disk gave exit 0 and a cut file): every output is whole or absent."""
+    argv = [ALAT, "decode", str(alat_file), "--gl-iters", "2", "--model", tiny_model]
+    full = tmp_path / f"full{suffix}"
+    assert subprocess.run(argv[:3] + [str(full)] + argv[3:], capture_output=True).returncode == 0
+    out = tmp_path / f"cut{suffix}"
+    for limit in (full.stat().st_size - 64, full.stat().st_size // 2):
+        r = subprocess.run(argv[:3] + [str(out)] + argv[3:], capture_output=True, text=True, preexec_fn=_limited(limit))
+        assert r.returncode == 1 and r.stderr == f"alat: error: {out}: larger than the file system (or this process's " \
+                                                 f"file size limit) allows; nothing was written\n", r.stderr
+        assert not out.exists() and not list(tmp_path.glob(f".{out.name}.*"))
+
+
+def test_a_writer_that_drops_frames_is_caught(capsys, monkeypatch, tmp_path, alat_file, tiny_model) -> None:
+    real = sf.SoundFile.write
+    monkeypatch.setattr(sf.SoundFile, "write", lambda self, data: real(self, data[:len(data) // 2]))
+    out = tmp_path / "y.flac"
+    _error(capsys, out, "decode", str(alat_file), str(out), "--gl-iters", "2", "--model", tiny_model,
+           match=f"{out}: the FLAC file written reads back as 24000 frames x 2 ch at 16000 Hz, not the 48000 x 2 ch at "
+                 f"16000 Hz written: not kept")
+
+
+def test_a_rerun_removes_what_a_killed_run_left(tmp_path, make_wav, tiny_model) -> None:
+    """SIGKILL skips every clean-up: the hidden temporary output stays until the same command runs again (a
+    folder run removes them too); one that a live writer holds (its lock) is left alone."""
+    import fcntl
+
+    src, alat, out = make_wav("in.wav", 60.0, 16000, 2), tmp_path / "long.alat", tmp_path / "long.wav"
+    assert subprocess.run([ALAT, "encode", str(src), str(alat), "--model", tiny_model]).returncode == 0
+    argv = [ALAT, "decode", str(alat), str(out), "--gl-iters", "32", "--model", tiny_model]
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not list(tmp_path.glob(".long.wav.*.part")) and p.poll() is None:
+        time.sleep(0.01)
+    p.kill()
+    assert p.wait() == -9
+    (stale,) = tmp_path.glob(".long.wav.*.part")
+    held = tmp_path / ".long.wav.abcdefgh.part"  # another run's, at work: locked
+    with open(held, "wb") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        assert subprocess.run(argv, capture_output=True).returncode == 0
+        assert not stale.exists() and held.exists() and sf.info(str(out)).frames == 60 * 16000
+
+
+@pytest.mark.parametrize("suffix", [".flac", ".ogg"])
+def test_a_disk_full_at_the_last_block(capsys, tmp_path, alat_file, tiny_model, suffix: str) -> None:
+    """The case libsndfile lost: the disk fills while FLAC or Vorbis writes its last bytes, on a real file system."""
+    full = tmp_path / f"full{suffix}"
+    argv = ["--gl-iters", "2", "--sample-rate", "original", "--model", tiny_model]
+    assert run(capsys, "decode", str(alat_file), str(full), *argv)[0] == 0
+    small = tmp_path / "small"
+    small.mkdir()
+    size = (full.stat().st_size - 1) // 4096 * 4096  # in pages, short of the file by less than one
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(small)]).returncode:
+        pytest.skip("needs root to mount a tmpfs")
+    try:
+        out = small / f"y{suffix}"
+        _error(capsys, out, "decode", str(alat_file), str(out), *argv,
                match=f"{out}: no space left on the device; nothing was written")
         assert not list(small.iterdir())
     finally:

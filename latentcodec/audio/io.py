@@ -5,10 +5,9 @@ original at its own rate as float. Writing takes blocks as they come, so no deco
 """
 from __future__ import annotations
 
-import errno
 import io
 import os
-import shutil
+import stat
 import struct
 import sys
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import soxr
 
 from latentcodec.constants import SAMPLE_RATE
 from latentcodec.errors import AudioError
+from latentcodec.fileio import lookup
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".w64", ".rf64"}
 BLOCK = 1 << 18
@@ -96,6 +96,8 @@ def audio_from_array(samples: np.ndarray, sample_rate: int, mono: bool = False) 
     y = x.mean(axis=1, keepdims=True) if mono else x
     if sample_rate != SAMPLE_RATE:
         y = soxr.resample(y, sample_rate, SAMPLE_RATE, quality="HQ")
+        want = max(1, int(round(frames * SAMPLE_RATE / sample_rate)))  # as read_audio: one sample in at 44.1 kHz
+        y = y[:want] if len(y) >= want else np.pad(y, ((0, want - len(y)), (0, 0)))  # gives none out of soxr
     return Audio(np.ascontiguousarray(y.T, np.float32), sample_rate, channels, frames, x.nbytes)
 
 
@@ -103,11 +105,12 @@ def _open_sound(source: str | Path | BinaryIO) -> tuple[sf.SoundFile, str, int]:
     """(an open SoundFile, the name for messages, the file's size in bytes)."""
     if isinstance(source, (str, Path)):
         path = Path(source)
-        if not path.exists():
+        st = lookup(path)
+        if st is None:
             raise AudioError(f"{path}: no such file")
-        if path.is_dir():
+        if stat.S_ISDIR(st.st_mode):
             raise AudioError(f"{path}: is a folder, not an audio file")
-        name, size, target = str(path), path.stat().st_size, sound_path(path)
+        name, size, target = str(path), st.st_size, sound_path(path)
     else:
         name = getattr(source, "name", "<stream>")
         target = source if source.seekable() else io.BytesIO(source.read())
@@ -164,29 +167,71 @@ def check_rate(fmt: tuple[str, str], rate: int, name: str) -> None:
         raise AudioError(f"{name}: {fmt[0]}/{fmt[1]} cannot hold {rate} Hz (it holds {held})", "sample_rate")
 
 
+class _CheckedFile:
+    """A file for libsndfile's virtual I/O that keeps the first write error: libsndfile's FLAC and Vorbis
+    writers drop them (a full disk gave a cut file and no error), so the writer asks afterwards."""
+
+    def __init__(self, f: BinaryIO):
+        self.f, self.error = f, None
+
+    def write(self, data: bytes) -> int:
+        view, done = memoryview(data), 0
+        try:
+            while done < len(view):
+                done += self.f.write(view[done:])
+        except OSError as e:
+            self.error = self.error or e
+        return done
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def readinto(self, buffer: bytearray) -> int:
+        return self.f.readinto(buffer)
+
+
 def write_audio(path: Path, blocks: Iterable[np.ndarray], rate: int, channels: int, fmt: tuple[str, str],
                 name: str) -> int:
     """Write (frames, channels) float32 blocks to ``path`` as ``fmt``; returns the frames written.
 
-    ``name`` is the output as the user named it (``path`` may be its temporary file), for messages.
-
-    A full disk is raised as OSError(ENOSPC) (libsndfile reports it only as 'System error.'), so the
-    caller's :func:`~latentcodec.fileio.atomic_output` names it in one line.
+    ``name`` is the output as the user named it (``path`` may be its temporary file), for messages. A write
+    error (a full disk) is raised as the OSError it was, so the caller's
+    :func:`~latentcodec.fileio.atomic_output` names it in one line; the file is then read back, and one that
+    does not hold what was written (rate, channels, frames) is an error too.
     """
+    with open(path, "w+b", buffering=0) as f:
+        checked = _CheckedFile(f)
+        written = _write_blocks(checked, blocks, rate, channels, fmt, name)
+    if checked.error is not None:
+        raise checked.error
     try:
-        out = sf.SoundFile(sound_path(path), "w", rate, channels, subtype=fmt[1], format=fmt[0])
+        got = sf.info(sound_path(path))
     except sf.LibsndfileError as e:
-        raise AudioError(f"{name}: cannot write {fmt[0]}/{fmt[1]} at {rate} Hz x {channels} ch "
-                         f"({_first_line(e)})") from e
+        raise AudioError(f"{name}: the {fmt[0]} file written does not read back ({_first_line(e)}): not kept") from e
+    if (got.samplerate, got.channels, got.frames) != (rate, channels, written):
+        raise AudioError(f"{name}: the {fmt[0]} file written reads back as {got.frames} frames x {got.channels} ch at "
+                         f"{got.samplerate} Hz, not the {written} x {channels} ch at {rate} Hz written: not kept")
+    return written
+
+
+def _write_blocks(f: _CheckedFile, blocks: Iterable[np.ndarray], rate: int, channels: int, fmt: tuple[str, str],
+                  name: str) -> int:
+    """The blocks through libsndfile onto ``f``; a failure it reports is the write error ``f`` kept, if any."""
+    try:
+        out = sf.SoundFile(f, "w", rate, channels, subtype=fmt[1], format=fmt[0])
+    except sf.LibsndfileError as e:
+        raise f.error or AudioError(f"{name}: cannot write {fmt[0]}/{fmt[1]} at {rate} Hz x {channels} ch "
+                                    f"({_first_line(e)})") from e
     written = 0
     with out:
         for y in blocks:
             try:
                 out.write(y)
-            except sf.LibsndfileError as e:
-                if shutil.disk_usage(path.parent).free < y.nbytes + (1 << 16):
-                    raise OSError(errno.ENOSPC, "No space left on device") from e
-                raise AudioError(f"{name}: cannot write audio ({_first_line(e)})") from e
+            except (sf.LibsndfileError, AssertionError) as e:  # soundfile asserts on a short write
+                raise f.error or AudioError(f"{name}: cannot write audio ({_first_line(e)})") from e
             written += len(y)
     return written
 

@@ -15,13 +15,15 @@ import click
 
 from latentcodec.cli import coding, training  # noqa: F401 (they add their commands to the group)
 from latentcodec.cli.group import cli
+from latentcodec.cli.options import SIGPIPE_STATUS, mute_stdout, shown
 from latentcodec.errors import LatentCodecError
 
 # How the CLI names the library argument an error is about: as the option to change, or as what to do.
 FLAGS = {"chunk_seconds": "--chunk-seconds", "sample_rate": "--sample-rate", "quality": "--quality", "kbps": "--kbps",
          "bits": "--bits", "zstd_level": "--zstd", "vocoder": "--vocoder", "device": "--device", "start": "--start",
          "duration": "--duration", "ray": "--ray", "format": "--format",
-         "precision": "--precision", "shard_size": "--shard-size"}
+         "precision": "--precision", "shard_size": "--shard-size",
+         "vae_config": "--channels", "gan_weight": "--gan-weight", "init": "--init", "seed": "--seed", "val": "--val"}
 REMEDIES = {"force": "use --force to decode anyway", "mono": "use --mono to code one mixed channel",
             "model": "pass its folder with --model", "overwrite": "use --overwrite (-y) to replace it"}
 
@@ -37,7 +39,8 @@ def error_text(e: LatentCodecError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `alat` with ``argv`` (default: the process's arguments); returns the exit status."""
+    """Run `alat` with ``argv`` (default: the process's arguments); returns the exit status. Every message
+    goes through :func:`shown`: names in it (a shard's members, files, arguments) cannot forge lines."""
     if sys.stdout is not None and hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="surrogateescape")  # file names print as the bytes they are
     try:
@@ -45,15 +48,28 @@ def main(argv: list[str] | None = None) -> int:
     except click.UsageError as e:
         if e.ctx is not None:
             click.echo(e.ctx.get_usage(), err=True)
-        click.echo(f"alat: error: {e.format_message()}", err=True)
+        click.echo(f"alat: error: {shown(e.format_message())}", err=True)
         return 2
     except LatentCodecError as e:
-        click.echo(f"alat: error: {error_text(e)}", err=True)
+        click.echo(f"alat: error: {shown(error_text(e))}", err=True)
         return 1
     except click.Abort:
         click.echo("alat: interrupted", err=True)
         return 130
+    except BrokenPipeError:  # `alat -h | head -1`: click's own output, to a reader that went away
+        mute_stdout()
+        return SIGPIPE_STATUS
+    except OSError as e:  # what the OS refused outside the library's calls: click's --help or --version output
+        click.echo(f"alat: error: {shown(os_error_text(e))}", err=True)
+        return 1
     return rv if isinstance(rv, int) else 0
+
+
+def os_error_text(e: OSError) -> str:
+    """The file an OSError names; one that names none came from a stream: click writes only to stdout."""
+    if e.filename is None:
+        return f"<stdout>: cannot write ({e.strerror or e})"
+    return f"{e.filename}: {e.strerror or e}"
 
 
 if __name__ == "__main__":

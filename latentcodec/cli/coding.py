@@ -21,12 +21,14 @@ from latentcodec.cli.options import (
     THREADS,
     ByteSize,
     Finite,
+    Name,
     SampleRate,
     check_jobs,
     coder_opts,
     emit,
     progress_bar,
     set_threads,
+    shown,
     speed_text,
     stdout_guard,
     stream_of,
@@ -35,8 +37,8 @@ from latentcodec.cli.options import (
 
 
 @cli.command()
-@click.argument("input")
-@click.argument("output")
+@click.argument("input", type=Name())
+@click.argument("output", type=Name())
 @ENCODE
 @click.option("--shard-size", type=ByteSize(), help="folder mode: pack the outputs into OUTPUT/NNNNNN.tar shards "
               "of at most SIZE (e.g. 1GB), WebDataset's layout: member KEY.alat, KEY the input's path below INPUT "
@@ -65,6 +67,7 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
     from latentcodec.fileinfo import coder_summary, coder_text, rate_figures
 
     set_threads(threads)
+    _remove_stale(output)
 
     t = time.perf_counter()
     with stdout_guard(output), progress_bar(quiet or as_json, "encode") as update:
@@ -77,15 +80,15 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
     data = {"output": output, "duration_s": h.duration, "channels": h.channels, "chunks": h.num_chunks,
             **coder_summary(h), "model": h.model_name, "runtime": res.runtime, "precision": res.precision, **figs,
             "seconds": secs, "wall_seconds": wall, "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
-    emit(as_json, data, f"{output}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
+    emit(as_json, data, f"{shown(output)}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
                           f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "
                           f"({coder_text(h)}); {wall:.2f} s, {speed_text(h.duration / wall)} real time", output == "-",
          quiet)
 
 
 @cli.command()
-@click.argument("input")
-@click.argument("output")
+@click.argument("input", type=Name())
+@click.argument("output", type=Name())
 @DECODE
 @click.option("--sample-rate", type=SampleRate(), help="'original', or a rate in Hz (default 16000)")
 @click.option("--force", is_flag=True, help="decode with other weights than the file names")
@@ -119,6 +122,7 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
     from latentcodec.codec import decode_file
 
     set_threads(threads)
+    _remove_stale(output)
 
     t = time.perf_counter()
     with stdout_guard(output), progress_bar(quiet or as_json, "decode") as update:
@@ -133,14 +137,24 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
     data = {"output": output, "sample_rate": res.sample_rate, "frames": res.frames, "channels": h.channels,
             "duration_s": seconds, "lost_chunks": [list(x) for x in res.lost], "runtime": res.runtime, "seconds": secs,
             "wall_seconds": wall, "x_realtime": seconds / secs, "timings_s": res.timings.seconds}
-    emit(as_json, data, f"{output}: {seconds:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
+    emit(as_json, data, f"{shown(output)}: {seconds:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
                           f"({res.frames} frames); {wall:.2f} s, {speed_text(seconds / wall)} real time", output == "-",
          quiet)
 
 
+def _remove_stale(output: str) -> None:
+    """What a killed run of the same command left (its temporary output): folder runs do the same."""
+    from latentcodec.fileio import remove_stale_temporaries
+
+    if output != "-":
+        remove_stale_temporaries(output)
+
+
 def _folder_input(input: str, ray: str | None, jobs: int) -> bool:
     """Whether INPUT is a folder (folder mode); --ray is for folders only."""
-    if Path(input).is_dir():
+    from latentcodec.fileio import is_folder
+
+    if is_folder(input):
         check_jobs(jobs, ray)
         return True
     if ray:
@@ -212,30 +226,31 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
     if packer is not None:
         data["shards_written"] = [str(p) for p in packer.written]
         shards = f", {len(packer.written)} shards written"
-    emit(as_json, data, f"{output}: {data['written']} written, {len(skipped)} already complete, {len(failed)} "
+    emit(as_json, data, f"{shown(output)}: {data['written']} written, {len(skipped)} already complete, {len(failed)} "
                         f"failed{shards}; {hours:.3f} h of audio in {data['seconds']:.1f} s", quiet=quiet)
     for o in failed:
-        click.echo(f"alat: failed: {o.error}", err=True)
+        click.echo(f"alat: failed: {shown(o.error)}", err=True)
     return 1 if failed else 0
 
 
 @cli.command()
-@click.argument("input")
+@click.argument("input", type=Name())
 @JSON
 def info(input: str, as_json: bool) -> int:
     """Header, chunks, real bytes, kbps and ratios of a .alat file; totals of a folder of .alat files and
     tar shards, or of one shard (.tar), listing the files that do not read."""
     from latentcodec.fileinfo import collection_info, collection_text, file_info, info_text
+    from latentcodec.fileio import is_folder
 
     path = Path(input)
-    if not (path.is_dir() or path.suffix.lower() == ".tar"):
+    if not (is_folder(path) or path.suffix.lower() == ".tar"):
         data = file_info(input)
-        emit(as_json, data, info_text(data))
+        emit(as_json, data, info_text(shown(data)))
         return 0
     data = collection_info(path)
-    emit(as_json, data, collection_text(data))
+    emit(as_json, data, collection_text(shown(data)))
     for f in data["failures"]:
-        click.echo(f"alat: failed: {f['error']}", err=True)
+        click.echo(f"alat: failed: {shown(f['error'])}", err=True)
     return 1 if data["failures"] else 0
 
 
@@ -255,13 +270,13 @@ def models(as_json: bool) -> None:
     vocoders = [{"name": n, "summary": BUILTIN_VOCODERS[n] if n in BUILTIN_VOCODERS else summary(shipped[n])}
                 for n in vocoder_names()]
     lines = ["models:"] + [f"  {v['name']}{' (default)' if v['default'] else ''}  fingerprint {v['fingerprint'][:16]}"
-                           f"  {v['bytes'] / 2**20:.1f} MiB  vocoder {v['vocoder']}  {v['summary']}" for v in vaes]
-    lines += ["vocoders:"] + [f"  {v['name']}  {v['summary']}".rstrip() for v in vocoders]
+                           f"  {v['bytes'] / 2**20:.1f} MiB  vocoder {v['vocoder']}  {v['summary']}" for v in shown(vaes)]
+    lines += ["vocoders:"] + [f"  {v['name']}  {v['summary']}".rstrip() for v in shown(vocoders)]
     emit(as_json, {"models": vaes, "vocoders": vocoders}, "\n".join(lines))
 
 
 @cli.command(name="eval")
-@click.argument("input")
+@click.argument("input", type=Name())
 @ENCODE
 @DECODE
 @COMMON
@@ -276,23 +291,24 @@ def eval_(input: str, model: str | None, device: str, batch_size: int, quiet: bo
     means per sub-folder. ViSQOL, PESQ-wb and STOI are added when their packages are installed
     (pip install 'latentcodec[bench]')."""
     from latentcodec.evaluate import eval_text, evaluate, evaluate_folder
+    from latentcodec.fileio import is_folder
     from latentcodec.models.loader import load_model, pick_device
     from latentcodec.models.registry import DEFAULT_MODEL
 
     dev = pick_device(device)
     opts = dict(device=dev, batch_size=batch_size, vocoder=vocoder, gl_iters=gl_iters, kind=kind, **coder_opts(coder))
     m = load_model(model or DEFAULT_MODEL, dev)
-    if not Path(input).is_dir():
+    if not is_folder(input):
         r = evaluate(input, m, **opts)
-        emit(as_json, r, eval_text(r), quiet=quiet)
+        emit(as_json, r, eval_text(shown(r)), quiet=quiet)
         return 0
     res = evaluate_folder(Path(input), m, **opts)
     if as_json:
         click.echo(json.dumps(res, indent=1))
     elif not quiet:
-        _table(res["rows"], res["folder_means"], as_csv)
+        _table(shown(res["rows"]), shown(res["folder_means"]), as_csv)
     for f in res["failures"]:
-        click.echo(f"alat: failed: {f['error']}", err=True)
+        click.echo(f"alat: failed: {shown(f['error'])}", err=True)
     return 1 if res["failures"] else 0
 
 

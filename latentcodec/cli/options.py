@@ -8,6 +8,7 @@ import re
 import sys
 import time
 from contextlib import contextmanager
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
@@ -37,6 +38,41 @@ class Finite(click.FloatRange):
         if not math.isfinite(rv):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return rv
+
+
+class Name(click.ParamType):
+    """A file or folder name (or '-'): an empty one is refused, as it names nothing (pathlib would take it
+    for the current folder)."""
+
+    name = "PATH"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if value == "":
+            self.fail("an empty name names nothing: give a file or folder ('.' for this folder)", param, ctx)
+        return value
+
+
+def shown(value: Any) -> Any:
+    """``value`` (a name, a message, or a dict or list holding them, keys too) for a terminal: every
+    character that is not printable escaped as Python's repr escapes it (a newline as \\n, ESC as \\x1b), so
+    that no file or member name can forge a line or drive the terminal. Bytes of a name that are not UTF-8
+    print as they are (stdout's surrogateescape), but for 0x80-0x9f (C1 controls: 0x9b is CSI): \\x9b.
+    JSON needs none of this: it escapes them itself."""
+    if isinstance(value, str):
+        return "".join(_escaped(c) for c in value)
+    if isinstance(value, dict):
+        return {shown(k): shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(shown(v) for v in value)
+    return value
+
+
+def _escaped(c: str) -> str:
+    if c.isprintable() or "\udca0" <= c <= "\udcff":
+        return c
+    if "\udc80" <= c < "\udca0":  # an undecodable byte 0x80-0x9f: a C1 control (0x9b is CSI) on some terminals
+        return f"\\x{ord(c) - 0xDC00:02x}"
+    return repr(c)[1:-1]
 
 
 OUTPUT_RATES = (1000, 384000)  # Hz: codec.OUTPUT_RATES, without importing the codec at start-up
@@ -70,7 +106,7 @@ class ByteSize(click.ParamType):
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*", str(value), re.IGNORECASE)
         if not m:
             self.fail(f"{value!r}: give a size such as 1GB, 500MB, 256MiB or a count of bytes", param, ctx)
-        size = int(float(m.group(1)) * self.UNITS[(m.group(2) or "").lower()])
+        size = int(Fraction(m.group(1)) * self.UNITS[(m.group(2) or "").lower()])  # exact: 400 digits overflow a float
         if not 1 <= size <= 2 ** 40:
             self.fail(f"{value!r}: give 1 byte to 1 TiB", param, ctx)
         return size
@@ -171,7 +207,8 @@ ENCODE = options(
                  help="version-1 files: min/max quantizer with this many bits per latent value, and zstd"),
     click.option("--zstd", "zstd_level", type=click.IntRange(0, 22), metavar="LEVEL",
                  help=f"with --bits: zstd level per chunk payload, 0 = off (default {DEFAULT_ZSTD})"),
-    click.option("--chunk-seconds", type=Finite(0.04, 600), default=5.0, show_default=True, help="chunk length"),
+    # codec.chunk_frames_for's bound (MAX_WRITE_FRAMES), without importing the codec at start-up
+    click.option("--chunk-seconds", type=Finite(0.04, 20), default=5.0, show_default=True, help="chunk length"),
     click.option("--mono", is_flag=True, help="average the channels and code one"),
     click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
                  help="the encoder's arithmetic: auto is bfloat16 on a CPU that has it natively (about 2x "
@@ -207,7 +244,7 @@ def progress_bar(quiet: bool, what: str) -> Iterator[Callable[[int, int], None] 
 SIGPIPE_STATUS = 128 + 13  # a shell's status for a tool killed by SIGPIPE (13 on every Unix)
 
 
-def _mute_stdout() -> None:
+def mute_stdout() -> None:
     """Point stdout at /dev/null, so that Python's flush at exit adds no second error (none when closed)."""
     if sys.stdout is not None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -221,8 +258,10 @@ def emit(as_json: bool, data: dict[str, Any], text: str, err: bool = False, quie
     try:
         click.echo(json.dumps(data, indent=1) if as_json else text, err=err)
     except BrokenPipeError:  # `alat info x.alat | head -1`: end as a Unix tool killed by SIGPIPE
-        _mute_stdout()
+        mute_stdout()
         raise click.exceptions.Exit(SIGPIPE_STATUS) from None
+    except OSError as e:  # `> /dev/full`
+        raise LatentCodecError(f"<std{'err' if err else 'out'}>: cannot write ({e.strerror or e})") from None
 
 
 @contextmanager
@@ -233,11 +272,11 @@ def stdout_guard(output: str) -> Iterator[None]:
     try:
         yield
     except BrokenPipeError:
-        _mute_stdout()
+        mute_stdout()
         raise click.exceptions.Exit(SIGPIPE_STATUS) from None
     except LatentCodecError:
         if output == "-":
-            _mute_stdout()
+            mute_stdout()
         raise
 
 
@@ -285,8 +324,12 @@ def set_threads(threads: int | None) -> None:
 
 
 def check_folders(*folders: str | None) -> None:
+    from latentcodec.fileio import is_folder
+
     for folder in folders:
-        if folder is not None and not Path(folder).is_dir():
+        if folder == "":
+            raise LatentCodecError("an empty name names no folder: give one ('.' for this folder)")
+        if folder is not None and not is_folder(folder):
             raise LatentCodecError(f"{folder}: no such folder")
 
 

@@ -181,21 +181,24 @@ def open_source(source: Source) -> Path | BinaryIO:
 
 def walk(folder: Path) -> tuple[list[Path], list[Path]]:
     """(loose .alat files, .tar shards) under ``folder``, each sorted; hidden folders (a shard writer's
-    staging folder) are skipped."""
+    staging folder) are skipped, and links to folders not followed (as ``Path.rglob``)."""
     loose: list[Path] = []
     shards: list[Path] = []
 
     def refuse(e: OSError) -> None:
         raise LatentCodecError(f"{e.filename or folder}: cannot read ({e.strerror or e})")
 
-    for root, dirs, files in os.walk(folder, onerror=refuse, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            path = Path(root, name)
-            if is_sample(name) and path.is_file():
-                loose.append(path)
-            elif name[-4:].lower() == ".tar" and path.is_file():
-                shards.append(path)
+    try:
+        for root, dirs, files in os.walk(folder, onerror=refuse):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                path = Path(root, name)
+                if is_sample(name) and path.is_file():
+                    loose.append(path)
+                elif name[-4:].lower() == ".tar" and path.is_file():
+                    shards.append(path)
+    except OSError as e:
+        refuse(e)
     return sorted(loose), sorted(shards)
 
 

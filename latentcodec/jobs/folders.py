@@ -5,12 +5,15 @@ outputs that are already complete and valid are skipped, so an interrupted batch
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from latentcodec.audio.io import AUDIO_SUFFIXES, output_suffix, sound_path
 from latentcodec.errors import LatentCodecError
-from latentcodec.fileio import remove_stale_temporaries
+from latentcodec.fileio import is_folder, remove_stale_temporaries
 from latentcodec.format.shards import Member, Source, open_source, sources_under
 from latentcodec.jobs.worker import Job, Outcome, init_worker, run_job
 
@@ -48,20 +51,43 @@ def prepare(in_dir: Path, out_dir: Path, kind: str, opts: dict[str, Any], suffix
     """(jobs to run, jobs whose output is already complete) of a folder run; removes the temporary files
     an interrupted earlier run left beside the outputs."""
     jobs = plan(in_dir, out_dir, kind, suffix)
-    for j in jobs:
-        remove_stale_temporaries(j.target)
+    remove_stale_temporaries(*(j.target for j in jobs))
     done = [j for j in jobs if is_complete(j, kind, opts)]
     return [j for j in jobs if j not in done], done
 
 
 def input_files(in_dir: Path, kind: str) -> list[Source]:
     """The audio files (kind 'encode') under ``in_dir``, or its .alat files and shard members ('decode'),
-    sorted."""
-    if not in_dir.is_dir():
+    sorted. A folder that cannot be listed fails the run in one line (its files would be lost in silence);
+    a file that cannot be looked up is a job, whose worker says why it fails."""
+    if not is_folder(in_dir):
         raise LatentCodecError(f"{in_dir}: no such folder")
-    if kind == "decode":
-        return sources_under(in_dir)
-    return sorted(p for p in in_dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    try:
+        return sources_under(in_dir) if kind == "decode" else _audio_files(in_dir)
+    except OSError as e:
+        raise LatentCodecError(f"{e.filename or in_dir}: cannot read ({e.strerror or e}); nothing was done") from e
+
+
+def _audio_files(in_dir: Path) -> list[Path]:
+    """Audio files by suffix under ``in_dir`` (links to files followed, links to folders not)."""
+    def refuse(e: OSError) -> None:
+        raise e
+
+    found = []
+    for root, _, files in os.walk(in_dir, onerror=refuse):
+        for name in files:
+            path = Path(root, name)
+            if path.suffix.lower() in AUDIO_SUFFIXES and _file_or_unknown(path):
+                found.append(path)
+    return sorted(found)
+
+
+def _file_or_unknown(path: Path) -> bool:
+    """A file, or something that cannot be looked up (a link into a folder that may not be read)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return True
 
 
 def is_complete(job: Job, kind: str, opts: dict[str, Any] | None = None) -> bool:
@@ -69,11 +95,11 @@ def is_complete(job: Job, kind: str, opts: dict[str, Any] | None = None) -> bool
     from an input of the source's size with the model asked for; or audio that soundfile reads with the
     rate asked for and the frame count its .alat promises."""
     opts = opts or {}
-    if not job.target.is_file():
-        return False
     from latentcodec.format.container import AlatReader
 
     try:
+        if not job.target.is_file():  # may raise: a key's name too long for the file system
+            return False
         if kind == "encode":
             from latentcodec.models.registry import DEFAULT_MODEL
 
@@ -124,5 +150,23 @@ def _outcomes(jobs: list[Job], kind: str, opts: dict[str, Any], workers: int,
         init_worker(kind, dict(opts), threads)
         yield from map(run_job, jobs)
         return
-    with mp.get_context("spawn").Pool(workers, init_worker, (kind, opts, threads, workers)) as pool:
-        yield from pool.imap_unordered(run_job, jobs)
+    with _sigint_ignored():
+        pool = mp.get_context("spawn").Pool(workers, init_worker, (kind, opts, threads, workers))
+    try:
+        with pool:  # on leaving, the pool ends its workers (SIGTERM) and waits for them
+            yield from pool.imap_unordered(run_job, jobs)
+    except BaseException:  # Ctrl-C, or the consumer gone: the workers were ended mid-write, so what they
+        remove_stale_temporaries(*(j.target for j in jobs))  # were writing goes now, not on the rerun
+        raise
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while the pool's processes start: they keep it ignored from their first instruction
+    (Python leaves an inherited SIG_IGN alone), so Ctrl-C, which the terminal sends to the whole process
+    group, is the parent's alone to report, once, never a worker's traceback, not even mid-import."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

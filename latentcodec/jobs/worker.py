@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from latentcodec.errors import LatentCodecError
+from latentcodec.fileio import lookup
 from latentcodec.format.shards import Member, Source, open_source
 
 _WORKER: dict[str, Any] = {}  # the model and options of this worker process
@@ -64,7 +65,7 @@ def run_job(job: Job) -> Outcome:
     overwrite = opts.pop("overwrite", False)
     try:
         _make_folder(job.target)
-        if job.target.exists() and not overwrite:  # the planner found it is not this job's complete output
+        if lookup(job.target, "write") is not None and not overwrite:  # not this job's complete output (planner)
             raise LatentCodecError(f"{job.target}: exists and is not a complete output of this job: kept "
                                    f"(--overwrite, -y, replaces it)")
         if kind == "encode":
@@ -75,6 +76,8 @@ def run_job(job: Job) -> Outcome:
         return Outcome(job, None, h.duration)
     except LatentCodecError as e:
         return Outcome(job, str(e), 0.0)
+    except OSError as e:  # what the system refused of this job alone: listed, and the batch goes on
+        return Outcome(job, f"{e.filename or job.name}: {e.strerror or e}", 0.0)
 
 
 def _make_folder(target: Path) -> None:
