@@ -91,7 +91,8 @@ def main() -> None:
         alat, shards, npy = build(Path(tmp), args.copies)
         ours = LatentCrops(alat, args.crop, args.stride)
         sharded = LatentCrops(shards, args.crop, args.stride)
-        mm = MemmapCrops([(npy / f"{p.stem}.{c}.npy", c, f) for p, c, f in ours.items], args.crop)
+        items = [ours.item(i) for i in range(len(ours))]
+        mm = MemmapCrops([(npy / f"{p.stem}.{c}.npy", c, f) for p, c, f in items], args.crop)
         order = np.arange(len(ours))
         shuffled = np.random.default_rng(0).permutation(len(ours))
         rows = {}
