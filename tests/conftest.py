@@ -3,6 +3,7 @@ synthetic audio files. Nothing here touches the network."""
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,13 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def other_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(save_tiny_vae(tmp_path_factory.mktemp("other"), seed=1))
+
+
+def default_sigint() -> None:
+    """For a child that a test interrupts: SIGINT as a terminal's shell gives it. A child started with SIGINT
+    ignored keeps it ignored (Python installs its handler only where it is not), and in a long suite the test
+    process itself may have it ignored at the system level by a library it loaded."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def tone(seconds: float, rate: int, channels: int, seed: int = 0) -> np.ndarray:

@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from latentcodec.format.shards import write_shard
-from tests.conftest import tone
+from tests.conftest import default_sigint, tone
 from tests.forge import rename_model
 from tests.test_cli import _error, run
 
@@ -218,7 +218,8 @@ def test_ctrl_c_in_a_folder_run_is_reported_once(tmp_path, tiny_model) -> None:
     for i in range(24):
         sf.write(str(src / f"{i:02d}.wav"), tone(4.0, 16000, 1, seed=i), 16000)
     argv = [ALAT, "encode", str(src), str(tmp_path / "out"), "--model", tiny_model, "--jobs", "2"]
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True,
+                         preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while not list((tmp_path / "out").glob("*.alat")) and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -37,11 +37,11 @@ def options(draw: st.DrawFn) -> dict:
         opts["quality"] = draw(st.sampled_from([0.0, 1.0, 4.0, 7.5, 10.0, -1.0, 11.0, math.nan]))
     if coder == "kbps":
         opts["kbps"] = draw(st.sampled_from([0.1, 0.5, 3.0, 10.0, 64.0, 1000.0, 0.0, math.nan]))
-    chunk = draw(st.sampled_from(CHUNKS) | st.floats(0.04, 3.0))
+    chunk = draw(st.sampled_from(CHUNKS) | st.floats(0.04, 3.0, allow_subnormal=False))
     opts["chunk_seconds"] = chunk
     rate = draw(st.sampled_from(RATES))
     span = chunk if 0 < chunk <= 3.0 else 1.0
-    seconds = draw(st.sampled_from([0.0, 0.5, 1.0, 2.5]) | st.floats(0.0, 3.0)) * span
+    seconds = draw(st.sampled_from([0.0, 0.5, 1.0, 2.5]) | st.floats(0.0, 3.0, allow_subnormal=False)) * span
     frames = max(1, min(int(seconds * rate), 4 * rate, 200_000))
     return dict(opts, rate=rate, frames=frames, channels=draw(st.sampled_from([1, 2, 3])), mono=draw(st.booleans()))
 

@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 
 from latentcodec.format.shards import members
-from tests.conftest import tone
+from tests.conftest import default_sigint, tone
 from tests.test_folders import ALAT, alat
 
 NAMES = ["a.wav", "music/b.flac", "music/live/c.wav", "speech/d.wav", "speech/e.wav"]
@@ -42,7 +42,8 @@ def test_shards_interrupted_resumed_decoded_and_read(tmp_path, tiny_model) -> No
     _tree(src)
     argv = [ALAT, "encode", str(src), str(out), "--model", tiny_model, "--shard-size", str(SHARD), "--json"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while not list((out / ".alat-staging").glob(".zz_long.alat.*.part")) and p.poll() is None \
             and time.monotonic() < deadline:
