@@ -60,9 +60,9 @@ class _Strings:
 FACTS = ("shard", "offset", "size", "channels", "samples", "hop", "chunk_frames")  # per file; shard -1: loose
 
 
-def _group_facts(shard_id: int, table_keys: list[str], offsets: np.ndarray, sizes: np.ndarray,
-                 header_facts: np.ndarray) -> np.ndarray:
-    n = len(table_keys)
+def _group_facts(shard_id: int, offsets: np.ndarray, sizes: np.ndarray, header_facts: np.ndarray) -> np.ndarray:
+    """(files, 7) rows of FACTS for one group: a shard's members (``shard_id``) or the loose files (-1)."""
+    n = len(header_facts)
     return np.column_stack([np.full(n, shard_id), offsets, sizes, header_facts]).astype(np.int64).reshape(n, 7)
 
 
@@ -87,11 +87,11 @@ def index_files(folder: Path) -> tuple[list[Path], _Strings, np.ndarray]:
     if loose:
         names = [p.relative_to(folder).as_posix() for p in loose]
         facts = _header_facts(list(loose))
-        groups.append((names, _group_facts(-1, names, np.zeros(len(names)), np.full(len(names), -1), facts)))
+        groups.append((names, _group_facts(-1, np.zeros(len(names)), np.full(len(names), -1), facts)))
     for i, shard in enumerate(shards):
         t = read_table(shard)
         facts = t.facts if t.facts is not None else _header_facts(list(t.members()))
-        groups.append((t.keys, _group_facts(i, t.keys, t.offsets, t.sizes, facts)))
+        groups.append((t.keys, _group_facts(i, t.offsets, t.sizes, facts)))
     order = _sorted_groups(groups)
     strings = _Strings.join([_Strings(groups[g][0]) for g in order])
     table = np.concatenate([groups[g][1] for g in order] or [np.zeros((0, 7), np.int64)])

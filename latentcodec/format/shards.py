@@ -18,7 +18,7 @@ import os
 import re
 import tarfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
