@@ -21,6 +21,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,32 +88,32 @@ def measure(folder: str, crop: int, stride: int, batch: int, batches: int) -> di
     ds = LatentCrops(folder, crop_frames=crop, stride=stride)
     index_s = time.perf_counter() - t
     out = {"clips": len(ds.facts), "crops": len(ds), "index_s": index_s, "index_mb": (_rss() - base) / 2 ** 20}
-    t = time.perf_counter()
-    loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=2, generator=torch.Generator().manual_seed(0))
-    it = iter(loader)
-    next(it)
-    out["first_batch_s"] = time.perf_counter() - t
-    t, n = time.perf_counter(), 0
-    for _ in range(batches):
-        n += len(next(it))
-    out["shuffled_crops_s"] = n / (time.perf_counter() - t)
+    it, out["first_batch_s"], out["shuffled_crops_s"] = _read(
+        DataLoader(ds, batch_size=batch, shuffle=True, num_workers=2, generator=torch.Generator().manual_seed(0)),
+        batches)
     out["pss_main_mb"] = _pss(os.getpid()) / 2 ** 20  # with torch's RandomSampler's list: ~36 bytes a crop
     out["pss_workers_mb"] = sum(_pss(w.pid) for w in it._workers) / 2 ** 20
     del it
     stream = LatentStream(folder, crop_frames=crop, stride=stride, shuffle=1000)
-    it = iter(DataLoader(stream, batch_size=batch, num_workers=2))
-    t = time.perf_counter()
-    next(it)
-    out["stream_first_batch_s"] = time.perf_counter() - t
-    t, n = time.perf_counter(), 0
-    for _ in range(batches):
-        n += len(next(it))
-    out["streamed_crops_s"] = n / (time.perf_counter() - t)
+    _, out["stream_first_batch_s"], out["streamed_crops_s"] = _read(DataLoader(stream, batch_size=batch,
+                                                                               num_workers=2), batches)
     return out
 
 
+def _read(loader: Any, batches: int) -> tuple[Any, float, float]:
+    """(the loader's iterator, seconds to its first batch (workers started), crops/s over ``batches`` more)."""
+    t = time.perf_counter()
+    it = iter(loader)
+    next(it)
+    first = time.perf_counter() - t
+    t, n = time.perf_counter(), 0
+    for _ in range(batches):
+        n += len(next(it))
+    return it, first, n / (time.perf_counter() - t)
+
+
 def encode_side(work: Path, clips: int) -> dict[str, float]:
-    """``alat encode --shard-size 1GB`` of ``clips`` 1 s clips (a tone each), timed with /usr/bin/time -v."""
+    """``alat encode --shard-size 1GB`` of ``clips`` 1 s clips (noise), timed with /usr/bin/time -v."""
     import soundfile as sf
 
     src = work / f"short-{clips}"
