@@ -26,12 +26,12 @@ from run import exact_mel_vocoded, ffmpeg_round_trip  # noqa: E402
 
 from latentcodec.audio.io import read_audio  # noqa: E402
 from latentcodec.evaluate import round_trip  # noqa: E402
-from latentcodec.fileinfo import rate_figures  # noqa: E402
+from latentcodec.info import rate_figures  # noqa: E402
 from latentcodec.metrics import Visqol, speech_scores  # noqa: E402
 from latentcodec.metrics import quality as quality_metrics  # noqa: E402
 from latentcodec.models.loader import load_model  # noqa: E402
 from latentcodec.models.registry import DEFAULT_MODEL
-from latentcodec.vocoders import default_vocoder  # noqa: E402
+from latentcodec.vocoders.registry import default_vocoder  # noqa: E402
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "dev"
 SETTINGS = ["bits=4", "quality=2", "quality=3", "quality=4", "quality=5", "quality=6", "kbps=3", "kbps=6"]

@@ -22,7 +22,7 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
 from latentcodec.codec import encode_file
-from latentcodec.models.graphs import ENCODER, BatchGraph, OnnxVae
+from latentcodec.runtime.onnx_vae import ENCODER, BatchGraph, OnnxVae
 from latentcodec.models.loader import Model, load_model
 from runtimes import DEV, coded  # bench/, the folder of this script
 

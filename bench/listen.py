@@ -31,7 +31,7 @@ from latentcodec.codec import encode_audio  # noqa: E402
 from latentcodec.format.rate import DEFAULT_QUALITY  # noqa: E402
 from latentcodec.models.loader import Model, load_model  # noqa: E402
 from latentcodec.models.registry import DEFAULT_MODEL
-from latentcodec.vocoders import default_vocoder  # noqa: E402
+from latentcodec.vocoders.registry import default_vocoder  # noqa: E402
 
 RATE = 16000
 VOCODER = default_vocoder(DEFAULT_MODEL)  # the default model's own vocoder

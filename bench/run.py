@@ -42,13 +42,13 @@ from latentcodec.audio.mel import log_mel, normalization_stats  # noqa: E402
 from latentcodec.codec import encode_audio  # noqa: E402
 from latentcodec.constants import DEFAULT_GL_ITERS
 from latentcodec.evaluate import round_trip  # noqa: E402
-from latentcodec.fileinfo import file_info  # noqa: E402
+from latentcodec.info import file_info  # noqa: E402
 from latentcodec.format.quantize import DEFAULT_ZSTD  # noqa: E402
 from latentcodec.format.rate import DEFAULT_QUALITY  # noqa: E402
 from latentcodec.metrics import Visqol, quality, speech_scores  # noqa: E402
 from latentcodec.models.loader import load_model  # noqa: E402
 from latentcodec.models.registry import DEFAULT_MODEL
-from latentcodec.vocoders import (
+from latentcodec.vocoders.registry import (
     default_vocoder,  # noqa: E402
     load_vocoder,
 )

@@ -29,9 +29,9 @@ from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel, normalization_stats
 from latentcodec.codec import Timings, decode_file, encode_file
 from latentcodec.constants import PRECISIONS
 from latentcodec.models.loader import load_model
-from latentcodec.models.precision import resolve
+from latentcodec.runtime.precision import resolve
 from latentcodec.models.registry import DEFAULT_MODEL
-from latentcodec.vocoders import default_vocoder, load_vocoder
+from latentcodec.vocoders.registry import default_vocoder, load_vocoder
 from latentcodec.vocoders.windows import vocode_stream
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "dev"

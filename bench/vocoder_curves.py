@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from latentcodec.vocoders import shipped_vocoders
+from latentcodec.vocoders.registry import shipped_vocoders
 
 
 def main() -> None:

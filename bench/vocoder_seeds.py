@@ -31,7 +31,7 @@ from latentcodec.codec import decode_file, encode_audio  # noqa: E402
 from latentcodec.metrics import Visqol  # noqa: E402
 from latentcodec.models.loader import load_model  # noqa: E402
 from latentcodec.models.registry import DEFAULT_MODEL
-from latentcodec.vocoders import load_vocoder  # noqa: E402
+from latentcodec.vocoders.registry import load_vocoder  # noqa: E402
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder, mel_to_linear
 from latentcodec.vocoders.windows import Vocoder
 

@@ -30,7 +30,7 @@ from latentcodec.audio.io import (
 )
 from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
 from latentcodec.errors import AlatFormatError, LatentCodecError, ModelError
-from latentcodec.fileio import atomic_output, check_output, stream_output
+from latentcodec.fs import atomic_output, check_output, stream_output
 from latentcodec.format.container import AlatReader, AlatWriter
 from latentcodec.format.header import MAX_CHANNELS, Header, stored_mel, writable_problem
 from latentcodec.constants import PRECISIONS
@@ -44,11 +44,11 @@ from latentcodec.format.rate import (
     transform_of,
 )
 from latentcodec.format.transform_coder import fit_transform
-from latentcodec.models.cores import prepare_process
+from latentcodec.runtime.cores import prepare_process
 from latentcodec.models.loader import Model, load_model
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 from latentcodec.timings import Timings
-from latentcodec.vocoders import default_vocoder, load_vocoder
+from latentcodec.vocoders.registry import default_vocoder, load_vocoder
 from latentcodec.vocoders.windows import OVERLAP_FRAMES, WINDOW_FRAMES, Vocoder, vocode_stream, window_span
 
 CONTEXT_FRAMES = 32  # mel frames of context each side, or the chunk's own length when shorter (the spec's X <= F)
@@ -102,8 +102,8 @@ def resolve_precision(model: Model, precision: str) -> str:
             raise LatentCodecError(f"unknown precision '{precision}': choose one of {', '.join(PRECISIONS)}",
                                    "precision")
         return "float32"
-    from latentcodec.models.precision import resolve
-    from latentcodec.models.torch_vae import device_of
+    from latentcodec.runtime.precision import resolve
+    from latentcodec.runtime.torch_vae import device_of
 
     return resolve(precision, device_of(model.vae))
 
@@ -114,7 +114,7 @@ def encode_mel_windows(model: Model, mels: np.ndarray, precision: str = "float32
     if model.runtime == "onnx":
         z = model.vae.encode(mels)
     else:
-        from latentcodec.models.torch_vae import encode_windows
+        from latentcodec.runtime.torch_vae import encode_windows
 
         z = encode_windows(model.vae, mels, precision)
     if not np.isfinite(z).all():
@@ -126,7 +126,7 @@ def decode_latent_windows(model: Model, latents: np.ndarray) -> np.ndarray:
     """(B, C, t, m) latents -> (B, 4t, 4m) log-mel."""
     if model.runtime == "onnx":
         return model.vae.decode(latents)
-    from latentcodec.models.torch_vae import decode_windows
+    from latentcodec.runtime.torch_vae import decode_windows
 
     return decode_windows(model.vae, latents)
 

@@ -14,13 +14,13 @@ from latentcodec.audio.io import Audio, read_audio
 from latentcodec.audio.mel import log_mel_frames
 from latentcodec.codec import decode_file, encode_audio
 from latentcodec.errors import LatentCodecError
-from latentcodec.fileinfo import coder_summary, coder_text, rate_figures
+from latentcodec.info import coder_summary, coder_text, rate_figures
 from latentcodec.format.header import Header
 from latentcodec.metrics import log_mel_distance, perceptual, perceptual_available
 from latentcodec.metrics import quality as quality_metrics
 from latentcodec.models.loader import Model
 from latentcodec.timings import Timings
-from latentcodec.vocoders import default_vocoder
+from latentcodec.vocoders.registry import default_vocoder
 
 
 @dataclass

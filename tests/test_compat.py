@@ -45,7 +45,7 @@ def test_models_lists_every_shipped_name_and_info_says_which_decodes(capsys) -> 
 
     from latentcodec.models.loader import load_model
     from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
-    from latentcodec.vocoders import vocoder_names
+    from latentcodec.vocoders.registry import vocoder_names
 
     assert main(["models", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)

@@ -11,7 +11,7 @@ import torch
 
 from latentcodec.audio.mel import log_mel
 from latentcodec.metrics import log_mel_distance
-from latentcodec.models import cores
+from latentcodec.runtime import cores
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.export's own deprecation notices
 
 from latentcodec.errors import ModelError  # noqa: E402
-from latentcodec.models.export import export_vae  # noqa: E402
-from latentcodec.models.graphs import DECODER, ENCODER, OnnxVae, session, weights_fingerprint  # noqa: E402
+from latentcodec.export import export_vae  # noqa: E402
+from latentcodec.runtime.onnx_vae import DECODER, ENCODER, OnnxVae, session, weights_fingerprint  # noqa: E402
 from latentcodec.models.loader import WEIGHTS_FILE, load_model  # noqa: E402
-from latentcodec.models.torch_vae import decode_windows, encode_windows  # noqa: E402
+from latentcodec.runtime.torch_vae import decode_windows, encode_windows  # noqa: E402
 from tests.conftest import save_tiny_vae  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def test_a_graph_of_other_weights_is_refused(exported: Path, tmp_path: Path) -> 
 
 
 def test_a_magnitude_network_exported_runs_as_torch_does(tmp_path: Path) -> None:
-    from latentcodec.vocoders.export import export_magnitude_net
+    from latentcodec.export import export_magnitude_net
     from latentcodec.vocoders.magnitude_net import MagnitudeNet
     from latentcodec.vocoders.nets import save_net
     from latentcodec.vocoders.onnx_vocoder import net_magnitude

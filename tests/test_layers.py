@@ -10,12 +10,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "latentcodec"
 # Lowest first. A module's layer is its longest listed prefix.
 LAYERS: list[tuple[str, ...]] = [
-    ("latentcodec", "latentcodec.errors", "latentcodec.constants", "latentcodec.fileio", "latentcodec.timings"),
+    ("latentcodec", "latentcodec.errors", "latentcodec.constants", "latentcodec.fs", "latentcodec.timings"),
     ("latentcodec.audio",),
     ("latentcodec.format",),
+    ("latentcodec.runtime",),
     ("latentcodec.models",),
     ("latentcodec.vocoders",),
-    ("latentcodec.codec", "latentcodec.fileinfo", "latentcodec.metrics"),
+    ("latentcodec.codec", "latentcodec.info", "latentcodec.metrics", "latentcodec.export"),
     ("latentcodec.jobs", "latentcodec.evaluate", "latentcodec.api", "latentcodec.dataset"),
     ("latentcodec.training",),
     ("latentcodec.cli",),
@@ -110,7 +111,7 @@ def test_no_import_circles() -> None:
 def test_the_checker_sees_a_circle_and_an_upward_import() -> None:
     g = {"latentcodec.format.container": {"latentcodec.codec"}, "latentcodec.codec": {"latentcodec.format.container"}}
     assert cycles(g) == [["latentcodec.codec", "latentcodec.format.container"]]
-    assert upward_imports(g) == ["latentcodec.format.container (layer 2) imports latentcodec.codec (layer 5)"]
+    assert upward_imports(g) == ["latentcodec.format.container (layer 2) imports latentcodec.codec (layer 6)"]
 
 
 if __name__ == "__main__":

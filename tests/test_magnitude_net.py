@@ -16,7 +16,7 @@ from latentcodec.errors import ModelError
 from latentcodec.metrics import log_mel_distance
 from latentcodec.models.registry import DEFAULT_MODEL
 from latentcodec.training.vocoder import PairCropSampler, batch_log_mel
-from latentcodec.vocoders import default_vocoder, load_vocoder, shipped_vocoders
+from latentcodec.vocoders.registry import default_vocoder, load_vocoder, shipped_vocoders
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder, mel_to_linear
 from latentcodec.vocoders.magnitude_net import MagnitudeNet
 from latentcodec.vocoders.nets import load_net, save_net

@@ -185,7 +185,7 @@ def test_a_pickled_bin_is_never_loaded(capsys, folder, make_wav) -> None:
 
 
 def test_a_vocoder_folder_is_checked_before_it_is_built(capsys, tmp_path) -> None:
-    from latentcodec.vocoders import load_vocoder, shipped_vocoders
+    from latentcodec.vocoders.registry import load_vocoder, shipped_vocoders
 
     net = tmp_path / "net"
     shutil.copytree(shipped_vocoders()["latentcodec-maggl-v1"], net)
@@ -204,7 +204,7 @@ def test_a_vocoder_folder_is_checked_before_it_is_built(capsys, tmp_path) -> Non
 
 def test_a_hifigan_config_beyond_its_weights_is_refused(folder) -> None:
     from latentcodec.models.loader import load_model
-    from latentcodec.vocoders import load_vocoder
+    from latentcodec.vocoders.registry import load_vocoder
 
     model = load_model(str(folder))
     _edit_json(folder / "vocoder" / "config.json", upsample_initial_channel=10 ** 5)

@@ -15,7 +15,7 @@ from latentcodec.cli import main
 from latentcodec.codec import encode_mel_windows
 from latentcodec.errors import LatentCodecError
 from latentcodec.format.container import AlatReader
-from latentcodec.models import precision
+from latentcodec.runtime import precision
 from latentcodec.models.loader import load_model
 from tests.conftest import tone
 

@@ -1,4 +1,4 @@
-"""training/prune_model.py: a narrower VAE whose every tensor comes from the wide one, refitted so that it
+"""recipes/prune_model.py: a narrower VAE whose every tensor comes from the wide one, refitted so that it
 decodes closer to the wide model than the sliced weights alone."""
 from __future__ import annotations
 

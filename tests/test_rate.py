@@ -9,7 +9,7 @@ import pytest
 from latentcodec.audio.io import read_audio
 from latentcodec.codec import encode_audio
 from latentcodec.errors import LatentCodecError
-from latentcodec.fileinfo import rate_figures
+from latentcodec.info import rate_figures
 from latentcodec.models.loader import load_model
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"

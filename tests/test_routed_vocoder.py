@@ -10,7 +10,7 @@ import torch
 
 from latentcodec.audio.mel import log_mel
 from latentcodec.cli import main
-from latentcodec.vocoders import load_vocoder
+from latentcodec.vocoders.registry import load_vocoder
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder
 from latentcodec.vocoders.magnitude_net import MagnitudeNet
 from latentcodec.vocoders.nets import save_net

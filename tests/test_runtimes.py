@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from latentcodec.errors import LatentCodecError, ModelError
-from latentcodec.models.graphs import has_graphs, onnxruntime_installed, weights_fingerprint
+from latentcodec.runtime.onnx_vae import has_graphs, onnxruntime_installed, weights_fingerprint
 from latentcodec.models.loader import WEIGHTS_FILE, choose_runtime, torch_installed
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 
@@ -101,7 +101,7 @@ def test_vocoder_parts_agree_with_torchs() -> None:
 
     from latentcodec.audio.io import read_audio
     from latentcodec.audio.mel import log_mel
-    from latentcodec.vocoders import load_vocoder
+    from latentcodec.vocoders.registry import load_vocoder
 
     mel = log_mel(read_audio(str(EXAMPLE)).samples[0][:32000])
     t, o = (load_vocoder("latentcodec-maggl-routed-v1", runtime=r) for r in ("torch", "onnx"))

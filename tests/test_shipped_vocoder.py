@@ -1,5 +1,5 @@
 """The vocoders shipped in the package load by name and are trained (and so are those that left it for
-``training/runs/vocoders/``, loaded from their folders): from the exact mel of the example
+``recipes/runs/vocoders/``, loaded from their folders): from the exact mel of the example
 clip, untrained weights of their shape fail the bounds that the shipped weights pass. Measured here
 (log-mel L1 dB, PESQ-wb): latentcodec-vocos-v1 1.86, 2.08 (untrained 10.5, 1.40); latentcodec-maggl-v1
 1.11, 3.09 (untrained 1.74, 2.29: its Griffin-Lim and NNLS steps do much alone); Griffin-Lim 1.29, 2.42."""
@@ -15,7 +15,7 @@ from pesq import pesq
 from latentcodec.audio.io import read_audio
 from latentcodec.audio.mel import log_mel, normalization_stats
 from latentcodec.metrics import log_mel_distance
-from latentcodec.vocoders import load_vocoder, shipped_vocoders, vocoder_of
+from latentcodec.vocoders.registry import load_vocoder, shipped_vocoders, vocoder_of
 from latentcodec.vocoders.nets import load_net
 from latentcodec.vocoders.windows import vocode_stream
 

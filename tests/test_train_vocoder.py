@@ -21,7 +21,7 @@ from latentcodec.training.vocoder import (
     batch_log_mel,
     train_vocoder,
 )
-from latentcodec.vocoders import load_vocoder
+from latentcodec.vocoders.registry import load_vocoder
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder
 from latentcodec.vocoders.vocos import NeuralVocoder
 

@@ -7,7 +7,7 @@ from diffusers import AutoencoderKL
 from diffusers.models.upsampling import Upsample2D
 
 from latentcodec.models.loader import SMALL_VAE_CONFIG
-from latentcodec.models.upsample import SubpixelUpsample, use_subpixel_upsamplers
+from latentcodec.runtime.upsample import SubpixelUpsample, use_subpixel_upsamplers
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 5, 7), (3, 8, 16, 4), (2, 8, 1, 1)])

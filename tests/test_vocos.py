@@ -8,7 +8,7 @@ import torch
 
 from latentcodec.audio.mel import log_mel
 from latentcodec.errors import ModelError
-from latentcodec.vocoders import load_vocoder, vocoder_names
+from latentcodec.vocoders.registry import load_vocoder, vocoder_names
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder
 from latentcodec.vocoders.nets import load_net, save_net
 from latentcodec.vocoders.vocos import NeuralVocoder, VocosConfig, VocosGenerator

@@ -20,7 +20,7 @@ import soxr
 
 from latentcodec.constants import SAMPLE_RATE
 from latentcodec.errors import AudioError
-from latentcodec.fileio import lookup
+from latentcodec.fs import lookup
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".w64", ".rf64"}
 BLOCK = 1 << 18
@@ -199,7 +199,7 @@ def write_audio(path: Path, blocks: Iterable[np.ndarray], rate: int, channels: i
 
     ``name`` is the output as the user named it (``path`` may be its temporary file), for messages. A write
     error (a full disk) is raised as the OSError it was, so the caller's
-    :func:`~latentcodec.fileio.atomic_output` names it in one line; the file is then read back, and one that
+    :func:`~latentcodec.fs.atomic_output` names it in one line; the file is then read back, and one that
     does not hold what was written (rate, channels, frames) is an error too.
     """
     with open(path, "w+b", buffering=0) as f:

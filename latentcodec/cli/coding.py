@@ -64,7 +64,7 @@ def encode(input: str, output: str, model: str | None, device: str, batch_size: 
     if shard_size:
         raise click.UsageError(f"--shard-size is for folder mode: {input} is not a folder")
     from latentcodec.codec import encode_file
-    from latentcodec.fileinfo import coder_summary, coder_text, rate_figures
+    from latentcodec.info import coder_summary, coder_text, rate_figures
 
     set_threads(threads)
     _remove_stale(output)
@@ -144,7 +144,7 @@ def decode(input: str, output: str, device: str, quiet: bool, as_json: bool, job
 
 def _remove_stale(output: str) -> None:
     """What a killed run of the same command left (its temporary output): folder runs do the same."""
-    from latentcodec.fileio import remove_stale_temporaries
+    from latentcodec.fs import remove_stale_temporaries
 
     if output != "-":
         remove_stale_temporaries(output)
@@ -152,7 +152,7 @@ def _remove_stale(output: str) -> None:
 
 def _folder_input(input: str, ray: str | None, jobs: int) -> bool:
     """Whether INPUT is a folder (folder mode); --ray is for folders only."""
-    from latentcodec.fileio import is_folder
+    from latentcodec.fs import is_folder
 
     if is_folder(input):
         check_jobs(jobs, ray)
@@ -179,7 +179,7 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
     pack shards as files finish (``shard_size``), list the failures. Interrupted, it says what is done and
     that the same command resumes."""
     from latentcodec.jobs.folders import prepare, run_batch
-    from latentcodec.jobs.shards import prepare_shards
+    from latentcodec.jobs.packing import prepare_shards
 
     runtime = _folder_runtime(kind, opts)
     packer = None
@@ -239,8 +239,8 @@ def _folder(kind: str, input: str, output: str, jobs: int, ray: str | None, thre
 def info(input: str, as_json: bool) -> int:
     """Header, chunks, real bytes, kbps and ratios of a .alat file; totals of a folder of .alat files and
     tar shards, or of one shard (.tar), listing the files that do not read."""
-    from latentcodec.fileinfo import collection_info, collection_text, file_info, info_text
-    from latentcodec.fileio import is_folder
+    from latentcodec.info import collection_info, collection_text, file_info, info_text
+    from latentcodec.fs import is_folder
 
     path = Path(input)
     if not (is_folder(path) or path.suffix.lower() == ".tar"):
@@ -260,7 +260,7 @@ def models(as_json: bool) -> None:
     """The VAE models and vocoders this package ships, by name (a file names the model that decodes it)."""
     from latentcodec.models.loader import load_model
     from latentcodec.models.registry import DEFAULT_MODEL, shipped_models, summary
-    from latentcodec.vocoders import BUILTIN_VOCODERS, default_vocoder, shipped_vocoders, vocoder_names
+    from latentcodec.vocoders.registry import BUILTIN_VOCODERS, default_vocoder, shipped_vocoders, vocoder_names
 
     vaes = [{"name": n, "default": n == DEFAULT_MODEL, "vocoder": default_vocoder(n),
              "fingerprint": load_model(n).fingerprint.hex(),
@@ -291,7 +291,7 @@ def eval_(input: str, model: str | None, device: str, batch_size: int, quiet: bo
     means per sub-folder. ViSQOL, PESQ-wb and STOI are added when their packages are installed
     (pip install 'latentcodec[bench]')."""
     from latentcodec.evaluate import eval_text, evaluate, evaluate_folder
-    from latentcodec.fileio import is_folder
+    from latentcodec.fs import is_folder
     from latentcodec.models.loader import load_model, pick_device
     from latentcodec.models.registry import DEFAULT_MODEL
 

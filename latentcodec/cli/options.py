@@ -163,7 +163,7 @@ class Channels(click.ParamType):
 
 
 def _complete_vocoders(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    from latentcodec.vocoders import vocoder_names
+    from latentcodec.vocoders.registry import vocoder_names
 
     return [n for n in vocoder_names() if n.startswith(incomplete)]
 
@@ -318,13 +318,13 @@ def speed_text(x_real_time: float) -> str:
 def set_threads(threads: int | None) -> None:
     """The model runtime's intra-op threads in this process, when given."""
     if threads:
-        from latentcodec.models.cores import set_threads as record
+        from latentcodec.runtime.cores import set_threads as record
 
         record(threads)
 
 
 def check_folders(*folders: str | None) -> None:
-    from latentcodec.fileio import is_folder
+    from latentcodec.fs import is_folder
 
     for folder in folders:
         if folder == "":

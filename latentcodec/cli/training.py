@@ -181,8 +181,8 @@ def export(quiet: bool) -> None:
     """Write the ONNX graphs of the shipped models and magnitude networks beside their safetensors weights
     (what the onnx runtime runs); needs pip install 'latentcodec[export]'."""
     require("export", "torch", "diffusers", "onnx", "onnxscript")
-    from latentcodec.models.export import export_vaes
-    from latentcodec.vocoders.export import export_magnitude_nets
+    from latentcodec.export import export_vaes
+    from latentcodec.export import export_magnitude_nets
 
     paths = export_vaes() + export_magnitude_nets()
     emit(False, {}, "\n".join(f"{p}: {p.stat().st_size:,} bytes" for p in paths), quiet=quiet)

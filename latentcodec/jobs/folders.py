@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 
 from latentcodec.audio.io import AUDIO_SUFFIXES, output_suffix, sound_path
 from latentcodec.errors import LatentCodecError
-from latentcodec.fileio import is_folder, remove_stale_temporaries
+from latentcodec.fs import is_folder, remove_stale_temporaries
 from latentcodec.format.shards import Member, Source, open_source, sources_under
 from latentcodec.jobs.worker import Job, Outcome, init_worker, run_job
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from latentcodec.errors import LatentCodecError
-from latentcodec.fileio import lookup
+from latentcodec.fs import lookup
 from latentcodec.format.shards import Member, Source, open_source
 
 _WORKER: dict[str, Any] = {}  # the model and options of this worker process
@@ -43,7 +43,7 @@ def init_worker(kind: str, opts: dict[str, Any], threads: int | None, workers: i
     the ``workers`` (one worker keeps a single call's count, and so its exact bytes)."""
     import os
 
-    from latentcodec.models.cores import set_threads
+    from latentcodec.runtime.cores import set_threads
     from latentcodec.models.loader import folder_runtime, load_model
     from latentcodec.models.registry import DEFAULT_MODEL
 

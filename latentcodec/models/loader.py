@@ -22,7 +22,7 @@ from latentcodec.constants import RUNTIMES
 from latentcodec.errors import LatentCodecError, ModelError
 from latentcodec.models.checked import check_vae_folder, hub_folder
 from latentcodec.models.coder_table import read_coder_table
-from latentcodec.models.graphs import OnnxVae, has_graphs, onnxruntime_installed, weights_fingerprint
+from latentcodec.runtime.onnx_vae import OnnxVae, has_graphs, onnxruntime_installed, weights_fingerprint
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ def _load_torch(name: str, device: str) -> Model:
     import torch
     from diffusers import AutoencoderKL
 
-    from latentcodec.models.cores import threads_asked
+    from latentcodec.runtime.cores import threads_asked
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.set_verbosity_error()
@@ -192,7 +192,7 @@ def _load_torch(name: str, device: str) -> Model:
     # encoder 140 -> 125 ms, decoder 404 -> 328 ms; latents the same to 2e-5). After the fingerprint, which
     # reads the weights in plain layout: a channels-last weight with a size-1 axis passes as contiguous
     # but has no byte view (tried: loading then fails), and the print stays as it was.
-    from latentcodec.models.upsample import use_subpixel_upsamplers
+    from latentcodec.runtime.upsample import use_subpixel_upsamplers
 
     vae.to(memory_format=torch.channels_last)
     use_subpixel_upsamplers(vae)  # the same function, 2.25x fewer multiply-adds (upsample.py)

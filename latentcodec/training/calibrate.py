@@ -19,7 +19,7 @@ import soundfile as sf
 from latentcodec.audio.io import AUDIO_SUFFIXES, Audio, read_audio
 from latentcodec.codec import encode_audio
 from latentcodec.errors import LatentCodecError
-from latentcodec.fileio import atomic_output, check_output
+from latentcodec.fs import atomic_output, check_output
 from latentcodec.format.container import AlatReader
 from latentcodec.format.rate import CODER_TABLE
 from latentcodec.format.transform_coder import fit_transform

@@ -49,7 +49,7 @@ from latentcodec.training.discriminators import (
 )
 from latentcodec.training.evaluation import evaluate_vocoder
 from latentcodec.training.rate_proxy import batch_klt, noisy_latent
-from latentcodec.vocoders import load_vocoder
+from latentcodec.vocoders.registry import load_vocoder
 from latentcodec.vocoders.windows import Vocoder
 
 FRAMES_PER_SECOND = AUDIOLDM_MEL.sample_rate / AUDIOLDM_MEL.hop
@@ -121,7 +121,7 @@ def normalized_audio(folder: Path) -> Iterator[tuple[str, Path, np.ndarray]]:
 
 
 def narrowband_files(folder: Path) -> set[Path]:
-    """Files that ``folder/MANIFEST.tsv`` (training/build_dataset.py) marks as band ``narrow``."""
+    """Files that ``folder/MANIFEST.tsv`` (recipes/build_dataset.py) marks as band ``narrow``."""
     manifest = folder / "MANIFEST.tsv"
     if not manifest.exists():
         return set()
@@ -190,7 +190,7 @@ class CropSampler:
         out = np.empty((n, 1, self.crop, self.groups[self.kinds[0]][0].shape[1]), np.float32)
         for i in range(n):
             # Digital silence: a window the files rarely hold for a whole crop, which a narrow block's
-            # per-channel norms map to one fixed pattern that must be learned (training/README.md).
+            # per-channel norms map to one fixed pattern that must be learned (recipes/README.md).
             # The draw is skipped when the share is 0, so that runs without it keep their crops.
             if self.silent_fraction and self.rng.random() < self.silent_fraction:
                 out[i, 0] = np.log(LOG_FLOOR)

@@ -44,7 +44,7 @@ from latentcodec.training.discriminators import (
 from latentcodec.training.checkpoint import CHECKPOINT, read_checkpoint, restoring, save_state
 from latentcodec.training.evaluation import evaluate_vocoder
 from latentcodec.training.vae import CropSampler, check_seed, lr_at, normalized_audio
-from latentcodec.vocoders import neural_vocoder_folder, vocoder_of
+from latentcodec.vocoders.registry import neural_vocoder_folder, vocoder_of
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder, griffin_lim, phase_of
 from latentcodec.vocoders.magnitude_net import MagnitudeNet
 from latentcodec.vocoders.nets import load_net, save_net

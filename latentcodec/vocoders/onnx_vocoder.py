@@ -1,5 +1,5 @@
 """The shipped vocoders on the onnx runtime, without torch: Griffin-Lim and the mel's inverse on numpy, the
-magnitude networks' graphs (``magnitude.onnx``, ``models/export.py``) on onnxruntime, the speech detector's
+magnitude networks' graphs (``magnitude.onnx``, ``export.py``) on onnxruntime, the speech detector's
 statistics on numpy. Each step is the torch one's (``griffinlim``, ``magnitude_net``, ``speech_detector``,
 ``routed``) in the same float32 arithmetic, and Griffin-Lim's random start phase is drawn from the same
 Mersenne Twister stream as torch's ``manual_seed`` (numpy's RandomState seeds it alike), so both runtimes
@@ -16,8 +16,8 @@ import numpy as np
 
 from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig, hann, mel_basis
 from latentcodec.constants import DEFAULT_GL_ITERS
-from latentcodec.models.cores import map_rows
-from latentcodec.models.graphs import MAGNITUDE, session, weights_fingerprint
+from latentcodec.runtime.cores import map_rows
+from latentcodec.runtime.onnx_vae import MAGNITUDE, session, weights_fingerprint
 
 Magnitude = Callable[[np.ndarray], np.ndarray]  # (frames, n_mels) log-mel -> (bins, frames) magnitude
 

@@ -2,7 +2,7 @@
 
 A logistic regression on statistics of the mel over a context of each frame (its spectral shape, how much
 each band moves, the level's spread), fitted on the mels the VAE decodes from the training audio
-(``training/train_speech_detector.py``). Why so small: it runs inside every decode, beside a network of
+(``recipes/train_speech_detector.py``). Why so small: it runs inside every decode, beside a network of
 a million parameters, and it only has to tell speech from music and effects, which such statistics do
 (modulation and gaps are the classic cues of speech/music discrimination, Scheirer and Slaney 1997).
 """

@@ -1,0 +1,33 @@
+"""A diffusers VAE run on torch over numpy windows (the torch runtime): channels-last, the batch shared
+out over the cores (``cores``), the encoder in the arithmetic ``precision`` resolves."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from latentcodec.runtime.cores import run_parts
+from latentcodec.runtime.precision import autocast
+
+
+def device_of(vae: Any) -> torch.device:
+    return next(vae.parameters()).device
+
+
+def encode_windows(vae: Any, mels: np.ndarray, precision: str = "float32") -> np.ndarray:
+    """(B, frames, n_mels) log-mel windows -> (B, C, frames/4, n_mels/4) posterior means (float32)."""
+    device = device_of(vae)
+    x = torch.from_numpy(mels)[:, None].to(device, memory_format=torch.channels_last)
+
+    def encode(part: torch.Tensor) -> torch.Tensor:
+        with autocast(precision, device):
+            return vae.encode(part).latent_dist.mode().float()
+
+    return run_parts(encode, x).cpu().numpy()
+
+
+def decode_windows(vae: Any, latents: np.ndarray) -> np.ndarray:
+    """(B, C, t, m) latents -> (B, 4t, 4m) log-mel (float32)."""
+    z = torch.from_numpy(latents).float().to(device_of(vae), memory_format=torch.channels_last)
+    return run_parts(lambda part: vae.decode(part).sample[:, 0].float(), z).cpu().numpy()
