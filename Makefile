@@ -9,7 +9,7 @@ EXAMPLE := examples/speech_codec2_male.wav
 PLAIN := .venv-plain
 SOURCES := $(shell find latentcodec -type f -not -name '*.pyc' -not -path '*/__pycache__/*')
 
-.PHONY: setup demo test test-plain bench clean
+.PHONY: setup demo test test-fast lint test-plain bench clean
 
 # The tests' venv: the package editable, then torch and the test extras (pytest, librosa, pesq, ray...).
 $(BIN)/alat: pyproject.toml
@@ -30,8 +30,18 @@ demo: $(PLAIN)/bin/alat
 	$(PLAIN)/bin/alat info /tmp/example.alat
 	$(PLAIN)/bin/alat decode -y /tmp/example.alat /tmp/example.wav
 
-test: $(VENV)/.test-extras
+test: lint
 	$(BIN)/python -m pytest tests
+
+# A developer's loop: the tests not marked slow (about a minute).
+test-fast: $(VENV)/.test-extras
+	$(BIN)/python -m pytest -m "not slow" tests
+
+# The package linted, formatted and type-checked (ruff and mypy, pinned in the lint extra).
+lint: $(VENV)/.test-extras
+	$(BIN)/ruff check latentcodec
+	$(BIN)/ruff format --check latentcodec
+	$(BIN)/mypy latentcodec
 
 # The plain install (no extras, so no torch; not editable, so setuptools warns of nothing), made again when
 # the package changes: the demo runs it, test-plain prints its size and runs the tests that need no torch.

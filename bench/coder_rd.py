@@ -84,7 +84,7 @@ def main() -> None:
             for voc in args.vocoders:
                 mine = []
                 for p, a, kind in zip(clips, audio, kinds):
-                    rt = round_trip(a, model, vocoder=voc, **setting(text))
+                    rt = round_trip(a, EncodeOptions(model=model, **setting(text)), DecodeOptions(vocoder=voc))
                     mine.append({"model": name, "setting": text, "vocoder": voc or default_vocoder(name),
                                  "clip": p.stem, "kind": kind, "kbps": rate_figures(rt.file_size, rt.header)["kbps"],
                                  **scores(a.samples[0], rt.decoded[0], kind, visqol),

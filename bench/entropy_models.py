@@ -27,6 +27,7 @@ from latentcodec.format.rate import transform_of  # noqa: E402
 from latentcodec.format.transform_coder import encode_latent  # noqa: E402
 from latentcodec.models.loader import load_model  # noqa: E402
 from latentcodec.models.registry import DEFAULT_MODEL
+from latentcodec.options import EncodeOptions
 
 
 def dev_latents(corpus: Path) -> list[np.ndarray]:
@@ -34,7 +35,7 @@ def dev_latents(corpus: Path) -> list[np.ndarray]:
     model, out = load_model(DEFAULT_MODEL), []
     with tempfile.TemporaryDirectory() as tmp:
         for clip in sorted(corpus.glob("*.wav")):
-            encode_file(clip, Path(tmp) / "x.alat", model=model, bits=16, zstd_level=0, mono=True)
+            encode_file(clip, Path(tmp) / "x.alat", EncodeOptions(model=model, bits=16, zstd_level=0, mono=True))
             with AlatReader(Path(tmp) / "x.alat") as r:
                 out += [lat for _, _, lat in r]
     return out
@@ -75,7 +76,7 @@ def v1_bits(corpus: Path, zstd: int) -> float:
     model, bits, values = load_model(DEFAULT_MODEL), 0, 0
     with tempfile.TemporaryDirectory() as tmp:
         for clip in sorted(corpus.glob("*.wav")):
-            encode_file(clip, Path(tmp) / "x.alat", model=model, bits=4, zstd_level=zstd, mono=True)
+            encode_file(clip, Path(tmp) / "x.alat", EncodeOptions(model=model, bits=4, zstd_level=zstd, mono=True))
             with AlatReader(Path(tmp) / "x.alat") as r:
                 sizes = r.record_sizes()
                 bits += sum(s - r.record_min for s in sizes) * 8

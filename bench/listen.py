@@ -32,6 +32,7 @@ from latentcodec.format.rate import DEFAULT_QUALITY  # noqa: E402
 from latentcodec.models.loader import Model, load_model  # noqa: E402
 from latentcodec.models.registry import DEFAULT_MODEL
 from latentcodec.vocoders.registry import default_vocoder  # noqa: E402
+from latentcodec.options import EncodeOptions
 
 RATE = 16000
 VOCODER = default_vocoder(DEFAULT_MODEL)  # the default model's own vocoder
@@ -53,7 +54,7 @@ def codec_versions(x: np.ndarray, clip: Path, model: Model, out: Path) -> list[V
     """The default codec's file (kept beside the page) decoded by Griffin-Lim, by the default model's vocoder
     and by the second-stage vocoder."""
     alat = out / f"{clip.stem}.alat"
-    enc = encode_audio(read_audio(clip, mono=True), alat, model, quality=DEFAULT_QUALITY)
+    enc = encode_audio(read_audio(clip, mono=True), alat, EncodeOptions(model=model, quality=DEFAULT_QUALITY))
     kbps = enc.file_size * 8 / (len(x) / RATE) / 1000
     name = f"latentcodec q{DEFAULT_QUALITY:g}"
     return [Version(slug, f"{name} + {label}", kbps, latentcodec.decode(alat, model=model, vocoder=voc)[0])

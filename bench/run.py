@@ -53,6 +53,7 @@ from latentcodec.vocoders.registry import (
     load_vocoder,
 )
 from latentcodec.vocoders.windows import vocode_stream  # noqa: E402
+from latentcodec.options import DecodeOptions, EncodeOptions
 
 BITS = (16, 8, 6, 5, 4, 3, 2)
 ZSTD_LEVEL = DEFAULT_ZSTD
@@ -117,27 +118,27 @@ def rate_distortion(clips: list[Path], quick: bool, visqol: Visqol | None) -> li
             return measured
 
         for q in (DEFAULT_QUALITY,) if quick else QUALITIES:
-            rt = round_trip(audio, model, quality=q)
+            rt = round_trip(audio, EncodeOptions(model=model, quality=q), DecodeOptions())
             add(V2, f"quality {q:g}", rt.file_size, rt.decoded[0], latent_mel_l1_db=rt.latent_mel_l1_db,
                 **(v2_bytes(audio, model, q) if q == DEFAULT_QUALITY else {}))
-        rt = round_trip(audio, model, kbps=6.0)
+        rt = round_trip(audio, EncodeOptions(model=model, kbps=6.0), DecodeOptions())
         add(V2, "--kbps 6", rt.file_size, rt.decoded[0], latent_mel_l1_db=rt.latent_mel_l1_db)
         for voc in (v for v in OTHER_VOCODERS if v != VOCODER):
-            rt = round_trip(audio, model, quality=DEFAULT_QUALITY, vocoder=voc)
+            rt = round_trip(audio, EncodeOptions(model=model, quality=DEFAULT_QUALITY), DecodeOptions(vocoder=voc))
             add(f"{V2} + {voc}", DEFAULT[1], rt.file_size, rt.decoded[0], latent_mel_l1_db=rt.latent_mel_l1_db)
         for setting, opts in ((DEFAULT[1], {"quality": DEFAULT_QUALITY}), ("--kbps 6", {"kbps": 6.0})):
-            rt = round_trip(audio, old_model, vocoder="griffinlim", **opts)
+            rt = round_trip(audio, EncodeOptions(model=old_model, **opts), DecodeOptions(vocoder="griffinlim"))
             add(f"{OLD_MODEL} (0.1.0 model)", setting, rt.file_size, rt.decoded[0],
                 latent_mel_l1_db=rt.latent_mel_l1_db)
-        rt = round_trip(audio, previous, quality=DEFAULT_QUALITY)
+        rt = round_trip(audio, EncodeOptions(model=previous, quality=DEFAULT_QUALITY), DecodeOptions())
         add(f"{PREVIOUS_MODEL} (previous default)", DEFAULT[1], rt.file_size, rt.decoded[0],
             latent_mel_l1_db=rt.latent_mel_l1_db)
         for bits in bits_list:
-            rt = round_trip(audio, model, bits=bits, zstd_level=0)
+            rt = round_trip(audio, EncodeOptions(model=model, bits=bits, zstd_level=0), DecodeOptions())
             measured = add("latentcodec-v1", f"{bits} bit", rt.file_size, rt.decoded[0],
                            latent_mel_l1_db=rt.latent_mel_l1_db)
             with tempfile.TemporaryDirectory() as tmp:
-                z = encode_audio(audio, Path(tmp) / "z.alat", model, bits=bits, zstd_level=ZSTD_LEVEL)
+                z = encode_audio(audio, Path(tmp) / "z.alat", EncodeOptions(model=model, bits=bits, zstd_level=ZSTD_LEVEL))
             same(V1, f"{bits} bit", z.file_size, measured)
         for voc in EXACT_MEL_VOCODERS:
             add(f"{voc}-exact-mel", "no compression", 2 * len(x), exact_mel_vocoded(x, voc).astype(np.float32))
@@ -154,7 +155,7 @@ def rate_distortion(clips: list[Path], quick: bool, visqol: Visqol | None) -> li
 def v2_bytes(audio, model, quality: float) -> dict[str, float]:  # noqa: ANN001
     """What a version-2 file is made of: payload bits per latent value and the share of everything else."""
     with tempfile.TemporaryDirectory() as tmp:
-        encode_audio(audio, Path(tmp) / "x.alat", model, quality=quality)
+        encode_audio(audio, Path(tmp) / "x.alat", EncodeOptions(model=model, quality=quality))
         info = file_info(Path(tmp) / "x.alat")
     h = info["header"]
     values = len(info["records"]) * int(np.prod(h["latent_shape"]))
@@ -169,7 +170,7 @@ def silence_cost(clips: list[Path]) -> list[dict]:
         audio = read_audio(clip, mono=True)
         padded = replace(audio, samples=np.concatenate([audio.samples, np.zeros_like(audio.samples)], axis=1))
         with tempfile.TemporaryDirectory() as tmp:
-            alone, half = (encode_audio(a, Path(tmp) / "x.alat", model) for a in (audio, padded))
+            alone, half = (encode_audio(a, Path(tmp) / "x.alat", EncodeOptions(model=model)) for a in (audio, padded))
             row = {"clip": clip.name, "kbps_alone": alone.file_size * 8 / alone.header.duration / 1000,
                    "kbps_half_silence": half.file_size * 8 / half.header.duration / 1000}
         rows.append({**row, "ratio": row["kbps_half_silence"] / row["kbps_alone"]})

@@ -20,6 +20,7 @@ from latentcodec.audio.mel import log_mel
 from latentcodec.codec import decode_file, encode_file
 from latentcodec.constants import DB_PER_NEPER
 from latentcodec.format.container import AlatReader
+from latentcodec.options import DecodeOptions, EncodeOptions
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"
 
@@ -28,10 +29,10 @@ def coded(clip: Path, tmp: Path, encode: dict[str, Any], decode: dict[str, Any])
     """(every code of the clip's file, log-mel L1 in dB of its decoded audio), coded with the options
     ``encode`` of encode_file and ``decode`` of decode_file."""
     alat, wav = tmp / f"{clip.stem}.alat", tmp / f"{clip.stem}.wav"
-    encode_file(clip, alat, **encode)
+    encode_file(clip, alat, EncodeOptions(**encode))
     with AlatReader(alat) as r:
         codes = np.concatenate([r.codes(*divmod(i, r.header.channels)).ravel() for i in range(r.header.num_records)])
-    decode_file(alat, wav, **decode)
+    decode_file(alat, wav, DecodeOptions(**decode))
     x, y = (read_audio(str(p), mono=True).samples[0] for p in (clip, wav))
     return codes, float(np.abs(log_mel(x) - log_mel(y)).mean() * DB_PER_NEPER)
 

@@ -26,6 +26,7 @@ import soundfile as sf
 import torch
 
 from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel, normalization_stats
+from latentcodec.options import DecodeOptions, EncodeOptions
 from latentcodec.codec import Timings, decode_file, encode_file
 from latentcodec.constants import PRECISIONS
 from latentcodec.models.loader import load_model
@@ -90,13 +91,13 @@ def run(model_ref: str, label: str, wav: Path, seconds: float, batch: int, gl_it
         alat, out = Path(tmp) / "x.alat", Path(tmp) / "y.wav"
         te, td = Timings(), Timings()
         t0 = time.perf_counter()
-        encode_file(wav, alat, model=model, batch_size=batch, device=device, timings=te, precision=precision,
-                    **CODERS[coder])
+        encode_file(wav, alat, EncodeOptions(model=model, batch_size=batch, device=device, precision=precision,
+                                             **CODERS[coder]), timings=te)
         t1 = time.perf_counter()
-        decode_file(alat, out, model=model, batch_size=batch, gl_iters=gl_iters, device=device, timings=td,
-                    vocoder=vocoder)
+        decode_file(alat, out, DecodeOptions(model=model, batch_size=batch, gl_iters=gl_iters, device=device,
+                                             vocoder=vocoder), timings=td)
         t2 = time.perf_counter()
-    params = sum(p.numel() for p in model.vae.parameters())
+    params = sum(p.numel() for p in model.module.parameters())
     stages = {k: seconds / v for k, v in {**te.seconds, **td.seconds}.items() if v > 0}
     return {"model": label, "params_m": params / 1e6,
             "batch": batch, "device": device, "coder": coder, "vocoder": vocoder or default_vocoder(model.name),

@@ -34,6 +34,7 @@ from latentcodec.models.registry import DEFAULT_MODEL
 from latentcodec.vocoders.registry import load_vocoder  # noqa: E402
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder, mel_to_linear
 from latentcodec.vocoders.windows import Vocoder
+from latentcodec.options import DecodeOptions, EncodeOptions
 
 
 def mel_below(voc: GriffinLimVocoder, hz: float) -> None:
@@ -86,7 +87,7 @@ def main() -> None:
         clips = []
         for path in sorted(args.corpus.glob("*.wav")):
             audio, alat = read_audio(path), Path(tmp) / f"{path.stem}.alat"
-            encode_audio(audio, alat, model, quality=args.quality)
+            encode_audio(audio, alat, EncodeOptions(model=model, quality=args.quality))
             clips.append((path.stem, path.stem.split("_")[0], audio.samples[0], alat))
         for label, build in variants(args.vocoders, args.mel_below).items():
             seeds = args.seeds if isinstance(build(0), GriffinLimVocoder) else args.seeds[:1]
@@ -94,7 +95,7 @@ def main() -> None:
             for seed in seeds:
                 voc = build(seed)
                 for stem, kind, ref, alat in clips:
-                    decode_file(alat, Path(tmp) / "d.wav", model, vocoder=voc)
+                    decode_file(alat, Path(tmp) / "d.wav", DecodeOptions(model=model, vocoder=voc))
                     deg = sf.read(str(Path(tmp) / "d.wav"), dtype="float32")[0]
                     rows.append({"seed": seed, "clip": stem, "kind": kind, **scores(ref, deg, kind, visqol)})
             results[label] = rows

@@ -10,44 +10,55 @@ decode files to arrays (1-D for mono unless ``always_2d``), and read latents wit
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import numpy as np
 
 from latentcodec.errors import AudioError, LatentCodecError
 from latentcodec.format.container import AlatReader
 from latentcodec.format.header import MAX_CHANNELS
+from latentcodec.options import DecodeOptions, EncodeOptions, option_names
 
 if TYPE_CHECKING:
     from latentcodec.codec import EncodeResult
-    from latentcodec.models.loader import Model
-    from latentcodec.vocoders.windows import Vocoder
 
 Destination = str | Path | BinaryIO
+Options = TypeVar("Options", EncodeOptions, DecodeOptions)
 
 
 def encode(samples: np.ndarray | str | Path | BinaryIO, sample_rate: int | Destination | None = None,
-           path: Destination | None = None, mono: bool = False, overwrite: bool = True,
+           path: Destination | None = None, options: EncodeOptions | None = None, *, overwrite: bool = True,
            **opts: Any) -> EncodeResult:
     """Encode to a .alat at ``path``: ``samples`` of shape (frames,) or (frames, channels) at ``sample_rate``
     Hz, or an audio file (a path or a binary file object), its rate read from it:
-    ``encode(x, 44100, "x.alat")``, ``encode("in.wav", "x.alat")``.
-
-    Options as :func:`latentcodec.codec.encode_audio`: ``model``, ``quality``, ``kbps``, ``bits``,
-    ``zstd_level``, ``chunk_seconds``, ``batch_size``, ``device``, ``precision``.
+    ``encode(x, 44100, "x.alat")``, ``encode("in.wav", "x.alat", quality=6)``. The options are
+    :class:`latentcodec.options.EncodeOptions`' fields, as an object or by keyword (a keyword overrides the
+    object's field; a misspelt one raises TypeError here).
     """
     from latentcodec.codec import encode_audio, encode_file
 
+    options = _options(EncodeOptions, options, opts, "encode")
     if not isinstance(samples, np.ndarray):
         if path is None and not isinstance(sample_rate, int):
             sample_rate, path = None, sample_rate
         if sample_rate is not None or path is None:
             raise LatentCodecError("encode(audio_file, path): a file's rate is its own; give the .alat path after it")
-        return encode_file(samples, path, mono=mono, overwrite=overwrite, **opts)
+        return encode_file(samples, path, options, overwrite=overwrite)
     if not isinstance(sample_rate, int) or path is None:
         raise LatentCodecError("encode(samples, sample_rate, path): give the rate in Hz and the .alat path")
-    return encode_audio(_audio(samples, sample_rate, mono), path, mono=mono, overwrite=overwrite, **opts)
+    return encode_audio(_audio(samples, sample_rate, options.mono), path, options, overwrite=overwrite)
+
+
+def _options(kind: type[Options], given: Options | None, fields: dict[str, Any], call: str) -> Options:
+    """``given`` (or the defaults) with ``fields`` replaced; a name that is no field fails as Python's own
+    keyword check does, naming the API's function and the options it takes."""
+    unknown = sorted(set(fields) - set(option_names(kind)))
+    if unknown:
+        raise TypeError(f"{call}() got an unexpected keyword argument {unknown[0]!r} (its options: "
+                        f"{', '.join(option_names(kind))})")
+    return replace(given or kind(), **fields)
 
 
 def _audio(samples: np.ndarray, sample_rate: int, mono: bool) -> Any:
@@ -61,19 +72,18 @@ def _audio(samples: np.ndarray, sample_rate: int, mono: bool) -> Any:
     return audio_from_array(samples, sample_rate, mono)
 
 
-def decode(path: str | Path | BinaryIO, always_2d: bool = False, salvage: bool = False,
-           model: Model | str | None = None, vocoder: str | Vocoder | None = None, sample_rate: int | str | None = None,
-           start: float = 0.0, duration: float | None = None, force: bool = False, device: str = "cpu",
-           gl_iters: int | None = None, batch_size: int = 4) -> tuple[np.ndarray, int]:
+def decode(path: str | Path | BinaryIO, always_2d: bool = False, salvage: bool = DecodeOptions.salvage,
+           options: DecodeOptions | None = None, **opts: Any) -> tuple[np.ndarray, int]:
     """Decode a .alat file to (float32 samples, sample rate): (frames,) for one channel unless ``always_2d``,
     else (frames, channels), as soundfile's ``read``. 16 kHz unless ``sample_rate`` ('original' or Hz);
-    ``start``/``duration`` in seconds decode a part; ``vocoder``: a name or a callable (see
-    :func:`latentcodec.codec.decode_blocks`)."""
+    ``start``/``duration`` in seconds decode a part; ``vocoder``: a name or a callable. The options are
+    :class:`latentcodec.options.DecodeOptions`' fields, as an object or by keyword."""
     from latentcodec.codec import decode_blocks
 
-    with AlatReader(path, salvage=salvage) as reader:
-        blocks, rate, frames = decode_blocks(reader, model, vocoder, gl_iters, sample_rate, force, device, batch_size,
-                                             start, duration)
+    options = _options(DecodeOptions, options, {"salvage": salvage or bool(options and options.salvage), **opts},
+                       "decode")
+    with AlatReader(path, salvage=options.salvage) as reader:
+        blocks, rate, frames = decode_blocks(reader, options)
         out = np.concatenate(list(blocks)) if frames else np.zeros((0, reader.header.channels), np.float32)
     return (out if always_2d or out.shape[1] > 1 else out[:, 0]), rate
 

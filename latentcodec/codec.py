@@ -10,11 +10,12 @@ then runs over the joined mel in long overlapping windows.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from itertools import chain
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO
 
 import numpy as np
 import soxr
@@ -29,11 +30,10 @@ from latentcodec.audio.io import (
     write_wav_stream,
 )
 from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
+from latentcodec.constants import OUTPUT_RATES
 from latentcodec.errors import AlatFormatError, LatentCodecError, ModelError
-from latentcodec.fs import atomic_output, check_output, stream_output
 from latentcodec.format.container import AlatReader, AlatWriter
 from latentcodec.format.header import MAX_CHANNELS, Header, stored_mel, writable_problem
-from latentcodec.constants import PRECISIONS
 from latentcodec.format.quantize import BITS, DEFAULT_ZSTD
 from latentcodec.format.rate import (
     DEFAULT_QUALITY,
@@ -44,17 +44,19 @@ from latentcodec.format.rate import (
     transform_of,
 )
 from latentcodec.format.transform_coder import fit_transform
-from latentcodec.runtime.cores import prepare_process
+from latentcodec.fs import atomic_output, check_output, stream_output
 from latentcodec.models.loader import Model, load_model
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
+from latentcodec.options import DecodeOptions, EncodeOptions, RunOptions
+from latentcodec.runtime.cores import prepare_process
 from latentcodec.timings import Timings
 from latentcodec.vocoders.registry import default_vocoder, load_vocoder
-from latentcodec.vocoders.windows import OVERLAP_FRAMES, WINDOW_FRAMES, Vocoder, vocode_stream, window_span
+from latentcodec.vocoders.windows import OVERLAP_FRAMES, WINDOW_FRAMES, Tiling, vocode_stream, window_span
 
 CONTEXT_FRAMES = 32  # mel frames of context each side, or the chunk's own length when shorter (the spec's X <= F)
 MAX_WRITE_FRAMES = 2000  # mel frames: the longest chunk written (20 s) and the longest VAE window decoded whole
-OUTPUT_RATES = (1000, 384000)  # Hz: what decoding resamples to (--sample-rate)
 Progress = Callable[[int, int], None]  # (done, total)
+MelSink = Callable[[int, int, np.ndarray], None]  # (chunk, channel, its decoded (frames, n_mels) log-mel)
 
 
 @dataclass
@@ -88,47 +90,20 @@ def chunk_frames_for(seconds: float) -> int:
     return int(frames)
 
 
-def _resolve_model(model: Model | str | None, device: str, runtime: str = "auto", precision: str = "auto") -> Model:
-    return model if isinstance(model, Model) else load_model(model or DEFAULT_MODEL, device, runtime, precision)
-
-
-def resolve_precision(model: Model, precision: str) -> str:
-    """``float32`` or ``bfloat16``: the encoder's arithmetic (precision.py) on the model's runtime; the onnx
-    runtime has float32 only (choose_runtime sends a bfloat16 request to torch)."""
-    if model.runtime == "onnx":
-        if precision == "bfloat16":
-            raise LatentCodecError("bfloat16 runs on the torch runtime only", "precision")
-        if precision not in PRECISIONS:
-            raise LatentCodecError(f"unknown precision '{precision}': choose one of {', '.join(PRECISIONS)}",
-                                   "precision")
-        return "float32"
-    from latentcodec.runtime.precision import resolve
-    from latentcodec.runtime.torch_vae import device_of
-
-    return resolve(precision, device_of(model.vae))
+def resolve_model(options: RunOptions, name: str | None = None, precision: str = "auto") -> Model:
+    """The options' model, loaded (``name`` or the default where they give none) on their runtime."""
+    if isinstance(options.model, Model):
+        return options.model
+    return load_model(options.model or name or DEFAULT_MODEL, options.device, options.runtime, precision)
 
 
 def encode_mel_windows(model: Model, mels: np.ndarray, precision: str = "float32") -> np.ndarray:
     """(B, frames, n_mels) log-mel windows -> (B, C, frames/4, n_mels/4) posterior means (float32),
-    computed in ``precision`` (see precision.py; float32 on the onnx runtime)."""
-    if model.runtime == "onnx":
-        z = model.vae.encode(mels)
-    else:
-        from latentcodec.runtime.torch_vae import encode_windows
-
-        z = encode_windows(model.vae, mels, precision)
+    computed in ``precision`` (see runtime/precision.py; float32 on the onnx runtime)."""
+    z = model.runner.encode(mels, precision)
     if not np.isfinite(z).all():
         raise ModelError(f"model '{model.name}' produced non-finite latents")
     return z
-
-
-def decode_latent_windows(model: Model, latents: np.ndarray) -> np.ndarray:
-    """(B, C, t, m) latents -> (B, 4t, 4m) log-mel."""
-    if model.runtime == "onnx":
-        return model.vae.decode(latents)
-    from latentcodec.runtime.torch_vae import decode_windows
-
-    return decode_windows(model.vae, latents)
 
 
 @dataclass
@@ -142,9 +117,9 @@ class CoderChoice:
     kbps: float | None = None  # the rate asked for: the step is then chosen on the file's latents
 
 
-def choose_coder(model: Model, bits: int | None = None, zstd_level: int | None = None, quality: float | None = None,
-                 kbps: float | None = None) -> CoderChoice:
+def choose_coder(model: Model, options: EncodeOptions) -> CoderChoice:
     """Version 1 when ``bits`` is given, else the entropy coder at ``kbps`` or ``quality`` (default quality)."""
+    bits, zstd_level, quality, kbps = options.bits, options.zstd_level, options.quality, options.kbps
     if bits is not None:
         if quality is not None or kbps is not None:
             raise LatentCodecError("bits per value select the version-1 quantizer: give no quality or rate with them",
@@ -168,43 +143,25 @@ def choose_coder(model: Model, bits: int | None = None, zstd_level: int | None =
     return CoderChoice(steps=[step] * n, transform=None if k is None else k.tolist(), kbps=kbps)
 
 
-def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | str | None = None, bits: int | None = None,
-                 zstd_level: int | None = None, quality: float | None = None, kbps: float | None = None,
-                 chunk_seconds: float = 5.0, batch_size: int = 4, mono: bool = False, device: str = "cpu",
-                 overwrite: bool = True, progress: Progress | None = None,
-                 timings: Timings | None = None, precision: str = "auto", runtime: str = "auto") -> EncodeResult:
+def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, options: EncodeOptions = EncodeOptions(), *,
+                 overwrite: bool = True, progress: Progress | None = None, timings: Timings | None = None
+                 ) -> EncodeResult:
     """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all; an existing
     file is replaced only with ``overwrite``), or onto a binary stream (stdout: the writer never seeks).
 
     The coder: see :func:`choose_coder` (the entropy coder at the default quality unless told otherwise);
-    the encoder's arithmetic: ``precision`` (precision.py: bfloat16 where the CPU has it natively).
+    the encoder's arithmetic: ``options.precision`` (bfloat16 where the CPU has it natively).
     """
     timings = timings or Timings()
-    streamed = not isinstance(out_path, (str, Path))
-    if not streamed:
+    if isinstance(out_path, (str, Path)):
         check_output(out_path, overwrite)
     prepare_process()
-    model = _resolve_model(model, device, runtime, precision)
-    precision = resolve_precision(model, precision)
-    coder = choose_coder(model, bits, zstd_level, quality, kbps)
-    x = audio.samples
-    chans, n = x.shape
-    if chans > MAX_CHANNELS:
-        raise LatentCodecError(f"{chans} channels: at most {MAX_CHANNELS} are supported", "mono")
-    stats = [normalization_stats(ch) for ch in x]
-    frames = chunk_frames_for(chunk_seconds)
-    ctx = min(CONTEXT_FRAMES, frames)
-    header = Header(channels=chans, num_samples=n, original_rate=audio.original_rate,
-                    original_channels=audio.original_channels, original_frames=audio.original_frames,
-                    input_size=audio.file_size, model_name=model.name, model_fingerprint=model.fingerprint,
-                    offsets=[o for o, _ in stats], gains=[g for _, g in stats], bits=coder.bits,
-                    zstd_level=coder.zstd_level, steps=coder.steps, transform=coder.transform,
-                    mono_downmix=mono and audio.original_channels > 1, chunk_frames=frames, context_frames=ctx,
-                    latent_channels=model.latent_channels)
-    problem = writable_problem(header)
-    if problem:  # a bug rather than an option: every option is checked above, but no file its reader refuses
-        raise LatentCodecError(f"the options make a header the reader refuses: {problem}")
-    records = _latent_records(model, x, stats, header, batch_size, precision, timings, progress)
+    model = resolve_model(options, precision=options.precision)
+    precision = model.runner.precision(options.precision)
+    coder = choose_coder(model, options)
+    header = _header(audio, model, coder, options)
+    records: Iterable[tuple[int, int, np.ndarray]] = \
+        _latent_records(model, audio.samples, header, options.batch_size, precision, timings, progress)
     if header.version >= 2 and coder.transform is None:
         records, header = _fit_transform(records, header)
     if coder.kbps is not None:  # the whole file's latents first: the step is chosen on them
@@ -212,22 +169,45 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, model: Model | s
         with timings.stage("rate_search"):
             step = step_for_rate([z for _, _, z in records], coder.kbps, header)
         header.steps = [step] * header.latent_channels
-    if streamed:
-        with stream_output(getattr(out_path, "name", "<stream>")):
-            size = _write_records(out_path, header, records, timings)
-    else:
+    if isinstance(out_path, (str, Path)):
         with atomic_output(out_path, overwrite) as tmp, open(tmp, "wb") as f:
             size = _write_records(f, header, records, timings)
+    else:
+        with stream_output(getattr(out_path, "name", "<stream>")):
+            size = _write_records(out_path, header, records, timings)
     return EncodeResult(header, size, timings, precision, model.runtime)
+
+
+def _header(audio: Audio, model: Model, coder: CoderChoice, options: EncodeOptions) -> Header:
+    """The file's header before its latents exist (its transform may be fitted on them later)."""
+    x = audio.samples
+    chans, n = x.shape
+    if chans > MAX_CHANNELS:
+        raise LatentCodecError(f"{chans} channels: at most {MAX_CHANNELS} are supported", "mono")
+    stats = [normalization_stats(ch) for ch in x]
+    frames = chunk_frames_for(options.chunk_seconds)
+    ctx = min(CONTEXT_FRAMES, frames)
+    header = Header(channels=chans, num_samples=n, original_rate=audio.original_rate,
+                    original_channels=audio.original_channels, original_frames=audio.original_frames,
+                    input_size=audio.file_size, model_name=model.name, model_fingerprint=model.fingerprint,
+                    offsets=[o for o, _ in stats], gains=[g for _, g in stats], bits=coder.bits,
+                    zstd_level=coder.zstd_level, steps=coder.steps, transform=coder.transform,
+                    mono_downmix=options.mono and audio.original_channels > 1, chunk_frames=frames,
+                    context_frames=ctx, latent_channels=model.latent_channels)
+    problem = writable_problem(header)
+    if problem:  # a bug rather than an option: every option is checked above, but no file its reader refuses
+        raise LatentCodecError(f"the options make a header the reader refuses: {problem}")
+    return header
 
 
 FIT_CHUNKS = 2  # a model without a table: the transform is fitted on the latents of the file's first chunks
 
 
-def _fit_transform(records: Iterator[tuple[int, int, np.ndarray]],
-                   header: Header) -> tuple[Iterator[tuple[int, int, np.ndarray]], Header]:
+def _fit_transform(records: Iterable[tuple[int, int, np.ndarray]],
+                   header: Header) -> tuple[Iterable[tuple[int, int, np.ndarray]], Header]:
     """The decorrelating transform fitted on the first ``FIT_CHUNKS`` chunks of every channel (the whole
     file when shorter), held back so that a stream is still written in one pass; the records, unchanged."""
+    records = iter(records)
     head = [r for _, r in zip(range(FIT_CHUNKS * header.channels), records)]
     k = fit_transform([z for _, _, z in head])
     return chain(head, records), replace(header, transform=k.tolist())
@@ -245,10 +225,11 @@ def _write_records(f: BinaryIO, header: Header, records: Iterable[tuple[int, int
     return size
 
 
-def _latent_records(model: Model, x: np.ndarray, stats: list[tuple[float, float]], header: Header, batch_size: int,
-                    precision: str, timings: Timings, progress: Progress | None) -> Iterator[tuple[int, int, np.ndarray]]:
+def _latent_records(model: Model, x: np.ndarray, header: Header, batch_size: int, precision: str, timings: Timings,
+                    progress: Progress | None) -> Iterator[tuple[int, int, np.ndarray]]:
     """(chunk, channel, float16 latent) in file order, the VAE run on ``batch_size`` windows at a time."""
     frames, ctx = header.chunk_frames, header.context_frames
+    stats = list(zip(header.offsets, header.gains))
     jobs = [divmod(i, header.channels) for i in range(header.num_records)]
     keep = slice(ctx // 4, ctx // 4 + frames // 4)
     for b in range(0, len(jobs), batch_size):
@@ -269,26 +250,26 @@ def _latent_records(model: Model, x: np.ndarray, stats: list[tuple[float, float]
             progress(b + len(batch), len(jobs))
 
 
-def encode_file(in_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO, mono: bool = False,
-                overwrite: bool = True, **kwargs) -> EncodeResult:
-    """Read any audio file (or stream) and encode it (see :func:`encode_audio` for the options)."""
+def encode_file(in_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO,
+                options: EncodeOptions = EncodeOptions(), *, overwrite: bool = True, progress: Progress | None = None,
+                timings: Timings | None = None) -> EncodeResult:
+    """Read any audio file (or stream) and encode it (see :func:`encode_audio`)."""
     if isinstance(out_path, (str, Path)):
         check_output(out_path, overwrite, in_path if isinstance(in_path, (str, Path)) else None)
-    timings = kwargs.pop("timings", None) or Timings()
+    timings = timings or Timings()
     with timings.stage("load_resample"):
-        audio = read_audio(in_path, mono=mono)
-    return encode_audio(audio, out_path, mono=mono, overwrite=overwrite, timings=timings, **kwargs)
+        audio = read_audio(in_path, mono=options.mono)
+    return encode_audio(audio, out_path, options, overwrite=overwrite, progress=progress, timings=timings)
 
 
-def model_for_file(header: Header, model: Model | str | None, force: bool, device: str,
-                   runtime: str = "auto") -> Model:
-    """The model the caller gives, or else the shipped model the file names; other weights only with
-    ``force``. A file never chooses code or weights: a name that is not shipped (a folder, a hub id) is
-    refused before anything is loaded, so no file's contents reach the disk or the network."""
-    if model is None and header.model_name not in shipped_models():
-        raise ModelError(f"file names model '{header.model_name}', which is not shipped with latentcodec: pass it "
-                         f"with --model (API: model=) to decode with it")
-    m = _resolve_model(model or header.model_name, device, runtime)
+def model_for_file(header: Header, options: RunOptions, force: bool = False) -> Model:
+    """The options' model, or else the shipped model the file names; other weights only with ``force``.
+    A file never chooses code or weights: a name that is not shipped (a folder, a hub id) is refused before
+    anything is loaded, so no file's contents reach the disk or the network."""
+    if options.model is None and header.model_name not in shipped_models():
+        raise ModelError(f"file names model '{header.model_name}', which is not shipped with latentcodec: the "
+                         f"model itself must be given to decode it", "model")
+    m = resolve_model(options, header.model_name)
     if m.fingerprint != header.model_fingerprint and not force:
         raise ModelError(f"model '{m.name}' has other weights than the ones that made this file "
                          f"('{header.model_name}', fingerprint {header.model_fingerprint.hex()[:12]})", "force")
@@ -348,7 +329,7 @@ class _MelSource:
     for the chunks in ``chunks`` (a seek decodes only those; their neighbours' latents are read as context)."""
 
     def __init__(self, reader: AlatReader, model: Model, batch_size: int, timings: Timings,
-                 progress: Progress | None, mel_sink: Callable[[int, int, np.ndarray], None] | None,
+                 progress: Progress | None, mel_sink: MelSink | None,
                  chunks: range | None = None):
         self.r, self.model, self.batch, self.t = reader, model, batch_size, timings
         self.progress, self.sink = progress, mel_sink
@@ -388,7 +369,7 @@ class _MelSource:
             with self.t.stage("vae_decode"):
                 for i in range(0, len(pieces), self.batch):
                     batch = np.stack([piece for _, _, piece in pieces[i:i + self.batch]])
-                    out = decode_latent_windows(self.model, batch)
+                    out = self.model.runner.decode(batch)
                     for ((k, c), a, piece), m in zip(pieces[i:i + self.batch], out):
                         n = 4 * (piece.shape[1] - 2 * ctx)
                         mel = mels.setdefault((k, c), np.full((h.chunk_frames, h.mel.n_mels), floor, np.float32))
@@ -397,9 +378,8 @@ class _MelSource:
                             raise AlatFormatError(f"{self.r.where}: chunk {k} channel {c}: its latents decode to "
                                                   f"non-finite mel values (far outside the model's range)")
         for k, c in jobs:
-            mel = mels.get((k, c))
-            if mel is None:  # lost in salvage: silence
-                mel = np.full((h.chunk_frames, h.mel.n_mels), floor, np.float32)
+            lost = np.full((h.chunk_frames, h.mel.n_mels), floor, np.float32)  # lost in salvage: silence
+            mel = mels.get((k, c), lost)
             if self.sink:
                 self.sink(k, c, mel)
             self.queues[c].append(mel)
@@ -418,13 +398,13 @@ class _MelSource:
             yield self.queues[c].popleft()
 
 
-def decoded_mel(reader: AlatReader, model: Model | str | None = None, force: bool = False, device: str = "cpu",
-                batch_size: int = 4, runtime: str = "auto") -> np.ndarray:
+def decoded_mel(reader: AlatReader, options: DecodeOptions = DecodeOptions()) -> np.ndarray:
     """The log-mel the VAE decodes from an open file, before any vocoder, in the file's normalised level:
     (channels, num_samples // hop + 1, n_mels), frame t centred on sample t * hop."""
     h = reader.header
     check_decodable(h, reader.where)
-    source = _MelSource(reader, model_for_file(h, model, force, device, runtime), batch_size, Timings(), None, None)
+    model = model_for_file(h, options, options.force)
+    source = _MelSource(reader, model, options.batch_size, Timings(), None, None)
     frames = h.num_samples // h.mel.hop + 1
     return np.stack([np.concatenate(list(source.blocks(c)))[:frames] for c in range(h.channels)])
 
@@ -446,40 +426,41 @@ def output_rate(header: Header, sample_rate: int | str | None) -> int:
 
 
 def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO,
-                model: Model | str | None = None, overwrite: bool = True, timings: Timings | None = None, **opts: Any) -> DecodeResult:
+                options: DecodeOptions = DecodeOptions(), *, overwrite: bool = True, progress: Progress | None = None,
+                timings: Timings | None = None, mel_sink: MelSink | None = None) -> DecodeResult:
     """Decode a .alat file to audio of the input's duration, in the format ``out_path``'s suffix names
     (written whole or not at all; an existing file is replaced only with ``overwrite``), or as a WAV onto
-    a binary stream (stdout). ``alat_path`` may be a stream too. Options: :func:`decode_blocks`."""
+    a binary stream (stdout). ``alat_path`` may be a stream too. See :func:`decode_blocks`."""
     timings = timings or Timings()
-    streamed = not isinstance(out_path, (str, Path))
-    if not streamed:
+    fmt = WRITE_FORMATS[".wav"]  # onto a stream
+    if isinstance(out_path, (str, Path)):
         fmt = output_format(out_path)
         check_output(out_path, overwrite, alat_path if isinstance(alat_path, (str, Path)) else None)
-    with AlatReader(alat_path, salvage=opts.pop("salvage", False)) as reader:
+    with AlatReader(alat_path, salvage=options.salvage) as reader:
         h = reader.header
         check_decodable(h, reader.where)  # before any model is loaded
-        force = opts.pop("force", False)
-        m = model_for_file(h, model, force, opts.get("device", "cpu"), opts.pop("runtime", "auto"))
-        blocks, rate, frames_out = decode_blocks(reader, m, force=force, timings=timings, **opts)
-        check_rate(WRITE_FORMATS[".wav"] if streamed else fmt, rate, str(out_path) if not streamed else "<stdout>")
+        m = model_for_file(h, options, options.force)
+        blocks, rate, frames_out = decode_blocks(reader, replace(options, model=m), progress=progress,
+                                                 mel_sink=mel_sink, timings=timings)
+        named = isinstance(out_path, (str, Path))
+        check_rate(fmt, rate, str(out_path) if named else "<stdout>")
         blocks = _timed(blocks, timings, "write")
-        if streamed:
-            with stream_output(getattr(out_path, "name", "<stream>")):
-                written = write_wav_stream(out_path, blocks, rate, h.channels, frames_out)
-        else:
+        if isinstance(out_path, (str, Path)):
             with atomic_output(out_path, overwrite) as tmp:
                 written = write_audio(tmp, blocks, rate, h.channels, fmt, str(out_path))
+        else:
+            with stream_output(getattr(out_path, "name", "<stream>")):
+                written = write_wav_stream(out_path, blocks, rate, h.channels, frames_out)
         return DecodeResult(h, rate, written, list(reader.lost), timings, m.runtime)
 
 
-def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder: str | Vocoder | None = None,
-                  gl_iters: int | None = None, sample_rate: int | str | None = None, force: bool = False,
-                  device: str = "cpu", batch_size: int = 4, start: float = 0.0, duration: float | None = None,
-                  progress: Progress | None = None, mel_sink: Callable[[int, int, np.ndarray], None] | None = None,
-                  timings: Timings | None = None, runtime: str = "auto") -> tuple[Iterator[np.ndarray], int, int]:
+def decode_blocks(reader: AlatReader, options: DecodeOptions = DecodeOptions(), *, progress: Progress | None = None,
+                  mel_sink: MelSink | None = None, timings: Timings | None = None
+                  ) -> tuple[Iterator[np.ndarray], int, int]:
     """The decoded audio of an open file as (frames, channels) float32 blocks in [-1, 1]; returns
-    (blocks, sample rate, frames in all). 16 kHz unless ``sample_rate`` ('original' or Hz). ``vocoder``: a
-    name (None: the one the registry pairs with the file's model) or a :data:`vocoder.Vocoder` itself.
+    (blocks, sample rate, frames in all). 16 kHz unless ``options.sample_rate`` ('original' or Hz);
+    ``options.vocoder``: a name (None: the one the registry pairs with the file's model) or a
+    :data:`vocoders.windows.Vocoder` itself.
 
     ``start`` and ``duration`` (seconds) decode a part: only its chunks and their neighbours are read and
     decoded, and the vocoder runs only the windows that cover it, so the samples are those of the same
@@ -488,20 +469,21 @@ def decode_blocks(reader: AlatReader, model: Model | str | None = None, vocoder:
     timings = timings or Timings()
     h = reader.header
     check_decodable(h, reader.where)
-    rate = output_rate(h, sample_rate)
+    rate = output_rate(h, options.sample_rate)
     prepare_process()
-    m = model_for_file(h, model, force, device, runtime)
-    voc = vocoder if callable(vocoder) else load_vocoder(vocoder or default_vocoder(m.name), h.mel, m, m.device,
-                                                         gl_iters, m.runtime)
-    span = sample_span(h, start, duration)
+    m = model_for_file(h, options, options.force)
+    voc = options.vocoder if callable(options.vocoder) else \
+        load_vocoder(options.vocoder or default_vocoder(m.name), h.mel, m, m.device, options.gl_iters, m.runtime)
+    span = sample_span(h, options.start, options.duration)
     total = h.num_chunks * h.chunk_frames
-    windows, first_frame, first_sample = window_span(*span, total, h.num_samples, h.mel.hop)
+    tiling = Tiling(hop=h.mel.hop)
+    windows, first_frame, first_sample = window_span(*span, total, h.num_samples, tiling)
     last_frame = min(total, windows.stop * WINDOW_FRAMES + OVERLAP_FRAMES)
     chunks = range(first_frame // h.chunk_frames, -(-last_frame // h.chunk_frames))
-    source = _MelSource(reader, m, batch_size, timings, progress, mel_sink, chunks)
+    source = _MelSource(reader, m, options.batch_size, timings, progress, mel_sink, chunks)
     frames_out = output_frames(h, rate) if span == (0, h.num_samples) \
         else int(round((span[1] - span[0]) * rate / h.mel.sample_rate))
-    streams = [vocode_stream(source.blocks(c), total, h.num_samples, voc, float(np.log(h.mel.log_floor)), h.mel.hop,
+    streams = [vocode_stream(source.blocks(c), total, h.num_samples, voc, float(np.log(h.mel.log_floor)), tiling,
                              windows=windows, first_frame=chunks.start * h.chunk_frames) for c in range(h.channels)]
     blocks = _output_blocks(streams, h, span[0] - first_sample, span[1] - span[0], rate, frames_out, timings)
     return blocks, rate, frames_out
@@ -542,11 +524,11 @@ def _output_blocks(streams: list[Iterator[np.ndarray]], h: Header, skip: int, le
         if rate != h.mel.sample_rate else None
     pos, written = -skip, 0  # pos: the stream's position relative to the first sample wanted
     while written < frames_out:
-        last = pos >= length
+        last, segs = pos >= length, []
         if not last:
-            with timings.stage("vocoder"):
-                segs = [next(s, None) for s in streams]
-            last = segs[0] is None
+            with timings.stage("vocoder"):  # the channels' streams end together
+                segs = [seg for s in streams if (seg := next(s, None)) is not None]
+            last = not segs
         y = np.zeros((0, h.channels), np.float32)
         if not last:
             with np.errstate(over="ignore"):  # a forged tiny gain: inf, clipped to full scale below

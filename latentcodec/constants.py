@@ -11,6 +11,7 @@ DEFAULT_ZSTD = 19  # ~2 ms per 5 s chunk; saves a quarter of the 4-bit bytes on 
 DEFAULT_QUALITY = 4.0  # the version-2 coder's quality when none is given (step 0.4)
 QUALITY_RANGE = (-4.0, 12.0)  # steps 6.4 .. 0.025
 MIN_KBPS, MAX_KBPS = 0.5, 64.0
+OUTPUT_RATES = (1000, 384000)  # Hz: what decoding resamples to
 
 DEFAULT_GL_ITERS = 16  # on the dev clips 32 iterations gave the same log-mel L1 (+-0.01 dB) at 1.2x the decode time
 PRECISIONS = ("auto", "float32", "bfloat16")  # the encoder's arithmetic (precision.py)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import io
 import os
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Sequence
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -27,8 +28,16 @@ except ImportError as e:  # the plain install has no torch
 
 from latentcodec.errors import AlatFormatError, LatentCodecError
 from latentcodec.format.container import AlatReader
-from latentcodec.format.shards import (MEMBER_SUFFIX, Member, Source, open_source, read_table, refuse_twice,
-                                       stream_members, walk)
+from latentcodec.format.shards import (
+    MEMBER_SUFFIX,
+    Member,
+    Source,
+    open_source,
+    read_table,
+    refuse_twice,
+    stream_members,
+    walk,
+)
 
 OPEN_FILES = 64  # readers kept open per process; more files than this are reopened as needed
 
@@ -49,7 +58,7 @@ class _Strings:
         return self.bytes[start:int(self.ends[i])].tobytes().decode("utf-8", "surrogateescape")
 
     @staticmethod
-    def join(parts: list["_Strings"]) -> "_Strings":
+    def join(parts: list[_Strings]) -> _Strings:
         out = _Strings([])
         out.bytes = np.concatenate([p.bytes for p in parts] or [np.zeros(0, np.uint8)])
         lengths = [np.diff(p.ends, prepend=0) for p in parts]

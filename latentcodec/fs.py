@@ -8,9 +8,9 @@ import fcntl
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from latentcodec.errors import LatentCodecError
 

@@ -8,11 +8,11 @@ from collections import Counter
 from pathlib import Path
 
 from latentcodec.errors import LatentCodecError
-from latentcodec.fs import is_folder, lookup
 from latentcodec.format.container import AlatReader
 from latentcodec.format.header import Header
 from latentcodec.format.rate import DEFAULT_QUALITY, step_for_quality
 from latentcodec.format.shards import Member, members, open_source, sources_under
+from latentcodec.fs import is_folder, lookup
 from latentcodec.models.registry import shipped_models
 
 
@@ -37,17 +37,10 @@ def coder_summary(h: Header) -> dict:
     """The coder settings of a file: version 1's bits and zstd level, or version 2's step and quality."""
     if h.version == 1:
         return {"format_version": 1, "bits": h.bits, "zstd_level": h.zstd_level}
+    assert h.steps, "the reader refuses a version-2+ header without steps"
     step = h.steps[0]
     quality = DEFAULT_QUALITY - 2 * math.log2(step / step_for_quality(DEFAULT_QUALITY))
     return {"format_version": h.version, "step": step, "quality": round(quality, 3)}
-
-
-def coder_text(h: Header) -> str:
-    """One phrase for the coder settings, e.g. '4 bits, zstd 19' or 'entropy-coded, quality 4 (step 0.4)'."""
-    c = coder_summary(h)
-    if c["format_version"] == 1:
-        return f"{c['bits']} bits" + (f", zstd {c['zstd_level']}" if c["zstd_level"] else ", no zstd")
-    return f"entropy-coded, quality {c['quality']:g} (step {c['step']:.4g})"
 
 
 def file_info(path: str | Path) -> dict:
@@ -58,7 +51,7 @@ def file_info(path: str | Path) -> dict:
     size = os.stat(path).st_size
     payload = sum(s - record_min for s in sizes)
     records = [{"chunk": i // h.channels, "channel": i % h.channels, "bytes": s} for i, s in enumerate(sizes)]
-    return {"path": str(path), "header": h.to_dict(), "coder_text": coder_text(h), **rate_figures(size, h),
+    return {"path": str(path), "header": h.to_dict(), "coder": coder_summary(h), **rate_figures(size, h),
             "payload_bytes": payload,
             "overhead_bytes": size - payload, "records": records,
             "model_shipped": h.model_name in shipped_models()}
@@ -101,45 +94,18 @@ def collection_info(path: Path) -> dict:
             "format_versions": {str(k): v for k, v in sorted(versions.items())}, "failures": failures}
 
 
-def _counts(d: dict) -> str:
-    return ", ".join(f"{k} ({v})" for k, v in d.items()) or "none"
+def shipped_info() -> dict:
+    """The VAEs this package ships (name, default, paired vocoder, fingerprint, bytes on disk, summary) and
+    the vocoders a user chooses from."""
+    from latentcodec.models.loader import load_model
+    from latentcodec.models.registry import DEFAULT_MODEL, summary
+    from latentcodec.vocoders.registry import BUILTIN_VOCODERS, default_vocoder, shipped_vocoders, vocoder_names
 
-
-def collection_text(info: dict) -> str:
-    """The lines `alat info` prints for :func:`collection_info`'s dict."""
-    in_shards = f" in {info['shards']} shards" if info["shards"] else ""
-    return "\n".join([
-        f"{info['path']}: {info['files']} .alat files{in_shards}, {info['hours_of_audio']:.3f} h of audio"
-        + (f", {len(info['failures'])} unreadable" if info["failures"] else ""),
-        f"  models    {_counts(info['models'])}",
-        f"  versions  {_counts(info['format_versions'])}",
-        f"  size      {info['alat_bytes']:,} bytes of .alat files, {info['kbps']:.2f} kbps; {info['bytes_on_disk']:,} "
-        f"bytes on disk, {info['kbps_on_disk']:.2f} kbps"])
-
-
-def last_chunk_text(h: dict) -> str:
-    """Version 3's short last chunk, in words; nothing when it holds a whole chunk."""
-    frames = h["last_chunk_frames"]
-    return "" if frames == h["latent_shape"][1] else f" (the last one {frames} frames, what covers the audio)"
-
-
-def info_text(info: dict) -> str:
-    """The lines `alat info` prints for :func:`file_info`'s dict."""
-    h = info["header"]
-    chunk_s = h["chunk_frames"] * h["mel"]["hop"] / h["mel"]["sample_rate"]
-    return "\n".join([
-        f"{info['path']}: .alat version {h['format_version']}, written by {h['tool_version']}",
-        f"  audio     {h['duration_s']:.3f} s, {h['channels']} ch coded at {h['mel']['sample_rate']} Hz "
-        f"({h['num_samples']} samples); input {h['original_rate']} Hz, {h['original_channels']} ch"
-        f"{', mixed to mono' if h['mono_downmix'] else ''}",
-        f"  model     {h['model_name']} (fingerprint {h['model_fingerprint'][:16]}"
-        f"{', shipped with this package' if info['model_shipped'] else ', not shipped: decode with --model DIR'})",
-        f"  latent    {'x'.join(map(str, h['latent_shape']))} ({h['latent_axes']}) per {chunk_s:g} s chunk, "
-        f"{h['num_chunks']} chunks{last_chunk_text(h)}; {info['coder_text']}",
-        f"  size      {info['bytes']:,} bytes on disk ({info['payload_bytes']:,} payload, "
-        f"{info['overhead_bytes']:,} header/stats/CRC/index), {info['kbps']:.2f} kbps",
-        f"  ratios    {info['ratio_vs_pcm16_16k']:.1f}x vs 16-bit PCM at 16 kHz, "
-        f"{info['ratio_vs_pcm16_original']:.1f}x vs 16-bit PCM at {h['original_rate']} Hz x "
-        f"{h['original_channels']} ch, {info['ratio_vs_input_file']:.1f}x vs the input file",
-        "  chunks    " + " ".join(str(r["bytes"]) for r in info["records"][:24])
-        + (" ..." if len(info["records"]) > 24 else "")])
+    vaes = [{"name": n, "default": n == DEFAULT_MODEL, "vocoder": default_vocoder(n),
+             "fingerprint": load_model(n).fingerprint.hex(),
+             "bytes": sum(p.stat().st_size for p in folder.iterdir()), "summary": summary(folder)}
+            for n, folder in shipped_models().items()]
+    shipped = shipped_vocoders()
+    vocoders = [{"name": n, "summary": BUILTIN_VOCODERS[n] if n in BUILTIN_VOCODERS else summary(shipped[n])}
+                for n in vocoder_names()]
+    return {"models": vaes, "vocoders": vocoders}

@@ -47,7 +47,7 @@ def main() -> None:
         first.setdefault("original", mel)
         rows["original"].append((0.0, *contrasts(mel)))
         for name, m in models.items():
-            out = decode_windows(m.vae, encode_windows(m.vae, mel[None]))[0]
+            out = decode_windows(m.module, encode_windows(m.module, mel[None]))[0]
             first.setdefault(name, out)
             rows[name].append((float(np.abs(out - mel).mean() * DB_PER_NEPER), *contrasts(out)))
     print(f"{len(clips)} speech clips; log-mel L1 dB, contrast along frequency and time, dB")

@@ -233,7 +233,7 @@ def main() -> None:
     args = ap.parse_args()
     base = load_model(args.model, runtime="torch")
     channels = [int(c) for c in args.channels.split(",")]
-    wide = base.vae.to(memory_format=torch.contiguous_format)
+    wide = base.module.to(memory_format=torch.contiguous_format)
     vae, kept = prune(wide, channels)
     refit(wide, vae.eval(), kept, calibration_crops(args.data, args.crops, 192))
     history = distill(wide, vae, calibration_crops(args.data, args.distill_crops, 192), args.distill_steps) \

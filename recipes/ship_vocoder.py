@@ -1,8 +1,8 @@
 """Copy a trained vocoder (an ``alat train-vocoder`` output folder) into the package as float16
 safetensors (half the size; the loader computes in float32), with its training record.
 
-    python recipes/ship_vocoder.py /data/vocoder-run latentcodec/weights/vocoders/latentcodec-vocos-v1
-    python recipes/ship_vocoder.py /data/maggl-s2 latentcodec/weights/vocoders/latentcodec-maggl-small-v2 --gl-iters 8
+    python recipes/ship_vocoder.py /data/vocoder-run latentcodec/weights/latentcodec-vocos-v1
+    python recipes/ship_vocoder.py /data/maggl-s2 latentcodec/weights/latentcodec-maggl-small-v2 --gl-iters 8
 
 Only the generator ships (the discriminators and optimisers stay in the run's checkpoint.safetensors, from
 which ``--resume`` goes on). ``--gl-iters`` sets a magnitude network's Griffin-Lim iterations when a

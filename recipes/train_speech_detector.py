@@ -1,7 +1,7 @@
 """Fit the speech detector of a routed vocoder (``latentcodec/routed_vocoder.py``) on the mels that a VAE
 decodes from training audio, and write the router's folder.
 
-    python recipes/train_speech_detector.py /data/alat-train latentcodec/weights/vocoders/latentcodec-maggl-routed-v1 \
+    python recipes/train_speech_detector.py /data/alat-train latentcodec/weights/latentcodec-maggl-routed-v1 \
         --val ../shared/corpus/dev
 
 A seeded sample of files of each kind (at most ``--seconds`` of each, from a random start) is coded at the

@@ -21,6 +21,7 @@ import numpy as np
 
 from latentcodec.errors import AlatFormatError, LatentCodecError
 from latentcodec.format.container import AlatReader
+from latentcodec.options import DecodeOptions
 from tests.alat_fixtures import make_file, make_header
 
 MEMORY_SLOPE, MEMORY_PER_VALUE, MEMORY_BASE = 16, 64, 2 << 20  # bytes: per file byte, per latent value, fixed
@@ -237,7 +238,7 @@ def _decode(data: bytes, model: Any, tally: Tally) -> str | None:
     t = time.perf_counter()
     try:
         with AlatReader(io.BytesIO(data)) as r:
-            blocks, _, frames = decode_blocks(r, model, vocoder=GriffinLimVocoder(1), force=True)
+            blocks, _, frames = decode_blocks(r, DecodeOptions(model=model, vocoder=GriffinLimVocoder(1), force=True))
             y = np.concatenate(list(blocks))
             channels = r.header.channels
     except LatentCodecError:

@@ -16,7 +16,10 @@ from latentcodec.codec import FIT_CHUNKS, encode_audio
 from latentcodec.format.container import AlatReader
 from latentcodec.format.transform_coder import fit_transform
 from latentcodec.models.loader import load_model
+from latentcodec.options import EncodeOptions
 from tests.conftest import tone
+
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
 
 AUDIOLDM2_VAE = dict(in_channels=1, out_channels=1, latent_channels=8, block_out_channels=(128, 256, 512),
                      layers_per_block=2, norm_num_groups=32, down_block_types=("DownEncoderBlock2D",) * 3,
@@ -36,7 +39,7 @@ def audioldm2_sized(tmp_path_factory) -> str:
 
 def _latents(path, model) -> list[np.ndarray]:
     buf = io.BytesIO()
-    encode_audio(read_audio(path, mono=True), buf, model, bits=16, zstd_level=0, precision="float32")
+    encode_audio(read_audio(path, mono=True), buf, EncodeOptions(model=model, bits=16, zstd_level=0, precision="float32"))
     buf.seek(0)
     with AlatReader(buf) as r:
         return [z for _, _, z in r]
@@ -47,7 +50,7 @@ def test_a_model_without_a_table_codes_with_the_files_own_transform(tmp_path, ma
     assert model.coder is None
     src = make_wav("a.wav", 17.0, 16000, 1)  # 4 chunks: the transform is fitted on the first FIT_CHUNKS
     buf = io.BytesIO()
-    encode_audio(read_audio(src, mono=True), buf, model, precision="float32")
+    encode_audio(read_audio(src, mono=True), buf, EncodeOptions(model=model, precision="float32"))
     buf.seek(0)
     with AlatReader(buf) as r:
         k = np.asarray(r.header.transform)
@@ -73,7 +76,7 @@ def test_calibrate_writes_the_table_the_encoder_then_uses(capsys, tmp_path, audi
     assert main(args) == 1 and "exists" in capsys.readouterr().err  # not replaced without -y
     model = load_model(audioldm2_sized)
     buf = io.BytesIO()
-    encode_audio(read_audio(data / "sub" / "1.wav", mono=True), buf, model)
+    encode_audio(read_audio(data / "sub" / "1.wav", mono=True), buf, EncodeOptions(model=model))
     buf.seek(0)
     with AlatReader(buf) as r:
         assert np.array_equal(np.asarray(r.header.transform), k.astype(np.float16).astype(np.float64))

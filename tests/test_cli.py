@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from latentcodec.cli import main
+from latentcodec.options import EncodeOptions
 
 
 def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
@@ -172,7 +173,7 @@ def test_library_errors_name_no_options(tmp_path, make_wav, tiny_model) -> None:
     from latentcodec.errors import LatentCodecError
 
     with pytest.raises(LatentCodecError) as e:
-        encode_file(make_wav("x.wav", 1.0), tmp_path / "x.alat", model=tiny_model, chunk_seconds=0.001)
+        encode_file(make_wav("x.wav", 1.0), tmp_path / "x.alat", EncodeOptions(model=tiny_model, chunk_seconds=0.001))
     assert e.value.param == "chunk_seconds" and "--" not in str(e.value)
 
 

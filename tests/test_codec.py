@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from latentcodec.audio.mel import log_mel, normalization_stats
-from latentcodec.codec import decode_latent_windows, encode_mel_windows, latent_window
+from latentcodec.codec import encode_mel_windows, latent_window
 from latentcodec.metrics import DB_PER_NEPER
 from latentcodec.models.loader import load_model
 from tests.conftest import tone
@@ -15,7 +15,7 @@ from tests.conftest import tone
 def _chunked(model, chunks: list[np.ndarray], ctx: int) -> np.ndarray:
     get = lambda j: chunks[j] if 0 <= j < len(chunks) else None  # noqa: E731
     frames = chunks[0].shape[1] * 4
-    return np.concatenate([decode_latent_windows(model, latent_window(get, k, ctx)[None])[0]
+    return np.concatenate([model.runner.decode(latent_window(get, k, ctx)[None])[0]
                            [4 * ctx:4 * ctx + frames] for k in range(len(chunks))])
 
 
@@ -28,7 +28,7 @@ def test_context_removes_seams() -> None:
     off, gain = normalization_stats(x)
     mel = log_mel((x - off) * gain)[:1500]
     z = encode_mel_windows(model, mel[None])[0]
-    whole = decode_latent_windows(model, z[None])[0]
+    whole = model.runner.decode(z[None])[0]
     chunks = [z[:, i * 125:(i + 1) * 125] for i in range(3)]
     border = np.r_[490:510, 990:1010]  # 10 frames (0.1 s) either side of each seam
     with_ctx = np.abs(_chunked(model, chunks, 8) - whole)[border] * DB_PER_NEPER

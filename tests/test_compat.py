@@ -17,6 +17,7 @@ from latentcodec.format.container import AlatReader
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["onnx", "torch"])
 @pytest.mark.parametrize("stem, model, version, tool", [("v0.1.0_small", "latentcodec-small", 1, "0.1.0"),
                                                          ("small_v2", "latentcodec-small-v2", 2, "0.1.0"),

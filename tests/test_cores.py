@@ -12,6 +12,7 @@ import torch
 from latentcodec.audio.mel import log_mel
 from latentcodec.metrics import log_mel_distance
 from latentcodec.runtime import cores
+from latentcodec.options import DecodeOptions, EncodeOptions
 
 
 @pytest.fixture
@@ -51,6 +52,7 @@ def test_preparing_the_process_puts_blas_on_one_thread_once() -> None:
     assert np.zeros(10 << 20, np.uint8).sum() == 0  # allocation still works with freed memory kept
 
 
+@pytest.mark.slow
 def test_a_decode_split_over_cores_gives_the_samples_of_one_on_one_core(threads, tiny_model, tmp_path) -> None:
     """Seven chunks of 2 channels in batches of 4 windows: the decode on 2 threads gives the 1-thread
     decode's samples with a neural vocoder (float rounding of the split batches aside), and with
@@ -61,12 +63,13 @@ def test_a_decode_split_over_cores_gives_the_samples_of_one_on_one_core(threads,
 
     x = tone(13.0, 16000, 2).T.copy()
     threads(1)
-    encode_audio(Audio(x, 16000, 2, x.shape[1], 0), tmp_path / "x.alat", tiny_model, chunk_seconds=2.0)
+    encode_audio(Audio(x, 16000, 2, x.shape[1], 0), tmp_path / "x.alat",
+                 EncodeOptions(model=tiny_model, chunk_seconds=2.0))
     outs = {}
     for n in (1, 2):
         threads(n)
         for voc in ("griffinlim", "hifigan"):
-            decode_file(tmp_path / "x.alat", tmp_path / f"{voc}{n}.wav", vocoder=voc, model=tiny_model)
+            decode_file(tmp_path / "x.alat", tmp_path / f"{voc}{n}.wav", DecodeOptions(vocoder=voc, model=tiny_model))
             outs[voc, n] = sf.read(tmp_path / f"{voc}{n}.wav", dtype="int16")[0].astype(np.int32)
     assert outs["hifigan", 1].shape == outs["griffinlim", 2].shape == (x.shape[1], 2)
     assert np.abs(outs["hifigan", 1] - outs["hifigan", 2]).max() <= 4

@@ -1,6 +1,7 @@
 """Folder mode through the real CLI: a nested tree, one broken file, worker processes, a resumed run."""
 from __future__ import annotations
 
+import pytest
 import json
 import os
 import subprocess
@@ -11,6 +12,8 @@ import numpy as np
 import soundfile as sf
 
 from tests.conftest import tone
+
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
 
 ALAT = str(Path(sys.executable).parent / "alat")
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,15 +91,16 @@ def test_worker_threads_keep_a_single_calls_count() -> None:
     call's, so the same bytes), N workers share it out, --threads sets it."""
     import torch
 
-    from latentcodec.jobs.worker import init_worker
+    from latentcodec.jobs.worker import WorkerSetup, init_worker
+    from latentcodec.options import DecodeOptions
 
     default = torch.get_num_threads()
     try:
-        init_worker("decode", {"device": "cpu"}, None)
+        init_worker(WorkerSetup("decode", DecodeOptions(device="cpu")))
         assert torch.get_num_threads() == default
-        init_worker("decode", {"device": "cpu"}, None, workers=2)
+        init_worker(WorkerSetup("decode", DecodeOptions(device="cpu"), workers=2))
         assert torch.get_num_threads() == max(1, default // 2)
-        init_worker("decode", {"device": "cpu"}, 3, workers=2)
+        init_worker(WorkerSetup("decode", DecodeOptions(device="cpu"), threads=3, workers=2))
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(default)

@@ -90,8 +90,8 @@ def test_ctrl_c_in_a_folder_run_says_how_to_resume(capsys, monkeypatch, tmp_path
         make_wav(name, 1.0, 16000, 1).rename(tmp_path / "in" / name)
     real = folders.run_batch
 
-    def interrupted(jobs, kind, opts, workers, progress=None, ray=None, threads=None):
-        real(jobs[:1], kind, opts, workers, progress, ray, threads)
+    def interrupted(jobs, setup, progress=None, ray=None):
+        real(jobs[:1], setup, progress, ray)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(folders, "run_batch", interrupted)

@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("latentcodec.runtime",),
     ("latentcodec.models",),
     ("latentcodec.vocoders",),
-    ("latentcodec.codec", "latentcodec.info", "latentcodec.metrics", "latentcodec.export"),
+    ("latentcodec.codec", "latentcodec.info", "latentcodec.metrics", "latentcodec.export", "latentcodec.options"),
     ("latentcodec.jobs", "latentcodec.evaluate", "latentcodec.api", "latentcodec.dataset"),
     ("latentcodec.training",),
     ("latentcodec.cli",),

@@ -18,14 +18,12 @@ from latentcodec.models.registry import DEFAULT_MODEL
 from latentcodec.training.vocoder import PairCropSampler, batch_log_mel
 from latentcodec.vocoders.registry import default_vocoder, load_vocoder, shipped_vocoders
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder, mel_to_linear
-from latentcodec.vocoders.magnitude_net import MagnitudeNet
-from latentcodec.vocoders.nets import load_net, save_net
+from latentcodec.vocoders.nets import MagnitudeNet, NetConfig, VocosGenerator, load_net, save_net
 from latentcodec.vocoders.routed import routed_magnitude
-from latentcodec.vocoders.vocos import VocosConfig, VocosGenerator
-from latentcodec.vocoders.windows import vocode_stream
+from latentcodec.vocoders.windows import Tiling, vocode_stream
 
 FLOOR = float(np.log(1e-5))
-TINY = VocosConfig(dim=16, intermediate=32, n_fft=1024)
+TINY = NetConfig(dim=16, intermediate=32, n_fft=1024)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +57,7 @@ def test_loads_as_griffin_lim_with_a_learned_magnitude(tiny_folder) -> None:
 
 
 def test_refuses_a_network_of_another_stft(tmp_path) -> None:
-    save_net(MagnitudeNet(VocosConfig(dim=16, intermediate=32, n_fft=640)), tmp_path)
+    save_net(MagnitudeNet(NetConfig(dim=16, intermediate=32, n_fft=640)), tmp_path)
     with pytest.raises(ModelError, match="STFT of 640 points"):
         load_vocoder(str(tmp_path))
 
@@ -72,6 +70,7 @@ def _routed(folder) -> GriffinLimVocoder:
                                                            mel_to_linear))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [lambda folder: GriffinLimVocoder(8),
                                   lambda folder: load_vocoder(str(folder), gl_iters=8), _routed],
                          ids=["griffinlim", "magnitude-gl", "routed"])
@@ -81,8 +80,8 @@ def test_no_seam_between_griffin_lim_windows(tiny_folder, make) -> None:
     x = _speechlike(4.0, seed=1)
     mel = log_mel(x)
     voc = make(tiny_folder)
-    whole = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), voc, FLOOR, window=10_000)))
-    parts = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), voc, FLOOR, window=100, overlap=32)))
+    whole = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), voc, FLOOR, Tiling(window=10_000))))
+    parts = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), voc, FLOOR, Tiling(window=100, overlap=32))))
     near = np.concatenate([np.arange(b - 6, b + 6) for b in (100, 200, 300)])
 
     def border_db(y: np.ndarray) -> float:
@@ -102,6 +101,7 @@ def test_pair_crops_put_each_mel_frame_over_its_samples(frames: int) -> None:
     assert np.allclose(batch_log_mel(segs, center=False).numpy(), mels.numpy(), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_cli_trains_on_decoded_mels(tmp_path, make_wav, capsys) -> None:
     """--architecture magnitude-gl --coded-by MODEL: a run that validates on the decoded mels and whose
     folder decodes; --init from the other architecture is refused in one line."""
@@ -121,7 +121,7 @@ def test_cli_trains_on_decoded_mels(tmp_path, make_wav, capsys) -> None:
     assert main(["train-vocoder", str(tmp_path / "data"), str(out), "--coded-by", "latentcodec-small-v2", "--resume",
                  *common[:-1], "--steps", "3"]) == 0
     assert "decoded mels read from" in capsys.readouterr().err
-    save_net(VocosGenerator(VocosConfig(dim=16, intermediate=32)), tmp_path / "vocos")
+    save_net(VocosGenerator(NetConfig(dim=16, intermediate=32)), tmp_path / "vocos")
     assert main(["train-vocoder", str(tmp_path / "data"), str(tmp_path / "w"), "--init", str(tmp_path / "vocos"), *common]) == 1
     assert "is a latentcodec-vocos, not a latentcodec-magnitude-gl" in capsys.readouterr().err
 
@@ -135,7 +135,7 @@ def test_old_models_keep_griffin_lim_and_the_default_pairs_with_a_shipped_vocode
 
 def test_griffin_lim_iterations_default_per_vocoder(tmp_path) -> None:
     """A magnitude network ships with its own iteration count; a decode that asks overrides it."""
-    save_net(MagnitudeNet(VocosConfig(dim=16, intermediate=32, n_fft=1024, gl_iters=3)), tmp_path)
+    save_net(MagnitudeNet(NetConfig(dim=16, intermediate=32, n_fft=1024, gl_iters=3)), tmp_path)
     assert load_vocoder(str(tmp_path)).n_iter == 3
     assert load_vocoder(str(tmp_path), gl_iters=5).n_iter == 5
     assert load_vocoder("griffinlim").n_iter == 16

@@ -65,6 +65,6 @@ def test_normalization_peak_half_and_silence() -> None:
 def test_vae_layout_time_is_height(tiny_model: str) -> None:
     """(B, 1, time, mel) in, (B, 8, time/4, mel/4) out: a 5 s window gives 8 x 125 x 16."""
     m = load_model(tiny_model)
-    z = m.vae.encode(torch.zeros(2, 1, 500, 64)).latent_dist.mode()
+    z = m.module.encode(torch.zeros(2, 1, 500, 64)).latent_dist.mode()
     assert tuple(z.shape) == (2, 8, 125, 16)
-    assert tuple(m.vae.decode(z).sample.shape) == (2, 1, 500, 64)
+    assert tuple(m.module.decode(z).sample.shape) == (2, 1, 500, 64)

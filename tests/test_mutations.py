@@ -2,6 +2,7 @@
 yields exactly the intact records, bit-identical to the original's."""
 from __future__ import annotations
 
+import pytest
 import struct
 import tempfile
 import zlib
@@ -15,6 +16,8 @@ from hypothesis import strategies as st
 from latentcodec.errors import AlatFormatError
 from latentcodec.format.container import AlatReader
 from tests.alat_fixtures import make_file, make_header
+
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
 
 HEADER = make_header(channels=2, seconds=11, bits=3, zstd=0, chunk_frames=100)
 ORIGINAL, _ = make_file(HEADER)

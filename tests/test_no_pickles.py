@@ -62,6 +62,7 @@ def test_a_pickle_in_the_checkpoint_never_runs(tmp_path, data, capsys, command: 
     assert marker.is_dir()
 
 
+@pytest.mark.slow
 def test_an_earlier_releases_plain_checkpoint_resumes_exactly(tmp_path, data, monkeypatch) -> None:
     """A checkpoint.pt of tensors, containers and plain values (what releases before this one wrote) is read
     through weights_only=True and goes on as the uninterrupted run; the next checkpoint is safetensors."""

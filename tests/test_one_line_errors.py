@@ -212,6 +212,7 @@ def test_a_vocoder_the_plain_install_cannot_run(tmp_path, make_wav) -> None:
         assert r.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_folder_run_is_reported_once(tmp_path, tiny_model) -> None:
     src = tmp_path / "in"
     src.mkdir()

@@ -14,6 +14,8 @@ import soundfile as sf
 
 from tests.test_cli import _error, run
 
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
+
 ALAT = str(Path(sys.executable).parent / "alat")
 
 

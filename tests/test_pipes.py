@@ -1,6 +1,7 @@
 """`-` for input and output, through real shell pipelines and the installed `alat` script."""
 from __future__ import annotations
 
+import pytest
 import os
 import shlex
 import struct
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
 
 ALAT = shlex.quote(str(Path(sys.executable).parent / "alat"))
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,6 +4,7 @@ quality or rate, chunk length, mono, input rate, channels, durations from one sa
 the reader reads whole, `alat info` shows and ``decode`` decodes to the input's length."""
 from __future__ import annotations
 
+import pytest
 import math
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -18,6 +19,8 @@ from latentcodec.constants import BITS
 from latentcodec.errors import LatentCodecError
 from latentcodec.format.container import AlatReader
 from tests.conftest import tone
+
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
 
 # what a refusal may name: the argument to change (each the CLI maps to its flag)
 PARAMS = {"bits", "zstd_level", "quality", "kbps", "chunk_seconds", "mono"}

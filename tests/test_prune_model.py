@@ -2,6 +2,7 @@
 decodes closer to the wide model than the sliced weights alone."""
 from __future__ import annotations
 
+import pytest
 import importlib.util
 from pathlib import Path
 
@@ -10,7 +11,9 @@ from diffusers import AutoencoderKL
 
 from latentcodec.models.loader import SMALL_VAE_CONFIG
 
-_SPEC = importlib.util.spec_from_file_location("prune_model", Path(__file__).parents[1] / "training" / "prune_model.py")
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
+
+_SPEC = importlib.util.spec_from_file_location("prune_model", Path(__file__).parents[1] / "recipes" / "prune_model.py")
 prune_model = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(prune_model)
 

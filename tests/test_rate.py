@@ -11,6 +11,7 @@ from latentcodec.codec import encode_audio
 from latentcodec.errors import LatentCodecError
 from latentcodec.info import rate_figures
 from latentcodec.models.loader import load_model
+from latentcodec.options import EncodeOptions
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"
 
@@ -23,21 +24,21 @@ def shipped():  # noqa: ANN201
 @pytest.mark.parametrize("kbps", [3.0, 8.0])
 def test_kbps_lands_on_the_files_rate(tmp_path: Path, shipped, kbps: float) -> None:  # noqa: ANN001
     model, audio = shipped
-    res = encode_audio(audio, tmp_path / "x.alat", model, kbps=kbps)
+    res = encode_audio(audio, tmp_path / "x.alat", EncodeOptions(model=model, kbps=kbps))
     assert res.header.version == 3
     assert abs(rate_figures(res.file_size, res.header)["kbps"] / kbps - 1) < 0.05
 
 
 def test_quality_sets_the_step_and_bits_write_version_1(tmp_path: Path, shipped) -> None:  # noqa: ANN001
     model, audio = shipped
-    fine = encode_audio(audio, tmp_path / "a.alat", model, quality=6)
-    coarse = encode_audio(audio, tmp_path / "b.alat", model, quality=2)
+    fine = encode_audio(audio, tmp_path / "a.alat", EncodeOptions(model=model, quality=6))
+    coarse = encode_audio(audio, tmp_path / "b.alat", EncodeOptions(model=model, quality=2))
     assert fine.header.steps[0] == pytest.approx(0.2) and coarse.header.steps[0] == pytest.approx(0.8)
     assert fine.file_size > 1.5 * coarse.file_size
-    v1 = encode_audio(audio, tmp_path / "c.alat", model, bits=4)
+    v1 = encode_audio(audio, tmp_path / "c.alat", EncodeOptions(model=model, bits=4))
     assert v1.header.version == 1 and v1.header.zstd_level == 19
     for bad in (dict(bits=4, quality=3), dict(quality=3, kbps=4), dict(zstd_level=3), dict(kbps=0.01),
                 dict(quality=40)):
         with pytest.raises(LatentCodecError):
-            encode_audio(audio, tmp_path / "d.alat", model, **bad)
+            encode_audio(audio, tmp_path / "d.alat", EncodeOptions(model=model, **bad))
     assert not (tmp_path / "d.alat").exists()

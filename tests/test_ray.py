@@ -15,6 +15,8 @@ from tests.conftest import tone
 from tests.test_cli import run
 from tests.test_folders import alat
 
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
+
 NO_RAY = importlib.util.find_spec("ray") is None
 
 

@@ -12,11 +12,9 @@ from latentcodec.audio.mel import log_mel
 from latentcodec.cli import main
 from latentcodec.vocoders.registry import load_vocoder
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder
-from latentcodec.vocoders.magnitude_net import MagnitudeNet
-from latentcodec.vocoders.nets import save_net
+from latentcodec.vocoders.nets import MagnitudeNet, NetConfig, save_net
 from latentcodec.vocoders.routed import routed_magnitude, save_router
 from latentcodec.vocoders.speech_detector import DetectorConfig, SpeechDetector, fit_detector, mel_features
-from latentcodec.vocoders.vocos import VocosConfig
 
 from .test_magnitude_net import _speechlike
 
@@ -80,7 +78,7 @@ def _half_detector() -> SpeechDetector:
 def router(tmp_path_factory: pytest.TempPathFactory):
     """A router folder over two tiny untrained magnitude networks, named by path."""
     root = tmp_path_factory.mktemp("routed")
-    tiny = VocosConfig(dim=16, intermediate=32, n_fft=1024)
+    tiny = NetConfig(dim=16, intermediate=32, n_fft=1024)
     for seed, name in enumerate(("speech-net", "other-net")):
         torch.manual_seed(seed)
         save_net(MagnitudeNet(tiny), root / name, torch.float16)

@@ -13,6 +13,8 @@ from latentcodec.format.container import AlatReader
 from latentcodec.metrics import log_mel_distance
 from tests.test_cli import _error, run
 
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
+
 
 @pytest.fixture(scope="module")
 def long_alat(tmp_path_factory, tiny_model):  # noqa: ANN201

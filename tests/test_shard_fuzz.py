@@ -3,7 +3,10 @@ package's error or read alike by the table and the stream, within its memory and
 (bench/fuzz.py --shards runs a million)."""
 from __future__ import annotations
 
+import pytest
 from tests import shard_fuzzing
+
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
 
 
 def test_fuzz_the_shard_reader() -> None:

@@ -21,6 +21,8 @@ from latentcodec.format.shards import members
 from tests.conftest import default_sigint, tone
 from tests.test_folders import ALAT, alat
 
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
+
 NAMES = ["a.wav", "music/b.flac", "music/live/c.wav", "speech/d.wav", "speech/e.wav"]
 SHARD = 13_000  # bytes: one or two small members a shard, beside tarfile's 10 KiB record padding
 

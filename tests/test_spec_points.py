@@ -664,7 +664,7 @@ def test_a_long_chunk_is_decoded_in_pieces_of_a_bounded_window() -> None:
         seen.append(z.shape[::2])
         return np.repeat(np.repeat(z.sum(axis=1), 4, axis=1), 4, axis=2)
 
-    model = SimpleNamespace(runtime="onnx", vae=SimpleNamespace(decode=decode))
+    model = SimpleNamespace(runner=SimpleNamespace(decode=decode))
     n = 2 * 2404 * 160 - 100
     h = _v2(chunk_frames=2404, num_samples=n, original_frames=n)  # T = 601, two chunks, both full of audio
     rng = np.random.default_rng(11)

@@ -14,6 +14,8 @@ from latentcodec.models.loader import SMALL_VAE_CONFIG, load_model
 from latentcodec.training.checkpoint import CHECKPOINT
 from latentcodec.training.vae import TrainConfig, train
 
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
+
 
 def _weights(folder) -> dict:
     return load_file(str(folder / "diffusion_pytorch_model.safetensors"))
@@ -67,7 +69,7 @@ def test_channels_sets_the_block_widths(tmp_path, make_wav, capsys) -> None:
     make_wav("a.wav", 3.0).rename(data / "a.wav")
     args = ["--val", str(data), "--batch-size", "2", "--crop-frames", "64", "--quiet"]
     assert main(["train", str(data), str(tmp_path / "narrow"), "--steps", "1", "--channels", "16,64,128", *args]) == 0
-    assert load_model(str(tmp_path / "narrow")).vae.config.block_out_channels == [16, 64, 128]
+    assert load_model(str(tmp_path / "narrow")).runner.config.block_out_channels == [16, 64, 128]
     capsys.readouterr()
     assert main(["train", str(data), str(tmp_path / "narrow"), "--steps", "2", "--resume", *args]) == 1
     assert "--channels: " in (err := capsys.readouterr().err) and "resume with the block widths it was trained" in err
@@ -183,7 +185,7 @@ def test_without_torch_a_command_says_what_to_install(tmp_path, command: str, ex
     import subprocess
     import sys
 
-    args = [command] if command == "export" else [command, str(tmp_path), str(tmp_path / "out")]
+    args = [command, str(tmp_path / "graphs")] if command == "export" else [command, str(tmp_path), str(tmp_path / "out")]
     code = f"import sys; sys.modules['torch'] = None; from latentcodec.cli import main; sys.exit(main({args!r}))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip().splitlines() == [

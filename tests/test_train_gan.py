@@ -26,6 +26,8 @@ from latentcodec.training.vae import (
     train,
 )
 
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
+
 TINY = {**SMALL_VAE_CONFIG, "block_out_channels": (16, 16, 16)}
 GAN_FIGURES = ("gan", "fm", "adaptive_weight", "disc", "disc_acc_real", "disc_acc_fake")
 

@@ -25,6 +25,8 @@ from latentcodec.vocoders.registry import load_vocoder
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder
 from latentcodec.vocoders.vocos import NeuralVocoder
 
+pytestmark = pytest.mark.slow  # out of the quick loop: pytest -m "not slow"
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"
 
 

@@ -152,7 +152,7 @@ def test_a_file_naming_a_folder_or_hub_id_is_refused(capsys, tmp_path, monkeypat
         (tmp_path / "x.alat").write_bytes(rename_model(made["v2"], name))
         code, _, err = run(capsys, "decode", "x.alat", "y.wav", "--gl-iters", "2")
         assert code == 1 and err.strip() == (f"alat: error: file names model '{name}', which is not shipped with "
-                                             f"latentcodec: pass it with --model (API: model=) to decode with it")
+                                             f"latentcodec: the model itself must be given to decode it; pass it with --model")
         assert not (tmp_path / "y.wav").exists()
         with pytest.raises(LatentCodecError, match="not shipped"):
             latentcodec.decode(tmp_path / "x.alat", gl_iters=2)
@@ -244,6 +244,7 @@ def test_absurd_option_values_exit_2_in_one_line(capsys, tmp_path, monkeypatch, 
     assert code == 2 and err.splitlines()[-1].startswith("alat: error: Invalid value for") and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_rates_a_format_cannot_hold_are_refused_before_writing(tmp_path, made, tiny_model) -> None:
     (tmp_path / "x.alat").write_bytes(made["v2"])
     for out, rate in (("y.ogg", "384000"), ("y.mp3", "44000"), ("y.opus", "44100")):
@@ -268,6 +269,7 @@ def sh(script: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-o", "pipefail", "-c", script], cwd=cwd, capture_output=True, env=ENV)
 
 
+@pytest.mark.slow
 def test_a_broken_or_closed_stdout_ends_quietly(tmp_path, made, tiny_model) -> None:
     (tmp_path / "x.alat").write_bytes(made["v2"])
     sf.write(str(tmp_path / "x.wav"), tone(3.0, 16000, 1), 16000)
@@ -281,6 +283,7 @@ def test_a_broken_or_closed_stdout_ends_quietly(tmp_path, made, tiny_model) -> N
         assert r.returncode == 1 and r.stderr.decode().strip() == "alat: error: <stdout>: is closed"
 
 
+@pytest.mark.slow
 def test_names_in_any_bytes(tmp_path, tiny_model) -> None:
     src = os.fsdecode(tmp_path) + os.fsdecode(b"/\xff.wav")
     sf.write(os.fsencode(src), tone(1.0, 16000, 1), 16000)

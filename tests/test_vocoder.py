@@ -5,7 +5,7 @@ import torch
 from latentcodec.audio.mel import log_mel
 from latentcodec.metrics import log_mel_distance
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder
-from latentcodec.vocoders.windows import vocode_stream
+from latentcodec.vocoders.windows import Tiling, vocode_stream
 
 
 def _ramp_vocoder(mel: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
@@ -19,8 +19,8 @@ def test_windows_are_aligned_and_cross_faded_exactly(frames: int, samples: int) 
     """Windows of 64 frames overlapping by 16, fed in blocks of 7: the output is the one signal."""
     mel = np.repeat(np.arange(frames, dtype=np.float64)[:, None], 4, axis=1)
     blocks = (mel[i:i + 7] for i in range(0, frames, 7))
-    out = np.concatenate(list(vocode_stream(blocks, frames, samples, _ramp_vocoder, floor=-11.5, window=64,
-                                            overlap=16)))
+    out = np.concatenate(list(vocode_stream(blocks, frames, samples, _ramp_vocoder, floor=-11.5,
+                                            tiling=Tiling(window=64, overlap=16))))
     assert len(out) == samples
     assert np.allclose(out, np.arange(samples), atol=1e-6)
 
@@ -31,7 +31,7 @@ def test_griffin_lim_reaches_the_mel() -> None:
     x = (0.4 * np.sin(2 * np.pi * 440 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2).astype(np.float32)
     mel = log_mel(x)
     y = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), GriffinLimVocoder(32), float(np.log(1e-5)),
-                                          window=80, overlap=16)))
+                                          Tiling(window=80, overlap=16))))
     assert len(y) == len(x)
     assert log_mel_distance(mel, log_mel(y.astype(np.float32)))["log_mel_l1_db"] < 3.0
 

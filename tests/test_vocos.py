@@ -10,12 +10,12 @@ from latentcodec.audio.mel import log_mel
 from latentcodec.errors import ModelError
 from latentcodec.vocoders.registry import load_vocoder, vocoder_names
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder
-from latentcodec.vocoders.nets import load_net, save_net
-from latentcodec.vocoders.vocos import NeuralVocoder, VocosConfig, VocosGenerator
-from latentcodec.vocoders.windows import OVERLAP_FRAMES, vocode_stream
+from latentcodec.vocoders.nets import NetConfig, VocosGenerator, load_net, save_net
+from latentcodec.vocoders.vocos import NeuralVocoder
+from latentcodec.vocoders.windows import OVERLAP_FRAMES, Tiling, vocode_stream
 
 FLOOR = float(np.log(1e-5))
-TINY = VocosConfig(dim=16, intermediate=32)  # the shipped layout (kernels, depth, n_fft), narrow
+TINY = NetConfig(dim=16, intermediate=32)  # the shipped layout (kernels, depth, n_fft), narrow
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +50,19 @@ def test_untrained_vocoder_by_name_gives_exact_length(tiny_folder, frames: int, 
     assert isinstance(voc, NeuralVocoder)
     mel = _mel(frames)
     blocks = (mel[i:i + 37] for i in range(0, frames, 37))
-    out = np.concatenate(list(vocode_stream(blocks, frames, samples, voc, FLOOR, window=64)))
+    out = np.concatenate(list(vocode_stream(blocks, frames, samples, voc, FLOOR, Tiling(window=64))))
     assert out.dtype == np.float32 and len(out) == samples and np.isfinite(out).all()
 
 
 def test_no_seam_between_windows(tiny_folder) -> None:
     """With the receptive field inside half the overlap, windowed output equals the whole mel vocoded at once."""
-    assert VocosConfig().reach_frames <= OVERLAP_FRAMES // 2
+    assert NetConfig().reach_frames <= OVERLAP_FRAMES // 2
     voc = load_vocoder(str(tiny_folder))
     mel = _mel(400, seed=1)
     samples = (len(mel) - 1) * 160
-    whole = np.concatenate(list(vocode_stream(iter([mel]), len(mel), samples, voc, FLOOR, window=10_000)))
-    parts = np.concatenate(list(vocode_stream(iter([mel]), len(mel), samples, voc, FLOOR, window=64,
-                                              overlap=OVERLAP_FRAMES)))
+    whole = np.concatenate(list(vocode_stream(iter([mel]), len(mel), samples, voc, FLOOR, Tiling(window=10_000))))
+    parts = np.concatenate(list(vocode_stream(iter([mel]), len(mel), samples, voc, FLOOR,
+                                              Tiling(window=64, overlap=OVERLAP_FRAMES))))
     assert np.abs(parts - whole).max() <= 1e-5 * np.abs(whole).max()
 
 

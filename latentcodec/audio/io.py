@@ -10,9 +10,10 @@ import os
 import stat
 import struct
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -33,7 +34,8 @@ WRITE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg":
 # The sample rates libsndfile 1.2 writes in each format (tried: Vorbis crashes above 200 kHz, FLAC refuses
 # above 655,350 Hz, Opus and MP3 take only their standard rates); a rate outside is refused before writing.
 _MPEG_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
-RATE_LIMITS: dict[str, tuple[int, ...] | range] = {"VORBIS": range(1, 200001), "OPUS": (8000, 12000, 16000, 24000, 48000),
+RATE_LIMITS: dict[str, tuple[int, ...] | range] = {"VORBIS": range(1, 200001),
+                                                    "OPUS": (8000, 12000, 16000, 24000, 48000),
                                                     "MPEG_LAYER_III": _MPEG_RATES, "PCM_16": range(1, 655351)}
 
 
@@ -103,6 +105,7 @@ def audio_from_array(samples: np.ndarray, sample_rate: int, mono: bool = False) 
 
 def _open_sound(source: str | Path | BinaryIO) -> tuple[sf.SoundFile, str, int]:
     """(an open SoundFile, the name for messages, the file's size in bytes)."""
+    target: str | bytes | BinaryIO  # a name for soundfile, or a seekable stream
     if isinstance(source, (str, Path)):
         path = Path(source)
         st = lookup(path)
@@ -171,8 +174,9 @@ class _CheckedFile:
     """A file for libsndfile's virtual I/O that keeps the first write error: libsndfile's FLAC and Vorbis
     writers drop them (a full disk gave a cut file and no error), so the writer asks afterwards."""
 
-    def __init__(self, f: BinaryIO):
-        self.f, self.error = f, None
+    def __init__(self, f: io.FileIO):
+        self.f = f
+        self.error: OSError | None = None
 
     def write(self, data: bytes) -> int:
         view, done = memoryview(data), 0

@@ -15,27 +15,8 @@ import click
 
 from latentcodec.cli import coding, training  # noqa: F401 (they add their commands to the group)
 from latentcodec.cli.group import cli
-from latentcodec.cli.options import SIGPIPE_STATUS, mute_stdout, shown
+from latentcodec.cli.options import SIGPIPE_STATUS, error_text, mute_stdout, shown
 from latentcodec.errors import LatentCodecError
-
-# How the CLI names the library argument an error is about: as the option to change, or as what to do.
-FLAGS = {"chunk_seconds": "--chunk-seconds", "sample_rate": "--sample-rate", "quality": "--quality", "kbps": "--kbps",
-         "bits": "--bits", "zstd_level": "--zstd", "vocoder": "--vocoder", "device": "--device", "start": "--start",
-         "duration": "--duration", "ray": "--ray", "format": "--format",
-         "precision": "--precision", "shard_size": "--shard-size",
-         "vae_config": "--channels", "gan_weight": "--gan-weight", "init": "--init", "seed": "--seed", "val": "--val"}
-REMEDIES = {"force": "use --force to decode anyway", "mono": "use --mono to code one mixed channel",
-            "model": "pass its folder with --model", "overwrite": "use --overwrite (-y) to replace it"}
-
-
-def error_text(e: LatentCodecError) -> str:
-    """The library's message with the CLI's option for ``e.param``."""
-    if e.param in REMEDIES:
-        return f"{e}; {REMEDIES[e.param]}"
-    if e.param in FLAGS:
-        return f"{FLAGS[e.param]}: {e}"
-    return str(e)
-
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,10 +7,11 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO
 
 import click
 
@@ -21,11 +22,13 @@ from latentcodec.constants import (
     DEFAULT_ZSTD,
     MAX_KBPS,
     MIN_KBPS,
+    OUTPUT_RATES,
     PRECISIONS,
     QUALITY_RANGE,
     RUNTIMES,
 )
 from latentcodec.errors import LatentCodecError
+from latentcodec.options import DecodeOptions, EncodeOptions, option_names
 
 _IMPORTED = time.perf_counter()
 
@@ -75,7 +78,6 @@ def _escaped(c: str) -> str:
     return repr(c)[1:-1]
 
 
-OUTPUT_RATES = (1000, 384000)  # Hz: codec.OUTPUT_RATES, without importing the codec at start-up
 
 
 class SampleRate(click.ParamType):
@@ -112,20 +114,13 @@ class ByteSize(click.ParamType):
         return size
 
 
-WORKER_BYTES = 600 << 20  # what one folder worker holds: the model, a batch's activations, the vocoder
-
-
-def max_jobs() -> int:
-    """Workers this machine can hold: its usable cores, and its memory at ~600 MB a worker."""
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return max(1, min(len(os.sched_getaffinity(0)), memory // WORKER_BYTES))
-
-
 def check_jobs(jobs: int, ray: str | None) -> None:
-    """--jobs within what this machine holds (a Ray cluster's actors run elsewhere: not bounded here)."""
-    if (ray is None or ray == "local") and jobs > max_jobs():
-        raise click.BadParameter(f"{jobs} workers: this machine holds at most {max_jobs()} (its cores, and "
-                                 f"{WORKER_BYTES >> 20} MB of memory each)", param_hint="'--jobs'")
+    """--jobs within what this machine holds, as a usage error before anything is planned."""
+    from latentcodec.jobs.folder_run import workers_problem
+
+    problem = workers_problem(jobs, ray)
+    if problem:
+        raise click.BadParameter(problem, param_hint="'--jobs'")
 
 
 class KindWeights(click.ParamType):
@@ -183,20 +178,23 @@ JOBS = options(
     click.option("--ray", metavar="local|auto|ADDRESS",
                  help="folder mode on Ray: 'local' starts Ray on this machine, 'auto' or HOST:PORT joins "
                       "a cluster; every node must see both folders at the same paths"))
-THREADS = click.option("--threads", type=click.IntRange(1, 1024), help="torch's CPU threads (per worker or Ray actor in folder "
+THREADS = click.option("--threads", type=click.IntRange(1, 1024),
+                       help="torch's CPU threads (per worker or Ray actor in folder "
                        "mode; default: torch's, shared out between --jobs workers, 1 per actor); outputs are "
                        "byte-identical only between runs with the same count")
 OVERWRITE = click.option("-y", "--overwrite", is_flag=True, help="replace an existing output (never the input)")
-RUNTIME = click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
+RUNTIME = click.option("--runtime", type=click.Choice(RUNTIMES), default=EncodeOptions.runtime, show_default=True,
                        help="what runs the model: onnx (the shipped models, CPU, float32, no torch), torch (any "
-                            "model, --device cuda, bfloat16); auto: onnx where it can, else torch; a folder's workers take "
-                            "torch where installed to decode, and to encode on a CPU with native bfloat16")
-DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+                            "model, --device cuda, bfloat16); auto: onnx where it can, else torch; a folder's "
+                            "workers take torch where installed to decode, and to encode on a CPU with native bfloat16")
+DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=EncodeOptions.device,
+                      show_default=True)
 QUIET = click.option("-q", "--quiet", is_flag=True, help="print nothing but errors (and what --json asks for)")
 JSON = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 COMMON = options(
     click.option("--model", help="shipped model name, local diffusers folder, or Hugging Face repo id"),
-    DEVICE, click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True, help="chunks per VAE call"),
+    DEVICE, click.option("--batch-size", type=click.IntRange(1, 256), default=EncodeOptions.batch_size,
+                         show_default=True, help="chunks per VAE call"),
     QUIET)
 ENCODE = options(
     click.option("--quality", type=Finite(*QUALITY_RANGE), metavar="Q",
@@ -208,9 +206,10 @@ ENCODE = options(
     click.option("--zstd", "zstd_level", type=click.IntRange(0, 22), metavar="LEVEL",
                  help=f"with --bits: zstd level per chunk payload, 0 = off (default {DEFAULT_ZSTD})"),
     # codec.chunk_frames_for's bound (MAX_WRITE_FRAMES), without importing the codec at start-up
-    click.option("--chunk-seconds", type=Finite(0.04, 20), default=5.0, show_default=True, help="chunk length"),
+    click.option("--chunk-seconds", type=Finite(0.04, 20), default=EncodeOptions.chunk_seconds, show_default=True,
+                 help="chunk length"),
     click.option("--mono", is_flag=True, help="average the channels and code one"),
-    click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+    click.option("--precision", type=click.Choice(PRECISIONS), default=EncodeOptions.precision, show_default=True,
                  help="the encoder's arithmetic: auto is bfloat16 on a CPU that has it natively (about 2x "
                       "faster, latents within the quantizer's rounding), else float32"))
 DECODE = options(
@@ -218,7 +217,8 @@ DECODE = options(
                  help="griffinlim, hifigan (the model's), a shipped neural vocoder, or a train-vocoder folder "
                       "[default: the one paired with the file's model, see alat models]"),
     click.option("--gl-iters", type=click.IntRange(1, 1000),
-                 help=f"Griffin-Lim iterations [default: {DEFAULT_GL_ITERS} for griffinlim; a magnitude vocoder's own]"))
+                 help=f"Griffin-Lim iterations [default: {DEFAULT_GL_ITERS} for griffinlim; "
+                      "a magnitude vocoder's own]"))
 
 
 @contextmanager
@@ -294,10 +294,66 @@ def stream_of(name: str, mode: str) -> str | BinaryIO:
     return sys.stdout.buffer
 
 
-def coder_opts(o: dict[str, Any]) -> dict[str, Any]:
-    """The encoder's options (coder, chunks, channels, arithmetic) as the library takes them."""
-    return dict(bits=int(o["bits"]) if o["bits"] else None, zstd_level=o["zstd_level"], quality=o["quality"],
-                kbps=o["kbps"], chunk_seconds=o["chunk_seconds"], mono=o["mono"], precision=o["precision"])
+def encode_options(given: dict[str, Any]) -> EncodeOptions:
+    """The library's encode options from a command's parameters (click's names are the fields' names)."""
+    values = {k: given[k] for k in option_names(EncodeOptions) if k in given}
+    if values.get("bits") is not None:
+        values["bits"] = int(values["bits"])
+    return EncodeOptions(**values)
+
+
+def decode_options(given: dict[str, Any]) -> DecodeOptions:
+    """The library's decode options from a command's parameters."""
+    return DecodeOptions(**{k: given[k] for k in option_names(DecodeOptions) if k in given})
+
+
+@contextmanager
+def folder_bar(quiet: bool, options: Any) -> Iterator[Callable[[int, int, float], None] | None]:
+    """A tqdm bar of files, with the hours of audio done, for a folder run on a terminal; else nothing."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    kind = "encode" if isinstance(options, EncodeOptions) else "decode"
+    with tqdm(desc=kind, unit="file", file=sys.stderr) as bar:
+        def update(done: int, total: int, hours: float) -> None:
+            bar.total = total
+            if done:
+                bar.set_postfix_str(f"{hours:.2f} h of audio", refresh=False)
+            bar.n = done
+            bar.refresh()
+
+        yield update
+
+
+# How the CLI names the library argument an error is about: as the option to change, or as what to do.
+FLAGS = {"chunk_seconds": "--chunk-seconds", "sample_rate": "--sample-rate", "quality": "--quality", "kbps": "--kbps",
+         "bits": "--bits", "zstd_level": "--zstd", "vocoder": "--vocoder", "device": "--device", "start": "--start",
+         "duration": "--duration", "ray": "--ray", "jobs": "--jobs", "format": "--format", "runtime": "--runtime",
+         "precision": "--precision", "shard_size": "--shard-size", "architecture": "--architecture",
+         "vae_config": "--channels", "gan_weight": "--gan-weight", "init": "--init", "seed": "--seed", "val": "--val"}
+REMEDIES = {"force": "use --force to decode anyway", "mono": "use --mono to code one mixed channel",
+            "model": "pass it with --model", "overwrite": "use --overwrite (-y) to replace it"}
+
+
+def error_text(e: LatentCodecError) -> str:
+    """The library's message with the CLI's option for ``e.param``."""
+    return with_flag(str(e), e.param)
+
+
+def with_flag(message: str, param: str | None) -> str:
+    """``message`` with the option to change, or the remedy, for the library argument ``param``."""
+    if param in REMEDIES:
+        return f"{message}; {REMEDIES[param]}"
+    if param in FLAGS:
+        return f"{FLAGS[param]}: {message}"
+    return message
+
+
+def failure_text(outcome: Any) -> str:
+    """A folder job's failure (``jobs.worker.Outcome``) as the CLI says its own errors."""
+    return with_flag(outcome.error, outcome.param)
 
 
 def wall_seconds() -> float:

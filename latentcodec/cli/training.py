@@ -88,8 +88,9 @@ def train(data: str, output: str, val: str | None, device: str, resume: bool, qu
 
     check_folders(data, val)
     set_threads(threads)
-    shape = {"vae_config": {**SMALL_VAE_CONFIG, "block_out_channels": channels}} if channels else {}
-    cfg = TrainConfig(**opts, **shape, **({"kind_weights": kind_weights} if kind_weights else {}))
+    shape: dict[str, Any] = {"vae_config": {**SMALL_VAE_CONFIG, "block_out_channels": channels}} if channels else {}
+    weighted: dict[str, Any] = {"kind_weights": kind_weights} if kind_weights else {}
+    cfg = TrainConfig(**opts, **shape, **weighted)
     info = train_vae(Path(data), Path(output), cfg, val=Path(val) if val else None, device=pick_device(device),
                      resume=resume, log=log_to_stderr(quiet))
     last = info["history"][-1] if info["history"] else {}
@@ -176,13 +177,16 @@ def calibrate(model_dir: str, data: str, files: int, seconds: float, min_seconds
 
 
 @cli.command(name="export")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @QUIET
-def export(quiet: bool) -> None:
-    """Write the ONNX graphs of the shipped models and magnitude networks beside their safetensors weights
-    (what the onnx runtime runs); needs pip install 'latentcodec[export]'."""
+def export(dest: Path, quiet: bool) -> None:
+    """Write the ONNX graphs of the shipped models and magnitude networks (what the onnx runtime runs) into
+    DEST/graphs/LAYOUT/: encoder.onnx and decoder.onnx, magnitude.onnx, once for all the models whose
+    safetensors weights have one layout (LAYOUT: its hash). A graph reads the weights from the model's own
+    folder when it runs, so nothing else is written (alat export latentcodec/weights, in a source checkout,
+    remakes the shipped graphs in place); needs pip install 'latentcodec[export]'."""
     require("export", "torch", "diffusers", "onnx", "onnxscript")
-    from latentcodec.export import export_vaes
-    from latentcodec.export import export_magnitude_nets
+    from latentcodec.export import export_magnitude_nets, export_vaes
 
-    paths = export_vaes() + export_magnitude_nets()
+    paths = export_vaes(dest) + export_magnitude_nets(dest)
     emit(False, {}, "\n".join(f"{p}: {p.stat().st_size:,} bytes" for p in paths), quiet=quiet)

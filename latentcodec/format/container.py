@@ -11,8 +11,9 @@ import os
 import shutil
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -28,7 +29,6 @@ from latentcodec.format.header import (
     RECORD_MAGIC,
     TRAILER,
     Header,
-    format_error,
     parse_header,
     writable_problem,
 )
@@ -46,7 +46,7 @@ class AlatWriter:
         self.f, self.header = f, header
         problem = writable_problem(header)
         if problem:  # before the first byte: no file its own reader refuses
-            raise format_error(f"refusing to write a header the reader refuses: {problem}")
+            raise AlatFormatError(f"refusing to write a header the reader refuses: {problem}")
         if header.version >= 2:
             self._steps, self._transform = np.asarray(header.steps), np.asarray(header.transform)
         self._zstd = zstd_module() if header.zstd_level else None
@@ -96,11 +96,11 @@ def _open(path: Path) -> BinaryIO:
     try:
         return open(path, "rb")
     except FileNotFoundError:
-        raise format_error(f"{path}: no such file") from None
+        raise AlatFormatError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise format_error(f"{path}: is a folder, not a .alat file") from None
+        raise AlatFormatError(f"{path}: is a folder, not a .alat file") from None
     except OSError as e:
-        raise format_error(f"{path}: cannot open ({e.strerror})") from None
+        raise AlatFormatError(f"{path}: cannot open ({e.strerror})") from None
 
 
 def _read_stream(stream: BinaryIO, where: str) -> io.BytesIO:
@@ -127,7 +127,7 @@ class AlatReader:
         """``path`` may be a binary file object; one that cannot seek (a pipe) is read whole first, as
         the index lies at the end. The reader closes only what it opened."""
         self._owned = isinstance(path, (str, Path))
-        if self._owned:
+        if isinstance(path, (str, Path)):
             self.where = str(path)
             self.f: BinaryIO = _open(Path(path))
         else:
@@ -149,7 +149,7 @@ class AlatReader:
             self.close()
             raise
 
-    def __enter__(self) -> "AlatReader":
+    def __enter__(self) -> AlatReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -161,7 +161,7 @@ class AlatReader:
 
     def _read_at(self, offset: int, size: int) -> bytes:
         if offset < 0 or offset + size > self.file_size:
-            raise format_error(f"{self.where}: truncated: {size} bytes at offset {offset} lie past the end "
+            raise AlatFormatError(f"{self.where}: truncated: {size} bytes at offset {offset} lie past the end "
                         f"({self.file_size} bytes)")
         self.f.seek(offset)
         return self.f.read(size)
@@ -169,13 +169,13 @@ class AlatReader:
     def _trailer(self) -> int:
         """The index offset the end marker gives, or a format error."""
         if self.file_size < self.data_start + TRAILER.size:
-            raise format_error(f"{self.where}: truncated: no end marker (file ends at byte {self.file_size})")
+            raise AlatFormatError(f"{self.where}: truncated: no end marker (file ends at byte {self.file_size})")
         off_bytes = self._read_at(self.file_size - TRAILER.size, TRAILER.size)
         index_off, crc, magic = TRAILER.unpack(off_bytes)
         if magic != END_MAGIC:
-            raise format_error(f"{self.where}: truncated or damaged: no end marker at offset {self.file_size - 4}")
+            raise AlatFormatError(f"{self.where}: truncated or damaged: no end marker at offset {self.file_size - 4}")
         if zlib.crc32(off_bytes[:8]) != crc:
-            raise format_error(f"{self.where}: end marker CRC mismatch at offset {self.file_size - TRAILER.size}")
+            raise AlatFormatError(f"{self.where}: end marker CRC mismatch at offset {self.file_size - TRAILER.size}")
         return index_off
 
     def _check_room(self, tail: int) -> None:
@@ -183,8 +183,8 @@ class AlatReader:
         in the file: no count a file cannot hold ever sizes an allocation (salvage too, with ``tail`` 0)."""
         n = self.header.num_records
         if self.data_start + n * self.record_min + tail > self.file_size:
-            raise format_error(f"{self.where}: truncated or damaged: {n} records cannot fit in {self.file_size} bytes "
-                               f"(each at least {self.record_min} bytes)")
+            raise AlatFormatError(f"{self.where}: truncated or damaged: {n} records cannot fit in {self.file_size} "
+                                  f"bytes (each at least {self.record_min} bytes)")
 
     def _read_index(self) -> list[int]:
         n = self.header.num_records
@@ -192,17 +192,18 @@ class AlatReader:
         self._check_room(index_size + TRAILER.size)
         index_off = self._trailer()
         if index_off + index_size + TRAILER.size != self.file_size:
-            raise format_error(f"{self.where}: index offset {index_off} in the end marker does not match the file size")
+            raise AlatFormatError(f"{self.where}: index offset {index_off} in the end marker does not match the "
+                                  f"file size")
         raw = self._read_at(index_off, index_size)
         if raw[:4] != INDEX_MAGIC or struct.unpack_from("<I", raw, 4)[0] != n:
-            raise format_error(f"{self.where}: damaged index at offset {index_off}")
+            raise AlatFormatError(f"{self.where}: damaged index at offset {index_off}")
         if zlib.crc32(raw[:-4]) != CRC.unpack_from(raw, len(raw) - 4)[0]:
-            raise format_error(f"{self.where}: index CRC mismatch at offset {index_off}")
+            raise AlatFormatError(f"{self.where}: index CRC mismatch at offset {index_off}")
         offsets = np.frombuffer(raw, "<u8", count=n, offset=8).astype(np.int64).tolist()
         bounds = [self.data_start] + offsets[1:] + [index_off]
         if offsets and (offsets[0] != self.data_start
                         or any(b - a < self.record_min for a, b in zip(offsets, bounds[1:]))):
-            raise format_error(f"{self.where}: index at offset {index_off} holds impossible record offsets")
+            raise AlatFormatError(f"{self.where}: index at offset {index_off} holds impossible record offsets")
         self.index_offset = index_off
         return offsets
 
@@ -272,12 +273,12 @@ class AlatReader:
             limit = self.offsets[i + 1] if i + 1 < len(self.offsets) else self.index_offset
         rec = self._parse_record(off, limit)
         if isinstance(rec, str):
-            raise format_error(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: {rec}")
+            raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: {rec}")
         if not self.salvage and off + rec[2] != limit:
-            raise format_error(f"{self.where}: chunk {chunk} channel {channel} at offset {off} ends at byte "
+            raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel} at offset {off} ends at byte "
                         f"{off + rec[2]}, but the next structure begins at byte {limit}")
         if (rec[0], rec[1]) != (chunk, channel):
-            raise format_error(f"{self.where}: record at offset {off} is chunk {rec[0]} channel {rec[1]}, "
+            raise AlatFormatError(f"{self.where}: record at offset {off} is chunk {rec[0]} channel {rec[1]}, "
                         f"the index says chunk {chunk} channel {channel}")
         return rec[2], rec[3], rec[4], off
 
@@ -292,15 +293,15 @@ class AlatReader:
         if len(payload) != h.raw_payload_size:
             payload = self._unzstd(payload, chunk, channel, off)
         if payload[-1] >> (h.values * h.bits % 8 or 8):  # the writer pads with 0: one byte string per record
-            raise format_error(f"{self.where}: chunk {chunk} channel {channel}: unused bits of the payload's last "
-                               "byte are not 0")
+            raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel}: unused bits of the payload's last "
+                                  "byte are not 0")
         st = np.frombuffer(stats, "<f4").reshape(h.latent_channels, -1)
         if h.bits != 16 and not np.isfinite(st).all():
-            raise format_error(f"{self.where}: chunk {chunk} channel {channel}: non-finite quantizer stats")
+            raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel}: non-finite quantizer stats")
         with np.errstate(over="ignore"):  # a forged stat's overflow is refused just below
             latent = dequantize(st, payload, h.bits, h.latent_shape)
         if not np.isfinite(latent).all():  # float16 values, or min + q x step past the binary32 range
-            raise format_error(f"{self.where}: chunk {chunk} channel {channel}: non-finite latent values")
+            raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel}: non-finite latent values")
         return latent
 
     def latent(self, chunk: int, channel: int = 0) -> np.ndarray:
@@ -308,7 +309,7 @@ class AlatReader:
         chunk_frames / 4, n_mels / 4), without decoding audio."""
         latent = self.read(chunk, channel)
         if latent is None:
-            raise format_error(f"{self.where}: chunk {chunk} channel {channel} is lost (damaged)")
+            raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel} is lost (damaged)")
         return latent
 
     def latents(self, channel: int = 0) -> np.ndarray:
@@ -323,7 +324,7 @@ class AlatReader:
         try:
             return decode_codes_of(stats, payload, self.header.record_shape(chunk))
         except EntropyError as e:
-            raise format_error(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: {e}") from None
+            raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: {e}") from None
 
     def _unzstd(self, payload: bytes, chunk: int, channel: int, off: int) -> bytes:
         zstd = zstd_module()
@@ -335,9 +336,10 @@ class AlatReader:
             z = zstd.ZstdDecompressor()
             out = z.decompress(payload, max_length=want + 1)
         except (zstd.ZstdError, ValueError) as e:
-            raise format_error(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: bad zstd data ({e})") from e
+            raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: bad zstd data "
+                                  f"({e})") from e
         if len(out) != want or not z.eof:
-            raise format_error(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: zstd data gives "
+            raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: zstd data gives "
                         f"{len(out)} bytes, not {want}")
         return out
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -45,7 +45,7 @@ def half_width(s: int) -> int:
     return int(min(MAX_HALF_WIDTH, max(2, np.ceil(16 * laplace_scale(s)))))
 
 
-@lru_cache(maxsize=None)
+@cache
 def frequency_table(s: int) -> np.ndarray:
     """Integer frequencies (int64, summing to 2^24, each >= 1) of table ``s``.
 
@@ -69,7 +69,7 @@ def tables_digest() -> str:
     return h.hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _model(s: int):  # noqa: ANN202 (constriction has no type stubs)
     import constriction
 

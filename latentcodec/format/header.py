@@ -180,10 +180,6 @@ def _tool_version() -> str:
     return f"latentcodec {__version__}"
 
 
-def format_error(msg: str) -> AlatFormatError:
-    return AlatFormatError(msg)
-
-
 MIN_HEADER = _FIXED.size  # H: the fixed fields; the per-channel numbers and the strings come after them
 
 
@@ -194,28 +190,28 @@ def parse_header(f: BinaryIO, file_size: int, where: str) -> tuple[Header, int]:
     pre = f.read(_PREAMBLE.size)
     if len(pre) < 8 or pre[:8] != MAGIC:
         if len(pre) < 8 and MAGIC.startswith(pre):
-            raise format_error(f"{where}: truncated: the file ends inside the magic bytes ({file_size} bytes)")
-        raise format_error(f"{where}: not a .alat file (bad magic bytes at offset 0)")
+            raise AlatFormatError(f"{where}: truncated: the file ends inside the magic bytes ({file_size} bytes)")
+        raise AlatFormatError(f"{where}: not a .alat file (bad magic bytes at offset 0)")
     if len(pre) < _PREAMBLE.size:
-        raise format_error(f"{where}: truncated: the file ends inside the header (at byte {file_size})")
+        raise AlatFormatError(f"{where}: truncated: the file ends inside the header (at byte {file_size})")
     _, version, body_len = _PREAMBLE.unpack(pre)
     if version not in VERSIONS:
-        raise format_error(f"{where}: .alat format version {version} is not supported (this reader knows versions "
+        raise AlatFormatError(f"{where}: .alat format version {version} is not supported (this reader knows versions "
                     f"{', '.join(map(str, VERSIONS))}); use a latentcodec that reads it")
     end = _PREAMBLE.size + body_len + CRC.size
     if body_len < MIN_HEADER or body_len > MAX_HEADER:
-        raise format_error(f"{where}: header length {body_len} at offset 10 is impossible ({MIN_HEADER} to "
-                           f"{MAX_HEADER})")
+        raise AlatFormatError(f"{where}: header length {body_len} at offset 10 is impossible ({MIN_HEADER} to "
+                              f"{MAX_HEADER})")
     if end > file_size:
-        raise format_error(f"{where}: truncated: the header needs {end} bytes, the file has {file_size}")
+        raise AlatFormatError(f"{where}: truncated: the header needs {end} bytes, the file has {file_size}")
     body = f.read(body_len)
     (crc,) = CRC.unpack(f.read(CRC.size))
     if zlib.crc32(pre + body) != crc:
-        raise format_error(f"{where}: header CRC mismatch (bytes 0..{end - 1}): the header is damaged")
+        raise AlatFormatError(f"{where}: header CRC mismatch (bytes 0..{end - 1}): the header is damaged")
     try:
         return _header_fields(body, version), end
     except _FieldError as e:
-        raise format_error(f"{where}: {e}") from None
+        raise AlatFormatError(f"{where}: {e}") from None
 
 
 class _FieldError(ValueError):
@@ -299,7 +295,8 @@ def _shape_problem(h: Header) -> str | None:
     if not 4 <= m.n_mels <= MAX_MEL_BANDS or m.n_mels % 4:
         return f"{m.n_mels} mel bands (a multiple of 4 from 4 to {MAX_MEL_BANDS})"
     if not 1 <= lc <= MAX_LATENT_CHANNELS or h.values > MAX_VALUES:
-        return f"latent shape {lc}x{f // 4}x{m.n_mels // 4} (1..{MAX_LATENT_CHANNELS} channels, at most {MAX_VALUES} values)"
+        return (f"latent shape {lc}x{f // 4}x{m.n_mels // 4} (1..{MAX_LATENT_CHANNELS} channels, "
+                f"at most {MAX_VALUES} values)")
     return None
 
 
@@ -327,12 +324,13 @@ def _coder_problem(h: Header) -> str | None:
     if not 0 <= h.zstd_level <= (22 if h.version == 1 else 0):
         return f"zstd level {h.zstd_level} ({'0 to 22' if h.version == 1 else 'versions 2 and 3 store 0'})"
     if h.version >= 2:
-        bad = [l for l, v in enumerate(h.steps) if not 0 < v <= MAX_STEP]
+        assert h.steps is not None and h.transform is not None, "version 2 and 3 hold steps (and __post_init__ a K)"
+        bad = [c for c, v in enumerate(h.steps) if not 0 < v <= MAX_STEP]
         if bad:
             return f"step {h.steps[bad[0]]:g} of component {bad[0]} (finite, 0 < step <= {MAX_STEP:g})"
         if not np.isfinite(h.transform).all():
-            l, i = np.argwhere(~np.isfinite(h.transform))[0]
-            return f"transform entry KLT[{l}][{i}] is not finite"
+            row, i = np.argwhere(~np.isfinite(h.transform))[0]
+            return f"transform entry KLT[{row}][{i}] is not finite"
     if h.mono_downmix and h.channels != 1:
         return f"mono downmix flag with {h.channels} channels"
     return None

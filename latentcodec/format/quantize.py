@@ -11,7 +11,6 @@ import numpy as np
 
 from latentcodec.constants import BITS, DEFAULT_ZSTD  # noqa: F401 (DEFAULT_ZSTD: part of this module's interface)
 
-DEFAULT_BITS = 4
 STAT_BYTES = 8  # float32 min + float32 step per latent channel
 
 

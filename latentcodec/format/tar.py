@@ -10,8 +10,9 @@ archive must end with its two zero blocks (anything else is truncation).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 from latentcodec.errors import AlatFormatError
 
@@ -91,8 +92,8 @@ class TarReader:
                 chain += 1
                 if size > MAX_EXTENSION or chain > 2:
                     raise self._fail("has an extended header over 64 KiB, or a chain of more than two")
-                data = self._read(_padded(size), "an extended header")[:size]
-                ext.update(_pax(data, self._fail) if kind == b"x" else {"path": _gnu_name(data, self._fail)})
+                record = self._read(_padded(size), "an extended header")[:size]
+                ext.update(_pax(record, self._fail) if kind == b"x" else {"path": _gnu_name(record, self._fail)})
                 continue
             name = ext.get("path", name)
             if kind in _KINDS or kind not in (REGULAR, DIRECTORY):
@@ -103,7 +104,7 @@ class TarReader:
             if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME:
                 raise self._fail(f"names a member in over {MAX_NAME} bytes")
             entry = Entry(name, kind == REGULAR, self.pos, size if kind == REGULAR else 0)
-            data = None
+            data: bytes | None = None
             if with_data and kind == REGULAR:
                 data = self._read(size, f"member {name!r}")
                 self._skip(_padded(size) - size, f"member {name!r}")

@@ -7,15 +7,16 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
 
 from latentcodec.audio.io import AUDIO_SUFFIXES, output_suffix, sound_path
 from latentcodec.errors import LatentCodecError
-from latentcodec.fs import is_folder, remove_stale_temporaries
 from latentcodec.format.shards import Member, Source, open_source, sources_under
-from latentcodec.jobs.worker import Job, Outcome, init_worker, run_job
+from latentcodec.fs import is_folder, remove_stale_temporaries
+from latentcodec.jobs.worker import Job, Outcome, WorkerSetup, init_worker, run_job
+from latentcodec.options import DecodeOptions, EncodeOptions
 
 
 def plan(in_dir: Path, out_dir: Path, kind: str, suffix: str = ".wav") -> list[Job]:
@@ -46,13 +47,13 @@ def relative_key(source: Source, in_dir: Path) -> str:
     return source.key if isinstance(source, Member) else source.relative_to(in_dir).with_suffix("").as_posix()
 
 
-def prepare(in_dir: Path, out_dir: Path, kind: str, opts: dict[str, Any], suffix: str = ".wav"
+def prepare(in_dir: Path, out_dir: Path, options: EncodeOptions | DecodeOptions, suffix: str = ".wav"
             ) -> tuple[list[Job], list[Job]]:
     """(jobs to run, jobs whose output is already complete) of a folder run; removes the temporary files
     an interrupted earlier run left beside the outputs."""
-    jobs = plan(in_dir, out_dir, kind, suffix)
+    jobs = plan(in_dir, out_dir, kind_of(options), suffix)
     remove_stale_temporaries(*(j.target for j in jobs))
-    done = [j for j in jobs if is_complete(j, kind, opts)]
+    done = [j for j in jobs if is_complete(j, options)]
     return [j for j in jobs if j not in done], done
 
 
@@ -63,9 +64,14 @@ def input_files(in_dir: Path, kind: str) -> list[Source]:
     if not is_folder(in_dir):
         raise LatentCodecError(f"{in_dir}: no such folder")
     try:
-        return sources_under(in_dir) if kind == "decode" else _audio_files(in_dir)
+        return list(sources_under(in_dir)) if kind == "decode" else list(_audio_files(in_dir))
     except OSError as e:
         raise LatentCodecError(f"{e.filename or in_dir}: cannot read ({e.strerror or e}); nothing was done") from e
+
+
+def audio_files(in_dir: Path) -> list[Path]:
+    """The audio files under ``in_dir``, sorted, by :func:`input_files`' rules."""
+    return [p for p in input_files(in_dir, "encode") if isinstance(p, Path)]
 
 
 def _audio_files(in_dir: Path) -> list[Path]:
@@ -90,22 +96,32 @@ def _file_or_unknown(path: Path) -> bool:
         return True
 
 
-def is_complete(job: Job, kind: str, opts: dict[str, Any] | None = None) -> bool:
+def kind_of(options: EncodeOptions | DecodeOptions) -> str:
+    """'encode' or 'decode': the direction the options are for."""
+    return "encode" if isinstance(options, EncodeOptions) else "decode"
+
+
+def model_name(options: EncodeOptions | DecodeOptions) -> str:
+    """The name of the model an encode run writes with (a file records it)."""
+    from latentcodec.models.registry import DEFAULT_MODEL
+
+    model = options.model
+    return (model if isinstance(model, str) or model is None else model.name) or DEFAULT_MODEL
+
+
+def is_complete(job: Job, options: EncodeOptions | DecodeOptions) -> bool:
     """An output that a finished run of the same job wrote: a .alat whose index and end marker hold, made
     from an input of the source's size with the model asked for; or audio that soundfile reads with the
     rate asked for and the frame count its .alat promises."""
-    opts = opts or {}
     from latentcodec.format.container import AlatReader
 
     try:
         if not job.target.is_file():  # may raise: a key's name too long for the file system
             return False
-        if kind == "encode":
-            from latentcodec.models.registry import DEFAULT_MODEL
-
+        if isinstance(options, EncodeOptions):
             with AlatReader(job.target) as r:
                 h = r.header
-            return h.input_size == job.source.stat().st_size and h.model_name == (opts.get("model") or DEFAULT_MODEL)
+            return h.input_size == os.stat(job.source_path).st_size and h.model_name == model_name(options)
         import soundfile as sf
 
         from latentcodec.codec import output_frames, output_rate
@@ -113,29 +129,28 @@ def is_complete(job: Job, kind: str, opts: dict[str, Any] | None = None) -> bool
         with AlatReader(open_source(job.source)) as r:
             h = r.header
         info = sf.info(sound_path(job.target))
-        return info.samplerate == output_rate(h, opts.get("sample_rate")) and info.channels == h.channels \
+        return info.samplerate == output_rate(h, options.sample_rate) and info.channels == h.channels \
             and info.frames == output_frames(h, info.samplerate)
     except (LatentCodecError, RuntimeError, OSError):
         return False
 
 
-def run_batch(jobs: list[Job], kind: str, opts: dict[str, Any], workers: int,
-              progress: Callable[[Outcome], None] | None = None, ray: str | None = None,
-              threads: int | None = None) -> list[Outcome]:
-    """Run ``jobs`` on ``workers`` processes (1: in this process), or, given ``ray`` ('local', 'auto' or a
-    cluster's address), on ``workers`` Ray actors; returns every outcome.
+def run_batch(jobs: list[Job], setup: WorkerSetup, progress: Callable[[Outcome], None] | None = None,
+              ray: str | None = None) -> list[Outcome]:
+    """Run ``jobs`` on ``setup.workers`` processes (1: in this process), or, given ``ray`` ('local', 'auto' or
+    a cluster's address), on that many Ray actors; returns every outcome.
 
-    ``threads``: torch's threads per worker; by default its own default shared out between the processes,
-    one per Ray actor. Outputs are byte-identical only between runs with the same count (oneDNN's
-    convolutions round differently with another one)."""
+    ``setup.threads``: the runtime's threads per worker; by default the cores shared out between the
+    processes, one per Ray actor. Outputs are byte-identical only between runs with the same count
+    (oneDNN's convolutions round differently with another one)."""
     if not jobs:
         return []
     if ray:
         from latentcodec.jobs.ray_actors import ray_outcomes
 
-        source = ray_outcomes(jobs, kind, opts, workers, ray, threads or 1)
+        source = ray_outcomes(jobs, setup, ray)
     else:
-        source = _outcomes(jobs, kind, opts, workers, threads)
+        source = _outcomes(jobs, setup)
     outcomes = []
     for outcome in source:
         outcomes.append(outcome)
@@ -144,14 +159,13 @@ def run_batch(jobs: list[Job], kind: str, opts: dict[str, Any], workers: int,
     return outcomes
 
 
-def _outcomes(jobs: list[Job], kind: str, opts: dict[str, Any], workers: int,
-              threads: int | None) -> Iterator[Outcome]:
-    if workers == 1 or len(jobs) <= 1:
-        init_worker(kind, dict(opts), threads)
+def _outcomes(jobs: list[Job], setup: WorkerSetup) -> Iterator[Outcome]:
+    if setup.workers == 1 or len(jobs) <= 1:
+        init_worker(setup)
         yield from map(run_job, jobs)
         return
     with _sigint_ignored():
-        pool = mp.get_context("spawn").Pool(workers, init_worker, (kind, opts, threads, workers))
+        pool = mp.get_context("spawn").Pool(setup.workers, init_worker, (setup,))
     try:
         with pool:  # on leaving, the pool ends its workers (SIGTERM) and waits for them
             yield from pool.imap_unordered(run_job, jobs)

@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from latentcodec.errors import LatentCodecError
-from latentcodec.fs import atomic_output, remove_stale_temporaries
 from latentcodec.format.container import AlatReader
-from latentcodec.format.shards import (BLOCK, INDEX_ENTRY_BYTES, INDEX_FIXED_BYTES, SHARD_NAME, Member, members,
-                                       open_source, tar_bytes, write_shard)
-from latentcodec.jobs.folders import prepare, relative_key
+from latentcodec.format.shards import (
+    BLOCK,
+    INDEX_ENTRY_BYTES,
+    INDEX_FIXED_BYTES,
+    SHARD_NAME,
+    Member,
+    members,
+    open_source,
+    tar_bytes,
+    write_shard,
+)
+from latentcodec.fs import atomic_output, remove_stale_temporaries
+from latentcodec.jobs.folders import model_name, prepare, relative_key
 from latentcodec.jobs.worker import Job, Outcome
+from latentcodec.options import EncodeOptions
 
 STAGING = ".alat-staging"  # OUT_DIR's hidden folder of encoded files not yet in a shard
 TAR_END = 21 * BLOCK  # at most what tarfile adds at the end: two zero blocks, then padding to a 10,240-byte record
@@ -43,8 +52,9 @@ class ShardPacker:
                  first_number: int):
         self.out_dir, self.staging, self.order, self.size = out_dir, staging, order, shard_size
         self.state: dict[Path, bool] = {t: True for t in staged}  # target -> written (False: failed)
-        self.pos, self.group, self.group_bytes = 0, [], TAR_END + INDEX_COST
-        self.number, self.written = first_number, []
+        self.pos, self.group_bytes, self.number = 0, TAR_END + INDEX_COST, first_number
+        self.group: list[Job] = []
+        self.written: list[Path] = []
 
     def add(self, outcome: Outcome) -> None:
         """One finished job; packs every shard that is full."""
@@ -86,7 +96,7 @@ class ShardPacker:
         self.group, self.group_bytes = [], TAR_END + INDEX_COST
 
 
-def prepare_shards(in_dir: Path, out_dir: Path, opts: dict[str, Any], shard_size: int
+def prepare_shards(in_dir: Path, out_dir: Path, options: EncodeOptions, shard_size: int
                    ) -> tuple[list[Job], int, ShardPacker]:
     """(jobs to encode, inputs already encoded (in a shard or staged), the packer) of a sharded folder encode. A shard
     that holds a key made from another input (another size or model) is refused before any work."""
@@ -95,14 +105,14 @@ def prepare_shards(in_dir: Path, out_dir: Path, opts: dict[str, Any], shard_size
     if out_dir.exists() and not out_dir.is_dir():
         raise LatentCodecError(f"{out_dir}: exists and is not a folder")
     staging = out_dir / STAGING
-    todo, staged = prepare(in_dir, staging, "encode", opts)
+    todo, staged = prepare(in_dir, staging, options)
     shards = sorted(p for p in out_dir.glob("*.tar") if SHARD_NAME.fullmatch(p.name)) if out_dir.is_dir() else []
     next_number = max((int(p.stem) for p in shards), default=-1) + 1
     remove_stale_temporaries(out_dir / f"{next_number:06d}.tar")  # the shard an interrupted run was writing
     held = {m.key: m for p in shards for m in members(p)}
     jobs = {relative_key(j.source, in_dir): j for j in todo + staged}
     for key in held.keys() & jobs.keys():
-        _check_held(held[key], jobs[key], opts)
+        _check_held(held[key], jobs[key], options)
     for j in staged:
         if relative_key(j.source, in_dir) in held:  # packed just before an interruption could remove it
             j.target.unlink()
@@ -113,12 +123,10 @@ def prepare_shards(in_dir: Path, out_dir: Path, opts: dict[str, Any], shard_size
     return run, len(jobs) - len(run), packer
 
 
-def _check_held(member: Member, job: Job, opts: dict[str, Any]) -> None:
+def _check_held(member: Member, job: Job, options: EncodeOptions) -> None:
     """A key a shard holds must come from this input and model, as a complete folder output must."""
-    from latentcodec.models.registry import DEFAULT_MODEL
-
     with AlatReader(open_source(member)) as r:
         h = r.header
-    if h.input_size != job.source.stat().st_size or h.model_name != (opts.get("model") or DEFAULT_MODEL):
+    if h.input_size != job.source_path.stat().st_size or h.model_name != model_name(options):
         raise LatentCodecError(f"{member.name} was encoded from another input or model than {job.source}: remove "
                                f"that shard (or write to another folder) to encode it again; nothing was done")

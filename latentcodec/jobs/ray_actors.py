@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import pickle
-from typing import Any, Iterator
+from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 
 from latentcodec.errors import LatentCodecError
-from latentcodec.jobs.worker import Job, Outcome, init_worker, run_job
+from latentcodec.jobs.worker import Job, Outcome, WorkerSetup, init_worker, run_job
 
 INSTALL = "pip install 'latentcodec[ray]'"
 OBJECT_STORE_BYTES = 256 << 20  # a local instance's: the rows are file names, the audio never passes through Ray
@@ -25,10 +26,10 @@ class _Actor:
     that cannot be loaded comes back on every row as ``fatal``, and the driver raises it: Ray would
     otherwise restart the actor again and again and end in a traceback."""
 
-    def __init__(self, kind: str, opts: dict[str, Any], threads: int):
+    def __init__(self, setup: WorkerSetup):
         self.fatal: LatentCodecError | None = None
         try:
-            init_worker(kind, dict(opts), threads)
+            init_worker(setup)
         except LatentCodecError as e:
             self.fatal = e
 
@@ -55,24 +56,24 @@ def connect(address: str, cpus: int) -> bool:
         return False
     # Ray's own chatter stays in its logs (/tmp/ray/session_latest/logs); stderr keeps alat's lines.
     logging.getLogger("ray.data").setLevel(logging.ERROR)
-    quiet = dict(logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False)
+    local = address == "local"  # start one on this machine, else join the cluster at address
     try:
-        if address == "local":
-            ray.init(num_cpus=cpus, object_store_memory=OBJECT_STORE_BYTES, **quiet)
-        else:
-            ray.init(address=address, **quiet)
+        ray.init(address=None if local else address, num_cpus=cpus if local else None,
+                 object_store_memory=OBJECT_STORE_BYTES if local else None, logging_level=logging.ERROR,
+                 log_to_driver=False, include_dashboard=False)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise LatentCodecError(f"cannot reach a Ray cluster at {address!r}: {str(e).splitlines()[0][:200]}",
                                "ray") from e
     return True
 
 
-def ray_outcomes(jobs: list[Job], kind: str, opts: dict[str, Any], actors: int, address: str,
-                 threads: int) -> Iterator[Outcome]:
-    """Run ``jobs`` on ``actors`` Ray actors of ``threads`` CPUs each (a local instance gets
-    ``actors * threads`` CPUs); yields each outcome as its file is done, in any order. Ray Data restarts
+def ray_outcomes(jobs: list[Job], setup: WorkerSetup, address: str) -> Iterator[Outcome]:
+    """Run ``jobs`` on ``setup.workers`` Ray actors of ``setup.threads`` CPUs each (default 1; a local
+    instance gets workers x threads CPUs); yields each outcome as its file is done, in any order. Ray Data restarts
     an actor whose node is lost and retries its file (and logs one line of its own about that at the start,
     ray#53727); should the whole run stop, the same command again resumes it."""
+    threads, actors = setup.threads or 1, setup.workers
+    setup = replace(setup, threads=threads, workers=1)  # each actor's own share: all of its threads
     started = connect(address, actors * threads)
     import ray
     import ray.data
@@ -83,7 +84,7 @@ def ray_outcomes(jobs: list[Job], kind: str, opts: dict[str, Any], actors: int, 
         ctx.print_on_execution_start = False
         rows = [{"index": i, "job": pickle.dumps(j.absolute())} for i, j in enumerate(jobs)]
         ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-            _Actor, fn_constructor_args=(kind, opts, threads), batch_size=1, num_cpus=threads,
+            _Actor, fn_constructor_args=(setup,), batch_size=1, num_cpus=threads,
             compute=ray.data.ActorPoolStrategy(size=actors))
         for row in ds.iter_rows():
             if row["fatal"]:

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from latentcodec.errors import LatentCodecError
-from latentcodec.fs import lookup
 from latentcodec.format.shards import Member, Source, open_source
+from latentcodec.fs import lookup
+from latentcodec.options import DecodeOptions, EncodeOptions
 
-_WORKER: dict[str, Any] = {}  # the model and options of this worker process
+_WORKER: dict[str, Any] = {}  # this worker process's setup and models
 
 
 @dataclass
@@ -19,11 +20,16 @@ class Job:
     target: Path
 
     @property
+    def source_path(self) -> Path:
+        """The input file (a shard member's: its shard)."""
+        return self.source.shard if isinstance(self.source, Member) else self.source
+
+    @property
     def name(self) -> str:
         """The input as messages name it (a shard member: ``SHARD:KEY.alat``)."""
         return self.source.name if isinstance(self.source, Member) else str(self.source)
 
-    def absolute(self) -> "Job":
+    def absolute(self) -> Job:
         """The same job with absolute paths, for workers that may run in another folder."""
         s = self.source
         return Job(replace(s, shard=s.shard.absolute()) if isinstance(s, Member) else s.absolute(),
@@ -35,47 +41,63 @@ class Outcome:
     job: Job
     error: str | None  # one line, or None when the file was written
     seconds: float  # of audio
+    param: str | None = None  # what the error is about (errors.LatentCodecError.param), for a front end's advice
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What every worker of a folder run is told once: the direction, the options, whether an output that
+    is not this job's may be replaced, and its runtime's threads (None: the cores shared out between the
+    ``workers``; one worker keeps a single call's count, and so its exact bytes)."""
+
+    kind: str  # encode or decode
+    options: EncodeOptions | DecodeOptions
+    overwrite: bool = False
+    threads: int | None = None
+    workers: int = 1
 
 
-
-def init_worker(kind: str, opts: dict[str, Any], threads: int | None, workers: int = 1) -> None:
-    """Worker start: load the model once. The runtime's threads as given, or the cores shared out between
-    the ``workers`` (one worker keeps a single call's count, and so its exact bytes)."""
+def init_worker(setup: WorkerSetup) -> None:
+    """Worker start: the encoder's model loaded once (a decoder's per model name, on first use)."""
     import os
 
-    from latentcodec.runtime.cores import set_threads
-    from latentcodec.models.loader import folder_runtime, load_model
+    from latentcodec.models.loader import Model, folder_runtime, load_model
     from latentcodec.models.registry import DEFAULT_MODEL
+    from latentcodec.runtime.cores import set_threads
 
-    set_threads(threads or max(1, len(os.sched_getaffinity(0)) // workers))
-    device = opts.pop("device", "auto")
-    if kind == "encode":
-        precision = opts.get("precision", "auto")
-        runtime = folder_runtime("encode", opts.pop("runtime", "auto"), precision)
-        opts["model"] = load_model(opts.get("model") or DEFAULT_MODEL, device, runtime, precision)
-        device = opts["model"].device
-    _WORKER.update(kind=kind, opts={**opts, "device": device}, models={})
+    set_threads(setup.threads or max(1, len(os.sched_getaffinity(0)) // setup.workers))
+    options = setup.options
+    if isinstance(options, EncodeOptions):
+        runtime = folder_runtime("encode", options.runtime, options.precision)
+        model = options.model if isinstance(options.model, Model) else \
+            load_model(options.model or DEFAULT_MODEL, options.device, runtime, options.precision)
+        options = replace(options, model=model, device=model.device)
+    _WORKER.clear()
+    _WORKER.update(setup=replace(setup, options=options), models={})
+
+
+def _name(model: Any) -> str | None:
+    """A model's name, whether the options hold it loaded or by name."""
+    return getattr(model, "name", model)
 
 
 def run_job(job: Job) -> Outcome:
     """One file, in a worker; any error a user can cause comes back as one line."""
     from latentcodec.codec import decode_file, encode_file
 
-    kind, opts = _WORKER["kind"], dict(_WORKER["opts"])
-    overwrite = opts.pop("overwrite", False)
+    setup: WorkerSetup = _WORKER["setup"]
     try:
         _make_folder(job.target)
-        if lookup(job.target, "write") is not None and not overwrite:  # not this job's complete output (planner)
-            raise LatentCodecError(f"{job.target}: exists and is not a complete output of this job: kept "
-                                   f"(--overwrite, -y, replaces it)")
-        if kind == "encode":
-            h = encode_file(job.source, job.target, overwrite=True, **opts).header
+        if lookup(job.target, "write") is not None and not setup.overwrite:  # not this job's complete output
+            raise LatentCodecError(f"{job.target}: exists and is not a complete output of this job: kept", "overwrite")
+        if isinstance(setup.options, EncodeOptions):
+            assert isinstance(job.source, Path)  # the planner encodes files, never shard members
+            h = encode_file(job.source, job.target, setup.options).header
         else:
-            model = _decode_model(job.source, opts)  # takes "model" out of opts
-            h = decode_file(open_source(job.source), job.target, model, overwrite=True, **opts).header
+            options = replace(setup.options, model=_decode_model(job.source, setup.options))
+            h = decode_file(open_source(job.source), job.target, options).header
         return Outcome(job, None, h.duration)
     except LatentCodecError as e:
-        return Outcome(job, str(e), 0.0)
+        return Outcome(job, str(e), 0.0, e.param)
     except OSError as e:  # what the system refused of this job alone: listed, and the batch goes on
         return Outcome(job, f"{e.filename or job.name}: {e.strerror or e}", 0.0)
 
@@ -88,7 +110,7 @@ def _make_folder(target: Path) -> None:
         raise LatentCodecError(f"{target}: cannot create its folder {target.parent} ({e.strerror or e})") from e
 
 
-def _decode_model(source: Source, opts: dict[str, Any]) -> Any:
+def _decode_model(source: Source, options: DecodeOptions) -> Any:
     """The model asked for, or the shipped one a .alat names, loaded once per worker and name."""
     from latentcodec.codec import model_for_file
     from latentcodec.format.container import AlatReader
@@ -96,9 +118,8 @@ def _decode_model(source: Source, opts: dict[str, Any]) -> Any:
 
     with AlatReader(open_source(source)) as r:
         h = r.header
-    given = opts.pop("model", None)  # None: the shipped model the file names (model_for_file refuses others)
-    key = given or h.model_name
+    key = _name(options.model) or h.model_name
     if key not in _WORKER["models"]:
-        runtime = folder_runtime("decode", opts.pop("runtime", "auto"))
-        _WORKER["models"][key] = model_for_file(h, given, True, opts["device"], runtime)
-    return model_for_file(h, _WORKER["models"][key], opts.get("force", False), opts["device"])
+        runtime = folder_runtime("decode", options.runtime)
+        _WORKER["models"][key] = model_for_file(h, replace(options, runtime=runtime), force=True)
+    return model_for_file(h, replace(options, model=_WORKER["models"][key]), options.force)

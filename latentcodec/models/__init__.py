@@ -1,3 +1,3 @@
-"""The VAEs: which ones the package ships (``registry``), loading any diffusers ``AutoencoderKL`` and its
-fingerprint (``loader``), and how they run on a CPU: the sub-pixel upsamplers (``upsample``), the encoder's
-arithmetic (``precision``) and work split over cores (``cores``)."""
+"""The models: which ones the package ships (``registry``), loading any diffusers ``AutoencoderKL`` and its
+fingerprint onto a runtime (``loader``), checking a folder before anything is built (``checked``) and a
+model's coder table (``coder_table``). How a loaded model runs is ``runtime``'s."""

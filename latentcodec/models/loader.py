@@ -4,9 +4,9 @@
 diffusers layout (the VAE at its root or in ``vae/``), or a Hugging Face repo id (VAE in ``vae/``,
 HiFi-GAN in ``vocoder/``) such as ``cvssp/audioldm2-music``.
 
-A model runs on one of two runtimes (:func:`choose_runtime`): onnxruntime (``graphs.py``, the shipped
-models only, on the CPU, float32; no torch imported) or torch and diffusers (any model, any device, the
-bfloat16 encoder).
+A model runs on one of two runtimes (:func:`choose_runtime`), behind ``runtime.base.VaeRunner``:
+onnxruntime (``runtime/onnx_vae.py``, the shipped models only, on the CPU, float32; no torch imported) or
+torch and diffusers (``runtime/torch_vae.py``: any model, any device, the bfloat16 encoder).
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import hashlib
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
-from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +21,14 @@ from latentcodec.constants import RUNTIMES
 from latentcodec.errors import LatentCodecError, ModelError
 from latentcodec.models.checked import check_vae_folder, hub_folder
 from latentcodec.models.coder_table import read_coder_table
-from latentcodec.runtime.onnx_vae import OnnxVae, has_graphs, onnxruntime_installed, weights_fingerprint
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
+from latentcodec.runtime.base import VaeRunner, torch_installed
+from latentcodec.runtime.onnx_vae import OnnxVae, has_graphs, onnxruntime_installed, weights_fingerprint
 
 if TYPE_CHECKING:
     import torch
 
-WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"  # a shipped model's weights, in diffusers' name
+VAE_WEIGHTS = "diffusion_pytorch_model.safetensors"  # a shipped model's weights, in diffusers' name
 
 # The shipped model's architecture: AudioLDM2's VAE layout (1 -> 8 channels, three blocks, 4x down
 # on time and mel) scaled down for CPU speed; no mid-block attention, so a window's output depends on
@@ -45,16 +45,31 @@ class Model:
     """A loaded VAE with the identity the .alat header records."""
 
     name: str
-    vae: Any  # diffusers AutoencoderKL (runtime torch) or graphs.OnnxVae (runtime onnx)
+    runner: VaeRunner  # what encodes and decodes windows, on its runtime
     fingerprint: bytes
     location: str  # local directory or hub id, where a ``vocoder/`` may be found
     folder: str | None = None  # the local folder of its weights, where its coder.json may lie
-    runtime: str = "torch"
-    device: str = "cpu"  # where it runs: cpu or cuda
+
+    @property
+    def runtime(self) -> str:
+        return self.runner.runtime
+
+    @property
+    def device(self) -> str:
+        return self.runner.device
 
     @property
     def latent_channels(self) -> int:
-        return int(self.vae.config.latent_channels)
+        return int(self.runner.config.latent_channels)
+
+    @property
+    def module(self) -> Any:
+        """The diffusers ``AutoencoderKL`` of a model on the torch runtime (training, export, HiFi-GAN)."""
+        module = getattr(self.runner, "module", None)
+        if module is None:
+            raise ModelError(f"model '{self.name}' runs on onnxruntime: its torch module needs the torch runtime",
+                             "runtime")
+        return module
 
     @cached_property
     def coder(self) -> dict | None:
@@ -81,10 +96,6 @@ def vae_dir(root: Path) -> Path | None:
         if (cand / "config.json").is_file():
             return cand
     return None
-
-
-def torch_installed() -> bool:
-    return find_spec("torch") is not None and find_spec("diffusers") is not None
 
 
 def choose_runtime(runtime: str, name: str, device: str = "cpu", precision: str = "auto") -> str:
@@ -145,22 +156,23 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu", runtime: str = "a
     runtime :func:`choose_runtime` picks (``precision``: what the encoder will be asked for)."""
     if choose_runtime(runtime, name, device, precision) == "onnx":
         folder = shipped_models()[name]
-        print_ = weights_fingerprint(folder / WEIGHTS_FILE)
-        return Model(name=name, vae=OnnxVae(folder, print_), fingerprint=print_, location=str(folder),
-                     folder=str(folder), runtime="onnx")
+        print_ = weights_fingerprint(folder / VAE_WEIGHTS)
+        return Model(name=name, runner=OnnxVae(folder, print_), fingerprint=print_, location=str(folder),
+                     folder=str(folder))
     return _load_torch(name, pick_device(device))
 
 
 def _load_torch(name: str, device: str) -> Model:
     import torch
     from diffusers import AutoencoderKL
-
-    from latentcodec.runtime.cores import threads_asked
     from diffusers.utils import logging as diffusers_logging
 
+    from latentcodec.runtime.cores import threads_asked
+
     diffusers_logging.set_verbosity_error()
-    if threads_asked():
-        torch.set_num_threads(threads_asked())
+    threads = threads_asked()
+    if threads:
+        torch.set_num_threads(threads)
     shipped = shipped_models()
     if name in shipped:
         location = path = str(shipped[name])
@@ -173,12 +185,12 @@ def _load_torch(name: str, device: str) -> Model:
             raise ModelError(f"{name}: no config.json at its root or in vae/: not a diffusers model directory")
         location, path = str(Path(name)), str(folder)
     elif "/" in name and not name.startswith((".", "/")) and name.count("/") == 1:
-        location, path = name, str(hub_folder(name, "vae", ("config.json", WEIGHTS_FILE)))
+        location, path = name, str(hub_folder(name, "vae", ("config.json", VAE_WEIGHTS)))
     else:
         known = ", ".join(shipped) or "none"
         raise ModelError(f"model '{name}' not found: not a shipped model ({known}), a local directory "
                          f"or a Hugging Face repo id")
-    check_vae_folder(Path(path), WEIGHTS_FILE)  # before anything is built: a folder is data
+    check_vae_folder(Path(path), VAE_WEIGHTS)  # before anything is built: a folder is data
     try:
         with warnings.catch_warnings():  # diffusers/hub deprecation chatter is not the user's business
             warnings.simplefilter("ignore")
@@ -187,7 +199,9 @@ def _load_torch(name: str, device: str) -> Model:
     except Exception as e:  # diffusers raises many types (OSError, JSON, safetensors)
         raise ModelError(f"cannot load model '{name}': {type(e).__name__}: {str(e).splitlines()[0][:200]}") from e
     vae = vae.to(device).eval().requires_grad_(False)
-    model = Model(name=name, vae=vae, fingerprint=fingerprint(vae), location=location, folder=path, device=device)
+    from latentcodec.runtime.torch_vae import TorchVae
+
+    model = Model(name=name, runner=TorchVae(vae), fingerprint=fingerprint(vae), location=location, folder=path)
     # Channels-last convolutions: oneDNN's fastest layout on a CPU (the small model, one core, 2 windows:
     # encoder 140 -> 125 ms, decoder 404 -> 328 ms; latents the same to 2e-5). After the fingerprint, which
     # reads the weights in plain layout: a channels-last weight with a size-1 axis passes as contiguous

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from latentcodec.runtime.cores import run_parts
-from latentcodec.runtime.precision import autocast
+from latentcodec.runtime.precision import autocast, resolve
 
 
 def device_of(vae: Any) -> torch.device:
@@ -31,3 +31,23 @@ def decode_windows(vae: Any, latents: np.ndarray) -> np.ndarray:
     """(B, C, t, m) latents -> (B, 4t, 4m) log-mel (float32)."""
     z = torch.from_numpy(latents).float().to(device_of(vae), memory_format=torch.channels_last)
     return run_parts(lambda part: vae.decode(part).sample[:, 0].float(), z).cpu().numpy()
+
+
+class TorchVae:
+    """``base.VaeRunner`` over a diffusers ``AutoencoderKL`` (``module``), on the device it lies on."""
+
+    runtime = "torch"
+
+    def __init__(self, module: Any):
+        self.module = module
+        self.config = module.config
+        self.device = device_of(module).type
+
+    def encode(self, mels: np.ndarray, precision: str) -> np.ndarray:
+        return encode_windows(self.module, mels, precision)
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        return decode_windows(self.module, latents)
+
+    def precision(self, asked: str) -> str:
+        return resolve(asked, device_of(self.module))

@@ -33,10 +33,14 @@ def phase_kernels(weight: torch.Tensor) -> torch.Tensor:
 class SubpixelUpsample(torch.nn.Module):
     """Drop-in for a diffusers ``Upsample2D`` (interpolate + 3x3 conv, no norm): (N, C, H, W) -> (N, Co, 2H, 2W)."""
 
+    weight: torch.Tensor  # registered buffers (torch types module attributes as Tensor | Module)
+    bias: torch.Tensor
+
     def __init__(self, conv: torch.nn.Conv2d) -> None:
         super().__init__()
         self.out_channels = conv.out_channels
         self.conv = conv  # kept, so that the VAE's state_dict has the keys and tensors diffusers saves
+        assert conv.bias is not None, "the upsampler's convolution has a bias (use_subpixel_upsamplers checks)"
         kernels = phase_kernels(conv.weight.detach()).contiguous(memory_format=torch.channels_last)
         self.register_buffer("weight", kernels, persistent=False)
         self.register_buffer("bias", conv.bias.detach().repeat(4), persistent=False)
@@ -56,7 +60,7 @@ class SubpixelUpsample(torch.nn.Module):
 
 def use_subpixel_upsamplers(vae: torch.nn.Module) -> None:
     """Replace, in place, each upsampler of ``vae``'s decoder that is a plain nearest-2x + 3x3 conv."""
-    for block in vae.decoder.up_blocks:
+    for block in _up_blocks(vae):
         ups = getattr(block, "upsamplers", None) or []
         for i, up in enumerate(ups):
             conv = getattr(up, "conv", None)
@@ -65,6 +69,13 @@ def use_subpixel_upsamplers(vae: torch.nn.Module) -> None:
                     and conv.stride == (1, 1) and conv.padding == (1, 1) and conv.dilation == (1, 1)
                     and conv.groups == 1 and conv.bias is not None):
                 ups[i] = SubpixelUpsample(conv)
+
+
+def _up_blocks(vae: torch.nn.Module) -> torch.nn.ModuleList:
+    """``vae.decoder.up_blocks`` (diffusers' ``Decoder``), typed."""
+    blocks = vae.get_submodule("decoder.up_blocks")
+    assert isinstance(blocks, torch.nn.ModuleList), "a diffusers decoder's up_blocks is a ModuleList"
+    return blocks
 
 
 class StackedSubpixelUpsample(SubpixelUpsample):
@@ -82,7 +93,7 @@ class StackedSubpixelUpsample(SubpixelUpsample):
 
 def stack_phases(vae: torch.nn.Module) -> None:
     """Turn, in place, each sub-pixel upsampler of ``vae``'s decoder into its stacking form (for export)."""
-    for block in vae.decoder.up_blocks:
+    for block in _up_blocks(vae):
         for up in getattr(block, "upsamplers", None) or []:
             if isinstance(up, SubpixelUpsample):
                 up.__class__ = StackedSubpixelUpsample

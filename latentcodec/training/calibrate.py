@@ -19,11 +19,12 @@ import soundfile as sf
 from latentcodec.audio.io import AUDIO_SUFFIXES, Audio, read_audio
 from latentcodec.codec import encode_audio
 from latentcodec.errors import LatentCodecError
-from latentcodec.fs import atomic_output, check_output
 from latentcodec.format.container import AlatReader
 from latentcodec.format.rate import CODER_TABLE
 from latentcodec.format.transform_coder import fit_transform
+from latentcodec.fs import atomic_output, check_output
 from latentcodec.models.loader import Model
+from latentcodec.options import EncodeOptions
 
 KIND_SHARES = {"music": 1 / 2, "speech": 1 / 3, "effects": 1 / 6}
 
@@ -57,10 +58,14 @@ def latents_of(path: Path, seconds: float, model: Model) -> list[np.ndarray]:
     start = max(0, (a.samples.shape[1] - n) // 2)
     part = Audio(a.samples[:, start:start + n], a.original_rate, 1, a.original_frames, a.file_size)
     buf = io.BytesIO()
-    encode_audio(part, buf, model, bits=16, zstd_level=0, precision="float32")
+    encode_audio(part, buf, EncodeOptions(model=model, bits=16, zstd_level=0, precision="float32"))
     buf.seek(0)
+    latents: list[np.ndarray] = []
     with AlatReader(buf) as r:
-        return [z for _, _, z in r]
+        for _, _, z in r:
+            assert z is not None, "a reader without salvage reads every record"
+            latents.append(z)
+    return latents
 
 
 def calibrate(model: Model, model_dir: Path, data: Path, files: int = 30, seconds: float = 30.0,

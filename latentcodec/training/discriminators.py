@@ -52,6 +52,8 @@ class ResolutionDiscriminator(nn.Module):
     """(batch, samples) -> logits over a (frames, bins) STFT magnitude, compressed by a power 0.3 so the
     quiet bins (where a vocoder's noise floor shows) weigh as well as the loud ones."""
 
+    window: torch.Tensor  # a registered buffer (torch types module attributes as Tensor | Module)
+
     def __init__(self, n_fft: int, channels: int = 16):
         super().__init__()
         self.n_fft = n_fft
@@ -90,20 +92,24 @@ def multi_resolution(sizes: tuple[int, ...] = (256, 512, 1024)) -> MultiDiscrimi
 def discriminator_loss(real: Outputs, fake: Outputs) -> torch.Tensor:
     """Hinge loss, averaged over sub-discriminators."""
     loss = sum(F.relu(1 - r).mean() + F.relu(1 + f).mean() for (r, _), (f, _) in zip(real, fake))
+    assert isinstance(loss, torch.Tensor), "no sub-discriminator outputs"
     return loss / len(real)
 
 
 def generator_loss(fake: Outputs) -> torch.Tensor:
     """Hinge loss of the generator, averaged over sub-discriminators."""
-    return sum(F.relu(1 - f).mean() for f, _ in fake) / len(fake)
+    loss = sum(F.relu(1 - f).mean() for f, _ in fake)
+    assert isinstance(loss, torch.Tensor), "no sub-discriminator outputs"
+    return loss / len(fake)
 
 
 def feature_matching_loss(real: Outputs, fake: Outputs) -> torch.Tensor:
     """L1 between the feature maps of real and generated audio, summed over layers (as HiFi-GAN and
     Vocos do) and averaged over sub-discriminators."""
-    total = 0.0
+    total: torch.Tensor | float = 0.0
     for (_, fr), (_, ff) in zip(real, fake):
         total = total + sum(F.l1_loss(b, a.detach()) for a, b in zip(fr, ff))
+    assert isinstance(total, torch.Tensor), "no sub-discriminator outputs"
     return total / len(real)
 
 

@@ -20,7 +20,8 @@ def evaluate_vocoder(vocoder: Vocoder, clips: list[tuple[str, str, np.ndarray, n
     by_kind: dict[str, list[float]] = {}
     pesqs, stois = [], []
     for _, kind, x, mel in clips:
-        y = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), vocoder, math.log(AUDIOLDM_MEL.log_floor))))
+        y = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), vocoder,
+                                              math.log(AUDIOLDM_MEL.log_floor))))
         by_kind.setdefault(kind, []).append(log_mel_distance(log_mel(x), log_mel(y))["log_mel_l1_db"])
         if kind == "speech":
             pesqs.append(float(pesq(AUDIOLDM_MEL.sample_rate, x.astype(np.float64), y.astype(np.float64), "wb")))

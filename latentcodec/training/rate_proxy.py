@@ -15,15 +15,12 @@ from functools import lru_cache
 
 import torch
 
+from latentcodec.format.transform_coder import dct_matrix
 
-@lru_cache(maxsize=8)
-def dct_matrix(n: int) -> torch.Tensor:
-    """(n, n) orthonormal DCT-II matrix: ``D @ x`` equals scipy's ``dct(x, norm='ortho')``."""
-    k = torch.arange(n, dtype=torch.float64)[:, None]
-    d = torch.cos(math.pi * (2 * torch.arange(n, dtype=torch.float64)[None, :] + 1) * k / (2 * n))
-    d *= math.sqrt(2 / n)
-    d[0] /= math.sqrt(2)
-    return d.float()
+
+def _dct(n: int, like: torch.Tensor) -> torch.Tensor:
+    """The deployed coder's (n, n) orthonormal DCT-II matrix (``transform_coder.dct_matrix``) as ``like``'s."""
+    return torch.from_numpy(dct_matrix(n)).to(like)
 
 
 def batch_klt(z: torch.Tensor) -> torch.Tensor:
@@ -37,13 +34,13 @@ def batch_klt(z: torch.Tensor) -> torch.Tensor:
 
 def to_coefs(z: torch.Tensor, klt: torch.Tensor) -> torch.Tensor:
     """(B, L, T, M) latent -> (B, L, T, M) coefficients: KLT across channels, then DCT over (T, M)."""
-    dt, dm = dct_matrix(z.shape[2]).to(z), dct_matrix(z.shape[3]).to(z)
+    dt, dm = _dct(z.shape[2], z), _dct(z.shape[3], z)
     return dt @ torch.einsum("ij,bjtm->bitm", klt.to(z), z) @ dm.T
 
 
 def from_coefs(c: torch.Tensor, klt: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`to_coefs`."""
-    dt, dm = dct_matrix(c.shape[2]).to(c), dct_matrix(c.shape[3]).to(c)
+    dt, dm = _dct(c.shape[2], c), _dct(c.shape[3], c)
     return torch.einsum("ij,bitm->bjtm", klt.to(c), dt.T @ c @ dm)
 
 

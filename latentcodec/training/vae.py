@@ -23,10 +23,11 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -103,6 +104,11 @@ class Run:
     disc_opt: torch.optim.Optimizer | None = None
     seconds: float = 0.0  # of training before this session, for the learning curve's hours
 
+    def gan(self) -> tuple[MelPatchDiscriminator, torch.optim.Optimizer]:
+        """The discriminator and its optimiser, of a run with the GAN on."""
+        assert self.disc is not None and self.disc_opt is not None, "the GAN is off: the run has no discriminator"
+        return self.disc, self.disc_opt
+
 
 def check_seed(seed: int) -> None:
     """A seed every generator a run seeds takes (torch's up to 2^64 - 1 after the steps are added to it)."""
@@ -155,8 +161,9 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, scales: tuple[
     return loss
 
 
-class CropSampler:
-    """Random crops, by kind then by file (weighted by length x its weight) then by position; seeded."""
+class FileSampler:
+    """Seeded draws of a file, by kind then by file (weighted by length x its weight): what every crop sampler
+    shares (each gives its own ``batch``)."""
 
     def __init__(self, groups: dict[str, list[np.ndarray]], weights: dict[str, float], crop: int, seed: int,
                  file_weights: dict[str, list[float]] | None = None, silent_fraction: float = 0.0):
@@ -185,6 +192,10 @@ class CropSampler:
         """One file's array, drawn by :meth:`pick_index`."""
         k, i = self.pick_index()
         return self.groups[k][i]
+
+
+class CropSampler(FileSampler):
+    """Random crops, by kind then by file (weighted by length x its weight) then by position; seeded."""
 
     def batch(self, n: int) -> torch.Tensor:
         out = np.empty((n, 1, self.crop, self.groups[self.kinds[0]][0].shape[1]), np.float32)
@@ -218,7 +229,9 @@ class Validation:
 def validation_crops(named: list[tuple[str, np.ndarray]]) -> tuple[torch.Tensor, list[str], list[int]]:
     """Each (kind, log-mel) cut into the codec's 5 s windows, the last padded with silence:
     ((N, 1, 500, 64) windows, N kinds, the index of each item's first window)."""
-    crops, kinds, firsts = [], [], []
+    crops: list[np.ndarray] = []
+    kinds: list[str] = []
+    firsts: list[int] = []
     for kind, m in named:
         firsts.append(len(crops))
         for s in range(0, len(m), VAL_WINDOW):
@@ -269,7 +282,8 @@ def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, sampler: C
     random (the sampler's state then follows the seed)."""
     from diffusers import AutoencoderKL
 
-    vae = AutoencoderKL(**cfg.vae_config).to(device).train()
+    # diffusers' __init__ names its torch-less dummy AutoencoderKL first under TYPE_CHECKING, so mypy sees that
+    vae = AutoencoderKL(**cfg.vae_config).to(device).train()  # type: ignore[attr-defined]
     run = Run(vae, torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=1e-4))
     if cfg.gan_weight > 0:  # built only then: its random init would move the seeded noise of a run without it
         run.disc = MelPatchDiscriminator().to(device).train()
@@ -282,7 +296,7 @@ def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, sampler: C
     elif cfg.init:
         base = load_model(cfg.init, device, runtime="torch")
         try:
-            vae.load_state_dict(base.vae.state_dict())
+            vae.load_state_dict(base.module.state_dict())
         except RuntimeError as e:
             raise ModelError(f"model '{cfg.init}' has another architecture than the one trained here: "
                              f"cannot start from it", "init") from e
@@ -322,8 +336,9 @@ def load_disc(run: Run, state: dict, ckpt: Path) -> None:
     if "disc" not in state:
         raise ModelError(f"{ckpt} was written without the GAN: resume it with the GAN's weight at 0, or start "
                          f"a new run from its model", "gan_weight")
-    run.disc.load_state_dict(state["disc"])
-    run.disc_opt.load_state_dict(state["disc_opt"])
+    disc, disc_opt = run.gan()
+    disc.load_state_dict(state["disc"])
+    disc_opt.load_state_dict(state["disc_opt"])
 
 
 def adaptive_weight(rec_loss: torch.Tensor, adv_loss: torch.Tensor, last_layer: torch.Tensor) -> torch.Tensor:
@@ -339,11 +354,13 @@ def adversarial_loss(run: Run, rec: torch.Tensor, x: torch.Tensor, rec_loss: tor
                      cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """gan_weight x adaptive weight x (hinge GAN + fm_weight x feature matching) of the decoded (B, 1, T, 64)
     mels ``rec`` against the crops ``x``; the discriminator is held fixed (its gradients are not computed)."""
-    run.disc.requires_grad_(False)
-    fake = run.disc(rec)
+    disc = run.disc
+    assert disc is not None, "the GAN is off: the run has no discriminator"
+    disc.requires_grad_(False)
+    fake = disc(rec)
     with torch.no_grad():
-        real = run.disc(x)
-    run.disc.requires_grad_(True)
+        real = disc(x)
+    disc.requires_grad_(True)
     gan, fm = generator_loss(fake), feature_matching_loss(real, fake)
     adv = gan + cfg.fm_weight * fm
     weight = adaptive_weight(rec_loss, adv, run.vae.decoder.conv_out.weight)
@@ -353,11 +370,12 @@ def adversarial_loss(run: Run, rec: torch.Tensor, x: torch.Tensor, rec_loss: tor
 def disc_step(run: Run, fake: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
     """One update of the discriminator, hinge loss, on detached decoded mels against the crops (B, 1, T, 64);
     its loss and the shares of real and fake patches it calls right."""
-    r, f = run.disc(real), run.disc(fake)
+    disc, disc_opt = run.gan()
+    r, f = disc(real), disc(fake)
     loss = discriminator_loss(r, f)
-    run.disc_opt.zero_grad(set_to_none=True)
+    disc_opt.zero_grad(set_to_none=True)
     loss.backward()
-    run.disc_opt.step()
+    disc_opt.step()
     acc_real, acc_fake = real_fake_accuracy(r, f)
     return {"disc": loss.item(), "disc_acc_real": acc_real, "disc_acc_fake": acc_fake}
 
@@ -468,7 +486,10 @@ def lr_at(step: int, cfg: Any) -> float:
 def save_checkpoint(run: Run, sampler: CropSampler, seconds: float, path: Path) -> None:
     """Everything a ``--resume`` needs to go on as if never stopped (random states included, on the CPU),
     written whole or not at all."""
-    gan = {"disc": run.disc.state_dict(), "disc_opt": run.disc_opt.state_dict()} if run.disc is not None else {}
+    gan: dict[str, Any] = {}
+    if run.disc is not None:
+        disc, disc_opt = run.gan()
+        gan = {"disc": disc.state_dict(), "disc_opt": disc_opt.state_dict()}
     save_state({"model": run.vae.state_dict(), "opt": run.opt.state_dict(), "step": run.step,
                 "history": run.history, "init_fingerprint": run.init_fingerprint, "seconds": seconds,
                 "torch_rng": torch.get_rng_state(), "sampler_rng": sampler.rng.bit_generator.state, **gan}, path)
@@ -485,7 +506,8 @@ def val_line(h: dict, cfg: TrainConfig) -> str:
     """One validation entry of the history, for the log."""
     heard = (f", speech PESQ-wb {h['val_pesq_wb_speech']:.3f} STOI {h['val_stoi_speech']:.3f}"
              if "val_pesq_wb_speech" in h else "")
-    return (f"step {h['step']}/{cfg.steps} lr {lr_at(h['step'], cfg):.2e} train {h.get('train_l1_db', math.nan):.3f} dB "
+    return (f"step {h['step']}/{cfg.steps} lr {lr_at(h['step'], cfg):.2e} "
+            f"train {h.get('train_l1_db', math.nan):.3f} dB "
             f"val {h['val_l1_db']:.3f} dB, coded {h['val_coded_l1_db']:.3f} dB at {h['val_kbps']:.2f} kbps ("
             + ", ".join(f"{k[16:]} {v:.3f}" for k, v in h.items() if k.startswith("val_coded_l1_db_"))
             + f"){heard} {h['minutes']:.1f} min")

@@ -23,9 +23,9 @@ import io
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -34,6 +34,8 @@ import torch.nn.functional as F
 from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel, mel_basis
 from latentcodec.constants import DB_PER_NEPER, DEFAULT_GL_ITERS, LOG_FLOOR
 from latentcodec.errors import LatentCodecError, ModelError
+from latentcodec.options import DecodeOptions, EncodeOptions
+from latentcodec.training.checkpoint import CHECKPOINT, read_checkpoint, restoring, save_state
 from latentcodec.training.discriminators import (
     discriminator_loss,
     feature_matching_loss,
@@ -41,15 +43,11 @@ from latentcodec.training.discriminators import (
     multi_period,
     multi_resolution,
 )
-from latentcodec.training.checkpoint import CHECKPOINT, read_checkpoint, restoring, save_state
 from latentcodec.training.evaluation import evaluate_vocoder
-from latentcodec.training.vae import CropSampler, check_seed, lr_at, normalized_audio
-from latentcodec.vocoders.registry import neural_vocoder_folder, vocoder_of
+from latentcodec.training.vae import FileSampler, check_seed, lr_at, normalized_audio
 from latentcodec.vocoders.griffinlim import GriffinLimVocoder, griffin_lim, phase_of
-from latentcodec.vocoders.magnitude_net import MagnitudeNet
-from latentcodec.vocoders.nets import load_net, save_net
-from latentcodec.vocoders.vocos import VocosConfig, VocosGenerator
-
+from latentcodec.vocoders.nets import MagnitudeNet, NetConfig, VocosGenerator, load_net, save_net
+from latentcodec.vocoders.registry import neural_vocoder_folder, vocoder_of
 
 MRSTFT_SIZES = (256, 512, 1024)
 
@@ -77,19 +75,19 @@ class VocoderTrainConfig:
     init: str | None = None  # vocoder (shipped name or folder) to start from; None: random weights from ``seed``
     val_every: int = 500
     checkpoint_every: int = 250
-    generator: dict | None = None  # VocosConfig fields; None: the architecture's defaults
+    generator: dict | None = None  # NetConfig fields; None: the architecture's defaults
 
-    def net_config(self) -> VocosConfig:
+    def net_config(self) -> NetConfig:
         """The network's shape: Vocos' own STFT, or the mel's STFT for the magnitude network, which on a
         VAE's decoded mels is not pulled back to that mel (no NNLS steps): it has learnt the levels that
         the decoded mel lacks (end to end on the dev clips 0 steps gave log-mel L1 2.48 dB, PESQ-wb 1.39,
         STOI 0.857 against 2.51, 1.30, 0.824 with 10)."""
-        default = VocosConfig() if self.architecture == "vocos" else \
-            VocosConfig(n_fft=AUDIOLDM_MEL.n_fft, nnls_iters=0 if self.coded_by else VocosConfig.nnls_iters)
-        return VocosConfig(**{**asdict(default), **(self.generator or {})})
+        default = NetConfig() if self.architecture == "vocos" else \
+            NetConfig(n_fft=AUDIOLDM_MEL.n_fft, nnls_iters=0 if self.coded_by else NetConfig.nnls_iters)
+        return NetConfig(**{**asdict(default), **(self.generator or {})})
 
 
-class WaveCropSampler(CropSampler):
+class WaveCropSampler(FileSampler):
     """Seeded crops of ``crop`` samples from 1-D waveforms, by kind, then file (by length), then position."""
 
     def batch(self, n: int) -> tuple[torch.Tensor, None]:
@@ -106,13 +104,13 @@ class WaveCropSampler(CropSampler):
         return torch.from_numpy(out), None
 
 
-class PairCropSampler(CropSampler):
+class PairCropSampler(FileSampler):
     """Seeded crops of ``frames`` decoded mel frames with the samples under them (n_fft/2 more on each side,
     mirrored at a file's ends as the mel front end mirrors them), for training on a VAE's decoded mels."""
 
     def __init__(self, pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]], weights: dict[str, float],
                  frames: int, seed: int):
-        kept = {k: [(w, m) for w, m in v if len(m) >= 8] for k, v in pairs.items()}  # as CropSampler keeps
+        kept = {k: [(w, m) for w, m in v if len(m) >= 8] for k, v in pairs.items()}  # as FileSampler keeps
         super().__init__({k: [m for _, m in v] for k, v in kept.items()}, weights, frames, seed)
         half = AUDIOLDM_MEL.n_fft // 2
         self.waves = {k: [np.pad(w, half, mode="reflect") for w, _ in v] for k, v in kept.items()}
@@ -146,10 +144,10 @@ def coded_pairs(groups: dict[str, list[np.ndarray]], model: str, log: Callable[[
         for i, w in enumerate(waves):
             x = w.astype(np.float32)
             buf = io.BytesIO()
-            encode_audio(Audio(x[None], AUDIOLDM_MEL.sample_rate, 1, len(x), 0), buf, vae)
+            encode_audio(Audio(x[None], AUDIOLDM_MEL.sample_rate, 1, len(x), 0), buf, EncodeOptions(model=vae))
             buf.seek(0)
             with AlatReader(buf) as r:
-                mel, h = decoded_mel(r, vae)[0], r.header
+                mel, h = decoded_mel(r, DecodeOptions(model=vae))[0], r.header
             pairs.setdefault(kind, []).append((((x - h.offsets[0]) * h.gains[0]).astype(np.float16),
                                                mel.astype(np.float16)))
             if (i + 1) % 500 == 0:
@@ -223,12 +221,13 @@ def batch_log_mel(wave: torch.Tensor, center: bool) -> torch.Tensor:
 
 def mrstft_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean over STFT sizes (hop size/4) of spectral convergence + L1 of floored natural-log magnitudes."""
-    total = 0.0
+    total: torch.Tensor | float = 0.0
     for n in MRSTFT_SIZES:
         win = torch.hann_window(n, device=pred.device)
         p, t = (torch.stft(x, n, n // 4, n, win, center=True, return_complex=True).abs() for x in (pred, target))
         sc = torch.linalg.norm(t - p, dim=(1, 2)) / (torch.linalg.norm(t, dim=(1, 2)) + 1e-7)
         total = total + sc.mean() + F.l1_loss(torch.log(p.clamp(min=LOG_FLOOR)), torch.log(t.clamp(min=LOG_FLOOR)))
+    assert isinstance(total, torch.Tensor), "MRSTFT_SIZES is not empty"
     return total / len(MRSTFT_SIZES)
 
 
@@ -408,7 +407,7 @@ def training_sampler(data: Path, cfg: VocoderTrainConfig, log: Callable[[str], N
     return WaveCropSampler(groups, cfg.kind_weights, crop, cfg.seed), hours
 
 
-def resume_trainer(trainer: Trainer | MagnitudeTrainer, state: dict, sampler: CropSampler
+def resume_trainer(trainer: Trainer | MagnitudeTrainer, state: dict, sampler: FileSampler
                    ) -> tuple[list[dict], float, dict | None]:
     """Put a checkpoint's ``state`` back into the trainer, the sampler and torch's generator; returns the
     run's history, its seconds of training so far and Griffin-Lim's validation figures."""
@@ -421,19 +420,10 @@ def resume_trainer(trainer: Trainer | MagnitudeTrainer, state: dict, sampler: Cr
     return state["history"], float(state["seconds"]), state["griffinlim"]
 
 
-def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | None = None, device: str = "cpu",
-                  resume: bool = False, log: Callable[[str], None] = print) -> dict:
-    """Train, checkpointing to ``out/checkpoint.safetensors`` (all state, RNG included) and writing the generator
-    (``out/config.json``, ``out/model.safetensors``, loadable with ``--vocoder OUT``) and ``out/training.json``
-    at every checkpoint, so a killed run loses at most ``checkpoint_every`` steps."""
-    torch.set_flush_denormal(True)  # tiny gradients as denormals slow CPU kernels many times over
-    check_seed(cfg.seed)
-    if cfg.architecture not in TRAINERS:
-        raise LatentCodecError(f"no vocoder architecture '{cfg.architecture}': use {' or '.join(TRAINERS)}", "architecture")
-    if val is not None and not all(importlib.util.find_spec(m) for m in ("pesq", "pystoi")):
-        raise LatentCodecError("validation needs pesq and pystoi: pip install 'latentcodec[train]'", "val")
-    out.mkdir(parents=True, exist_ok=True)
-    sampler, hours = training_sampler(data, cfg, log, out / f"coded-{Path(cfg.coded_by or '').name}.safetensors")
+def start_trainer(out: Path, cfg: VocoderTrainConfig, device: str, resume: bool, sampler: FileSampler,
+                  log: Callable[[str], None]) -> tuple[Trainer | MagnitudeTrainer, list[dict], float, dict | None]:
+    """The trainer with the run's history, seconds of training so far and Griffin-Lim's validation figures:
+    from the checkpoint (``resume``), else from the generator of ``cfg.init``, else new (random weights)."""
     trainer = TRAINERS[cfg.architecture](cfg, device)
     history: list[dict] = []
     seconds_before, baseline = 0.0, None
@@ -445,9 +435,40 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
     elif cfg.init:
         start = load_net(neural_vocoder_folder(cfg.init), device)
         if type(start) is not type(trainer.gen):
-            raise ModelError(f"vocoder '{cfg.init}' is a {start.architecture}, not a {trainer.gen.architecture}", "init")
+            raise ModelError(f"vocoder '{cfg.init}' is a {start.architecture}, not a {trainer.gen.architecture}",
+                             "init")
         trainer.gen.load_state_dict(start.state_dict())
         log(f"starting from the generator of {cfg.init}")
+    return trainer, history, seconds_before, baseline
+
+
+def write_checkpoint(trainer: Trainer | MagnitudeTrainer, sampler: FileSampler, out: Path, run_state: dict,
+                     record: Callable[[], dict]) -> None:
+    """The checkpoint (the trainer's state, the random states and ``run_state``), the generator's folder and
+    ``training.json`` (``record()``, taken after the rest is written), so a killed run can go on from here."""
+    state = {**trainer.state(), "sampler_rng": sampler.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+             **run_state}
+    save_state(state, out / CHECKPOINT)
+    save_net(trainer.gen, out)
+    (out / "training.json").write_text(json.dumps(record(), indent=1))
+    trainer.gen.train()
+
+
+def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | None = None, device: str = "cpu",
+                  resume: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Train, checkpointing to ``out/checkpoint.safetensors`` (all state, RNG included) and writing the generator
+    (``out/config.json``, ``out/model.safetensors``, loadable with ``--vocoder OUT``) and ``out/training.json``
+    at every checkpoint, so a killed run loses at most ``checkpoint_every`` steps."""
+    torch.set_flush_denormal(True)  # tiny gradients as denormals slow CPU kernels many times over
+    check_seed(cfg.seed)
+    if cfg.architecture not in TRAINERS:
+        raise LatentCodecError(f"no vocoder architecture '{cfg.architecture}': use {' or '.join(TRAINERS)}",
+                               "architecture")
+    if val is not None and not all(importlib.util.find_spec(m) for m in ("pesq", "pystoi")):
+        raise LatentCodecError("validation needs pesq and pystoi: pip install 'latentcodec[train]'", "val")
+    out.mkdir(parents=True, exist_ok=True)
+    sampler, hours = training_sampler(data, cfg, log, out / f"coded-{Path(cfg.coded_by or '').name}.safetensors")
+    trainer, history, seconds_before, baseline = start_trainer(out, cfg, device, resume, sampler, log)
     clips = dev_clips(val, cfg.coded_by) if val is not None else []
     if clips and baseline is None:
         baseline = evaluate_vocoder(GriffinLimVocoder(DEFAULT_GL_ITERS), clips)
@@ -472,19 +493,15 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
             entry = {"step": step, "hours": record()["train_hours"], "lr": lr_at(step, cfg),
                      "train": {k: v / n_running for k, v in running.items()}}
             if clips:
+                assert baseline is not None, "measured above whenever there are clips"
                 entry["val"] = evaluate_vocoder(vocoder_of(trainer.gen, device=device), clips)
                 trainer.gen.train()
                 log(f"step {step} validation: {_fmt(entry['val'])} (Griffin-Lim {_fmt(baseline)})")
             history.append(entry)
             running, n_running = {}, 0
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            state = {**trainer.state(), "sampler_rng": sampler.rng.bit_generator.state,
-                     "torch_rng": torch.get_rng_state(), "history": history, "griffinlim": baseline,
-                     "seconds": seconds_before + time.time() - t_start}
-            save_state(state, out / CHECKPOINT)
-            save_net(trainer.gen, out)
-            (out / "training.json").write_text(json.dumps(record(), indent=1))
-            trainer.gen.train()
+            write_checkpoint(trainer, sampler, out, {"history": history, "griffinlim": baseline,
+                                                     "seconds": seconds_before + time.time() - t_start}, record)
             log(f"step {step}: checkpoint written")
     return record()
 

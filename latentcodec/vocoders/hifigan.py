@@ -11,7 +11,7 @@ from latentcodec.errors import ModelError
 from latentcodec.models.checked import check_int, check_weights, hub_folder, meta_shapes, read_config, weight_shapes
 from latentcodec.models.loader import Model
 
-WEIGHTS_FILE = "model.safetensors"
+HIFIGAN_WEIGHTS = "model.safetensors"  # transformers' name for a SpeechT5HifiGan's weights
 # Bounds on its config's size fields (AudioLDM2's: 64 mels, 1024 channels, 5 upsamplers, kernels to 16, dilations
 # to 5); a list field's every entry is bounded, and holds at most 8 of them.
 HIFIGAN_BOUNDS = {"model_in_dim": (1, 512), "upsample_initial_channel": (1, 4096), "upsample_rates": (1, 64),
@@ -41,7 +41,7 @@ def load_hifigan(model: Model, device: str = "cpu") -> torch.nn.Module:
                          "vocoder") from e
     local = Path(model.location)
     folder = local / "vocoder" if local.exists() else \
-        hub_folder(model.location, "vocoder", ("config.json", WEIGHTS_FILE))
+        hub_folder(model.location, "vocoder", ("config.json", HIFIGAN_WEIGHTS))
     if not (folder / "config.json").is_file():
         raise ModelError(f"model '{model.name}' has no HiFi-GAN (no vocoder/ folder)", "vocoder")
     check_hifigan_folder(folder)
@@ -49,7 +49,8 @@ def load_hifigan(model: Model, device: str = "cpu") -> torch.nn.Module:
         voc = SpeechT5HifiGan.from_pretrained(str(folder), use_safetensors=True)
     except Exception as e:  # transformers raises many types (OSError, JSON, safetensors)
         raise ModelError(f"cannot load the HiFi-GAN of '{model.name}': {str(e).splitlines()[0][:200]}") from e
-    return voc.to(device).eval().requires_grad_(False)
+    # transformers declares PreTrainedModel.to through functools.wraps(Module.to), which mypy reads unbound
+    return voc.to(device).eval().requires_grad_(False)  # type: ignore[arg-type]
 
 
 def check_hifigan_folder(folder: Path) -> None:
@@ -57,13 +58,13 @@ def check_hifigan_folder(folder: Path) -> None:
     built on the meta device, against the tensors in its safetensors header."""
     from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
-    where, weights = folder / "config.json", folder / WEIGHTS_FILE
+    where, weights = folder / "config.json", folder / HIFIGAN_WEIGHTS
     cfg = read_config(where)
     for key, (lo, hi) in HIFIGAN_BOUNDS.items():
         for v in _entries(cfg.get(key, lo), key, where):
             check_int(v, key, lo, hi, where)
     if not weights.is_file():
-        raise ModelError(f"{folder}: no {WEIGHTS_FILE} (weights are read from safetensors only, never from a "
+        raise ModelError(f"{folder}: no {HIFIGAN_WEIGHTS} (weights are read from safetensors only, never from a "
                          f"pickled .bin)", "vocoder")
     expected = meta_shapes(lambda: SpeechT5HifiGan(SpeechT5HifiGanConfig.from_dict(cfg)), where)
     check_weights(expected, weight_shapes(weights), weights)

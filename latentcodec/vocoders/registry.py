@@ -1,32 +1,49 @@
-"""The vocoder registry: which vocoders there are, which one decodes each model's files, and loading one by
-name. Each kind of vocoder is a module beneath this one and never imports it: ``griffinlim`` (and the
-mel's inverse), ``magnitude_net`` (a network giving Griffin-Lim its magnitude), ``routed`` (a speech
-detector choosing between two of them per frame), ``vocos`` (a Vocos-style generator), ``hifigan`` (a hub
-model's own); ``windows`` runs any of them over a long mel. Importing this module costs no torch.
+"""The vocoder registry: which vocoders there are, which one decodes each model's files, and the one place
+a vocoder's name is resolved into a vocoder (:func:`load_vocoder`), a routed one's two parts included.
 
-Neural vocoders ship under ``weights/vocoders/NAME/``, apart from the VAEs so that a vocoder's name is never
-taken for a ``--model``. Names are versions: weights once shipped never change under their name.
+Each kind of vocoder is a module beneath this one that never imports it, holding its numpy/onnxruntime form
+beside its torch form where both runtimes run it: ``griffinlim`` (and the mel's inverse), ``magnitude_net``
+(a network giving Griffin-Lim its magnitude), ``routed`` (``speech_detector`` choosing between two of
+those per frame), ``vocos`` (a Vocos-style generator, torch only) and ``hifigan`` (a hub model's own, torch
+only); ``nets`` holds our networks on torch, ``windows`` runs any vocoder over a long mel. Importing this
+module costs no torch, nor does loading a shipped vocoder on the onnx runtime.
+
+Neural vocoders ship under ``weights/NAME/`` beside the VAEs, told apart by their config
+(``models.registry``), so that a vocoder's name is never taken for a model. Names are versions: weights once
+shipped never change under their name.
 """
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any
 
 from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig
 from latentcodec.constants import DEFAULT_GL_ITERS
 from latentcodec.errors import ModelError
 from latentcodec.models.checked import read_config
-from latentcodec.models.registry import SHIPPED_DIR, shipped_folders
+from latentcodec.models.registry import shipped_vocoder_folders
+from latentcodec.vocoders.griffinlim import (
+    GriffinLimVocoder,
+    Magnitude,
+    NumpyGriffinLimVocoder,
+    mel_to_linear,
+    mel_to_linear_np,
+)
+from latentcodec.vocoders.magnitude_net import graph_magnitude, has_graph, magnitude_of
+from latentcodec.vocoders.routed import is_routed_folder, read_router, routed_magnitude
 
 if TYPE_CHECKING:
     from latentcodec.models.loader import Model
-    from latentcodec.vocoders.vocos import MelConvNeXt
+    from latentcodec.vocoders.nets import MelConvNeXt
     from latentcodec.vocoders.windows import Vocoder
 
-SHIPPED_VOCODERS_DIR = SHIPPED_DIR / "vocoders"
+EitherMagnitude = Callable[[Any], Any]  # griffinlim.Magnitude (numpy) or TorchMagnitude, as the runtime is
+
 BUILTIN_VOCODERS = {"griffinlim": "Momentum Griffin-Lim on the pseudo-inverted mel.",
                     "hifigan": "The HiFi-GAN in a hub model's vocoder/ folder (AudioLDM2's: not shipped)."}
 
@@ -48,7 +65,7 @@ def default_vocoder(model: str) -> str:
 
 def shipped_vocoders() -> dict[str, Path]:
     """Names of the neural vocoders inside the package, and where their weights lie."""
-    return shipped_folders(SHIPPED_VOCODERS_DIR)
+    return shipped_vocoder_folders()
 
 
 def vocoder_parts() -> set[str]:
@@ -72,7 +89,6 @@ def neural_vocoder_folder(name: str) -> Path:
     if name in shipped:
         return shipped[name]
     from latentcodec.vocoders.nets import is_net_folder
-    from latentcodec.vocoders.routed import is_routed_folder
 
     if is_net_folder(Path(name)) or is_routed_folder(Path(name)):
         return Path(name)
@@ -81,73 +97,100 @@ def neural_vocoder_folder(name: str) -> Path:
 
 
 def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: Model | None = None, device: str = "cpu",
-                 gl_iters: int | None = None, runtime: str = "torch") -> "Vocoder":
-    """The vocoder called ``name``, for mels of ``mel``; 'hifigan' is the ``model``'s own. ``gl_iters``
-    None: Griffin-Lim's own default, or the one a magnitude network was shipped with. ``runtime`` 'onnx':
-    on numpy and onnxruntime (``onnx_vocoder``) where every network it needs has its graph."""
+                 gl_iters: int | None = None, runtime: str = "torch") -> Vocoder:
+    """The vocoder called ``name`` (built-in, shipped, or a folder), for mels of ``mel``; 'hifigan' is the
+    ``model``'s own. ``gl_iters`` None: Griffin-Lim's own default, or the one a magnitude network or router
+    was shipped with. ``runtime`` 'onnx': on numpy and onnxruntime where every network it needs has its
+    graph (torch otherwise: a folder without graphs, Vocos, HiFi-GAN)."""
     from latentcodec.models.loader import torch_installed
 
     if name not in ("griffinlim", *shipped_vocoders()) and not torch_installed():
         raise ModelError(f"vocoder '{name}' needs the torch runtime, not installed: pip install 'latentcodec[torch]' "
                          f"(without it: {', '.join(n for n in vocoder_names() if n != 'hifigan')})", "vocoder")
-    if runtime == "onnx" and name != "hifigan" and (name == "griffinlim" or _has_graphs(neural_vocoder_folder(name))):
-        return _onnx_vocoder(name, mel, gl_iters)
-    from latentcodec.vocoders.griffinlim import GriffinLimVocoder
-
-    if name == "griffinlim":
-        return GriffinLimVocoder(gl_iters or DEFAULT_GL_ITERS, device, mel)
     if name == "hifigan":
         from latentcodec.vocoders.hifigan import HifiGanVocoder, load_hifigan
 
         if model is None:
             raise ModelError("the hifigan vocoder needs the model whose HiFi-GAN it is", "vocoder")
         return HifiGanVocoder(load_hifigan(model, device), device, mel.hop)
-    from latentcodec.vocoders.nets import load_net
-    from latentcodec.vocoders.routed import is_routed_folder, load_routed
-
+    onnx = runtime == "onnx"
+    if name == "griffinlim":
+        return _griffin_lim(gl_iters or DEFAULT_GL_ITERS, mel, device, None, onnx)
     folder = neural_vocoder_folder(name)
     if is_routed_folder(folder):
-        return load_routed(folder, lambda part: _magnitude_part(part, folder, mel, device), mel, device, gl_iters)
+        return _routed(folder, mel, device, gl_iters, onnx)
+    if onnx and has_graph(folder):
+        magnitude, shipped_iters = _graph_magnitude(folder, name, mel)
+        return _griffin_lim(gl_iters or shipped_iters, mel, device, magnitude, True)
+    from latentcodec.vocoders.nets import load_net
+
     return vocoder_of(load_net(folder, device), mel, device, gl_iters, name)
 
 
-def _has_graphs(folder: Path) -> bool:
-    """Whether a magnitude network's folder, or each part of a routed one, holds its graph."""
-    from latentcodec.runtime.onnx_vae import MAGNITUDE
+def _griffin_lim(n_iter: int, mel: MelConfig, device: str, magnitude: EitherMagnitude | None,
+                 onnx: bool) -> Vocoder:
+    """Griffin-Lim over ``magnitude`` (None: the mel's inverse), on numpy (``onnx``) or on torch."""
+    if onnx:
+        return NumpyGriffinLimVocoder(n_iter, mel, magnitude)
+    return GriffinLimVocoder(n_iter, device, mel, magnitude)
 
+
+def _graph_magnitude(folder: Path, name: str, mel: MelConfig) -> tuple[Magnitude, int]:
+    """A magnitude network's onnx form and the Griffin-Lim iterations it was shipped with."""
     cfg = read_config(folder / "config.json")
-    parts = [cfg[role] for role in ("speech", "other") if role in cfg]
-    if parts:
-        return all(p in shipped_vocoders() and _has_graphs(shipped_vocoders()[p]) for p in parts)
-    return (folder / MAGNITUDE).is_file()
-
-
-def _onnx_vocoder(name: str, mel: MelConfig, gl_iters: int | None) -> "Vocoder":
-    """Griffin-Lim, a magnitude network or a routed pair on numpy and onnxruntime."""
-    from latentcodec.vocoders import onnx_vocoder as ov
-
-    if name == "griffinlim":
-        return ov.GriffinLimVocoder(gl_iters or DEFAULT_GL_ITERS, mel)
-    folder = neural_vocoder_folder(name)
-    cfg = read_config(folder / "config.json")
-    if "speech" in cfg:
-        return ov.routed(folder, lambda part: _onnx_vocoder(part, mel, None).magnitude, mel, gl_iters)
     _check_fits(cfg, mel, name)
-    return ov.GriffinLimVocoder(gl_iters or cfg.get("gl_iters", DEFAULT_GL_ITERS), mel,
-                                ov.net_magnitude(folder, cfg["nnls_iters"], mel))
+    return graph_magnitude(folder, cfg["nnls_iters"], mel), cfg.get("gl_iters", DEFAULT_GL_ITERS)
+
+
+def _routed(folder: Path, mel: MelConfig, device: str, gl_iters: int | None, onnx: bool) -> Vocoder:
+    """The router in ``folder``, its two parts resolved here in the same pass: each the mel's inverse
+    ('griffinlim') or a magnitude network, never a router (one naming itself would never end); on numpy and
+    onnxruntime when ``onnx`` and every network part has its graph."""
+    router = read_router(folder, mel.n_mels)
+    names = (router.speech, router.other)
+    parts = [None if n == "griffinlim" else neural_vocoder_folder(n) for n in names]
+    for n, p in zip(names, parts):
+        if p is not None and is_routed_folder(p):
+            raise _not_a_magnitude_part(folder, n)
+    onnx = onnx and all(p is None or has_graph(p) for p in parts)
+    speech, other = (_part_magnitude(folder, n, p, mel, device, onnx) for n, p in zip(names, parts))
+    return _griffin_lim(gl_iters or router.gl_iters, mel, device, routed_magnitude(router.detector, speech, other),
+                        onnx)
+
+
+def _part_magnitude(router: Path, name: str, part: Path | None, mel: MelConfig, device: str,
+                    onnx: bool) -> EitherMagnitude:
+    """A router's part ``name`` (its folder ``part``; None: 'griffinlim') as a magnitude source."""
+    if part is None:
+        return partial(mel_to_linear_np if onnx else mel_to_linear, cfg=mel)
+    if onnx:
+        return _graph_magnitude(part, name, mel)[0]
+    from latentcodec.vocoders.nets import MagnitudeNet, load_net
+
+    net = load_net(part, device)
+    if not isinstance(net, MagnitudeNet):
+        raise _not_a_magnitude_part(router, name)
+    _check_fits(asdict(net.cfg), mel, name)
+    return magnitude_of(net, mel)
+
+
+def _not_a_magnitude_part(router: Path, name: str) -> ModelError:
+    """The one refusal of a router's part: whatever else it is (a router, a Vocos), it is not a magnitude source."""
+    return ModelError(f"{router}: its part '{name}' is not a magnitude network", "vocoder")
 
 
 def vocoder_of(net: MelConvNeXt, mel: MelConfig = AUDIOLDM_MEL, device: str = "cpu",
-               gl_iters: int | None = None, name: str = "") -> "Vocoder":
+               gl_iters: int | None = None, name: str = "") -> Vocoder:
     """One of our vocoder networks as a vocoder for mels of ``mel``, which it must have been trained for."""
-    from latentcodec.vocoders.griffinlim import GriffinLimVocoder
-    from latentcodec.vocoders.magnitude_net import MagnitudeNet, magnitude_of
-    from latentcodec.vocoders.vocos import NeuralVocoder
+    from latentcodec.vocoders.nets import MagnitudeNet, VocosGenerator
 
     c = net.cfg
     _check_fits(asdict(c), mel, name, isinstance(net, MagnitudeNet))
     if isinstance(net, MagnitudeNet):
         return GriffinLimVocoder(gl_iters or c.gl_iters, device, mel, magnitude_of(net, mel))
+    from latentcodec.vocoders.vocos import NeuralVocoder
+
+    assert isinstance(net, VocosGenerator), f"a vocoder network is a MagnitudeNet or a VocosGenerator: {type(net)}"
     return NeuralVocoder(net, device)
 
 
@@ -161,16 +204,3 @@ def _check_fits(c: dict, mel: MelConfig, name: str, magnitude: bool = True) -> N
                          f"{mel.hop}, floor {mel.log_floor:g}, {mel.sample_rate} Hz")
     if magnitude and c["n_fft"] != mel.n_fft:
         raise ModelError(f"vocoder '{name}' gives an STFT of {c['n_fft']} points; this mel's has {mel.n_fft}")
-
-
-def _magnitude_part(name: str, folder: Path, mel: MelConfig, device: str) -> "Callable":
-    """A routed vocoder's part: the magnitude source of the magnitude network called ``name``."""
-    from latentcodec.vocoders.griffinlim import GriffinLimVocoder
-    from latentcodec.vocoders.routed import is_routed_folder
-
-    # A routed part would load its own parts, and a folder naming itself would never end.
-    part = None if name != "griffinlim" and is_routed_folder(neural_vocoder_folder(name)) else \
-        load_vocoder(name, mel, device=device)
-    if not isinstance(part, GriffinLimVocoder):
-        raise ModelError(f"{folder}: its part '{name}' is not a magnitude network", "vocoder")
-    return part.magnitude

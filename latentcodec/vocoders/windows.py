@@ -5,7 +5,8 @@ samples``: the contract every kind of vocoder in this package keeps.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,19 +16,30 @@ OVERLAP_FRAMES = 32  # frames shared by neighbouring windows; the cross-fade tak
 Vocoder = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 
 
+@dataclass(frozen=True)
+class Tiling:
+    """How a long mel is cut for the vocoder: windows of ``window`` frames, neighbours sharing ``overlap``
+    frames, ``hop`` samples a frame."""
+
+    window: int = WINDOW_FRAMES
+    overlap: int = OVERLAP_FRAMES
+    hop: int = 160
+
+
 def window_count(total_frames: int, window: int = WINDOW_FRAMES, overlap: int = OVERLAP_FRAMES) -> int:
     """Vocoder windows over a mel of ``total_frames``: every window but the last is whole."""
     return max(1, (total_frames - overlap) // window + 1)
 
 
-def window_span(first: int, end: int, total_frames: int, num_samples: int, hop: int = 160,
-                window: int = WINDOW_FRAMES, overlap: int = OVERLAP_FRAMES) -> tuple[range, int, int]:
+def window_span(first: int, end: int, total_frames: int, num_samples: int, tiling: Tiling = Tiling()
+                ) -> tuple[range, int, int]:
     """The windows a decode of samples [first, end) runs so that they come out as in the whole file's
     decode: (windows, first mel frame they read, first sample they emit).
 
     Window j emits samples up to (j+1)W*hop - O*hop/2; its first O*hop samples are cross-faded with the
     window before, which is therefore run too when ``first`` falls among them.
     """
+    window, overlap, hop = tiling.window, tiling.overlap, tiling.hop
     n_win = window_count(total_frames, window, overlap)
     fade_len = overlap * hop
 
@@ -42,8 +54,8 @@ def window_span(first: int, end: int, total_frames: int, num_samples: int, hop: 
 
 
 def vocode_stream(mel_blocks: Iterable[np.ndarray], total_frames: int, num_samples: int, vocoder: Vocoder,
-                  floor: float, hop: int = 160, window: int = WINDOW_FRAMES, overlap: int = OVERLAP_FRAMES,
-                  windows: range | None = None, first_frame: int = 0) -> Iterator[np.ndarray]:
+                  floor: float, tiling: Tiling = Tiling(), windows: range | None = None,
+                  first_frame: int = 0) -> Iterator[np.ndarray]:
     """Turn a stream of mel frame blocks (total ``total_frames``) into exactly ``num_samples`` samples.
 
     Window j covers frames [jW - O, (j+1)W + O), the last one up to the end; neighbouring outputs are
@@ -51,6 +63,7 @@ def vocode_stream(mel_blocks: Iterable[np.ndarray], total_frames: int, num_sampl
     A part of the file: ``windows`` (see :func:`window_span`), with ``mel_blocks`` starting at frame
     ``first_frame``; the samples then start where the first of those windows starts emitting.
     """
+    window, overlap, hop = tiling.window, tiling.overlap, tiling.hop
     n_win = window_count(total_frames, window, overlap)
     windows = windows if windows is not None else range(n_win)
     fade_len = overlap * hop
