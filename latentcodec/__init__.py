@@ -9,8 +9,14 @@ import importlib as _importlib
 
 __version__ = "0.2.0"
 __all__ = ["encode", "decode", "open", "LatentCrops", "LatentStream", "AlatReader"]
-_WHERE = {"encode": "api", "decode": "api", "open": "api", "LatentCrops": "dataset", "LatentStream": "dataset",
-          "AlatReader": "format.container"}
+_WHERE = {
+    "encode": "api",
+    "decode": "api",
+    "open": "api",
+    "LatentCrops": "dataset",
+    "LatentStream": "dataset",
+    "AlatReader": "format.container",
+}
 
 
 def __getattr__(name: str) -> object:

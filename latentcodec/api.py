@@ -8,6 +8,7 @@ decode files to arrays (1-D for mono unless ``always_2d``), and read latents wit
     with latentcodec.open("x.alat") as r:
         z = r.latents(0)                                    # (8, time/4 in mel frames, 16) float32
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -28,9 +29,15 @@ Destination = str | Path | BinaryIO
 Options = TypeVar("Options", EncodeOptions, DecodeOptions)
 
 
-def encode(samples: np.ndarray | str | Path | BinaryIO, sample_rate: int | Destination | None = None,
-           path: Destination | None = None, options: EncodeOptions | None = None, *, overwrite: bool = True,
-           **opts: Any) -> EncodeResult:
+def encode(
+    samples: np.ndarray | str | Path | BinaryIO,
+    sample_rate: int | Destination | None = None,
+    path: Destination | None = None,
+    options: EncodeOptions | None = None,
+    *,
+    overwrite: bool = True,
+    **opts: Any,
+) -> EncodeResult:
     """Encode to a .alat at ``path``: ``samples`` of shape (frames,) or (frames, channels) at ``sample_rate``
     Hz, or an audio file (a path or a binary file object), its rate read from it:
     ``encode(x, 44100, "x.alat")``, ``encode("in.wav", "x.alat", quality=6)``. The options are
@@ -56,8 +63,9 @@ def _options(kind: type[Options], given: Options | None, fields: dict[str, Any],
     keyword check does, naming the API's function and the options it takes."""
     unknown = sorted(set(fields) - set(option_names(kind)))
     if unknown:
-        raise TypeError(f"{call}() got an unexpected keyword argument {unknown[0]!r} (its options: "
-                        f"{', '.join(option_names(kind))})")
+        raise TypeError(
+            f"{call}() got an unexpected keyword argument {unknown[0]!r} (its options: {', '.join(option_names(kind))})"
+        )
     return replace(given or kind(), **fields)
 
 
@@ -66,22 +74,30 @@ def _audio(samples: np.ndarray, sample_rate: int, mono: bool) -> Any:
     from latentcodec.audio.io import audio_from_array
 
     if samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS >= samples.shape[0]:
-        raise AudioError(f"samples of shape {samples.shape} read as {samples.shape[1]} channels of "
-                         f"{samples.shape[0]} frames: samples are (frames, channels), as soundfile gives them; "
-                         f"for a (channels, frames) array such as torchaudio's, pass samples.T")
+        raise AudioError(
+            f"samples of shape {samples.shape} read as {samples.shape[1]} channels of "
+            f"{samples.shape[0]} frames: samples are (frames, channels), as soundfile gives them; "
+            f"for a (channels, frames) array such as torchaudio's, pass samples.T"
+        )
     return audio_from_array(samples, sample_rate, mono)
 
 
-def decode(path: str | Path | BinaryIO, always_2d: bool = False, salvage: bool = DecodeOptions.salvage,
-           options: DecodeOptions | None = None, **opts: Any) -> tuple[np.ndarray, int]:
+def decode(
+    path: str | Path | BinaryIO,
+    always_2d: bool = False,
+    salvage: bool = DecodeOptions.salvage,
+    options: DecodeOptions | None = None,
+    **opts: Any,
+) -> tuple[np.ndarray, int]:
     """Decode a .alat file to (float32 samples, sample rate): (frames,) for one channel unless ``always_2d``,
     else (frames, channels), as soundfile's ``read``. 16 kHz unless ``sample_rate`` ('original' or Hz);
     ``start``/``duration`` in seconds decode a part; ``vocoder``: a name or a callable. The options are
     :class:`latentcodec.options.DecodeOptions`' fields, as an object or by keyword."""
     from latentcodec.codec import decode_blocks
 
-    options = _options(DecodeOptions, options, {"salvage": salvage or bool(options and options.salvage), **opts},
-                       "decode")
+    options = _options(
+        DecodeOptions, options, {"salvage": salvage or bool(options and options.salvage), **opts}, "decode"
+    )
     with AlatReader(path, salvage=options.salvage) as reader:
         blocks, rate, frames = decode_blocks(reader, options)
         out = np.concatenate(list(blocks)) if frames else np.zeros((0, reader.header.channels), np.float32)

@@ -7,6 +7,7 @@ GroupNorm statistics and padding are the same for all chunks. Past the ends of t
 the chunk's own frames mirrored (in mel for the encoder, in latent space for the decoder). The vocoder
 then runs over the joined mel in long overlapping windows.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -122,8 +123,9 @@ def choose_coder(model: Model, options: EncodeOptions) -> CoderChoice:
     bits, zstd_level, quality, kbps = options.bits, options.zstd_level, options.quality, options.kbps
     if bits is not None:
         if quality is not None or kbps is not None:
-            raise LatentCodecError("bits per value select the version-1 quantizer: give no quality or rate with them",
-                                  "bits")
+            raise LatentCodecError(
+                "bits per value select the version-1 quantizer: give no quality or rate with them", "bits"
+            )
         if bits not in BITS:
             raise LatentCodecError(f"{bits} bits per value: use one of {', '.join(map(str, BITS))}", "bits")
         level = DEFAULT_ZSTD if zstd_level is None else zstd_level
@@ -131,8 +133,9 @@ def choose_coder(model: Model, options: EncodeOptions) -> CoderChoice:
             raise LatentCodecError(f"zstd level {level}: use 0 (off) to 22", "zstd_level")
         return CoderChoice(bits=bits, zstd_level=level)
     if zstd_level:
-        raise LatentCodecError("zstd applies to the version-1 quantizer only: give bits per value with it",
-                               "zstd_level")
+        raise LatentCodecError(
+            "zstd applies to the version-1 quantizer only: give bits per value with it", "zstd_level"
+        )
     if quality is not None and kbps is not None:
         raise LatentCodecError("give a quality or a rate, not both", "kbps")
     if kbps is not None and not MIN_KBPS <= kbps <= MAX_KBPS:
@@ -143,9 +146,15 @@ def choose_coder(model: Model, options: EncodeOptions) -> CoderChoice:
     return CoderChoice(steps=[step] * n, transform=None if k is None else k.tolist(), kbps=kbps)
 
 
-def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, options: EncodeOptions = EncodeOptions(), *,
-                 overwrite: bool = True, progress: Progress | None = None, timings: Timings | None = None
-                 ) -> EncodeResult:
+def encode_audio(
+    audio: Audio,
+    out_path: str | Path | BinaryIO,
+    options: EncodeOptions = EncodeOptions(),
+    *,
+    overwrite: bool = True,
+    progress: Progress | None = None,
+    timings: Timings | None = None,
+) -> EncodeResult:
     """Encode 16 kHz channels to a .alat file at ``out_path`` (written whole or not at all; an existing
     file is replaced only with ``overwrite``), or onto a binary stream (stdout: the writer never seeks).
 
@@ -160,8 +169,9 @@ def encode_audio(audio: Audio, out_path: str | Path | BinaryIO, options: EncodeO
     precision = model.runner.precision(options.precision)
     coder = choose_coder(model, options)
     header = _header(audio, model, coder, options)
-    records: Iterable[tuple[int, int, np.ndarray]] = \
-        _latent_records(model, audio.samples, header, options.batch_size, precision, timings, progress)
+    records: Iterable[tuple[int, int, np.ndarray]] = _latent_records(
+        model, audio.samples, header, options.batch_size, precision, timings, progress
+    )
     if header.version >= 2 and coder.transform is None:
         records, header = _fit_transform(records, header)
     if coder.kbps is not None:  # the whole file's latents first: the step is chosen on them
@@ -187,13 +197,26 @@ def _header(audio: Audio, model: Model, coder: CoderChoice, options: EncodeOptio
     stats = [normalization_stats(ch) for ch in x]
     frames = chunk_frames_for(options.chunk_seconds)
     ctx = min(CONTEXT_FRAMES, frames)
-    header = Header(channels=chans, num_samples=n, original_rate=audio.original_rate,
-                    original_channels=audio.original_channels, original_frames=audio.original_frames,
-                    input_size=audio.file_size, model_name=model.name, model_fingerprint=model.fingerprint,
-                    offsets=[o for o, _ in stats], gains=[g for _, g in stats], bits=coder.bits,
-                    zstd_level=coder.zstd_level, steps=coder.steps, transform=coder.transform,
-                    mono_downmix=options.mono and audio.original_channels > 1, chunk_frames=frames,
-                    context_frames=ctx, latent_channels=model.latent_channels)
+    header = Header(
+        channels=chans,
+        num_samples=n,
+        original_rate=audio.original_rate,
+        original_channels=audio.original_channels,
+        original_frames=audio.original_frames,
+        input_size=audio.file_size,
+        model_name=model.name,
+        model_fingerprint=model.fingerprint,
+        offsets=[o for o, _ in stats],
+        gains=[g for _, g in stats],
+        bits=coder.bits,
+        zstd_level=coder.zstd_level,
+        steps=coder.steps,
+        transform=coder.transform,
+        mono_downmix=options.mono and audio.original_channels > 1,
+        chunk_frames=frames,
+        context_frames=ctx,
+        latent_channels=model.latent_channels,
+    )
     problem = writable_problem(header)
     if problem:  # a bug rather than an option: every option is checked above, but no file its reader refuses
         raise LatentCodecError(f"the options make a header the reader refuses: {problem}")
@@ -203,8 +226,9 @@ def _header(audio: Audio, model: Model, coder: CoderChoice, options: EncodeOptio
 FIT_CHUNKS = 2  # a model without a table: the transform is fitted on the latents of the file's first chunks
 
 
-def _fit_transform(records: Iterable[tuple[int, int, np.ndarray]],
-                   header: Header) -> tuple[Iterable[tuple[int, int, np.ndarray]], Header]:
+def _fit_transform(
+    records: Iterable[tuple[int, int, np.ndarray]], header: Header
+) -> tuple[Iterable[tuple[int, int, np.ndarray]], Header]:
     """The decorrelating transform fitted on the first ``FIT_CHUNKS`` chunks of every channel (the whole
     file when shorter), held back so that a stream is still written in one pass; the records, unchanged."""
     records = iter(records)
@@ -213,8 +237,9 @@ def _fit_transform(records: Iterable[tuple[int, int, np.ndarray]],
     return chain(head, records), replace(header, transform=k.tolist())
 
 
-def _write_records(f: BinaryIO, header: Header, records: Iterable[tuple[int, int, np.ndarray]],
-                   timings: Timings) -> int:
+def _write_records(
+    f: BinaryIO, header: Header, records: Iterable[tuple[int, int, np.ndarray]], timings: Timings
+) -> int:
     """The whole .alat stream onto ``f``, each record as soon as it exists; returns its size in bytes."""
     writer = AlatWriter(f, header)
     for k, c, z in records:
@@ -225,34 +250,53 @@ def _write_records(f: BinaryIO, header: Header, records: Iterable[tuple[int, int
     return size
 
 
-def _latent_records(model: Model, x: np.ndarray, header: Header, batch_size: int, precision: str, timings: Timings,
-                    progress: Progress | None) -> Iterator[tuple[int, int, np.ndarray]]:
+def _latent_records(
+    model: Model,
+    x: np.ndarray,
+    header: Header,
+    batch_size: int,
+    precision: str,
+    timings: Timings,
+    progress: Progress | None,
+) -> Iterator[tuple[int, int, np.ndarray]]:
     """(chunk, channel, float16 latent) in file order, the VAE run on ``batch_size`` windows at a time."""
     frames, ctx = header.chunk_frames, header.context_frames
     stats = list(zip(header.offsets, header.gains))
     jobs = [divmod(i, header.channels) for i in range(header.num_records)]
     keep = slice(ctx // 4, ctx // 4 + frames // 4)
     for b in range(0, len(jobs), batch_size):
-        batch = jobs[b:b + batch_size]
+        batch = jobs[b : b + batch_size]
         with timings.stage("mel"):
-            mels = np.stack([log_mel_frames(x[c], k * frames - ctx, (k + 1) * frames + ctx, AUDIOLDM_MEL,
-                                            *stats[c]) for k, c in batch])
+            mels = np.stack(
+                [
+                    log_mel_frames(x[c], k * frames - ctx, (k + 1) * frames + ctx, AUDIOLDM_MEL, *stats[c])
+                    for k, c in batch
+                ]
+            )
         with timings.stage("vae_encode"):
             z = encode_mel_windows(model, mels, precision)
             if z.shape[2:] != (mels.shape[1] // 4, header.latent_shape[2]):
-                raise ModelError(f"model '{model.name}' maps {mels.shape[1]} x {mels.shape[2]} mel frames to "
-                                 f"{tuple(z.shape[2:])} latents, not 4x smaller on both axes")
+                raise ModelError(
+                    f"model '{model.name}' maps {mels.shape[1]} x {mels.shape[2]} mel frames to "
+                    f"{tuple(z.shape[2:])} latents, not 4x smaller on both axes"
+                )
             z = z[:, :, keep].astype(np.float16)
         if not np.isfinite(z).all():
             raise ModelError(f"model '{model.name}' produced latents beyond the float16 range")
-        yield from ((k, c, zi[:, :header.record_shape(k)[1]]) for (k, c), zi in zip(batch, z))
+        yield from ((k, c, zi[:, : header.record_shape(k)[1]]) for (k, c), zi in zip(batch, z))
         if progress:
             progress(b + len(batch), len(jobs))
 
 
-def encode_file(in_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO,
-                options: EncodeOptions = EncodeOptions(), *, overwrite: bool = True, progress: Progress | None = None,
-                timings: Timings | None = None) -> EncodeResult:
+def encode_file(
+    in_path: str | Path | BinaryIO,
+    out_path: str | Path | BinaryIO,
+    options: EncodeOptions = EncodeOptions(),
+    *,
+    overwrite: bool = True,
+    progress: Progress | None = None,
+    timings: Timings | None = None,
+) -> EncodeResult:
     """Read any audio file (or stream) and encode it (see :func:`encode_audio`)."""
     if isinstance(out_path, (str, Path)):
         check_output(out_path, overwrite, in_path if isinstance(in_path, (str, Path)) else None)
@@ -267,15 +311,22 @@ def model_for_file(header: Header, options: RunOptions, force: bool = False) -> 
     A file never chooses code or weights: a name that is not shipped (a folder, a hub id) is refused before
     anything is loaded, so no file's contents reach the disk or the network."""
     if options.model is None and header.model_name not in shipped_models():
-        raise ModelError(f"file names model '{header.model_name}', which is not shipped with latentcodec: the "
-                         f"model itself must be given to decode it", "model")
+        raise ModelError(
+            f"file names model '{header.model_name}', which is not shipped with latentcodec: the "
+            f"model itself must be given to decode it",
+            "model",
+        )
     m = resolve_model(options, header.model_name)
     if m.fingerprint != header.model_fingerprint and not force:
-        raise ModelError(f"model '{m.name}' has other weights than the ones that made this file "
-                         f"('{header.model_name}', fingerprint {header.model_fingerprint.hex()[:12]})", "force")
+        raise ModelError(
+            f"model '{m.name}' has other weights than the ones that made this file "
+            f"('{header.model_name}', fingerprint {header.model_fingerprint.hex()[:12]})",
+            "force",
+        )
     if m.latent_channels != header.latent_channels:
-        raise ModelError(f"model '{m.name}' has {m.latent_channels} latent channels, the file has "
-                         f"{header.latent_channels}")
+        raise ModelError(
+            f"model '{m.name}' has {m.latent_channels} latent channels, the file has {header.latent_channels}"
+        )
     return m
 
 
@@ -285,15 +336,19 @@ def check_decodable(header: Header, where: str) -> None:
     must agree with its samples (it sizes the output at the original rate)."""
     own, m = stored_mel(AUDIOLDM_MEL), header.mel
     if m != own:
-        raise AlatFormatError(f"{where}: the header's mel front end ({m.sample_rate} Hz, n_fft {m.n_fft}, hop {m.hop}, "
-                              f"window {m.win}, {m.n_mels} bands, {m.fmin:g}-{m.fmax:g} Hz, floor {m.log_floor:g}) "
-                              f"is not the one latentcodec decodes ({own.sample_rate} Hz, n_fft {own.n_fft}, hop "
-                              f"{own.hop}, window {own.win}, {own.n_mels} bands, {own.fmin:g}-{own.fmax:g} Hz, "
-                              f"floor {own.log_floor:g})")
+        raise AlatFormatError(
+            f"{where}: the header's mel front end ({m.sample_rate} Hz, n_fft {m.n_fft}, hop {m.hop}, "
+            f"window {m.win}, {m.n_mels} bands, {m.fmin:g}-{m.fmax:g} Hz, floor {m.log_floor:g}) "
+            f"is not the one latentcodec decodes ({own.sample_rate} Hz, n_fft {own.n_fft}, hop "
+            f"{own.hop}, window {own.win}, {own.n_mels} bands, {own.fmin:g}-{own.fmax:g} Hz, "
+            f"floor {own.log_floor:g})"
+        )
     expect = max(1, round(header.original_frames * m.sample_rate / header.original_rate))  # the encoder's N
     if abs(header.num_samples - expect) > 2 + expect / 1000:  # in 16 kHz samples: a short input at 384 kHz passes
-        raise AlatFormatError(f"{where}: the header's {header.original_frames} input frames at "
-                              f"{header.original_rate} Hz do not match its {header.num_samples} samples")
+        raise AlatFormatError(
+            f"{where}: the header's {header.original_frames} input frames at "
+            f"{header.original_rate} Hz do not match its {header.num_samples} samples"
+        )
 
 
 def latent_window(latent: Callable[[int], np.ndarray | None], k: int, ctx: int) -> np.ndarray:
@@ -321,16 +376,23 @@ def window_pieces(window: np.ndarray, ctx: int, needed: int) -> list[tuple[int, 
     if own <= size:
         return [(0, window)]
     starts = [a for a in [*range(0, own - size, size), own - size] if a < max(1, needed)]
-    return [(a, window[:, a:a + size + 2 * ctx]) for a in starts]
+    return [(a, window[:, a : a + size + 2 * ctx]) for a in starts]
 
 
 class _MelSource:
     """Decodes chunk windows in batches (all channels) and hands each channel its mel blocks in order,
     for the chunks in ``chunks`` (a seek decodes only those; their neighbours' latents are read as context)."""
 
-    def __init__(self, reader: AlatReader, model: Model, batch_size: int, timings: Timings,
-                 progress: Progress | None, mel_sink: MelSink | None,
-                 chunks: range | None = None):
+    def __init__(
+        self,
+        reader: AlatReader,
+        model: Model,
+        batch_size: int,
+        timings: Timings,
+        progress: Progress | None,
+        mel_sink: MelSink | None,
+        chunks: range | None = None,
+    ):
         self.r, self.model, self.batch, self.t = reader, model, batch_size, timings
         self.progress, self.sink = progress, mel_sink
         h = reader.header
@@ -364,19 +426,24 @@ class _MelSource:
         if present:
             windows = np.stack([latent_window(partial(self._latent, c=c), k, ctx) for k, c in present])
             audio = h.num_samples // h.mel.hop + 1  # mel frames that cover audio
-            pieces = [(key, a, piece) for key, w in zip(present, windows)
-                      for a, piece in window_pieces(w, ctx, -(-(audio - key[0] * h.chunk_frames) // 4))]
+            pieces = [
+                (key, a, piece)
+                for key, w in zip(present, windows)
+                for a, piece in window_pieces(w, ctx, -(-(audio - key[0] * h.chunk_frames) // 4))
+            ]
             with self.t.stage("vae_decode"):
                 for i in range(0, len(pieces), self.batch):
-                    batch = np.stack([piece for _, _, piece in pieces[i:i + self.batch]])
+                    batch = np.stack([piece for _, _, piece in pieces[i : i + self.batch]])
                     out = self.model.runner.decode(batch)
-                    for ((k, c), a, piece), m in zip(pieces[i:i + self.batch], out):
+                    for ((k, c), a, piece), m in zip(pieces[i : i + self.batch], out):
                         n = 4 * (piece.shape[1] - 2 * ctx)
                         mel = mels.setdefault((k, c), np.full((h.chunk_frames, h.mel.n_mels), floor, np.float32))
-                        mel[4 * a:4 * a + n] = m[4 * ctx:4 * ctx + n]
-                        if not np.isfinite(mel[4 * a:4 * a + n]).all():
-                            raise AlatFormatError(f"{self.r.where}: chunk {k} channel {c}: its latents decode to "
-                                                  f"non-finite mel values (far outside the model's range)")
+                        mel[4 * a : 4 * a + n] = m[4 * ctx : 4 * ctx + n]
+                        if not np.isfinite(mel[4 * a : 4 * a + n]).all():
+                            raise AlatFormatError(
+                                f"{self.r.where}: chunk {k} channel {c}: its latents decode to "
+                                f"non-finite mel values (far outside the model's range)"
+                            )
         for k, c in jobs:
             lost = np.full((h.chunk_frames, h.mel.n_mels), floor, np.float32)  # lost in salvage: silence
             mel = mels.get((k, c), lost)
@@ -416,18 +483,27 @@ def output_rate(header: Header, sample_rate: int | str | None) -> int:
     lo, hi = OUTPUT_RATES
     if sample_rate == "original":
         if not lo <= header.original_rate <= hi:
-            raise LatentCodecError(f"the file's original rate of {header.original_rate} Hz is outside what the "
-                                   f"decoder resamples to ({lo} to {hi} Hz): give a rate", "sample_rate")
+            raise LatentCodecError(
+                f"the file's original rate of {header.original_rate} Hz is outside what the "
+                f"decoder resamples to ({lo} to {hi} Hz): give a rate",
+                "sample_rate",
+            )
         return header.original_rate
     if not isinstance(sample_rate, int) or not lo <= sample_rate <= hi:
-        raise LatentCodecError(f"a sample rate of {sample_rate} Hz: use {lo} to {hi} Hz, or 'original'",
-                               "sample_rate")
+        raise LatentCodecError(f"a sample rate of {sample_rate} Hz: use {lo} to {hi} Hz, or 'original'", "sample_rate")
     return sample_rate
 
 
-def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryIO,
-                options: DecodeOptions = DecodeOptions(), *, overwrite: bool = True, progress: Progress | None = None,
-                timings: Timings | None = None, mel_sink: MelSink | None = None) -> DecodeResult:
+def decode_file(
+    alat_path: str | Path | BinaryIO,
+    out_path: str | Path | BinaryIO,
+    options: DecodeOptions = DecodeOptions(),
+    *,
+    overwrite: bool = True,
+    progress: Progress | None = None,
+    timings: Timings | None = None,
+    mel_sink: MelSink | None = None,
+) -> DecodeResult:
     """Decode a .alat file to audio of the input's duration, in the format ``out_path``'s suffix names
     (written whole or not at all; an existing file is replaced only with ``overwrite``), or as a WAV onto
     a binary stream (stdout). ``alat_path`` may be a stream too. See :func:`decode_blocks`."""
@@ -440,8 +516,9 @@ def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryI
         h = reader.header
         check_decodable(h, reader.where)  # before any model is loaded
         m = model_for_file(h, options, options.force)
-        blocks, rate, frames_out = decode_blocks(reader, replace(options, model=m), progress=progress,
-                                                 mel_sink=mel_sink, timings=timings)
+        blocks, rate, frames_out = decode_blocks(
+            reader, replace(options, model=m), progress=progress, mel_sink=mel_sink, timings=timings
+        )
         named = isinstance(out_path, (str, Path))
         check_rate(fmt, rate, str(out_path) if named else "<stdout>")
         blocks = _timed(blocks, timings, "write")
@@ -454,9 +531,14 @@ def decode_file(alat_path: str | Path | BinaryIO, out_path: str | Path | BinaryI
         return DecodeResult(h, rate, written, list(reader.lost), timings, m.runtime)
 
 
-def decode_blocks(reader: AlatReader, options: DecodeOptions = DecodeOptions(), *, progress: Progress | None = None,
-                  mel_sink: MelSink | None = None, timings: Timings | None = None
-                  ) -> tuple[Iterator[np.ndarray], int, int]:
+def decode_blocks(
+    reader: AlatReader,
+    options: DecodeOptions = DecodeOptions(),
+    *,
+    progress: Progress | None = None,
+    mel_sink: MelSink | None = None,
+    timings: Timings | None = None,
+) -> tuple[Iterator[np.ndarray], int, int]:
     """The decoded audio of an open file as (frames, channels) float32 blocks in [-1, 1]; returns
     (blocks, sample rate, frames in all). 16 kHz unless ``options.sample_rate`` ('original' or Hz);
     ``options.vocoder``: a name (None: the one the registry pairs with the file's model) or a
@@ -472,8 +554,11 @@ def decode_blocks(reader: AlatReader, options: DecodeOptions = DecodeOptions(), 
     rate = output_rate(h, options.sample_rate)
     prepare_process()
     m = model_for_file(h, options, options.force)
-    voc = options.vocoder if callable(options.vocoder) else \
-        load_vocoder(options.vocoder or default_vocoder(m.name), h.mel, m, m.device, options.gl_iters, m.runtime)
+    voc = (
+        options.vocoder
+        if callable(options.vocoder)
+        else load_vocoder(options.vocoder or default_vocoder(m.name), h.mel, m, m.device, options.gl_iters, m.runtime)
+    )
     span = sample_span(h, options.start, options.duration)
     total = h.num_chunks * h.chunk_frames
     tiling = Tiling(hop=h.mel.hop)
@@ -481,10 +566,24 @@ def decode_blocks(reader: AlatReader, options: DecodeOptions = DecodeOptions(), 
     last_frame = min(total, windows.stop * WINDOW_FRAMES + OVERLAP_FRAMES)
     chunks = range(first_frame // h.chunk_frames, -(-last_frame // h.chunk_frames))
     source = _MelSource(reader, m, options.batch_size, timings, progress, mel_sink, chunks)
-    frames_out = output_frames(h, rate) if span == (0, h.num_samples) \
+    frames_out = (
+        output_frames(h, rate)
+        if span == (0, h.num_samples)
         else int(round((span[1] - span[0]) * rate / h.mel.sample_rate))
-    streams = [vocode_stream(source.blocks(c), total, h.num_samples, voc, float(np.log(h.mel.log_floor)), tiling,
-                             windows=windows, first_frame=chunks.start * h.chunk_frames) for c in range(h.channels)]
+    )
+    streams = [
+        vocode_stream(
+            source.blocks(c),
+            total,
+            h.num_samples,
+            voc,
+            float(np.log(h.mel.log_floor)),
+            tiling,
+            windows=windows,
+            first_frame=chunks.start * h.chunk_frames,
+        )
+        for c in range(h.channels)
+    ]
     blocks = _output_blocks(streams, h, span[0] - first_sample, span[1] - span[0], rate, frames_out, timings)
     return blocks, rate, frames_out
 
@@ -516,12 +615,16 @@ def _samples(seconds: float, rate: int, limit: int) -> int:
     return int(round(x)) if -1 <= x <= limit else limit if x > limit else -1
 
 
-def _output_blocks(streams: list[Iterator[np.ndarray]], h: Header, skip: int, length: int, rate: int,
-                   frames_out: int, timings: Timings) -> Iterator[np.ndarray]:
+def _output_blocks(
+    streams: list[Iterator[np.ndarray]], h: Header, skip: int, length: int, rate: int, frames_out: int, timings: Timings
+) -> Iterator[np.ndarray]:
     """(frames, channels) float32 blocks in [-1, 1] at ``rate``: ``length`` samples of the vocoded
     channels after the first ``skip``, de-normalized, resampled, and cut or padded to ``frames_out``."""
-    resampler = soxr.ResampleStream(h.mel.sample_rate, rate, h.channels, dtype="float32", quality="HQ") \
-        if rate != h.mel.sample_rate else None
+    resampler = (
+        soxr.ResampleStream(h.mel.sample_rate, rate, h.channels, dtype="float32", quality="HQ")
+        if rate != h.mel.sample_rate
+        else None
+    )
     pos, written = -skip, 0  # pos: the stream's position relative to the first sample wanted
     while written < frames_out:
         last, segs = pos >= length, []
@@ -536,12 +639,12 @@ def _output_blocks(streams: list[Iterator[np.ndarray]], h: Header, skip: int, le
             if np.isnan(y).any():  # inf clips to full scale below; NaN has no level to give
                 raise AlatFormatError("the file's latents decode to NaN samples (far outside the model's range)")
             pos += len(y)
-            y = y[max(0, len(y) - pos):max(0, len(y) - max(0, pos - length))]
+            y = y[max(0, len(y) - pos) : max(0, len(y) - max(0, pos - length))]
         if resampler is not None:
             y = resampler.resample_chunk(y, last=last)
         if last and len(y) < frames_out - written:
             y = np.concatenate([y, np.zeros((frames_out - written - len(y), h.channels), np.float32)])
-        y = y[:frames_out - written]
+        y = y[: frames_out - written]
         written += len(y)
         yield np.clip(y, -1.0, 1.0)
 

@@ -1,5 +1,6 @@
 """Numbers more than one module needs, defined once. Plain Python: the CLI imports this at start-up
 without loading numpy or torch."""
+
 import math
 
 SAMPLE_RATE = 16000  # the rate the mel front end, the VAE and every vocoder work at

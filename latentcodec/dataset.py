@@ -9,6 +9,7 @@ shared by forked workers as they are. Crops are computed from a cumulative count
 ``LatentStream`` is an iterable dataset for shards read in order (object storage, many nodes): shards split by
 rank and by worker, a shuffle buffer, a seed per epoch, resumable from a position.
 """
+
 from __future__ import annotations
 
 import io
@@ -55,7 +56,7 @@ class _Strings:
 
     def __getitem__(self, i: int) -> str:
         start = int(self.ends[i - 1]) if i else 0
-        return self.bytes[start:int(self.ends[i])].tobytes().decode("utf-8", "surrogateescape")
+        return self.bytes[start : int(self.ends[i])].tobytes().decode("utf-8", "surrogateescape")
 
     @staticmethod
     def join(parts: list[_Strings]) -> _Strings:
@@ -117,9 +118,11 @@ def index_files(folder: Path) -> tuple[list[Path], _Strings, np.ndarray]:
 
 def _sorted_groups(groups: list[tuple[list[str], np.ndarray]]) -> list[int]:
     """The groups (loose files, then each shard) in order of their first key."""
+
     def first(g: int) -> str:
         names, facts = groups[g]
-        return names[0][:-len(MEMBER_SUFFIX)] if facts[0, 0] < 0 else names[0]
+        return names[0][: -len(MEMBER_SUFFIX)] if facts[0, 0] < 0 else names[0]
+
     return sorted((g for g in range(len(groups)) if groups[g][0]), key=first)
 
 
@@ -131,7 +134,7 @@ class _Keys:
 
     def __getitem__(self, i: int) -> str:
         name = self.names[i]
-        return name[:-len(MEMBER_SUFFIX)] if self.loose[i] else name
+        return name[: -len(MEMBER_SUFFIX)] if self.loose[i] else name
 
     def ascending(self) -> bool:
         """Each key greater than the one before: sorted, and none twice."""
@@ -162,10 +165,11 @@ class LatentCrops(Dataset):
 
     def __init__(self, folder: str | Path, crop_frames: int, stride: int | None = None, cache_mb: float = 256.0):
         if crop_frames < 1 or (stride is not None and stride < 1):
-            raise LatentCodecError(f"a crop of {crop_frames} frames at a stride of {stride}: both must be at "
-                                   f"least 1", "crop_frames")
+            raise LatentCodecError(
+                f"a crop of {crop_frames} frames at a stride of {stride}: both must be at least 1", "crop_frames"
+            )
         self.folder, self.crop, self.stride = Path(folder), crop_frames, stride or crop_frames
-        self.cache_bytes = int(cache_mb * 2 ** 20)
+        self.cache_bytes = int(cache_mb * 2**20)
         self.shards, self.names, self.facts = index_files(self.folder)
         frames = self.facts[:, 4] // self.facts[:, 5] // 4  # latent frames inside the audio
         self.per_channel = np.maximum(0, (frames - crop_frames) // self.stride + 1)
@@ -241,9 +245,9 @@ class LatentCrops(Dataset):
         k0, k1 = first // per, (first + self.crop - 1) // per
         start = first - k0 * per
         if k0 == k1:
-            return torch.from_numpy(self._chunk(f, k0, channel)[:, start:start + self.crop].copy())
+            return torch.from_numpy(self._chunk(f, k0, channel)[:, start : start + self.crop].copy())
         z = np.concatenate([self._chunk(f, k, channel) for k in range(k0, k1 + 1)], axis=1)
-        return torch.from_numpy(np.ascontiguousarray(z[:, start:start + self.crop]))
+        return torch.from_numpy(np.ascontiguousarray(z[:, start : start + self.crop]))
 
 
 def _open_shard(url: str) -> BinaryIO:
@@ -289,7 +293,7 @@ def _member_crops(data: bytes, label: str, crop: int, stride: int, decode: bool)
         out: list[np.ndarray | Lazy] = []
         for c in range(h.channels):
             z = r.latents(c)
-            out += [np.ascontiguousarray(z[:, f:f + crop]) for f in firsts]
+            out += [np.ascontiguousarray(z[:, f : f + crop]) for f in firsts]
         return out
 
 
@@ -309,7 +313,7 @@ def _tensor(item: np.ndarray | Lazy, crop: int) -> torch.Tensor:
         k0 = first // per
         z = np.concatenate([r.latent(k, channel) for k in range(k0, (first + crop - 1) // per + 1)], axis=1)
     start = first - k0 * per
-    return torch.from_numpy(np.ascontiguousarray(z[:, start:start + crop]))
+    return torch.from_numpy(np.ascontiguousarray(z[:, start : start + crop]))
 
 
 class LatentStream(IterableDataset):
@@ -324,14 +328,25 @@ class LatentStream(IterableDataset):
     replays, without decoding, the crops each worker had sent: the DataLoader takes whole batches from its
     workers in turn)."""
 
-    def __init__(self, shards: str | Path | Sequence[str | Path], crop_frames: int, stride: int | None = None,
-                 shuffle: int = 1000, seed: int = 0, rank: int | None = None, world_size: int | None = None):
+    def __init__(
+        self,
+        shards: str | Path | Sequence[str | Path],
+        crop_frames: int,
+        stride: int | None = None,
+        shuffle: int = 1000,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ):
         self.urls, self.crop, self.stride = shard_urls(shards), crop_frames, stride or crop_frames
         if not self.urls:
             raise LatentCodecError(f"{shards}: no shards")
         if crop_frames < 1 or self.stride < 1 or shuffle < 0:
-            raise LatentCodecError(f"a crop of {crop_frames} frames, stride {stride}, buffer {shuffle}: "
-                                   f"crop and stride at least 1, buffer at least 0", "crop_frames")
+            raise LatentCodecError(
+                f"a crop of {crop_frames} frames, stride {stride}, buffer {shuffle}: "
+                f"crop and stride at least 1, buffer at least 0",
+                "crop_frames",
+            )
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
         if rank is None or world_size is None:
             dist = torch.distributed
@@ -358,7 +373,7 @@ class LatentStream(IterableDataset):
 
     def _worker_urls(self, worker: int, workers: int) -> list[str]:
         order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.urls))
-        mine = [self.urls[i] for i in order][self.rank::self.world_size]
+        mine = [self.urls[i] for i in order][self.rank :: self.world_size]
         return mine[worker::workers]
 
     def _members(self, url: str) -> Iterator[tuple[bytes, str]]:

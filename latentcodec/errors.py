@@ -1,4 +1,5 @@
 """Errors a user can cause. The CLI prints their message as one line and exits non-zero."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """`alat eval`: encode and decode in a temporary folder, then measure bytes, speed and quality."""
+
 from __future__ import annotations
 
 import tempfile
@@ -36,8 +37,7 @@ class RoundTrip:
     decode_s: float
 
 
-def round_trip(audio: Audio, encode: EncodeOptions, decode: DecodeOptions, timings: Timings | None = None
-               ) -> RoundTrip:
+def round_trip(audio: Audio, encode: EncodeOptions, decode: DecodeOptions, timings: Timings | None = None) -> RoundTrip:
     """Encode ``audio`` to a temporary .alat, decode it to a temporary wav, and read that back."""
     timings = timings or Timings()
     mels: dict[int, list[np.ndarray]] = {}
@@ -46,20 +46,39 @@ def round_trip(audio: Audio, encode: EncodeOptions, decode: DecodeOptions, timin
         t0 = time.perf_counter()
         enc = encode_audio(audio, alat, encode, timings=timings)
         t1 = time.perf_counter()
-        decode_file(alat, wav, replace(decode, model=decode.model or encode.model), timings=timings,
-                    mel_sink=lambda k, c, m: mels.setdefault(c, []).append(m))
+        decode_file(
+            alat,
+            wav,
+            replace(decode, model=decode.model or encode.model),
+            timings=timings,
+            mel_sink=lambda k, c, m: mels.setdefault(c, []).append(m),
+        )
         t2 = time.perf_counter()
         decoded = sf.read(str(wav), dtype="float32", always_2d=True)[0].T
     h = enc.header
     n_frames = h.num_samples // h.mel.hop + 1
-    dist = [log_mel_distance(log_mel_frames(x, 0, n_frames, h.mel, o, g), np.concatenate(mels[c])[:n_frames])
-            for c, (x, o, g) in enumerate(zip(audio.samples, h.offsets, h.gains))]
-    return RoundTrip(enc.file_size, decoded, float(np.mean([d["log_mel_l1_db"] for d in dist])),
-                     float(np.mean([d["log_mel_rmse_db"] for d in dist])), h, timings, t1 - t0, t2 - t1)
+    dist = [
+        log_mel_distance(log_mel_frames(x, 0, n_frames, h.mel, o, g), np.concatenate(mels[c])[:n_frames])
+        for c, (x, o, g) in enumerate(zip(audio.samples, h.offsets, h.gains))
+    ]
+    return RoundTrip(
+        enc.file_size,
+        decoded,
+        float(np.mean([d["log_mel_l1_db"] for d in dist])),
+        float(np.mean([d["log_mel_rmse_db"] for d in dist])),
+        h,
+        timings,
+        t1 - t0,
+        t2 - t1,
+    )
 
 
-def evaluate(in_path: str | Path, encode: EncodeOptions = EncodeOptions(), decode: DecodeOptions = DecodeOptions(),
-             kind: str = "auto") -> dict:
+def evaluate(
+    in_path: str | Path,
+    encode: EncodeOptions = EncodeOptions(),
+    decode: DecodeOptions = DecodeOptions(),
+    kind: str = "auto",
+) -> dict:
     """Round trip one file; quality is measured at 16 kHz against the resampled input.
 
     ``latent_mel_l1_db`` compares the VAE's decoded mel with the input's mel before any vocoder (the
@@ -78,10 +97,16 @@ def evaluate(in_path: str | Path, encode: EncodeOptions = EncodeOptions(), decod
     rt = round_trip(audio, encode, replace(decode, vocoder=vocoder), timings)
     h = rt.header
     return {
-        "input": str(in_path), "model": model.name, **coder_summary(h), "vocoder": vocoder,
-        "gl_iters": decode.gl_iters, "duration_s": h.duration, "channels": h.channels,
+        "input": str(in_path),
+        "model": model.name,
+        **coder_summary(h),
+        "vocoder": vocoder,
+        "gl_iters": decode.gl_iters,
+        "duration_s": h.duration,
+        "channels": h.channels,
         **rate_figures(rt.file_size, h),
-        "latent_mel_l1_db": rt.latent_mel_l1_db, "latent_mel_rmse_db": rt.latent_mel_rmse_db,
+        "latent_mel_l1_db": rt.latent_mel_l1_db,
+        "latent_mel_rmse_db": rt.latent_mel_rmse_db,
         **quality_metrics(audio.samples, rt.decoded),
         **perceptual(audio.samples, rt.decoded, is_speech(Path(in_path), kind)),
         "timings_s": {k: round(v, 4) for k, v in timings.seconds.items()},
@@ -98,9 +123,22 @@ def is_speech(path: Path, kind: str) -> bool:
     return any(part.lower().startswith("speech") for part in path.parts)
 
 
-ROW_KEYS = ("duration_s", "channels", "bytes", "kbps", "ratio_vs_pcm16_16k", "log_mel_l1_db", "log_mel_rmse_db",
-            "mrstft_db", "latent_mel_l1_db", "snr_db", "si_sdr_db", "correlation", "encode_x_realtime",
-            "decode_x_realtime")
+ROW_KEYS = (
+    "duration_s",
+    "channels",
+    "bytes",
+    "kbps",
+    "ratio_vs_pcm16_16k",
+    "log_mel_l1_db",
+    "log_mel_rmse_db",
+    "mrstft_db",
+    "latent_mel_l1_db",
+    "snr_db",
+    "si_sdr_db",
+    "correlation",
+    "encode_x_realtime",
+    "decode_x_realtime",
+)
 PERCEPTUAL = ("visqol", "pesq_wb", "stoi")  # where their packages are installed; PESQ-wb and STOI on speech only
 
 
@@ -109,8 +147,9 @@ def row_keys() -> list[str]:
     return [*ROW_KEYS, *(k for k in PERCEPTUAL if k in perceptual_available())]
 
 
-def evaluate_folder(folder: Path, encode: EncodeOptions = EncodeOptions(), decode: DecodeOptions = DecodeOptions(),
-                    kind: str = "auto") -> dict:
+def evaluate_folder(
+    folder: Path, encode: EncodeOptions = EncodeOptions(), decode: DecodeOptions = DecodeOptions(), kind: str = "auto"
+) -> dict:
     """:func:`evaluate` on every audio file under ``folder``: one row per file (``ROW_KEYS``), the mean
     of each figure per sub-folder and over all ("."), and the files that failed with their one line."""
     from latentcodec.jobs.folders import audio_files
@@ -130,7 +169,13 @@ def evaluate_folder(folder: Path, encode: EncodeOptions = EncodeOptions(), decod
         parts = Path(row["file"]).parts[:-1]
         for i in range(1, len(parts) + 1):
             groups.setdefault(str(Path(*parts[:i])), []).append(row)
-    means = [{"folder": name, "files": len(g),
-              **{k: float(np.mean([r[k] for r in g if k in r])) for k in keys if any(k in r for r in g)}}
-             for name, g in sorted(groups.items()) if g]
+    means = [
+        {
+            "folder": name,
+            "files": len(g),
+            **{k: float(np.mean([r[k] for r in g if k in r])) for k in keys if any(k in r for r in g)},
+        }
+        for name, g in sorted(groups.items())
+        if g
+    ]
     return {"rows": rows, "folder_means": means, "failures": failures}

@@ -23,6 +23,7 @@ layout, each reading its own file. Why: 4 models of one architecture had 4 graph
 biases. The export checks what sharing needs: every tensor of the weights is read (one left unread means its
 values, or some made of them, sit in the graph), and the models of one layout give the same graph bytes.
 """
+
 from __future__ import annotations
 
 import json
@@ -147,8 +148,7 @@ class Sources:
         tensor, e.g. ``vae.decoder.conv_out.bias`` for the stored ``decoder.conv_out.bias``)."""
         if x.size < _SMALL:
             parts = name.split(".")
-            s = next((self.named[n] for n in (".".join(parts[k:]) for k in range(len(parts))) if n in self.named),
-                     None)
+            s = next((self.named[n] for n in (".".join(parts[k:]) for k in range(len(parts))) if n in self.named), None)
             if s is None or s.values.shape != x.shape or s.values.astype(np.float32).tobytes() != x.tobytes():
                 return None
             return s, "stored"
@@ -171,8 +171,12 @@ def _external(name: str, s: Stored, location: str, dims: list[int] | None = None
     loader gives onnxruntime), of shape ``dims`` (default: ``s``'s)."""
     import onnx
 
-    t = onnx.TensorProto(name=name, data_type=onnx.helper.np_dtype_to_tensor_dtype(s.values.dtype),
-                         dims=s.values.shape if dims is None else dims, data_location=onnx.TensorProto.EXTERNAL)
+    t = onnx.TensorProto(
+        name=name,
+        data_type=onnx.helper.np_dtype_to_tensor_dtype(s.values.dtype),
+        dims=s.values.shape if dims is None else dims,
+        data_location=onnx.TensorProto.EXTERNAL,
+    )
     for key, value in (("location", location), ("offset", str(s.offset)), ("length", str(s.values.nbytes))):
         t.external_data.add(key=key, value=value)
     return t
@@ -184,21 +188,30 @@ def _phase_nodes(src: str, out: str, co: int, ci: int) -> tuple[list[Any], list[
     from onnx import helper, numpy_helper
 
     p, plan = out + ".phases", _phase_plan()
-    consts = {"rows_shape": np.array([9, co, ci]), "pad": np.array([0, 0, 0, 1, 0, 0]),
-              "zero": np.array(0, np.float32), "cells_shape": np.array([2, 2, 2, 2, co, ci]),
-              "out_shape": np.array([4 * co, ci, 2, 2]), **{f"take{k}": plan[k] for k in range(4)}}
+    consts = {
+        "rows_shape": np.array([9, co, ci]),
+        "pad": np.array([0, 0, 0, 1, 0, 0]),
+        "zero": np.array(0, np.float32),
+        "cells_shape": np.array([2, 2, 2, 2, co, ci]),
+        "out_shape": np.array([4 * co, ci, 2, 2]),
+        **{f"take{k}": plan[k] for k in range(4)},
+    }
     inits = [numpy_helper.from_array(v, f"{p}.{k}") for k, v in consts.items()]
-    nodes = [helper.make_node("Transpose", [src], [f"{p}.taps"], perm=[2, 3, 0, 1]),
-             helper.make_node("Reshape", [f"{p}.taps", f"{p}.rows_shape"], [f"{p}.rows9"]),
-             helper.make_node("Pad", [f"{p}.rows9", f"{p}.pad"], [f"{p}.rows"])]
+    nodes = [
+        helper.make_node("Transpose", [src], [f"{p}.taps"], perm=[2, 3, 0, 1]),
+        helper.make_node("Reshape", [f"{p}.taps", f"{p}.rows_shape"], [f"{p}.rows9"]),
+        helper.make_node("Pad", [f"{p}.rows9", f"{p}.pad"], [f"{p}.rows"]),
+    ]
     acc = f"{p}.zero"
     for k in range(4):
         nodes.append(helper.make_node("Gather", [f"{p}.rows", f"{p}.take{k}"], [f"{p}.term{k}"], axis=0))
         nodes.append(helper.make_node("Add", [acc, f"{p}.term{k}"], [f"{p}.sum{k}"]))
         acc = f"{p}.sum{k}"
-    nodes += [helper.make_node("Reshape", [acc, f"{p}.cells_shape"], [f"{p}.cells"]),
-              helper.make_node("Transpose", [f"{p}.cells"], [f"{p}.kernels"], perm=[0, 1, 4, 5, 2, 3]),
-              helper.make_node("Reshape", [f"{p}.kernels", f"{p}.out_shape"], [out])]
+    nodes += [
+        helper.make_node("Reshape", [acc, f"{p}.cells_shape"], [f"{p}.cells"]),
+        helper.make_node("Transpose", [f"{p}.cells"], [f"{p}.kernels"], perm=[0, 1, 4, 5, 2, 3]),
+        helper.make_node("Reshape", [f"{p}.kernels", f"{p}.out_shape"], [out]),
+    ]
     return inits, nodes
 
 
@@ -214,8 +227,9 @@ def stored_weight(name: str, dims: list[int], s: Stored, how: str, location: str
     src = _external(f"{name}.{'f16' if s.values.dtype == np.float16 else 'f32'}", s, location, shape)
     inits, nodes, x = [src], [], src.name
     if s.values.dtype != np.float32:
-        nodes.append(helper.make_node("Cast", [x], [name if how == "stored" else f"{name}.f32"],
-                                      to=onnx.TensorProto.FLOAT))
+        nodes.append(
+            helper.make_node("Cast", [x], [name if how == "stored" else f"{name}.f32"], to=onnx.TensorProto.FLOAT)
+        )
         x = nodes[-1].output[0]
     if how == "transposed":
         nodes.append(helper.make_node("Transpose", [x], [name], perm=[1, 0]))
@@ -285,14 +299,17 @@ def sparse_initializers(g: Any) -> None:
 
     kept = []
     for init in g.graph.initializer:
-        if init.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16) and \
-                init.data_location != onnx.TensorProto.EXTERNAL:
+        if (
+            init.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+            and init.data_location != onnx.TensorProto.EXTERNAL
+        ):
             x = numpy_helper.to_array(init).reshape(-1)
             where = np.flatnonzero(x.view(f"u{x.itemsize}"))
             if x.size >= _SMALL and where.size * (8 + x.itemsize) * 2 <= x.nbytes:
                 values = numpy_helper.from_array(x[where], init.name)
                 g.graph.sparse_initializer.append(
-                    helper.make_sparse_tensor(values, numpy_helper.from_array(where.astype(np.int64)), list(init.dims)))
+                    helper.make_sparse_tensor(values, numpy_helper.from_array(where.astype(np.int64)), list(init.dims))
+                )
                 continue
         kept.append(init)
     del g.graph.initializer[:]
@@ -333,20 +350,32 @@ def inside_bytes(g: Any) -> int:
     """The bytes of the initializers that ``g`` holds itself (not in an external file)."""
     import onnx
 
-    return sum(i.ByteSize() for i in g.graph.initializer if i.data_location != onnx.TensorProto.EXTERNAL) + \
-        sum(s.ByteSize() for s in g.graph.sparse_initializer)
+    return sum(i.ByteSize() for i in g.graph.initializer if i.data_location != onnx.TensorProto.EXTERNAL) + sum(
+        s.ByteSize() for s in g.graph.sparse_initializer
+    )
 
 
-def graph_of(module: torch.nn.Module, example: torch.Tensor, names: tuple[str, str], dynamic: dict[int, Any],
-             weights: Path) -> Any:
+def graph_of(
+    module: torch.nn.Module, example: torch.Tensor, names: tuple[str, str], dynamic: dict[int, Any], weights: Path
+) -> Any:
     """``module`` as an ONNX graph whose weights are read from a safetensors file of the layout of ``weights``
     (by the file's name, in whatever folder its loader says), recording that layout."""
     import onnx
 
     with tempfile.TemporaryDirectory() as tmp:
-        torch.onnx.export(module.eval(), (example,), str(Path(tmp) / "graph.onnx"), opset_version=OPSET, dynamo=True,
-                          optimize=True, input_names=[names[0]], output_names=[names[1]], dynamic_shapes=(dynamic,),
-                          external_data=False, verbose=False)
+        torch.onnx.export(
+            module.eval(),
+            (example,),
+            str(Path(tmp) / "graph.onnx"),
+            opset_version=OPSET,
+            dynamo=True,
+            optimize=True,
+            input_names=[names[0]],
+            output_names=[names[1]],
+            dynamic_shapes=(dynamic,),
+            external_data=False,
+            verbose=False,
+        )
         g = onnx.load(str(Path(tmp) / "graph.onnx"))
         external_weights(g, weights)
         float16_initializers(g)
@@ -381,8 +410,10 @@ def check_all_read(made: Made) -> None:
     read = read_offsets(list(made.graphs.values()))
     unread = [s.name for s in stored_tensors(made.weights) if s.offset not in read]
     if unread:
-        raise RuntimeError(f"{made.source}: the graphs do not read {len(unread)} tensors of {made.weights.name} "
-                           f"({', '.join(unread[:3])}): they would hold this model's values, not its layout's")
+        raise RuntimeError(
+            f"{made.source}: the graphs do not read {len(unread)} tensors of {made.weights.name} "
+            f"({', '.join(unread[:3])}): they would hold this model's values, not its layout's"
+        )
 
 
 def write_graphs(made: list[Made], dest: Path) -> list[Path]:
@@ -397,8 +428,10 @@ def write_graphs(made: list[Made], dest: Path) -> list[Path]:
             raw = g.SerializeToString()
             first = out.setdefault(folder / name, (m.source, raw))
             if first[1] != raw:
-                raise RuntimeError(f"{first[0]} and {m.source} share the weights layout {folder.name} but not the "
-                                   f"graph {name}: a value of one model is held in it")
+                raise RuntimeError(
+                    f"{first[0]} and {m.source} share the weights layout {folder.name} but not the "
+                    f"graph {name}: a value of one model is held in it"
+                )
     for path, (_, raw) in out.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(raw)
@@ -413,9 +446,14 @@ def vae_graphs(name: str) -> Made:
     weights = Path(model.folder or model.location) / VAE_WEIGHTS
     mels = torch.zeros(2, 4 * 141, vae.config.in_channels * 64)
     z = torch.zeros(2, model.latent_channels, 141, 16)
-    return Made(name, weights, {
-        ENCODER: graph_of(_Encoder(vae), mels, ("mel", "latent"), {0: BATCH, 1: 4 * _QUARTERS}, weights),
-        DECODER: graph_of(_Decoder(vae), z, ("latent", "mel"), {0: BATCH, 2: _QUARTERS}, weights)})
+    return Made(
+        name,
+        weights,
+        {
+            ENCODER: graph_of(_Encoder(vae), mels, ("mel", "latent"), {0: BATCH, 1: 4 * _QUARTERS}, weights),
+            DECODER: graph_of(_Decoder(vae), z, ("latent", "mel"), {0: BATCH, 2: _QUARTERS}, weights),
+        },
+    )
 
 
 def export_vae(name: str, dest: Path) -> list[Path]:
@@ -433,8 +471,9 @@ def magnitude_graph(folder: Path) -> Made:
     magnitude, before the NNLS steps."""
     net = load_net(folder)
     frames = torch.export.Dim("frames", min=16, max=100000)
-    g = graph_of(net, torch.zeros(1, 400, net.cfg.n_mels), ("log_mel", "magnitude"), {0: BATCH, 1: frames},
-                 folder / NET_WEIGHTS)
+    g = graph_of(
+        net, torch.zeros(1, 400, net.cfg.n_mels), ("log_mel", "magnitude"), {0: BATCH, 1: frames}, folder / NET_WEIGHTS
+    )
     return Made(str(folder), folder / NET_WEIGHTS, {MAGNITUDE: g})
 
 
@@ -445,5 +484,11 @@ def export_magnitude_net(folder: Path, dest: Path) -> Path:
 
 def export_magnitude_nets(dest: Path) -> list[Path]:
     """The graphs of every shipped magnitude network, in ``dest``/graphs/LAYOUT/: once for those of a layout."""
-    return write_graphs([magnitude_graph(f) for f in shipped_vocoders().values()
-                         if is_net_folder(f) and isinstance(load_net(f), MagnitudeNet)], dest)
+    return write_graphs(
+        [
+            magnitude_graph(f)
+            for f in shipped_vocoders().values()
+            if is_net_folder(f) and isinstance(load_net(f), MagnitudeNet)
+        ],
+        dest,
+    )

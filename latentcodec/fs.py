@@ -1,6 +1,7 @@
 """Output files appear whole or not at all: written to a temporary file beside the target, renamed at
 the end, removed on any failure. They get the mode a new file gets under the user's umask (the
 temporary file's private 0600 would otherwise survive the rename)."""
+
 from __future__ import annotations
 
 import errno
@@ -57,8 +58,12 @@ def new_file_mode() -> int:
     return 0o666 & ~mask
 
 
-_KINDS = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
-          stat.S_IFSOCK: "a socket"}
+_KINDS = {
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def check_output(path: str | Path, overwrite: bool, source: str | Path | None = None) -> None:
@@ -75,8 +80,9 @@ def check_output(path: str | Path, overwrite: bool, source: str | Path | None = 
         raise LatentCodecError(f"{path}: is a folder")
     if not stat.S_ISREG(st.st_mode):
         kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
-        raise LatentCodecError(f"{path}: is {kind}, not a file: refusing to replace it (to write a stream, give - "
-                               f"and redirect stdout)")
+        raise LatentCodecError(
+            f"{path}: is {kind}, not a file: refusing to replace it (to write a stream, give - and redirect stdout)"
+        )
     if not overwrite:
         raise LatentCodecError(f"{path}: exists", "overwrite")
 

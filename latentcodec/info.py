@@ -1,5 +1,6 @@
 """What a .alat file (or a folder or shard of them) holds and what it costs: real bytes on disk, kbps and
 compression ratios."""
+
 from __future__ import annotations
 
 import math
@@ -51,10 +52,16 @@ def file_info(path: str | Path) -> dict:
     size = os.stat(path).st_size
     payload = sum(s - record_min for s in sizes)
     records = [{"chunk": i // h.channels, "channel": i % h.channels, "bytes": s} for i, s in enumerate(sizes)]
-    return {"path": str(path), "header": h.to_dict(), "coder": coder_summary(h), **rate_figures(size, h),
-            "payload_bytes": payload,
-            "overhead_bytes": size - payload, "records": records,
-            "model_shipped": h.model_name in shipped_models()}
+    return {
+        "path": str(path),
+        "header": h.to_dict(),
+        "coder": coder_summary(h),
+        **rate_figures(size, h),
+        "payload_bytes": payload,
+        "overhead_bytes": size - payload,
+        "records": records,
+        "model_shipped": h.model_name in shipped_models(),
+    }
 
 
 def collection_info(path: Path) -> dict:
@@ -85,13 +92,23 @@ def collection_info(path: Path) -> dict:
     loose = sum(os.stat(s).st_size for s in sources if isinstance(s, Path))
     disk = loose + sum(p.stat().st_size for p in shards)
     files = len(sources) - len(failures)
+
     def kbps(size: int) -> float:
         return size * 8 / seconds / 1000 if seconds else 0.0
 
-    return {"path": str(path), "files": files, "shards": len(shards), "hours_of_audio": seconds / 3600,
-            "alat_bytes": alat_bytes, "bytes_on_disk": disk, "kbps": kbps(alat_bytes), "kbps_on_disk": kbps(disk),
-            "models": dict(models),
-            "format_versions": {str(k): v for k, v in sorted(versions.items())}, "failures": failures}
+    return {
+        "path": str(path),
+        "files": files,
+        "shards": len(shards),
+        "hours_of_audio": seconds / 3600,
+        "alat_bytes": alat_bytes,
+        "bytes_on_disk": disk,
+        "kbps": kbps(alat_bytes),
+        "kbps_on_disk": kbps(disk),
+        "models": dict(models),
+        "format_versions": {str(k): v for k, v in sorted(versions.items())},
+        "failures": failures,
+    }
 
 
 def shipped_info() -> dict:
@@ -101,11 +118,20 @@ def shipped_info() -> dict:
     from latentcodec.models.registry import DEFAULT_MODEL, summary
     from latentcodec.vocoders.registry import BUILTIN_VOCODERS, default_vocoder, shipped_vocoders, vocoder_names
 
-    vaes = [{"name": n, "default": n == DEFAULT_MODEL, "vocoder": default_vocoder(n),
-             "fingerprint": load_model(n).fingerprint.hex(),
-             "bytes": sum(p.stat().st_size for p in folder.iterdir()), "summary": summary(folder)}
-            for n, folder in shipped_models().items()]
+    vaes = [
+        {
+            "name": n,
+            "default": n == DEFAULT_MODEL,
+            "vocoder": default_vocoder(n),
+            "fingerprint": load_model(n).fingerprint.hex(),
+            "bytes": sum(p.stat().st_size for p in folder.iterdir()),
+            "summary": summary(folder),
+        }
+        for n, folder in shipped_models().items()
+    ]
     shipped = shipped_vocoders()
-    vocoders = [{"name": n, "summary": BUILTIN_VOCODERS[n] if n in BUILTIN_VOCODERS else summary(shipped[n])}
-                for n in vocoder_names()]
+    vocoders = [
+        {"name": n, "summary": BUILTIN_VOCODERS[n] if n in BUILTIN_VOCODERS else summary(shipped[n])}
+        for n in vocoder_names()
+    ]
     return {"models": vaes, "vocoders": vocoders}

@@ -6,6 +6,7 @@ log-mel distance in dB on the codec's own front end, and a multi-resolution STFT
 distance in dB. Perceptual scores (ViSQOL, and PESQ-wb and STOI on speech) come from their own packages
 when they are installed (the ``bench`` extra), and are left out otherwise.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -31,17 +32,17 @@ def waveform_metrics(ref: np.ndarray, est: np.ndarray) -> dict[str, float]:
     """MSE, SNR (dB), Pearson correlation and SI-SDR (dB) of one channel."""
     r, e = _align(ref, est)
     err = r - e
-    mse = float(np.mean(err ** 2))
-    p_ref = float(np.sum(r ** 2))
-    snr = 10 * math.log10(p_ref / max(float(np.sum(err ** 2)), 1e-20)) if p_ref > 0 else float("nan")
+    mse = float(np.mean(err**2))
+    p_ref = float(np.sum(r**2))
+    snr = 10 * math.log10(p_ref / max(float(np.sum(err**2)), 1e-20)) if p_ref > 0 else float("nan")
     rc, ec = r - r.mean(), e - e.mean()
-    denom = math.sqrt(float(np.sum(rc ** 2) * np.sum(ec ** 2)))
+    denom = math.sqrt(float(np.sum(rc**2) * np.sum(ec**2)))
     corr = float(np.sum(rc * ec) / denom) if denom > 0 else float("nan")
     alpha = float(np.dot(e, r) / p_ref) if p_ref > 0 else 0.0
     target = alpha * r
     resid = e - target
-    t_pow = float(np.sum(target ** 2))
-    si_sdr = 10 * math.log10(t_pow / max(float(np.sum(resid ** 2)), 1e-20)) if t_pow > 0 else float("nan")
+    t_pow = float(np.sum(target**2))
+    si_sdr = 10 * math.log10(t_pow / max(float(np.sum(resid**2)), 1e-20)) if t_pow > 0 else float("nan")
     return {"mse": mse, "snr_db": snr, "correlation": corr, "si_sdr_db": si_sdr}
 
 
@@ -49,7 +50,7 @@ def log_mel_distance(ref_mel: np.ndarray, est_mel: np.ndarray) -> dict[str, floa
     """L1 and RMSE in dB between two natural-log mels (frames, bands) of the same length."""
     n = min(len(ref_mel), len(est_mel))
     d = (ref_mel[:n].astype(np.float64) - est_mel[:n].astype(np.float64)) * DB_PER_NEPER
-    return {"log_mel_l1_db": float(np.mean(np.abs(d))), "log_mel_rmse_db": float(np.sqrt(np.mean(d ** 2)))}
+    return {"log_mel_l1_db": float(np.mean(np.abs(d))), "log_mel_rmse_db": float(np.sqrt(np.mean(d**2)))}
 
 
 def mrstft_db(ref: np.ndarray, est: np.ndarray, sizes: tuple[int, ...] = MRSTFT_SIZES) -> float:
@@ -59,8 +60,19 @@ def mrstft_db(ref: np.ndarray, est: np.ndarray, sizes: tuple[int, ...] = MRSTFT_
     for n in sizes:
         if len(r) < n // 2 + 1:
             continue
-        mags = [np.maximum(np.abs(np.fft.rfft(np.lib.stride_tricks.sliding_window_view(
-            np.pad(a, n // 2, mode="reflect"), n)[::n // 4] * hann(n), axis=1)), np.float32(MAG_FLOOR)) for a in (r, e)]
+        mags = [
+            np.maximum(
+                np.abs(
+                    np.fft.rfft(
+                        np.lib.stride_tricks.sliding_window_view(np.pad(a, n // 2, mode="reflect"), n)[:: n // 4]
+                        * hann(n),
+                        axis=1,
+                    )
+                ),
+                np.float32(MAG_FLOOR),
+            )
+            for a in (r, e)
+        ]
         out.append(float(np.abs(20 * (np.log10(mags[0]) - np.log10(mags[1]))).mean()))
     return float(np.mean(out)) if out else float("nan")
 

@@ -4,6 +4,7 @@ misspelt option fails where it is given. Plain Python: the CLI imports this at s
 
 ``tests/test_argspec.py`` holds the API's and the CLI's options to these fields.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields

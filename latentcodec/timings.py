@@ -1,4 +1,5 @@
 """A small profiler: seconds per stage of an encode or decode, as `--json` reports them."""
+
 from __future__ import annotations
 
 import time

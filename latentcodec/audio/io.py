@@ -3,6 +3,7 @@
 Reading streams blocks through soxr, so only the 16 kHz result is held in memory, never the
 original at its own rate as float. Writing takes blocks as they come, so no decoded file is held whole.
 """
+
 from __future__ import annotations
 
 import io
@@ -26,17 +27,30 @@ from latentcodec.fs import lookup
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".w64", ".rf64"}
 BLOCK = 1 << 18
 # Output suffix -> (soundfile format, subtype): 16-bit PCM where the format has it, else its codec.
-WRITE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
-                 ".oga": ("OGG", "VORBIS"), ".opus": ("OGG", "OPUS"), ".mp3": ("MP3", "MPEG_LAYER_III"),
-                 ".aiff": ("AIFF", "PCM_16"), ".aif": ("AIFF", "PCM_16"), ".w64": ("W64", "PCM_16"),
-                 ".rf64": ("RF64", "PCM_16"), ".caf": ("CAF", "PCM_16"), ".au": ("AU", "PCM_16")}
+WRITE_FORMATS = {
+    ".wav": ("WAV", "PCM_16"),
+    ".flac": ("FLAC", "PCM_16"),
+    ".ogg": ("OGG", "VORBIS"),
+    ".oga": ("OGG", "VORBIS"),
+    ".opus": ("OGG", "OPUS"),
+    ".mp3": ("MP3", "MPEG_LAYER_III"),
+    ".aiff": ("AIFF", "PCM_16"),
+    ".aif": ("AIFF", "PCM_16"),
+    ".w64": ("W64", "PCM_16"),
+    ".rf64": ("RF64", "PCM_16"),
+    ".caf": ("CAF", "PCM_16"),
+    ".au": ("AU", "PCM_16"),
+}
 
 # The sample rates libsndfile 1.2 writes in each format (tried: Vorbis crashes above 200 kHz, FLAC refuses
 # above 655,350 Hz, Opus and MP3 take only their standard rates); a rate outside is refused before writing.
 _MPEG_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
-RATE_LIMITS: dict[str, tuple[int, ...] | range] = {"VORBIS": range(1, 200001),
-                                                    "OPUS": (8000, 12000, 16000, 24000, 48000),
-                                                    "MPEG_LAYER_III": _MPEG_RATES, "PCM_16": range(1, 655351)}
+RATE_LIMITS: dict[str, tuple[int, ...] | range] = {
+    "VORBIS": range(1, 200001),
+    "OPUS": (8000, 12000, 16000, 24000, 48000),
+    "MPEG_LAYER_III": _MPEG_RATES,
+    "PCM_16": range(1, 655351),
+}
 
 
 @dataclass
@@ -57,8 +71,11 @@ def read_audio(source: str | Path | BinaryIO, mono: bool = False) -> Audio:
     with f:
         rate, channels = f.samplerate, f.channels
         out_channels = 1 if mono else channels
-        stream = soxr.ResampleStream(rate, SAMPLE_RATE, out_channels, dtype="float32", quality="HQ") \
-            if rate != SAMPLE_RATE else None
+        stream = (
+            soxr.ResampleStream(rate, SAMPLE_RATE, out_channels, dtype="float32", quality="HQ")
+            if rate != SAMPLE_RATE
+            else None
+        )
         parts, frames = [], 0
         try:
             while True:
@@ -156,8 +173,9 @@ def output_format(path: str | Path) -> tuple[str, str]:
     """(format, subtype) for an output file, chosen by its suffix; an AudioError for any other suffix."""
     suffix = Path(path).suffix.lower()
     if suffix not in writable_suffixes():
-        raise AudioError(f"{path}: cannot write audio as '{suffix or 'no suffix'}': "
-                         f"use {', '.join(writable_suffixes())}")
+        raise AudioError(
+            f"{path}: cannot write audio as '{suffix or 'no suffix'}': use {', '.join(writable_suffixes())}"
+        )
     return WRITE_FORMATS[suffix]
 
 
@@ -165,8 +183,11 @@ def check_rate(fmt: tuple[str, str], rate: int, name: str) -> None:
     """Refuse a rate that ``fmt`` cannot hold, before anything is written (libsndfile may crash on it)."""
     allowed = RATE_LIMITS[fmt[1]]
     if rate not in allowed:
-        held = f"{allowed.start} to {allowed.stop - 1} Hz" if isinstance(allowed, range) else \
-            ", ".join(map(str, allowed)) + " Hz"
+        held = (
+            f"{allowed.start} to {allowed.stop - 1} Hz"
+            if isinstance(allowed, range)
+            else ", ".join(map(str, allowed)) + " Hz"
+        )
         raise AudioError(f"{name}: {fmt[0]}/{fmt[1]} cannot hold {rate} Hz (it holds {held})", "sample_rate")
 
 
@@ -197,8 +218,9 @@ class _CheckedFile:
         return self.f.readinto(buffer)
 
 
-def write_audio(path: Path, blocks: Iterable[np.ndarray], rate: int, channels: int, fmt: tuple[str, str],
-                name: str) -> int:
+def write_audio(
+    path: Path, blocks: Iterable[np.ndarray], rate: int, channels: int, fmt: tuple[str, str], name: str
+) -> int:
     """Write (frames, channels) float32 blocks to ``path`` as ``fmt``; returns the frames written.
 
     ``name`` is the output as the user named it (``path`` may be its temporary file), for messages. A write
@@ -216,19 +238,23 @@ def write_audio(path: Path, blocks: Iterable[np.ndarray], rate: int, channels: i
     except sf.LibsndfileError as e:
         raise AudioError(f"{name}: the {fmt[0]} file written does not read back ({_first_line(e)}): not kept") from e
     if (got.samplerate, got.channels, got.frames) != (rate, channels, written):
-        raise AudioError(f"{name}: the {fmt[0]} file written reads back as {got.frames} frames x {got.channels} ch at "
-                         f"{got.samplerate} Hz, not the {written} x {channels} ch at {rate} Hz written: not kept")
+        raise AudioError(
+            f"{name}: the {fmt[0]} file written reads back as {got.frames} frames x {got.channels} ch at "
+            f"{got.samplerate} Hz, not the {written} x {channels} ch at {rate} Hz written: not kept"
+        )
     return written
 
 
-def _write_blocks(f: _CheckedFile, blocks: Iterable[np.ndarray], rate: int, channels: int, fmt: tuple[str, str],
-                  name: str) -> int:
+def _write_blocks(
+    f: _CheckedFile, blocks: Iterable[np.ndarray], rate: int, channels: int, fmt: tuple[str, str], name: str
+) -> int:
     """The blocks through libsndfile onto ``f``; a failure it reports is the write error ``f`` kept, if any."""
     try:
         out = sf.SoundFile(f, "w", rate, channels, subtype=fmt[1], format=fmt[0])
     except sf.LibsndfileError as e:
-        raise f.error or AudioError(f"{name}: cannot write {fmt[0]}/{fmt[1]} at {rate} Hz x {channels} ch "
-                                    f"({_first_line(e)})") from e
+        raise f.error or AudioError(
+            f"{name}: cannot write {fmt[0]}/{fmt[1]} at {rate} Hz x {channels} ch ({_first_line(e)})"
+        ) from e
     written = 0
     with out:
         for y in blocks:
@@ -246,8 +272,24 @@ def write_wav_stream(f: BinaryIO, blocks: Iterable[np.ndarray], rate: int, chann
     data_bytes = frames * channels * 2
     if data_bytes > 0xFFFFFFFF - 36:
         raise AudioError(f"{frames} frames x {channels} ch do not fit in a WAV (4 GiB): write a .w64 or .rf64 file")
-    f.write(struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data_bytes, b"WAVE", b"fmt ", 16, 1, channels, rate,
-                        rate * channels * 2, channels * 2, 16, b"data", data_bytes))
+    f.write(
+        struct.pack(
+            "<4sI4s4sIHHIIHH4sI",
+            b"RIFF",
+            36 + data_bytes,
+            b"WAVE",
+            b"fmt ",
+            16,
+            1,
+            channels,
+            rate,
+            rate * channels * 2,
+            channels * 2,
+            16,
+            b"data",
+            data_bytes,
+        )
+    )
     written = 0
     for y in blocks:
         f.write(np.round(y * 32767).astype("<i2").tobytes())

@@ -6,6 +6,7 @@ files we compute any frame range of that whole-signal log-mel from a slice of th
 is centred on sample t * hop, so it needs samples [t*hop - n_fft/2, t*hop + n_fft/2). Frames past
 either end of the signal are its own frames mirrored.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,8 +43,9 @@ _LOGSTEP = np.log(6.4) / 27.0
 
 def _hz_to_mel_slaney(hz: np.ndarray | float) -> np.ndarray:
     hz = np.asarray(hz, dtype=np.float64)
-    return np.where(hz >= _MIN_LOG_HZ, _MIN_LOG_MEL + np.log(np.maximum(hz, 1e-10) / _MIN_LOG_HZ) / _LOGSTEP,
-                    hz / _F_SP)
+    return np.where(
+        hz >= _MIN_LOG_HZ, _MIN_LOG_MEL + np.log(np.maximum(hz, 1e-10) / _MIN_LOG_HZ) / _LOGSTEP, hz / _F_SP
+    )
 
 
 def _mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
@@ -80,8 +82,9 @@ def reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
     return np.where(idx >= n, period - idx, idx)
 
 
-def log_mel_frames(x: np.ndarray, start: int, stop: int, cfg: MelConfig = AUDIOLDM_MEL, offset: float = 0.0,
-                   gain: float = 1.0) -> np.ndarray:
+def log_mel_frames(
+    x: np.ndarray, start: int, stop: int, cfg: MelConfig = AUDIOLDM_MEL, offset: float = 0.0, gain: float = 1.0
+) -> np.ndarray:
     """Log-mel frames [start, stop) of the signal ``(x - offset) * gain`` (1-D, 16 kHz), shape
     (stop-start, n_mels). Inside the signal: slicing the log-mel of the whole signal (to float rounding).
     Outside it (the context of the first and last chunk, the padding of the last): the signal's own
@@ -96,8 +99,9 @@ def log_mel_frames(x: np.ndarray, start: int, stop: int, cfg: MelConfig = AUDIOL
     seg = _reflect_slice(x, lo * cfg.hop - half, (hi - 1) * cfg.hop + half)
     if offset != 0.0 or gain != 1.0:
         seg = (seg - np.float32(offset)) * np.float32(gain)
-    spec = np.abs(np.fft.rfft(np.lib.stride_tricks.sliding_window_view(seg, cfg.n_fft)[::cfg.hop] * hann(cfg.win),
-                              axis=1))
+    spec = np.abs(
+        np.fft.rfft(np.lib.stride_tricks.sliding_window_view(seg, cfg.n_fft)[:: cfg.hop] * hann(cfg.win), axis=1)
+    )
     # in float64: a float32 GEMM rounds differently with BLAS's thread count, and the bytes of a file
     # must not depend on it (a Ray actor runs BLAS on one thread, a process on every core)
     frames = np.log(np.maximum(spec.astype(np.float64) @ mel_basis(cfg).T, cfg.log_floor))

@@ -7,6 +7,7 @@ Only click and the standard library are imported at start-up; each command impor
 The commands live in ``coding`` (encode, decode, info, models, eval) and ``training``; ``options`` holds what
 they share.
 """
+
 from __future__ import annotations
 
 import sys

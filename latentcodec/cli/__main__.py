@@ -1,4 +1,5 @@
 """`python -m latentcodec.cli`: the `alat` command."""
+
 import sys
 
 from latentcodec.cli import main

@@ -1,4 +1,5 @@
 """`alat encode`, `decode`, `info`, `models` and `eval`: files, pipes and folders."""
+
 from __future__ import annotations
 
 import json
@@ -56,9 +57,13 @@ if TYPE_CHECKING:
 @click.argument("input", type=Name())
 @click.argument("output", type=Name())
 @ENCODE
-@click.option("--shard-size", type=ByteSize(), help="folder mode: pack the outputs into OUTPUT/NNNNNN.tar shards "
-              "of at most SIZE (e.g. 1GB), WebDataset's layout: member KEY.alat, KEY the input's path below INPUT "
-              "without its suffix")
+@click.option(
+    "--shard-size",
+    type=ByteSize(),
+    help="folder mode: pack the outputs into OUTPUT/NNNNNN.tar shards "
+    "of at most SIZE (e.g. 1GB), WebDataset's layout: member KEY.alat, KEY the input's path below INPUT "
+    "without its suffix",
+)
 @OVERWRITE
 @JOBS
 @THREADS
@@ -66,8 +71,18 @@ if TYPE_CHECKING:
 @COMMON
 @JSON
 # click passes argument INPUT as `input`; another name would rename INPUT in the usage, help and errors
-def encode(input: str, output: str, shard_size: int | None, overwrite: bool, jobs: int, ray: str | None,  # noqa: A002
-           threads: int | None, quiet: bool, as_json: bool, **opts: Any) -> int | None:
+def encode(
+    input: str,  # noqa: A002
+    output: str,
+    shard_size: int | None,
+    overwrite: bool,
+    jobs: int,
+    ray: str | None,
+    threads: int | None,
+    quiet: bool,
+    as_json: bool,
+    **opts: Any,
+) -> int | None:
     """Audio file INPUT -> .alat file OUTPUT; '-' reads stdin or writes stdout. A folder INPUT: every audio
     file under it -> OUTPUT folder, same tree, NAME.alat for each NAME.* (complete outputs are kept, so a
     rerun resumes; any other file in the way is kept unless -y), or tar shards of them (--shard-size;
@@ -77,8 +92,20 @@ def encode(input: str, output: str, shard_size: int | None, overwrite: bool, job
     if _folder_input(input, ray, jobs):
         from latentcodec.jobs.folder_run import FolderRun
 
-        return _folder(FolderRun(input=Path(input), output=Path(output), options=options, overwrite=overwrite,
-                                 workers=jobs, ray=ray, threads=threads, shard_size=shard_size), quiet, as_json)
+        return _folder(
+            FolderRun(
+                input=Path(input),
+                output=Path(output),
+                options=options,
+                overwrite=overwrite,
+                workers=jobs,
+                ray=ray,
+                threads=threads,
+                shard_size=shard_size,
+            ),
+            quiet,
+            as_json,
+        )
     if shard_size:
         raise click.UsageError(f"--shard-size is for folder mode: {input} is not a folder")
     from latentcodec.codec import encode_file
@@ -87,8 +114,7 @@ def encode(input: str, output: str, shard_size: int | None, overwrite: bool, job
     _remove_stale(output)
     t = time.perf_counter()
     with stdout_guard(output), progress_bar(quiet or as_json, "encode") as update:
-        res = encode_file(stream_of(input, "r"), stream_of(output, "w"), options, overwrite=overwrite,
-                          progress=update)
+        res = encode_file(stream_of(input, "r"), stream_of(output, "w"), options, overwrite=overwrite, progress=update)
     secs, wall = time.perf_counter() - t, wall_seconds()
     emit(as_json, *_encoded(output, res, secs, wall), err=output == "-", quiet=quiet)
     return 0
@@ -101,12 +127,26 @@ def _encoded(output: str, res: Any, secs: float, wall: float) -> tuple[dict[str,
     h = res.header
     figs = rate_figures(res.file_size, h)
     coder = coder_summary(h)
-    data = {"output": output, "duration_s": h.duration, "channels": h.channels, "chunks": h.num_chunks,
-            **coder, "model": h.model_name, "runtime": res.runtime, "precision": res.precision, **figs,
-            "seconds": secs, "wall_seconds": wall, "x_realtime": h.duration / secs, "timings_s": res.timings.seconds}
-    return data, (f"{shown(output)}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
-                  f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "
-                  f"({coder_text(coder)}); {wall:.2f} s, {speed_text(h.duration / wall)} real time")
+    data = {
+        "output": output,
+        "duration_s": h.duration,
+        "channels": h.channels,
+        "chunks": h.num_chunks,
+        **coder,
+        "model": h.model_name,
+        "runtime": res.runtime,
+        "precision": res.precision,
+        **figs,
+        "seconds": secs,
+        "wall_seconds": wall,
+        "x_realtime": h.duration / secs,
+        "timings_s": res.timings.seconds,
+    }
+    return data, (
+        f"{shown(output)}: {h.duration:.2f} s x {h.channels} ch -> {res.file_size:,} bytes, "
+        f"{figs['kbps']:.2f} kbps, {figs['ratio_vs_pcm16_16k']:.1f}x smaller than 16 kHz PCM "
+        f"({coder_text(coder)}); {wall:.2f} s, {speed_text(h.duration / wall)} real time"
+    )
 
 
 @cli.command()
@@ -116,12 +156,23 @@ def _encoded(output: str, res: Any, secs: float, wall: float) -> tuple[dict[str,
 @click.option("--sample-rate", type=SampleRate(), help="'original', or a rate in Hz (default 16000)")
 @click.option("--force", is_flag=True, help="decode with other weights than the file names")
 @click.option("--salvage", is_flag=True, help="skip damaged chunks (silence) instead of stopping")
-@click.option("--start", type=Finite(min=0), default=DecodeOptions.start, metavar="SECONDS",
-              help="decode from here (only the chunks needed are decoded)")
-@click.option("--duration", type=Finite(min=0, min_open=True), metavar="SECONDS",
-              help="decode this long (default: to the end)")
-@click.option("--format", "suffix", metavar="SUFFIX", help="folder mode: the outputs' format, by suffix: wav "
-              "(default), flac, ogg, ... (a file OUTPUT's own suffix names its format)")
+@click.option(
+    "--start",
+    type=Finite(min=0),
+    default=DecodeOptions.start,
+    metavar="SECONDS",
+    help="decode from here (only the chunks needed are decoded)",
+)
+@click.option(
+    "--duration", type=Finite(min=0, min_open=True), metavar="SECONDS", help="decode this long (default: to the end)"
+)
+@click.option(
+    "--format",
+    "suffix",
+    metavar="SUFFIX",
+    help="folder mode: the outputs' format, by suffix: wav "
+    "(default), flac, ogg, ... (a file OUTPUT's own suffix names its format)",
+)
 @OVERWRITE
 @JOBS
 @THREADS
@@ -129,8 +180,18 @@ def _encoded(output: str, res: Any, secs: float, wall: float) -> tuple[dict[str,
 @COMMON
 @JSON
 # click passes argument INPUT as `input`; another name would rename INPUT in the usage, help and errors
-def decode(input: str, output: str, quiet: bool, as_json: bool, jobs: int, ray: str | None,  # noqa: A002
-           threads: int | None, suffix: str | None, overwrite: bool, **opts: Any) -> int | None:
+def decode(
+    input: str,  # noqa: A002
+    output: str,
+    quiet: bool,
+    as_json: bool,
+    jobs: int,
+    ray: str | None,
+    threads: int | None,
+    suffix: str | None,
+    overwrite: bool,
+    **opts: Any,
+) -> int | None:
     """.alat file INPUT -> audio file OUTPUT, in the format its suffix names (.wav, .flac, .ogg, ...);
     '-' reads stdin or writes a WAV to stdout. A folder INPUT: every .alat under it -> OUTPUT folder of .wav
     (or --format) files, same tree (complete outputs are kept, so a rerun resumes; any other file in the
@@ -141,8 +202,20 @@ def decode(input: str, output: str, quiet: bool, as_json: bool, jobs: int, ray: 
 
         if options.start or options.duration is not None:
             raise click.UsageError("--start and --duration are for one file: a folder run decodes whole files")
-        return _folder(FolderRun(input=Path(input), output=Path(output), options=options, overwrite=overwrite,
-                                 workers=jobs, ray=ray, threads=threads, suffix=suffix or ".wav"), quiet, as_json)
+        return _folder(
+            FolderRun(
+                input=Path(input),
+                output=Path(output),
+                options=options,
+                overwrite=overwrite,
+                workers=jobs,
+                ray=ray,
+                threads=threads,
+                suffix=suffix or ".wav",
+            ),
+            quiet,
+            as_json,
+        )
     if suffix:
         raise click.UsageError(f"--format is for folder mode: the suffix of {output} names its format")
     from latentcodec.codec import decode_file
@@ -151,22 +224,39 @@ def decode(input: str, output: str, quiet: bool, as_json: bool, jobs: int, ray: 
     _remove_stale(output)
     t = time.perf_counter()
     with stdout_guard(output), progress_bar(quiet or as_json, "decode") as update:
-        res = decode_file(stream_of(input, "r"), stream_of(output, "w"), options, overwrite=overwrite,
-                          progress=update)
-    secs, wall = time.perf_counter() - t, wall_seconds()
+        res = decode_file(stream_of(input, "r"), stream_of(output, "w"), options, overwrite=overwrite, progress=update)
+    emit(as_json, *_decoded(output, res, time.perf_counter() - t, wall_seconds()), output == "-", quiet)
+    return 0
+
+
+def _decoded(output: str, res: Any, secs: float, wall: float) -> tuple[dict[str, Any], str]:
+    """`alat decode`'s result of one file: a warning per damaged chunk, then its JSON and its line."""
     h = res.header
     for k, c in res.lost:
         span = h.chunk_frames * h.mel.hop / h.mel.sample_rate
-        click.echo(f"alat: warning: chunk {k} channel {c} ({k * span:.2f}-{(k + 1) * span:.2f} s) "
-                   f"was damaged: decoded as silence", err=True)
+        click.echo(
+            f"alat: warning: chunk {k} channel {c} ({k * span:.2f}-{(k + 1) * span:.2f} s) "
+            f"was damaged: decoded as silence",
+            err=True,
+        )
     seconds = res.frames / res.sample_rate  # the span decoded (the whole file unless --start/--duration)
-    data = {"output": output, "sample_rate": res.sample_rate, "frames": res.frames, "channels": h.channels,
-            "duration_s": seconds, "lost_chunks": [list(x) for x in res.lost], "runtime": res.runtime, "seconds": secs,
-            "wall_seconds": wall, "x_realtime": seconds / secs, "timings_s": res.timings.seconds}
-    emit(as_json, data, f"{shown(output)}: {seconds:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
-                          f"({res.frames} frames); {wall:.2f} s, {speed_text(seconds / wall)} real time", output == "-",
-         quiet)
-    return 0
+    data = {
+        "output": output,
+        "sample_rate": res.sample_rate,
+        "frames": res.frames,
+        "channels": h.channels,
+        "duration_s": seconds,
+        "lost_chunks": [list(x) for x in res.lost],
+        "runtime": res.runtime,
+        "seconds": secs,
+        "wall_seconds": wall,
+        "x_realtime": seconds / secs,
+        "timings_s": res.timings.seconds,
+    }
+    return data, (
+        f"{shown(output)}: {seconds:.2f} s x {h.channels} ch at {res.sample_rate} Hz "
+        f"({res.frames} frames); {wall:.2f} s, {speed_text(seconds / wall)} real time"
+    )
 
 
 def _remove_stale(output: str) -> None:
@@ -197,19 +287,32 @@ def _folder(run: FolderRun, quiet: bool, as_json: bool) -> int:
     with folder_bar(quiet or as_json, run.options) as bar:
         res = run_folder(run, bar)
     if res.interrupted:
-        click.echo(f"alat: interrupted: {res.written + res.reused} of {res.to_do + res.reused} outputs complete; "
-                   f"the same command resumes", err=True)
+        click.echo(
+            f"alat: interrupted: {res.written + res.reused} of {res.to_do + res.reused} outputs complete; "
+            f"the same command resumes",
+            err=True,
+        )
         return 130
-    data = {"written": res.written, "skipped": res.reused, "failed": len(res.failed),
-            "hours_of_audio": res.hours_of_audio, "seconds": res.seconds, "runtime": res.runtime,
-            "failures": [{"input": o.job.name, "error": o.error} for o in res.failed]}
+    data = {
+        "written": res.written,
+        "skipped": res.reused,
+        "failed": len(res.failed),
+        "hours_of_audio": res.hours_of_audio,
+        "seconds": res.seconds,
+        "runtime": res.runtime,
+        "failures": [{"input": o.job.name, "error": o.error} for o in res.failed],
+    }
     shards = ""
     if run.shard_size:
         data["shards_written"] = [str(p) for p in res.shards_written]
         shards = f", {len(res.shards_written)} shards written"
-    emit(as_json, data, f"{shown(str(run.output))}: {res.written} written, {res.reused} already complete, "
-                        f"{len(res.failed)} failed{shards}; {res.hours_of_audio:.3f} h of audio in {res.seconds:.1f} s",
-         quiet=quiet)
+    emit(
+        as_json,
+        data,
+        f"{shown(str(run.output))}: {res.written} written, {res.reused} already complete, "
+        f"{len(res.failed)} failed{shards}; {res.hours_of_audio:.3f} h of audio in {res.seconds:.1f} s",
+        quiet=quiet,
+    )
     for o in res.failed:
         click.echo(f"alat: failed: {shown(failure_text(o))}", err=True)
     return 1 if res.failed else 0
@@ -256,9 +359,14 @@ def models(as_json: bool) -> None:
 @COMMON
 @JSON
 @click.option("--csv", "as_csv", is_flag=True, help="folder INPUT: the per-file rows, then the folder means, as CSV")
-@click.option("--kind", type=click.Choice(["auto", "speech", "audio"]), default="auto", show_default=True,
-              help="speech: PESQ-wb, STOI and ViSQOL's speech mode (where installed); auto: speech when the "
-                   "file's name or a folder above it starts with 'speech'")
+@click.option(
+    "--kind",
+    type=click.Choice(["auto", "speech", "audio"]),
+    default="auto",
+    show_default=True,
+    help="speech: PESQ-wb, STOI and ViSQOL's speech mode (where installed); auto: speech when the "
+    "file's name or a folder above it starts with 'speech'",
+)
 # click passes argument INPUT as `input`; another name would rename INPUT in the usage, help and errors
 def eval_(input: str, quiet: bool, as_json: bool, as_csv: bool, kind: str, **opts: Any) -> int:  # noqa: A002
     """Encode + decode + quality metrics of an audio file in one go; of a folder: a row per file and the

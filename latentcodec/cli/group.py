@@ -1,4 +1,5 @@
 """The `alat` command group, which every command module adds its commands to."""
+
 from __future__ import annotations
 
 import click

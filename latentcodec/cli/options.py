@@ -1,4 +1,5 @@
 """What the `alat` commands share: option types and sets, the progress bar, printing results, stdin/stdout."""
+
 from __future__ import annotations
 
 import json
@@ -78,8 +79,6 @@ def _escaped(c: str) -> str:
     return repr(c)[1:-1]
 
 
-
-
 class SampleRate(click.ParamType):
     """'original' or a rate in Hz, 1000 to 384000."""
 
@@ -101,15 +100,14 @@ class ByteSize(click.ParamType):
     """A size such as 1GB (10^9 bytes), 500MiB (2^20 each) or 65536 (bytes), 1 byte to 1 TiB."""
 
     name = "SIZE"
-    UNITS = {"": 1, "k": 10 ** 3, "m": 10 ** 6, "g": 10 ** 9, "t": 10 ** 12,
-             "ki": 2 ** 10, "mi": 2 ** 20, "gi": 2 ** 30, "ti": 2 ** 40}
+    UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*", str(value), re.IGNORECASE)
         if not m:
             self.fail(f"{value!r}: give a size such as 1GB, 500MB, 256MiB or a count of bytes", param, ctx)
         size = int(Fraction(m.group(1)) * self.UNITS[(m.group(2) or "").lower()])  # exact: 400 digits overflow a float
-        if not 1 <= size <= 2 ** 40:
+        if not 1 <= size <= 2**40:
             self.fail(f"{value!r}: give 1 byte to 1 TiB", param, ctx)
         return size
 
@@ -168,57 +166,119 @@ def options(*decorators: Callable) -> Callable:
         for d in reversed(decorators):
             f = d(f)
         return f
+
     return apply
 
 
 POSITIVE = click.IntRange(min=1)
 JOBS = options(
-    click.option("--jobs", "-j", type=POSITIVE, default=1, show_default=True,
-                 help="folder mode: worker processes (Ray actors with --ray), each loading the model once"),
-    click.option("--ray", metavar="local|auto|ADDRESS",
-                 help="folder mode on Ray: 'local' starts Ray on this machine, 'auto' or HOST:PORT joins "
-                      "a cluster; every node must see both folders at the same paths"))
-THREADS = click.option("--threads", type=click.IntRange(1, 1024),
-                       help="torch's CPU threads (per worker or Ray actor in folder "
-                       "mode; default: torch's, shared out between --jobs workers, 1 per actor); outputs are "
-                       "byte-identical only between runs with the same count")
+    click.option(
+        "--jobs",
+        "-j",
+        type=POSITIVE,
+        default=1,
+        show_default=True,
+        help="folder mode: worker processes (Ray actors with --ray), each loading the model once",
+    ),
+    click.option(
+        "--ray",
+        metavar="local|auto|ADDRESS",
+        help="folder mode on Ray: 'local' starts Ray on this machine, 'auto' or HOST:PORT joins "
+        "a cluster; every node must see both folders at the same paths",
+    ),
+)
+THREADS = click.option(
+    "--threads",
+    type=click.IntRange(1, 1024),
+    help="torch's CPU threads (per worker or Ray actor in folder "
+    "mode; default: torch's, shared out between --jobs workers, 1 per actor); outputs are "
+    "byte-identical only between runs with the same count",
+)
 OVERWRITE = click.option("-y", "--overwrite", is_flag=True, help="replace an existing output (never the input)")
-RUNTIME = click.option("--runtime", type=click.Choice(RUNTIMES), default=EncodeOptions.runtime, show_default=True,
-                       help="what runs the model: onnx (the shipped models, CPU, float32, no torch), torch (any "
-                            "model, --device cuda, bfloat16); auto: onnx where it can, else torch; a folder's "
-                            "workers take torch where installed to decode, and to encode on a CPU with native bfloat16")
-DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=EncodeOptions.device,
-                      show_default=True)
+RUNTIME = click.option(
+    "--runtime",
+    type=click.Choice(RUNTIMES),
+    default=EncodeOptions.runtime,
+    show_default=True,
+    help="what runs the model: onnx (the shipped models, CPU, float32, no torch), torch (any "
+    "model, --device cuda, bfloat16); auto: onnx where it can, else torch; a folder's "
+    "workers take torch where installed to decode, and to encode on a CPU with native bfloat16",
+)
+DEVICE = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default=EncodeOptions.device, show_default=True
+)
 QUIET = click.option("-q", "--quiet", is_flag=True, help="print nothing but errors (and what --json asks for)")
 JSON = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 COMMON = options(
     click.option("--model", help="shipped model name, local diffusers folder, or Hugging Face repo id"),
-    DEVICE, click.option("--batch-size", type=click.IntRange(1, 256), default=EncodeOptions.batch_size,
-                         show_default=True, help="chunks per VAE call"),
-    QUIET)
+    DEVICE,
+    click.option(
+        "--batch-size",
+        type=click.IntRange(1, 256),
+        default=EncodeOptions.batch_size,
+        show_default=True,
+        help="chunks per VAE call",
+    ),
+    QUIET,
+)
 ENCODE = options(
-    click.option("--quality", type=Finite(*QUALITY_RANGE), metavar="Q",
-                 help=f"entropy coder at constant quality Q, higher is better (default {DEFAULT_QUALITY:g})"),
-    click.option("--kbps", "--bitrate", "kbps", type=Finite(MIN_KBPS, MAX_KBPS), metavar="K",
-                 help="entropy coder at the quality that gives about K kbps (--bitrate: the same)"),
-    click.option("--bits", type=click.Choice([str(b) for b in BITS]),
-                 help="version-1 files: min/max quantizer with this many bits per latent value, and zstd"),
-    click.option("--zstd", "zstd_level", type=click.IntRange(0, 22), metavar="LEVEL",
-                 help=f"with --bits: zstd level per chunk payload, 0 = off (default {DEFAULT_ZSTD})"),
+    click.option(
+        "--quality",
+        type=Finite(*QUALITY_RANGE),
+        metavar="Q",
+        help=f"entropy coder at constant quality Q, higher is better (default {DEFAULT_QUALITY:g})",
+    ),
+    click.option(
+        "--kbps",
+        "--bitrate",
+        "kbps",
+        type=Finite(MIN_KBPS, MAX_KBPS),
+        metavar="K",
+        help="entropy coder at the quality that gives about K kbps (--bitrate: the same)",
+    ),
+    click.option(
+        "--bits",
+        type=click.Choice([str(b) for b in BITS]),
+        help="version-1 files: min/max quantizer with this many bits per latent value, and zstd",
+    ),
+    click.option(
+        "--zstd",
+        "zstd_level",
+        type=click.IntRange(0, 22),
+        metavar="LEVEL",
+        help=f"with --bits: zstd level per chunk payload, 0 = off (default {DEFAULT_ZSTD})",
+    ),
     # codec.chunk_frames_for's bound (MAX_WRITE_FRAMES), without importing the codec at start-up
-    click.option("--chunk-seconds", type=Finite(0.04, 20), default=EncodeOptions.chunk_seconds, show_default=True,
-                 help="chunk length"),
+    click.option(
+        "--chunk-seconds",
+        type=Finite(0.04, 20),
+        default=EncodeOptions.chunk_seconds,
+        show_default=True,
+        help="chunk length",
+    ),
     click.option("--mono", is_flag=True, help="average the channels and code one"),
-    click.option("--precision", type=click.Choice(PRECISIONS), default=EncodeOptions.precision, show_default=True,
-                 help="the encoder's arithmetic: auto is bfloat16 on a CPU that has it natively (about 2x "
-                      "faster, latents within the quantizer's rounding), else float32"))
+    click.option(
+        "--precision",
+        type=click.Choice(PRECISIONS),
+        default=EncodeOptions.precision,
+        show_default=True,
+        help="the encoder's arithmetic: auto is bfloat16 on a CPU that has it natively (about 2x "
+        "faster, latents within the quantizer's rounding), else float32",
+    ),
+)
 DECODE = options(
-    click.option("--vocoder", shell_complete=_complete_vocoders,
-                 help="griffinlim, hifigan (the model's), a shipped neural vocoder, or a train-vocoder folder "
-                      "[default: the one paired with the file's model, see alat models]"),
-    click.option("--gl-iters", type=click.IntRange(1, 1000),
-                 help=f"Griffin-Lim iterations [default: {DEFAULT_GL_ITERS} for griffinlim; "
-                      "a magnitude vocoder's own]"))
+    click.option(
+        "--vocoder",
+        shell_complete=_complete_vocoders,
+        help="griffinlim, hifigan (the model's), a shipped neural vocoder, or a train-vocoder folder "
+        "[default: the one paired with the file's model, see alat models]",
+    ),
+    click.option(
+        "--gl-iters",
+        type=click.IntRange(1, 1000),
+        help=f"Griffin-Lim iterations [default: {DEFAULT_GL_ITERS} for griffinlim; a magnitude vocoder's own]",
+    ),
+)
 
 
 @contextmanager
@@ -231,6 +291,7 @@ def progress_bar(quiet: bool, what: str) -> Iterator[Callable[[int, int], None] 
     from tqdm import tqdm
 
     with tqdm(desc=f"{what}: loading model", unit="chunk", leave=False, file=sys.stderr) as bar:
+
         def update(done: int, total: int) -> None:
             if bar.desc != what:
                 bar.set_description_str(what, refresh=False)
@@ -317,6 +378,7 @@ def folder_bar(quiet: bool, options: Any) -> Iterator[Callable[[int, int, float]
 
     kind = "encode" if isinstance(options, EncodeOptions) else "decode"
     with tqdm(desc=kind, unit="file", file=sys.stderr) as bar:
+
         def update(done: int, total: int, hours: float) -> None:
             bar.total = total
             if done:
@@ -328,13 +390,36 @@ def folder_bar(quiet: bool, options: Any) -> Iterator[Callable[[int, int, float]
 
 
 # How the CLI names the library argument an error is about: as the option to change, or as what to do.
-FLAGS = {"chunk_seconds": "--chunk-seconds", "sample_rate": "--sample-rate", "quality": "--quality", "kbps": "--kbps",
-         "bits": "--bits", "zstd_level": "--zstd", "vocoder": "--vocoder", "device": "--device", "start": "--start",
-         "duration": "--duration", "ray": "--ray", "jobs": "--jobs", "format": "--format", "runtime": "--runtime",
-         "precision": "--precision", "shard_size": "--shard-size", "architecture": "--architecture",
-         "vae_config": "--channels", "gan_weight": "--gan-weight", "init": "--init", "seed": "--seed", "val": "--val"}
-REMEDIES = {"force": "use --force to decode anyway", "mono": "use --mono to code one mixed channel",
-            "model": "pass it with --model", "overwrite": "use --overwrite (-y) to replace it"}
+FLAGS = {
+    "chunk_seconds": "--chunk-seconds",
+    "sample_rate": "--sample-rate",
+    "quality": "--quality",
+    "kbps": "--kbps",
+    "bits": "--bits",
+    "zstd_level": "--zstd",
+    "vocoder": "--vocoder",
+    "device": "--device",
+    "start": "--start",
+    "duration": "--duration",
+    "ray": "--ray",
+    "jobs": "--jobs",
+    "format": "--format",
+    "runtime": "--runtime",
+    "precision": "--precision",
+    "shard_size": "--shard-size",
+    "architecture": "--architecture",
+    "vae_config": "--channels",
+    "gan_weight": "--gan-weight",
+    "init": "--init",
+    "seed": "--seed",
+    "val": "--val",
+}
+REMEDIES = {
+    "force": "use --force to decode anyway",
+    "mono": "use --mono to code one mixed channel",
+    "model": "pass it with --model",
+    "overwrite": "use --overwrite (-y) to replace it",
+}
 
 
 def error_text(e: LatentCodecError) -> str:

@@ -1,12 +1,23 @@
 """What the commands print: the library returns data (dicts and result objects), these turn it into the
 lines a person reads. Every name in them has gone through ``options.shown`` first."""
+
 from __future__ import annotations
 
 from typing import Any
 
 LABELS = {"visqol": "ViSQOL", "pesq_wb": "PESQ-wb", "stoi": "STOI"}
-DECIMALS = {"duration_s": 2, "channels": 0, "bytes": 0, "kbps": 3, "ratio_vs_pcm16_16k": 1, "snr_db": 2,
-            "si_sdr_db": 2, "correlation": 4, "encode_x_realtime": 1, "decode_x_realtime": 1}  # the rest: 3
+DECIMALS = {
+    "duration_s": 2,
+    "channels": 0,
+    "bytes": 0,
+    "kbps": 3,
+    "ratio_vs_pcm16_16k": 1,
+    "snr_db": 2,
+    "si_sdr_db": 2,
+    "correlation": 4,
+    "encode_x_realtime": 1,
+    "decode_x_realtime": 1,
+}  # the rest: 3
 
 
 def coder_text(c: dict[str, Any]) -> str:
@@ -24,13 +35,16 @@ def _counts(d: dict) -> str:
 def collection_text(info: dict) -> str:
     """The lines `alat info` prints for ``info.collection_info``'s dict."""
     in_shards = f" in {info['shards']} shards" if info["shards"] else ""
-    return "\n".join([
-        f"{info['path']}: {info['files']} .alat files{in_shards}, {info['hours_of_audio']:.3f} h of audio"
-        + (f", {len(info['failures'])} unreadable" if info["failures"] else ""),
-        f"  models    {_counts(info['models'])}",
-        f"  versions  {_counts(info['format_versions'])}",
-        f"  size      {info['alat_bytes']:,} bytes of .alat files, {info['kbps']:.2f} kbps; {info['bytes_on_disk']:,} "
-        f"bytes on disk, {info['kbps_on_disk']:.2f} kbps"])
+    return "\n".join(
+        [
+            f"{info['path']}: {info['files']} .alat files{in_shards}, {info['hours_of_audio']:.3f} h of audio"
+            + (f", {len(info['failures'])} unreadable" if info["failures"] else ""),
+            f"  models    {_counts(info['models'])}",
+            f"  versions  {_counts(info['format_versions'])}",
+            f"  size      {info['alat_bytes']:,} bytes of .alat files, {info['kbps']:.2f} kbps; "
+            f"{info['bytes_on_disk']:,} bytes on disk, {info['kbps_on_disk']:.2f} kbps",
+        ]
+    )
 
 
 def _last_chunk_text(h: dict) -> str:
@@ -43,29 +57,35 @@ def info_text(info: dict) -> str:
     """The lines `alat info` prints for ``info.file_info``'s dict."""
     h = info["header"]
     chunk_s = h["chunk_frames"] * h["mel"]["hop"] / h["mel"]["sample_rate"]
-    return "\n".join([
-        f"{info['path']}: .alat version {h['format_version']}, written by {h['tool_version']}",
-        f"  audio     {h['duration_s']:.3f} s, {h['channels']} ch coded at {h['mel']['sample_rate']} Hz "
-        f"({h['num_samples']} samples); input {h['original_rate']} Hz, {h['original_channels']} ch"
-        f"{', mixed to mono' if h['mono_downmix'] else ''}",
-        f"  model     {h['model_name']} (fingerprint {h['model_fingerprint'][:16]}"
-        f"{', shipped with this package' if info['model_shipped'] else ', not shipped: decode with --model DIR'})",
-        f"  latent    {'x'.join(map(str, h['latent_shape']))} ({h['latent_axes']}) per {chunk_s:g} s chunk, "
-        f"{h['num_chunks']} chunks{_last_chunk_text(h)}; {info['coder_text']}",
-        f"  size      {info['bytes']:,} bytes on disk ({info['payload_bytes']:,} payload, "
-        f"{info['overhead_bytes']:,} header/stats/CRC/index), {info['kbps']:.2f} kbps",
-        f"  ratios    {info['ratio_vs_pcm16_16k']:.1f}x vs 16-bit PCM at 16 kHz, "
-        f"{info['ratio_vs_pcm16_original']:.1f}x vs 16-bit PCM at {h['original_rate']} Hz x "
-        f"{h['original_channels']} ch, {info['ratio_vs_input_file']:.1f}x vs the input file",
-        "  chunks    " + " ".join(str(r["bytes"]) for r in info["records"][:24])
-        + (" ..." if len(info["records"]) > 24 else "")])
+    return "\n".join(
+        [
+            f"{info['path']}: .alat version {h['format_version']}, written by {h['tool_version']}",
+            f"  audio     {h['duration_s']:.3f} s, {h['channels']} ch coded at {h['mel']['sample_rate']} Hz "
+            f"({h['num_samples']} samples); input {h['original_rate']} Hz, {h['original_channels']} ch"
+            f"{', mixed to mono' if h['mono_downmix'] else ''}",
+            f"  model     {h['model_name']} (fingerprint {h['model_fingerprint'][:16]}"
+            f"{', shipped with this package' if info['model_shipped'] else ', not shipped: decode with --model DIR'})",
+            f"  latent    {'x'.join(map(str, h['latent_shape']))} ({h['latent_axes']}) per {chunk_s:g} s chunk, "
+            f"{h['num_chunks']} chunks{_last_chunk_text(h)}; {info['coder_text']}",
+            f"  size      {info['bytes']:,} bytes on disk ({info['payload_bytes']:,} payload, "
+            f"{info['overhead_bytes']:,} header/stats/CRC/index), {info['kbps']:.2f} kbps",
+            f"  ratios    {info['ratio_vs_pcm16_16k']:.1f}x vs 16-bit PCM at 16 kHz, "
+            f"{info['ratio_vs_pcm16_original']:.1f}x vs 16-bit PCM at {h['original_rate']} Hz x "
+            f"{h['original_channels']} ch, {info['ratio_vs_input_file']:.1f}x vs the input file",
+            "  chunks    "
+            + " ".join(str(r["bytes"]) for r in info["records"][:24])
+            + (" ..." if len(info["records"]) > 24 else ""),
+        ]
+    )
 
 
 def models_text(data: dict) -> str:
     """The lines `alat models` prints for ``info.shipped_info``'s dict."""
-    lines = ["models:"] + [f"  {v['name']}{' (default)' if v['default'] else ''}  fingerprint {v['fingerprint'][:16]}"
-                           f"  {v['bytes'] / 2**20:.1f} MiB  vocoder {v['vocoder']}  {v['summary']}"
-                           for v in data["models"]]
+    lines = ["models:"] + [
+        f"  {v['name']}{' (default)' if v['default'] else ''}  fingerprint {v['fingerprint'][:16]}"
+        f"  {v['bytes'] / 2**20:.1f} MiB  vocoder {v['vocoder']}  {v['summary']}"
+        for v in data["models"]
+    ]
     return "\n".join(lines + ["vocoders:"] + [f"  {v['name']}  {v['summary']}".rstrip() for v in data["vocoders"]])
 
 
@@ -74,20 +94,28 @@ def eval_text(r: dict) -> str:
     from latentcodec.evaluate import PERCEPTUAL
 
     stages = ", ".join(f"{k} {v:.3f}" for k, v in r["timings_s"].items())
-    return "\n".join([
-        f"{r['input']}: {r['duration_s']:.2f} s x {r['channels']} ch, model {r['model']}, {r['coder_text']}, "
-        f"{r['vocoder']}",
-        f"  size      {r['bytes']:,} bytes, {r['kbps']:.2f} kbps; ratio {r['ratio_vs_pcm16_16k']:.1f}x vs 16 kHz PCM, "
-        f"{r['ratio_vs_pcm16_original']:.1f}x vs original-rate PCM, {r['ratio_vs_input_file']:.1f}x vs input file",
-        f"  spectral  log-mel L1 {r['log_mel_l1_db']:.3f} dB, RMSE {r['log_mel_rmse_db']:.3f} dB; "
-        f"MR-STFT {r['mrstft_db']:.3f} dB; VAE+quantizer alone (before vocoder): log-mel L1 "
-        f"{r['latent_mel_l1_db']:.3f} dB",
-        f"  waveform  SNR {r['snr_db']:.2f} dB, SI-SDR {r['si_sdr_db']:.2f} dB, correlation {r['correlation']:.4f}, "
-        f"MSE {r['mse']:.3g}  (phase is invented by the vocoder: judge by the spectral lines)",
-        *(["  heard     " + ", ".join(f"{LABELS[k]} {r[k]:.3f}" for k in PERCEPTUAL if k in r)]
-          if any(k in r for k in PERCEPTUAL) else []),
-        f"  speed     encode {r['encode_x_realtime']:.1f}x, decode {r['decode_x_realtime']:.1f}x real time; "
-        f"stages (s): {stages}"])
+    return "\n".join(
+        [
+            f"{r['input']}: {r['duration_s']:.2f} s x {r['channels']} ch, model {r['model']}, {r['coder_text']}, "
+            f"{r['vocoder']}",
+            f"  size      {r['bytes']:,} bytes, {r['kbps']:.2f} kbps; ratio {r['ratio_vs_pcm16_16k']:.1f}x vs 16 kHz "
+            f"PCM, {r['ratio_vs_pcm16_original']:.1f}x vs original-rate PCM, {r['ratio_vs_input_file']:.1f}x vs "
+            f"input file",
+            f"  spectral  log-mel L1 {r['log_mel_l1_db']:.3f} dB, RMSE {r['log_mel_rmse_db']:.3f} dB; "
+            f"MR-STFT {r['mrstft_db']:.3f} dB; VAE+quantizer alone (before vocoder): log-mel L1 "
+            f"{r['latent_mel_l1_db']:.3f} dB",
+            f"  waveform  SNR {r['snr_db']:.2f} dB, SI-SDR {r['si_sdr_db']:.2f} dB, correlation "
+            f"{r['correlation']:.4f}, MSE {r['mse']:.3g}  (phase is invented by the vocoder: judge by the spectral "
+            f"lines)",
+            *(
+                ["  heard     " + ", ".join(f"{LABELS[k]} {r[k]:.3f}" for k in PERCEPTUAL if k in r)]
+                if any(k in r for k in PERCEPTUAL)
+                else []
+            ),
+            f"  speed     encode {r['encode_x_realtime']:.1f}x, decode {r['decode_x_realtime']:.1f}x real time; "
+            f"stages (s): {stages}",
+        ]
+    )
 
 
 def rounded(row: dict[str, Any]) -> dict[str, Any]:
@@ -105,8 +133,11 @@ def rounded(row: dict[str, Any]) -> dict[str, Any]:
 def table_lines(rows: list[dict[str, Any]], means: list[dict[str, Any]], keys: list[str]) -> list[str]:
     """Per-file rows then per-folder means, rounded, as aligned text columns with the means under a rule."""
     cells = [["file", *keys]] + [[r["file"], *(str(rounded(r).get(k, "")) for k in keys)] for r in rows]
-    mean_cells = [[f"{g['folder']}/ (mean of {g['files']})", *(str(rounded(g).get(k, "")) for k in keys)]
-                  for g in means]
+    mean_cells = [
+        [f"{g['folder']}/ (mean of {g['files']})", *(str(rounded(g).get(k, "")) for k in keys)] for g in means
+    ]
     widths = [max(len(c[i]) for c in cells + mean_cells) for i in range(len(keys) + 1)]
-    return ["  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip()
-            for c in cells + [["-" * w for w in widths]] + mean_cells]
+    return [
+        "  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip()
+        for c in cells + [["-" * w for w in widths]] + mean_cells
+    ]

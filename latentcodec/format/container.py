@@ -4,6 +4,7 @@ spec/alat-format.md is the normative description; this module follows it field b
 length read from a file is checked against the file's real size before anything is allocated, and
 every problem is an :class:`AlatFormatError` naming what is wrong and where.
 """
+
 from __future__ import annotations
 
 import io
@@ -161,8 +162,9 @@ class AlatReader:
 
     def _read_at(self, offset: int, size: int) -> bytes:
         if offset < 0 or offset + size > self.file_size:
-            raise AlatFormatError(f"{self.where}: truncated: {size} bytes at offset {offset} lie past the end "
-                        f"({self.file_size} bytes)")
+            raise AlatFormatError(
+                f"{self.where}: truncated: {size} bytes at offset {offset} lie past the end ({self.file_size} bytes)"
+            )
         self.f.seek(offset)
         return self.f.read(size)
 
@@ -183,8 +185,10 @@ class AlatReader:
         in the file: no count a file cannot hold ever sizes an allocation (salvage too, with ``tail`` 0)."""
         n = self.header.num_records
         if self.data_start + n * self.record_min + tail > self.file_size:
-            raise AlatFormatError(f"{self.where}: truncated or damaged: {n} records cannot fit in {self.file_size} "
-                                  f"bytes (each at least {self.record_min} bytes)")
+            raise AlatFormatError(
+                f"{self.where}: truncated or damaged: {n} records cannot fit in {self.file_size} "
+                f"bytes (each at least {self.record_min} bytes)"
+            )
 
     def _read_index(self) -> list[int]:
         n = self.header.num_records
@@ -192,8 +196,9 @@ class AlatReader:
         self._check_room(index_size + TRAILER.size)
         index_off = self._trailer()
         if index_off + index_size + TRAILER.size != self.file_size:
-            raise AlatFormatError(f"{self.where}: index offset {index_off} in the end marker does not match the "
-                                  f"file size")
+            raise AlatFormatError(
+                f"{self.where}: index offset {index_off} in the end marker does not match the file size"
+            )
         raw = self._read_at(index_off, index_size)
         if raw[:4] != INDEX_MAGIC or struct.unpack_from("<I", raw, 4)[0] != n:
             raise AlatFormatError(f"{self.where}: damaged index at offset {index_off}")
@@ -201,8 +206,9 @@ class AlatReader:
             raise AlatFormatError(f"{self.where}: index CRC mismatch at offset {index_off}")
         offsets = np.frombuffer(raw, "<u8", count=n, offset=8).astype(np.int64).tolist()
         bounds = [self.data_start] + offsets[1:] + [index_off]
-        if offsets and (offsets[0] != self.data_start
-                        or any(b - a < self.record_min for a, b in zip(offsets, bounds[1:]))):
+        if offsets and (
+            offsets[0] != self.data_start or any(b - a < self.record_min for a, b in zip(offsets, bounds[1:]))
+        ):
             raise AlatFormatError(f"{self.where}: index at offset {index_off} holds impossible record offsets")
         self.index_offset = index_off
         return offsets
@@ -234,8 +240,8 @@ class AlatReader:
             return "record CRC mismatch"
         if chunk >= h.num_chunks or channel >= h.channels:
             return f"chunk {chunk} channel {channel} out of range"
-        stats = body[RECORD.size:RECORD.size + h.stats_size]
-        return chunk, channel, size, stats, body[RECORD.size + h.stats_size:-4]
+        stats = body[RECORD.size : RECORD.size + h.stats_size]
+        return chunk, channel, size, stats, body[RECORD.size + h.stats_size : -4]
 
     def _scan(self) -> list[int]:
         """Salvage: offsets of every intact record found between the header and the index (or EOF)."""
@@ -275,11 +281,15 @@ class AlatReader:
         if isinstance(rec, str):
             raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: {rec}")
         if not self.salvage and off + rec[2] != limit:
-            raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel} at offset {off} ends at byte "
-                        f"{off + rec[2]}, but the next structure begins at byte {limit}")
+            raise AlatFormatError(
+                f"{self.where}: chunk {chunk} channel {channel} at offset {off} ends at byte "
+                f"{off + rec[2]}, but the next structure begins at byte {limit}"
+            )
         if (rec[0], rec[1]) != (chunk, channel):
-            raise AlatFormatError(f"{self.where}: record at offset {off} is chunk {rec[0]} channel {rec[1]}, "
-                        f"the index says chunk {chunk} channel {channel}")
+            raise AlatFormatError(
+                f"{self.where}: record at offset {off} is chunk {rec[0]} channel {rec[1]}, "
+                f"the index says chunk {chunk} channel {channel}"
+            )
         return rec[2], rec[3], rec[4], off
 
     def read(self, chunk: int, channel: int) -> np.ndarray | None:
@@ -293,8 +303,9 @@ class AlatReader:
         if len(payload) != h.raw_payload_size:
             payload = self._unzstd(payload, chunk, channel, off)
         if payload[-1] >> (h.values * h.bits % 8 or 8):  # the writer pads with 0: one byte string per record
-            raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel}: unused bits of the payload's last "
-                                  "byte are not 0")
+            raise AlatFormatError(
+                f"{self.where}: chunk {chunk} channel {channel}: unused bits of the payload's last byte are not 0"
+            )
         st = np.frombuffer(stats, "<f4").reshape(h.latent_channels, -1)
         if h.bits != 16 and not np.isfinite(st).all():
             raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel}: non-finite quantizer stats")
@@ -336,11 +347,14 @@ class AlatReader:
             z = zstd.ZstdDecompressor()
             out = z.decompress(payload, max_length=want + 1)
         except (zstd.ZstdError, ValueError) as e:
-            raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: bad zstd data "
-                                  f"({e})") from e
+            raise AlatFormatError(
+                f"{self.where}: chunk {chunk} channel {channel} at offset {off}: bad zstd data ({e})"
+            ) from e
         if len(out) != want or not z.eof:
-            raise AlatFormatError(f"{self.where}: chunk {chunk} channel {channel} at offset {off}: zstd data gives "
-                        f"{len(out)} bytes, not {want}")
+            raise AlatFormatError(
+                f"{self.where}: chunk {chunk} channel {channel} at offset {off}: zstd data gives "
+                f"{len(out)} bytes, not {want}"
+            )
         return out
 
     def __iter__(self) -> Iterator[tuple[int, int, np.ndarray | None]]:
@@ -351,8 +365,7 @@ class AlatReader:
 
     def record_sizes(self) -> list[int]:
         """Bytes on disk of each record, in file order (-1 where salvage lost it)."""
-        return [self.record(*divmod(i, self.header.channels))[0] if o >= 0 else -1
-                for i, o in enumerate(self.offsets)]
+        return [self.record(*divmod(i, self.header.channels))[0] if o >= 0 else -1 for i, o in enumerate(self.offsets)]
 
     def verify(self) -> None:
         """Check every record's CRC and decoding; raises AlatFormatError at the first problem."""
@@ -389,7 +402,7 @@ def zstd_frame_size(data: bytes) -> int:
     while not last:
         if pos + 3 > len(data):
             raise ValueError("the frame ends inside a block header")
-        head = int.from_bytes(data[pos:pos + 3], "little")
+        head = int.from_bytes(data[pos : pos + 3], "little")
         last, kind, size = head & 1, head >> 1 & 3, head >> 3
         pos += 3 + (1 if kind == 1 else size)  # an RLE block stores one byte
     return pos + 4 * checksum

@@ -11,6 +11,7 @@ Why constriction's ``Categorical(perfect=False)`` reproduces these integer table
 symbol i the left cumulative ``floor(sum(p[:i]) * (2^24 - n) / sum(p)) + i``; with ``p = freq - 1``
 (integers, exact in float64) the factor is 1 and that is ``sum(freq[:i])``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,12 @@ class EntropyError(ValueError):
     """The coded bytes are not a valid stream for the codes they must hold."""
 
 
-QUARTER_OCTAVES = (1.0, float.fromhex("0x1.306fe0a31b715p+0"), float.fromhex("0x1.6a09e667f3bcdp+0"),
-                   float.fromhex("0x1.ae89f995ad3adp+0"))  # 2^(f/4), correctly rounded (the spec's quarter)
+QUARTER_OCTAVES = (
+    1.0,
+    float.fromhex("0x1.306fe0a31b715p+0"),
+    float.fromhex("0x1.6a09e667f3bcdp+0"),
+    float.fromhex("0x1.ae89f995ad3adp+0"),
+)  # 2^(f/4), correctly rounded (the spec's quarter)
 
 
 def laplace_scale(s: int) -> float:
@@ -84,7 +89,7 @@ def bit_costs() -> np.ndarray:
     for s in range(N_SCALES):
         freq, r = frequency_table(s), half_width(s)
         bits = PRECISION - np.log2(freq.astype(np.float64))
-        out[s, :r] = bits[r - 1:2 * r - 1]
+        out[s, :r] = bits[r - 1 : 2 * r - 1]
         out[s, r:] = bits[-1] + 32
     return out
 
@@ -124,7 +129,7 @@ def encode_codes(codes: np.ndarray, scales: np.ndarray) -> bytes:
     bounds = np.searchsorted(sc[order], np.arange(N_SCALES + 1))
     for s in range(N_SCALES - 1, -1, -1):
         if bounds[s] < bounds[s + 1]:
-            coder.encode_reverse(symbols[order[bounds[s]:bounds[s + 1]]].astype(np.int32), _model(s))
+            coder.encode_reverse(symbols[order[bounds[s] : bounds[s + 1]]].astype(np.int32), _model(s))
     return coder.get_compressed().astype("<u4").tobytes()
 
 
@@ -148,7 +153,7 @@ def decode_codes(payload: bytes, scales: np.ndarray) -> np.ndarray:
     symbols = np.empty(len(sc), np.int64)
     for s in range(N_SCALES):
         if bounds[s] < bounds[s + 1]:
-            symbols[order[bounds[s]:bounds[s + 1]]] = coder.decode(_model(s), int(bounds[s + 1] - bounds[s]))
+            symbols[order[bounds[s] : bounds[s + 1]]] = coder.decode(_model(s), int(bounds[s + 1] - bounds[s]))
     codes = symbols - r + 1
     esc = symbols == 2 * r - 1
     if esc.any():

@@ -1,5 +1,6 @@
 """The .alat header (spec/alat-format.md, "Header"): its fields, their checks, and their bytes. Plain numpy
 and bytes; every problem is an :class:`AlatFormatError` naming what is wrong and where."""
+
 from __future__ import annotations
 
 import io
@@ -143,9 +144,14 @@ class Header:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["model_fingerprint"] = self.model_fingerprint.hex()
-        d.update(format_version=self.version, num_chunks=self.num_chunks, latent_shape=list(self.latent_shape),
-                 last_chunk_frames=self.record_shape(self.num_chunks - 1)[1],
-                 latent_axes="channels,time,mel", duration_s=self.duration)
+        d.update(
+            format_version=self.version,
+            num_chunks=self.num_chunks,
+            latent_shape=list(self.latent_shape),
+            last_chunk_frames=self.record_shape(self.num_chunks - 1)[1],
+            latent_axes="channels,time,mel",
+            duration_s=self.duration,
+        )
         return d
 
     @property
@@ -161,11 +167,34 @@ class Header:
             raise ValueError("model fingerprint must be 32 bytes")
         lc, lt, lm = self.latent_shape
         m = self.mel
-        body = _FIXED.pack(m.sample_rate, self.original_rate, self.channels, self.original_channels,
-                           self.num_samples, self.original_frames, self.input_size, self.chunk_frames,
-                           self.context_frames, m.n_fft, m.hop, m.win, m.n_mels, m.fmin, m.fmax, m.log_floor, 0, 0,
-                           lc, lt, lm, self.bits, self.quantizer, self.zstd_level,
-                           FLAG_MONO_DOWNMIX if self.mono_downmix else 0, self.num_chunks)
+        body = _FIXED.pack(
+            m.sample_rate,
+            self.original_rate,
+            self.channels,
+            self.original_channels,
+            self.num_samples,
+            self.original_frames,
+            self.input_size,
+            self.chunk_frames,
+            self.context_frames,
+            m.n_fft,
+            m.hop,
+            m.win,
+            m.n_mels,
+            m.fmin,
+            m.fmax,
+            m.log_floor,
+            0,
+            0,
+            lc,
+            lt,
+            lm,
+            self.bits,
+            self.quantizer,
+            self.zstd_level,
+            FLAG_MONO_DOWNMIX if self.mono_downmix else 0,
+            self.num_chunks,
+        )
         body += b"".join(struct.pack("<ff", o, g) for o, g in zip(self.offsets, self.gains))
         body += self.model_fingerprint + struct.pack("<H", len(name)) + name + struct.pack("<H", len(tool)) + tool
         if self.version >= 2:
@@ -196,12 +225,15 @@ def parse_header(f: BinaryIO, file_size: int, where: str) -> tuple[Header, int]:
         raise AlatFormatError(f"{where}: truncated: the file ends inside the header (at byte {file_size})")
     _, version, body_len = _PREAMBLE.unpack(pre)
     if version not in VERSIONS:
-        raise AlatFormatError(f"{where}: .alat format version {version} is not supported (this reader knows versions "
-                    f"{', '.join(map(str, VERSIONS))}); use a latentcodec that reads it")
+        raise AlatFormatError(
+            f"{where}: .alat format version {version} is not supported (this reader knows versions "
+            f"{', '.join(map(str, VERSIONS))}); use a latentcodec that reads it"
+        )
     end = _PREAMBLE.size + body_len + CRC.size
     if body_len < MIN_HEADER or body_len > MAX_HEADER:
-        raise AlatFormatError(f"{where}: header length {body_len} at offset 10 is impossible ({MIN_HEADER} to "
-                              f"{MAX_HEADER})")
+        raise AlatFormatError(
+            f"{where}: header length {body_len} at offset 10 is impossible ({MIN_HEADER} to {MAX_HEADER})"
+        )
     if end > file_size:
         raise AlatFormatError(f"{where}: truncated: the header needs {end} bytes, the file has {file_size}")
     body = f.read(body_len)
@@ -226,7 +258,7 @@ def _string(body: bytes, pos: int, what: str) -> tuple[str, int]:
     if pos + 2 + n > len(body):
         raise _FieldError(f"malformed header fields: the {what} ({n} bytes) runs past the body")
     try:
-        return body[pos + 2:pos + 2 + n].decode(), pos + 2 + n
+        return body[pos + 2 : pos + 2 + n].decode(), pos + 2 + n
     except UnicodeDecodeError:
         raise _FieldError(f"malformed header fields: the {what} is not UTF-8") from None
 
@@ -243,44 +275,82 @@ def _coder_block(body: bytes, pos: int, lc: int) -> tuple[list[float], list[list
     return steps.tolist(), k.tolist(), end
 
 
+_FIXED_FIELDS = (
+    "sr orig_sr ch orig_ch n orig_n in_size chunk ctx n_fft hop win n_mels fmin fmax floor mel_kind axes lc lt lm "
+    "bits quant zlevel flags n_chunks"
+).split()  # _FIXED's fields, in order
+
+
 def _header_fields(body: bytes, version: int) -> Header:
     """The header of a body whose length H >= MIN_HEADER and CRC are checked: the layout (C, the strings, L
     and the coder block, each inside H, then H equal to their end), then every field rule in the spec's order."""
-    (sr, orig_sr, ch, orig_ch, n, orig_n, in_size, chunk, ctx, n_fft, hop, win, n_mels, fmin, fmax, floor,
-     mel_kind, axes, lc, lt, lm, bits, quant, zlevel, flags, n_chunks) = _FIXED.unpack_from(body)
+    f = dict(zip(_FIXED_FIELDS, _FIXED.unpack_from(body)))
+    ch, lc = f["ch"], f["lc"]
     if not 1 <= ch <= MAX_CHANNELS:
         raise _FieldError(f"header is inconsistent: {ch} channels (1..{MAX_CHANNELS} allowed)")
     pos = _FIXED.size + 8 * ch + 32
     if pos > len(body):
-        raise _FieldError(f"header length does not match its fields: {ch} channels' numbers and the fingerprint "
-                          "run past the body")
+        raise _FieldError(
+            f"header length does not match its fields: {ch} channels' numbers and the fingerprint run past the body"
+        )
     norm = [struct.unpack_from("<ff", body, _FIXED.size + 8 * i) for i in range(ch)]
-    fp = body[pos - 32:pos]
+    fp = body[pos - 32 : pos]
     name, pos = _string(body, pos, "model name")
     tool, pos = _string(body, pos, "tool version")
     steps, transform, pos = _coder_block(body, pos, lc) if version >= 2 else (None, None, pos)
     if pos != len(body):
         raise _FieldError(f"header length does not match its fields: they end at {pos}, the body at {len(body)}")
-    stored = [((lt, lm) != (chunk // 4, n_mels // 4), f"latent shape {lc}x{lt}x{lm} for {chunk} x {n_mels} mel"),
-              (mel_kind != 0, f"mel kind {mel_kind}"), (axes != 0, f"latent axis order {axes}"),
-              (version >= 2 and bits != 0, f"bits per value {bits} (versions 2 and 3 store 0)"),
-              (flags & ~FLAG_MONO_DOWNMIX, f"flags {flags:#x}")]
-    problem = next((what for bad, what in stored if bad), None)
+    problem = _stored_problem(f, version)
     if problem is None:
-        h = Header(channels=ch, num_samples=n, original_rate=orig_sr, original_channels=orig_ch,
-                   original_frames=orig_n, input_size=in_size, model_name=name, model_fingerprint=fp,
-                   offsets=[o for o, _ in norm], gains=[g for _, g in norm], bits=bits, zstd_level=zlevel,
-                   mono_downmix=bool(flags & FLAG_MONO_DOWNMIX), chunk_frames=chunk, context_frames=ctx,
-                   latent_channels=lc, tool_version=tool, mel=MelConfig(sr, n_fft, hop, win, n_mels, fmin, fmax, floor),
-                   steps=steps, transform=transform, coder_version=version if version >= 2 else FORMAT_VERSION)
-        problem = h.problem()
-        if problem is None and quant != h.quantizer:
-            problem = f"quantizer {quant} (version {version} at {bits} bits stores {h.quantizer})"
-        if problem is None and n_chunks != h.num_chunks:
-            problem = f"chunk count {n_chunks}, not the {h.num_chunks} that cover {n} samples"
+        h = Header(
+            channels=ch,
+            num_samples=f["n"],
+            original_rate=f["orig_sr"],
+            original_channels=f["orig_ch"],
+            original_frames=f["orig_n"],
+            input_size=f["in_size"],
+            model_name=name,
+            model_fingerprint=fp,
+            offsets=[o for o, _ in norm],
+            gains=[g for _, g in norm],
+            bits=f["bits"],
+            zstd_level=f["zlevel"],
+            mono_downmix=bool(f["flags"] & FLAG_MONO_DOWNMIX),
+            chunk_frames=f["chunk"],
+            context_frames=f["ctx"],
+            latent_channels=lc,
+            tool_version=tool,
+            mel=MelConfig(*(f[k] for k in ("sr", "n_fft", "hop", "win", "n_mels", "fmin", "fmax", "floor"))),
+            steps=steps,
+            transform=transform,
+            coder_version=version if version >= 2 else FORMAT_VERSION,
+        )
+        problem = h.problem() or _count_problem(h, f, version)
     if problem:
         raise _FieldError(f"header is inconsistent: {problem}")
     return h
+
+
+def _stored_problem(f: dict, version: int) -> str | None:
+    """The first stored field (fixed by the format, not free) that ``f`` breaks."""
+    lc, lt, lm, chunk, n_mels = f["lc"], f["lt"], f["lm"], f["chunk"], f["n_mels"]
+    stored = [
+        ((lt, lm) != (chunk // 4, n_mels // 4), f"latent shape {lc}x{lt}x{lm} for {chunk} x {n_mels} mel"),
+        (f["mel_kind"] != 0, f"mel kind {f['mel_kind']}"),
+        (f["axes"] != 0, f"latent axis order {f['axes']}"),
+        (version >= 2 and f["bits"] != 0, f"bits per value {f['bits']} (versions 2 and 3 store 0)"),
+        (f["flags"] & ~FLAG_MONO_DOWNMIX, f"flags {f['flags']:#x}"),
+    ]
+    return next((what for bad, what in stored if bad), None)
+
+
+def _count_problem(h: Header, f: dict, version: int) -> str | None:
+    """The quantizer id and the chunk count, each as the other fields imply it."""
+    if f["quant"] != h.quantizer:
+        return f"quantizer {f['quant']} (version {version} at {f['bits']} bits stores {h.quantizer})"
+    if f["n_chunks"] != h.num_chunks:
+        return f"chunk count {f['n_chunks']}, not the {h.num_chunks} that cover {f['n']} samples"
+    return None
 
 
 def _shape_problem(h: Header) -> str | None:
@@ -295,8 +365,10 @@ def _shape_problem(h: Header) -> str | None:
     if not 4 <= m.n_mels <= MAX_MEL_BANDS or m.n_mels % 4:
         return f"{m.n_mels} mel bands (a multiple of 4 from 4 to {MAX_MEL_BANDS})"
     if not 1 <= lc <= MAX_LATENT_CHANNELS or h.values > MAX_VALUES:
-        return (f"latent shape {lc}x{f // 4}x{m.n_mels // 4} (1..{MAX_LATENT_CHANNELS} channels, "
-                f"at most {MAX_VALUES} values)")
+        return (
+            f"latent shape {lc}x{f // 4}x{m.n_mels // 4} (1..{MAX_LATENT_CHANNELS} channels, "
+            f"at most {MAX_VALUES} values)"
+        )
     return None
 
 
@@ -353,5 +425,11 @@ def writable_problem(h: Header) -> str | None:
 
 def fixed_size(h: Header) -> int:
     """Bytes of a file that do not depend on the payloads: header, record framing and stats, index, end marker."""
-    return len(h.encode()) + h.num_records * (RECORD.size + h.stats_size + CRC.size) + 8 + 8 * h.num_records \
-        + CRC.size + TRAILER.size
+    return (
+        len(h.encode())
+        + h.num_records * (RECORD.size + h.stats_size + CRC.size)
+        + 8
+        + 8 * h.num_records
+        + CRC.size
+        + TRAILER.size
+    )

@@ -5,6 +5,7 @@ Per latent channel the stats are (min, step): code = round((x - min) / step), cl
 with a clip) keeps every value within half a step, outliers included. ``bits`` 16 stores the
 float16 latent as it is, with no stats.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,7 +39,7 @@ def unpack_codes(data: bytes, bits: int, count: int) -> np.ndarray:
     raw = np.frombuffer(data, dtype=np.uint8)
     if bits == 8:
         return raw[:count]
-    planes = np.unpackbits(raw, bitorder="little")[:count * bits].reshape(count, bits)
+    planes = np.unpackbits(raw, bitorder="little")[: count * bits].reshape(count, bits)
     return (planes << np.arange(bits, dtype=np.uint8)).sum(axis=1, dtype=np.uint8)
 
 

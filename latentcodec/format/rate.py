@@ -5,6 +5,7 @@ Quality Q maps to the step in latent units as ``step = 0.4 x 2^((4 - Q) / 2)``: 
 or doubles the squared error; Q 4 (step 0.4) gives the same end-to-end log-mel distance as version 1's
 4 bits on the dev clips, at well under half the bytes.
 """
+
 from __future__ import annotations
 
 import json

@@ -10,6 +10,7 @@ write, with bounded work), then each member is a byte range of the shard. Why th
 index of crops needs each member's channels and frames; reading them from the index is one read a shard
 instead of one a member. It is checked against the shard's own headers and never trusted beyond them.
 """
+
 from __future__ import annotations
 
 import io
@@ -39,6 +40,7 @@ INDEX_ENTRY_BYTES = 72  # one entry beside its quoted name, at most: six numbers
 @dataclass(frozen=True)
 class Member:
     """One .alat file inside a shard: its key and the byte range of its data."""
+
     shard: Path
     key: str
     offset: int
@@ -55,15 +57,20 @@ Source = Path | Member  # a .alat file on its own, or one in a shard
 
 def is_sample(name: str) -> bool:
     """A member or file that holds a sample: named ``*.alat`` in any case."""
-    return name[-len(MEMBER_SUFFIX):].lower() == MEMBER_SUFFIX
+    return name[-len(MEMBER_SUFFIX) :].lower() == MEMBER_SUFFIX
 
 
 def check_name(name: str, shard: Path, is_file: bool) -> None:
     """Refuse the shard when a member's name could leave a folder it is mirrored into (absolute, an empty,
     ``.`` or ``..`` part, a backslash, a NUL byte). A directory's name may end in one ``/``."""
     bare = name[:-1] if not is_file and name.endswith("/") else name
-    if not bare or bare.startswith("/") or "\\" in bare or "\0" in bare \
-            or any(part in ("", ".", "..") for part in bare.split("/")):
+    if (
+        not bare
+        or bare.startswith("/")
+        or "\\" in bare
+        or "\0" in bare
+        or any(part in ("", ".", "..") for part in bare.split("/"))
+    ):
         raise AlatFormatError(f"{shard}: member {name!r} names a path outside the shard's folder")
 
 
@@ -71,6 +78,7 @@ def check_name(name: str, shard: Path, is_file: bool) -> None:
 class ShardTable:
     """A shard's samples in stored order: keys, data offsets and sizes, and the index's header facts
     (an (n, 4) array of ``INDEX_FACTS``) when the shard carries a valid index, else None."""
+
     shard: Path
     keys: list[str]
     offsets: np.ndarray
@@ -108,7 +116,7 @@ def _scan(reader: TarReader, shard: Path) -> tuple[list[str], list[int], list[in
         if entry.is_file and entry.name == INDEX_NAME:
             index = (entry.offset, entry.size)
         elif entry.is_file and is_sample(entry.name):
-            key = entry.name[:-len(MEMBER_SUFFIX)]
+            key = entry.name[: -len(MEMBER_SUFFIX)]
             if key in seen:
                 raise AlatFormatError(f"{shard}: holds key {key!r} twice")
             seen.add(key)
@@ -140,8 +148,11 @@ def parse_index(data: bytes, keys: list[str], sizes: list[int], shard: Path) -> 
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise bad from None
     columns = ("names", "sizes", *INDEX_FACTS)
-    if not isinstance(doc, dict) or doc.get("version") != INDEX_VERSION \
-            or any(not isinstance(doc.get(c), list) or len(doc[c]) != len(names) for c in columns):
+    if (
+        not isinstance(doc, dict)
+        or doc.get("version") != INDEX_VERSION
+        or any(not isinstance(doc.get(c), list) or len(doc[c]) != len(names) for c in columns)
+    ):
         raise bad
     if doc["names"] != names or doc["sizes"] != list(sizes):
         raise bad
@@ -156,8 +167,11 @@ def parse_index(data: bytes, keys: list[str], sizes: list[int], shard: Path) -> 
 
 def index_bytes(files: list[tuple[str, int, tuple[int, int, int, int]]]) -> bytes:
     """An index of ``(member name, size, (channels, samples, hop, chunk frames))`` in stored order."""
-    doc: dict[str, object] = {"version": INDEX_VERSION, "names": [n for n, _, _ in files],
-                              "sizes": [s for _, s, _ in files]}
+    doc: dict[str, object] = {
+        "version": INDEX_VERSION,
+        "names": [n for n, _, _ in files],
+        "sizes": [s for _, s, _ in files],
+    }
     for i, col in enumerate(INDEX_FACTS):
         doc[col] = [f[i] for _, _, f in files]
     return json.dumps(doc, separators=(",", ":")).encode()
@@ -208,7 +222,7 @@ def sources_under(folder: Path) -> list[Source]:
     path below ``folder`` without suffix; a member's key is its name in the shard). A key that two shards,
     or a shard and a loose file, both hold is refused before any work: which one is meant is unknown."""
     loose, shards = walk(folder)
-    found: list[tuple[str, Source]] = [(p.relative_to(folder).as_posix()[:-len(MEMBER_SUFFIX)], p) for p in loose]
+    found: list[tuple[str, Source]] = [(p.relative_to(folder).as_posix()[: -len(MEMBER_SUFFIX)], p) for p in loose]
     for shard in shards:
         found += [(m.key, m) for m in members(shard)]
     found.sort(key=lambda x: x[0])
@@ -220,8 +234,10 @@ def refuse_twice(found: list[tuple[str, Source]]) -> None:
     """``found``, sorted by key, must hold each key once."""
     for (a, sa), (b, sb) in zip(found, found[1:]):
         if a == b:
-            raise LatentCodecError(f"key {a!r} is held by both {source_name(sa)} and {source_name(sb)}: remove one "
-                                   f"of them; nothing was done")
+            raise LatentCodecError(
+                f"key {a!r} is held by both {source_name(sa)} and {source_name(sb)}: remove one "
+                f"of them; nothing was done"
+            )
 
 
 def source_name(source: Source) -> str:
@@ -263,7 +279,7 @@ def stream_members(f: BinaryIO, label: str) -> Iterator[tuple[str, bytes]]:
     for entry, data in TarReader(f, label).entries(with_data=True):
         check_name(entry.name, shard, entry.is_file)
         if entry.is_file and is_sample(entry.name):
-            key = entry.name[:-len(MEMBER_SUFFIX)]
+            key = entry.name[: -len(MEMBER_SUFFIX)]
             if key in seen:
                 raise AlatFormatError(f"{label}: holds key {key!r} twice")
             seen.add(key)

@@ -8,6 +8,7 @@ spec/shards.md names and refuses everything else: every header is one 512-byte b
 an extension's data is at most ``MAX_EXTENSION`` bytes, a member's data must lie inside the input, and the
 archive must end with its two zero blocks (anything else is truncation).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -21,8 +22,16 @@ MAX_EXTENSION = 64 * 1024  # a PAX header's or GNU long name's data, at most (a 
 MAX_NAME = 4096
 MAX_SIZE_DIGITS = 20  # a PAX size record: at most 2^64
 REGULAR, DIRECTORY = b"0", b"5"
-_KINDS = {b"1": "a hard link", b"2": "a symbolic link", b"3": "a character device", b"4": "a block device",
-          b"6": "a FIFO", b"S": "a GNU sparse file", b"K": "a GNU long link name", b"g": "a global PAX header"}
+_KINDS = {
+    b"1": "a hard link",
+    b"2": "a symbolic link",
+    b"3": "a character device",
+    b"4": "a block device",
+    b"6": "a FIFO",
+    b"S": "a GNU sparse file",
+    b"K": "a GNU long link name",
+    b"g": "a global PAX header",
+}
 _READ_PIECE = 1 << 20
 Fail = Callable[[str], AlatFormatError]
 
@@ -31,6 +40,7 @@ Fail = Callable[[str], AlatFormatError]
 class Entry:
     """A member: its name as stored (bytes decoded as UTF-8, undecodable bytes kept as surrogates), whether
     it is a regular file (else a directory), and where its data lies in the input."""
+
     name: str
     is_file: bool
     offset: int
@@ -153,7 +163,7 @@ def _pax(data: bytes, fail: Fail) -> dict[str, str]:
         if space < 0 or not data[pos:space].isdigit():
             raise fail("has a malformed PAX record")
         length = int(data[pos:space])
-        record = data[space + 1:pos + length]
+        record = data[space + 1 : pos + length]
         if length < 5 or pos + length > len(data) or not record.endswith(b"\n") or b"=" not in record:
             raise fail("has a malformed PAX record")
         key, value = record[:-1].split(b"=", 1)

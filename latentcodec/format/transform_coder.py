@@ -15,6 +15,7 @@ One chunk's latent (L channels x T frames x M mel bins) goes through
 Both transforms are orthonormal, so the latent's squared error is the coefficients' squared error.
 spec/alat-format.md ("Version 2") is normative.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -54,7 +55,7 @@ def fit_params(codes: np.ndarray, coefs: np.ndarray) -> np.ndarray:
     fit that codes ``codes`` in the fewest bits. Any params decode: this only sets the rate.
     """
     n_comp, t, m = coefs.shape
-    target = 4 * (np.log2(np.abs(coefs.reshape(n_comp, -1)) + 2.0 ** -6) + LAPLACE_LOG2_BIAS) + 20
+    target = 4 * (np.log2(np.abs(coefs.reshape(n_comp, -1)) + 2.0**-6) + LAPLACE_LOG2_BIAS) + 20
     fit = target @ _fit_matrix(t, m).T  # (L, 3)
     params = np.empty((n_comp, 3), np.int64)
     params[:, 1:] = np.clip(np.rint(fit[:, 1:] * 1.0), -128, 127)

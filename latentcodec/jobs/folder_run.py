@@ -5,6 +5,7 @@ its progress and prints the result; Python drives the same run:
     from latentcodec.jobs.folder_run import FolderRun, run_folder
     result = run_folder(FolderRun(input=Path("wavs"), output=Path("alats"), options=EncodeOptions(), workers=2))
 """
+
 from __future__ import annotations
 
 import os
@@ -67,8 +68,10 @@ def max_workers() -> int:
 def workers_problem(workers: int, ray: str | None) -> str | None:
     """Why ``workers`` do not fit this machine, or None (a Ray cluster's actors run elsewhere: not bounded)."""
     if (ray is None or ray == "local") and workers > max_workers():
-        return (f"{workers} workers: this machine holds at most {max_workers()} (its cores, and "
-                f"{WORKER_BYTES >> 20} MB of memory each)")
+        return (
+            f"{workers} workers: this machine holds at most {max_workers()} (its cores, and "
+            f"{WORKER_BYTES >> 20} MB of memory each)"
+        )
     return None
 
 
@@ -113,9 +116,17 @@ def run_folder(run: FolderRun, progress: Progress | None = None) -> FolderResult
     if packer is not None and not interrupted:
         packer.finish()
     failed = [o for o in done if o.error]
-    return FolderResult(written=len(done) - len(failed), reused=reused, failed=failed, interrupted=interrupted,
-                        hours_of_audio=sum(o.seconds for o in done) / 3600, seconds=time.perf_counter() - t,
-                        runtime=runtime, to_do=len(todo), shards_written=packer.written if packer else [])
+    return FolderResult(
+        written=len(done) - len(failed),
+        reused=reused,
+        failed=failed,
+        interrupted=interrupted,
+        hours_of_audio=sum(o.seconds for o in done) / 3600,
+        seconds=time.perf_counter() - t,
+        runtime=runtime,
+        to_do=len(todo),
+        shards_written=packer.written if packer else [],
+    )
 
 
 def _plan(run: FolderRun) -> tuple[list[Job], int, ShardPacker | None]:

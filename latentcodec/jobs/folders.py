@@ -2,6 +2,7 @@
 a mirrored tree, in worker processes that each load the model once. One bad file never stops the batch;
 outputs that are already complete and valid are skipped, so an interrupted batch resumes where it stopped
 (outputs appear whole or not at all)."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -27,8 +28,11 @@ def plan(in_dir: Path, out_dir: Path, kind: str, suffix: str = ".wav") -> list[J
     rerun could not tell which one the output holds."""
     new_suffix = ".alat" if kind == "encode" else output_suffix(suffix)
     inside = out_dir.resolve()
-    jobs = [Job(s, out_dir / (relative_key(s, in_dir) + new_suffix)) for s in input_files(in_dir, kind)
-            if inside not in (s.shard if isinstance(s, Member) else s).resolve().parents]
+    jobs = [
+        Job(s, out_dir / (relative_key(s, in_dir) + new_suffix))
+        for s in input_files(in_dir, kind)
+        if inside not in (s.shard if isinstance(s, Member) else s).resolve().parents
+    ]
     first: dict[Path, Source] = {}
     clashes = []
     for j in jobs:
@@ -37,8 +41,10 @@ def plan(in_dir: Path, out_dir: Path, kind: str, suffix: str = ".wav") -> list[J
     if clashes:
         a, b, target = (x.name if isinstance(x, Member) else x for x in clashes[0])
         more = f" (and {len(clashes) - 1} more such pairs)" if len(clashes) > 1 else ""
-        raise LatentCodecError(f"{a} and {b} would both be written to {target}{more}: rename one, or "
-                               f"{kind} them into separate folders; nothing was done")
+        raise LatentCodecError(
+            f"{a} and {b} would both be written to {target}{more}: rename one, or "
+            f"{kind} them into separate folders; nothing was done"
+        )
     return jobs
 
 
@@ -47,8 +53,9 @@ def relative_key(source: Source, in_dir: Path) -> str:
     return source.key if isinstance(source, Member) else source.relative_to(in_dir).with_suffix("").as_posix()
 
 
-def prepare(in_dir: Path, out_dir: Path, options: EncodeOptions | DecodeOptions, suffix: str = ".wav"
-            ) -> tuple[list[Job], list[Job]]:
+def prepare(
+    in_dir: Path, out_dir: Path, options: EncodeOptions | DecodeOptions, suffix: str = ".wav"
+) -> tuple[list[Job], list[Job]]:
     """(jobs to run, jobs whose output is already complete) of a folder run; removes the temporary files
     an interrupted earlier run left beside the outputs."""
     jobs = plan(in_dir, out_dir, kind_of(options), suffix)
@@ -76,6 +83,7 @@ def audio_files(in_dir: Path) -> list[Path]:
 
 def _audio_files(in_dir: Path) -> list[Path]:
     """Audio files by suffix under ``in_dir`` (links to files followed, links to folders not)."""
+
     def refuse(e: OSError) -> None:
         raise e
 
@@ -129,14 +137,18 @@ def is_complete(job: Job, options: EncodeOptions | DecodeOptions) -> bool:
         with AlatReader(open_source(job.source)) as r:
             h = r.header
         info = sf.info(sound_path(job.target))
-        return info.samplerate == output_rate(h, options.sample_rate) and info.channels == h.channels \
+        return (
+            info.samplerate == output_rate(h, options.sample_rate)
+            and info.channels == h.channels
             and info.frames == output_frames(h, info.samplerate)
+        )
     except (LatentCodecError, RuntimeError, OSError):
         return False
 
 
-def run_batch(jobs: list[Job], setup: WorkerSetup, progress: Callable[[Outcome], None] | None = None,
-              ray: str | None = None) -> list[Outcome]:
+def run_batch(
+    jobs: list[Job], setup: WorkerSetup, progress: Callable[[Outcome], None] | None = None, ray: str | None = None
+) -> list[Outcome]:
     """Run ``jobs`` on ``setup.workers`` processes (1: in this process), or, given ``ray`` ('local', 'auto' or
     a cluster's address), on that many Ray actors; returns every outcome.
 

@@ -6,6 +6,7 @@ Why staging: a shard is written whole or not at all (a temporary file renamed), 
 leaves complete shards and complete staged files; the same command again skips the keys the shards
 hold and the staged files that are complete, encodes the rest and packs on. A staged file is removed once
 a shard holds it."""
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,9 @@ class ShardPacker:
     """Packs staged files into shards as the run finishes them, always in the plan's order, so that the
     shards' membership does not depend on which worker finished first."""
 
-    def __init__(self, out_dir: Path, staging: Path, order: list[Job], staged: set[Path], shard_size: int,
-                 first_number: int):
+    def __init__(
+        self, out_dir: Path, staging: Path, order: list[Job], staged: set[Path], shard_size: int, first_number: int
+    ):
         self.out_dir, self.staging, self.order, self.size = out_dir, staging, order, shard_size
         self.state: dict[Path, bool] = {t: True for t in staged}  # target -> written (False: failed)
         self.pos, self.group_bytes, self.number = 0, TAR_END + INDEX_COST, first_number
@@ -96,8 +98,9 @@ class ShardPacker:
         self.group, self.group_bytes = [], TAR_END + INDEX_COST
 
 
-def prepare_shards(in_dir: Path, out_dir: Path, options: EncodeOptions, shard_size: int
-                   ) -> tuple[list[Job], int, ShardPacker]:
+def prepare_shards(
+    in_dir: Path, out_dir: Path, options: EncodeOptions, shard_size: int
+) -> tuple[list[Job], int, ShardPacker]:
     """(jobs to encode, inputs already encoded (in a shard or staged), the packer) of a sharded folder encode. A shard
     that holds a key made from another input (another size or model) is refused before any work."""
     if not 0 < shard_size <= MAX_SHARD_BYTES:
@@ -128,5 +131,7 @@ def _check_held(member: Member, job: Job, options: EncodeOptions) -> None:
     with AlatReader(open_source(member)) as r:
         h = r.header
     if h.input_size != job.source_path.stat().st_size or h.model_name != model_name(options):
-        raise LatentCodecError(f"{member.name} was encoded from another input or model than {job.source}: remove "
-                               f"that shard (or write to another folder) to encode it again; nothing was done")
+        raise LatentCodecError(
+            f"{member.name} was encoded from another input or model than {job.source}: remove "
+            f"that shard (or write to another folder) to encode it again; nothing was done"
+        )

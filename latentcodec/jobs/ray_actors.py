@@ -5,6 +5,7 @@ mapped by a pool of actors that each load the model once and run :func:`worker.r
 
 Every node must see the input and output paths (a shared filesystem, at the same mount point) and have
 latentcodec installed with its ``ray`` extra."""
+
 from __future__ import annotations
 
 import logging
@@ -40,9 +41,13 @@ class _Actor:
         else:
             outs = [run_job(pickle.loads(job)) for job in rows["job"]]
             errors, seconds = [o.error or "" for o in outs], [o.seconds for o in outs]
-        return {"index": rows["index"], "error": np.array(errors, dtype=object), "seconds": np.array(seconds),
-                "fatal": np.full(n, self.fatal is not None),
-                "param": np.array([getattr(self.fatal, "param", None) or ""] * n, dtype=object)}
+        return {
+            "index": rows["index"],
+            "error": np.array(errors, dtype=object),
+            "seconds": np.array(seconds),
+            "fatal": np.full(n, self.fatal is not None),
+            "param": np.array([getattr(self.fatal, "param", None) or ""] * n, dtype=object),
+        }
 
 
 def connect(address: str, cpus: int) -> bool:
@@ -58,12 +63,18 @@ def connect(address: str, cpus: int) -> bool:
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     local = address == "local"  # start one on this machine, else join the cluster at address
     try:
-        ray.init(address=None if local else address, num_cpus=cpus if local else None,
-                 object_store_memory=OBJECT_STORE_BYTES if local else None, logging_level=logging.ERROR,
-                 log_to_driver=False, include_dashboard=False)
+        ray.init(
+            address=None if local else address,
+            num_cpus=cpus if local else None,
+            object_store_memory=OBJECT_STORE_BYTES if local else None,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+            include_dashboard=False,
+        )
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise LatentCodecError(f"cannot reach a Ray cluster at {address!r}: {str(e).splitlines()[0][:200]}",
-                               "ray") from e
+        raise LatentCodecError(
+            f"cannot reach a Ray cluster at {address!r}: {str(e).splitlines()[0][:200]}", "ray"
+        ) from e
     return True
 
 
@@ -84,8 +95,12 @@ def ray_outcomes(jobs: list[Job], setup: WorkerSetup, address: str) -> Iterator[
         ctx.print_on_execution_start = False
         rows = [{"index": i, "job": pickle.dumps(j.absolute())} for i, j in enumerate(jobs)]
         ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-            _Actor, fn_constructor_args=(setup,), batch_size=1, num_cpus=threads,
-            compute=ray.data.ActorPoolStrategy(size=actors))
+            _Actor,
+            fn_constructor_args=(setup,),
+            batch_size=1,
+            num_cpus=threads,
+            compute=ray.data.ActorPoolStrategy(size=actors),
+        )
         for row in ds.iter_rows():
             if row["fatal"]:
                 raise LatentCodecError(row["error"], row["param"] or None)

@@ -1,5 +1,6 @@
 """The worker side of a folder job, shared by local processes and Ray actors: load the model once, then
 code one file per call, every error a user can cause coming back as one line."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -32,8 +33,9 @@ class Job:
     def absolute(self) -> Job:
         """The same job with absolute paths, for workers that may run in another folder."""
         s = self.source
-        return Job(replace(s, shard=s.shard.absolute()) if isinstance(s, Member) else s.absolute(),
-                   self.target.absolute())
+        return Job(
+            replace(s, shard=s.shard.absolute()) if isinstance(s, Member) else s.absolute(), self.target.absolute()
+        )
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Outcome:
     error: str | None  # one line, or None when the file was written
     seconds: float  # of audio
     param: str | None = None  # what the error is about (errors.LatentCodecError.param), for a front end's advice
+
 
 @dataclass(frozen=True)
 class WorkerSetup:
@@ -68,8 +71,11 @@ def init_worker(setup: WorkerSetup) -> None:
     options = setup.options
     if isinstance(options, EncodeOptions):
         runtime = folder_runtime("encode", options.runtime, options.precision)
-        model = options.model if isinstance(options.model, Model) else \
-            load_model(options.model or DEFAULT_MODEL, options.device, runtime, options.precision)
+        model = (
+            options.model
+            if isinstance(options.model, Model)
+            else load_model(options.model or DEFAULT_MODEL, options.device, runtime, options.precision)
+        )
         options = replace(options, model=model, device=model.device)
     _WORKER.clear()
     _WORKER.update(setup=replace(setup, options=options), models={})

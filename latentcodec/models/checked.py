@@ -7,6 +7,7 @@ is bounded first, the network is then built on torch's ``meta`` device (shapes o
 tensors' names and shapes are compared with the safetensors header (read alone: nothing is loaded). Weights
 are read from safetensors only, never from a pickled ``.bin``.
 """
+
 from __future__ import annotations
 
 import json
@@ -96,18 +97,23 @@ def meta_shapes(build: Callable[[], nn.Module], where: Path) -> dict[str, tuple[
         with torch.device("meta"):
             net = build()
     except Exception as e:  # any library's constructor, given a config it refuses, raises what it likes
-        raise ModelError(f"{where}: its config does not describe a network ({type(e).__name__}: "
-                         f"{(str(e).splitlines() or [''])[0][:120]})") from e
+        raise ModelError(
+            f"{where}: its config does not describe a network ({type(e).__name__}: "
+            f"{(str(e).splitlines() or [''])[0][:120]})"
+        ) from e
     return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
-def check_weights(expected: dict[str, tuple[int, ...]], found: dict[str, tuple[tuple[int, ...], str]],
-                  where: Path) -> None:
+def check_weights(
+    expected: dict[str, tuple[int, ...]], found: dict[str, tuple[tuple[int, ...], str]], where: Path
+) -> None:
     """The file's tensors are exactly the ones the config implies, of those shapes, in floating point."""
     odd = sorted(expected.keys() ^ found.keys())
     if odd:
-        raise ModelError(f"{where}: {len(found)} tensors where its config implies {len(expected)} "
-                         f"({odd[0]} {'is missing' if odd[0] in expected else 'is not in that network'})")
+        raise ModelError(
+            f"{where}: {len(found)} tensors where its config implies {len(expected)} "
+            f"({odd[0]} {'is missing' if odd[0] in expected else 'is not in that network'})"
+        )
     for key, shape in expected.items():
         if found[key][0] != shape:
             raise ModelError(f"{where}: tensor {key} is {list(found[key][0])}, where its config implies {list(shape)}")
@@ -129,8 +135,9 @@ def check_vae_folder(folder: Path, weights_file: str) -> None:
     check_vae_config(cfg, folder / "config.json")
     weights = folder / weights_file
     if not weights.is_file():
-        raise ModelError(f"{folder}: no {weights_file} (weights are read from safetensors only, never from a "
-                         f"pickled .bin)")
+        raise ModelError(
+            f"{folder}: no {weights_file} (weights are read from safetensors only, never from a pickled .bin)"
+        )
     expected = meta_shapes(lambda: AutoencoderKL.from_config(cfg), folder / "config.json")
     check_weights(expected, renamed_attention(weight_shapes(weights)), weights)
 
@@ -143,5 +150,8 @@ def hub_folder(repo: str, subfolder: str, files: tuple[str, ...]) -> Path:
     try:
         return Path(snapshot_download(repo, allow_patterns=[f"{subfolder}/{f}" for f in files])) / subfolder
     except Exception as e:  # the hub client raises many types (OSError, HTTP, offline, bad repo id)
-        raise ModelError(f"cannot load model '{repo}' from the Hugging Face hub (offline, or not in the local "
-                         f"cache): download it where you can", "model") from e
+        raise ModelError(
+            f"cannot load model '{repo}' from the Hugging Face hub (offline, or not in the local "
+            f"cache): download it where you can",
+            "model",
+        ) from e

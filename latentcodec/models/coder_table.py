@@ -1,6 +1,7 @@
 """A model folder's ``coder.json`` (version 2's transform across latent channels), read and checked where it
 is used, when a file is encoded: decoding never needs it, so a damaged table must not stop a decode, and a
 table that is not JSON, is nested without end, ragged, of strings or not orthonormal ends in one line."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,11 +34,21 @@ def check_transform(table: object, n: int, path: Path) -> None:
     """``table['transform']`` is an n x n matrix of numbers with orthonormal rows, as a KLT has: the decoder
     inverts it by its transpose, and files store it in float16."""
     k = table.get("transform") if isinstance(table, dict) else None
-    if not (isinstance(k, list) and len(k) == n and all(
-            isinstance(row, list) and len(row) == n and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in row) for row in k)):
+    if not (
+        isinstance(k, list)
+        and len(k) == n
+        and all(
+            isinstance(row, list)
+            and len(row) == n
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row)
+            for row in k
+        )
+    ):
         raise ModelError(f"{path}: needs a 'transform' of {n} rows of {n} numbers (the model's latent channels)")
     m = np.asarray(k, np.float64)
-    if not np.isfinite(m).all() or np.abs(m).max() > 1 + ORTHONORMAL_TOLERANCE or \
-            np.abs(m @ m.T - np.eye(n)).max() > ORTHONORMAL_TOLERANCE:
+    if (
+        not np.isfinite(m).all()
+        or np.abs(m).max() > 1 + ORTHONORMAL_TOLERANCE
+        or np.abs(m @ m.T - np.eye(n)).max() > ORTHONORMAL_TOLERANCE
+    ):
         raise ModelError(f"{path}: its transform is not orthonormal (finite, rows of unit length at right angles)")

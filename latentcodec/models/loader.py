@@ -8,6 +8,7 @@ A model runs on one of two runtimes (:func:`choose_runtime`), behind ``runtime.b
 onnxruntime (``runtime/onnx_vae.py``, the shipped models only, on the CPU, float32; no torch imported) or
 torch and diffusers (``runtime/torch_vae.py``: any model, any device, the bfloat16 encoder).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,9 +35,16 @@ VAE_WEIGHTS = "diffusion_pytorch_model.safetensors"  # a shipped model's weights
 # on time and mel) scaled down for CPU speed; no mid-block attention, so a window's output depends on
 # its neighbours only through convolutions and GroupNorm statistics.
 SMALL_VAE_CONFIG: dict[str, Any] = dict(
-    in_channels=1, out_channels=1, latent_channels=8, block_out_channels=(32, 64, 128), layers_per_block=1,
-    norm_num_groups=16, down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-    mid_block_add_attention=False, sample_size=256,
+    in_channels=1,
+    out_channels=1,
+    latent_channels=8,
+    block_out_channels=(32, 64, 128),
+    layers_per_block=1,
+    norm_num_groups=16,
+    down_block_types=("DownEncoderBlock2D",) * 3,
+    up_block_types=("UpDecoderBlock2D",) * 3,
+    mid_block_add_attention=False,
+    sample_size=256,
 )
 
 
@@ -67,8 +75,9 @@ class Model:
         """The diffusers ``AutoencoderKL`` of a model on the torch runtime (training, export, HiFi-GAN)."""
         module = getattr(self.runner, "module", None)
         if module is None:
-            raise ModelError(f"model '{self.name}' runs on onnxruntime: its torch module needs the torch runtime",
-                             "runtime")
+            raise ModelError(
+                f"model '{self.name}' runs on onnxruntime: its torch module needs the torch runtime", "runtime"
+            )
         return module
 
     @cached_property
@@ -110,19 +119,24 @@ def choose_runtime(runtime: str, name: str, device: str = "cpu", precision: str 
     onnx_fits = graphs and device in ("cpu", "auto") and precision != "bfloat16"
     if runtime == "onnx":
         if not graphs:
-            raise ModelError(f"model '{name}' has no ONNX graphs (only the shipped models do): use the torch "
-                             f"runtime", "runtime")
+            raise ModelError(
+                f"model '{name}' has no ONNX graphs (only the shipped models do): use the torch runtime", "runtime"
+            )
         if not onnx_fits:
-            raise LatentCodecError("the onnx runtime runs on the CPU in float32: use the torch runtime for a "
-                                   "GPU or bfloat16", "runtime")
+            raise LatentCodecError(
+                "the onnx runtime runs on the CPU in float32: use the torch runtime for a GPU or bfloat16", "runtime"
+            )
     if runtime == "onnx" or (runtime == "auto" and onnx_fits and onnxruntime_installed()):
         if not onnxruntime_installed():
             raise ModelError("onnxruntime is not installed: pip install onnxruntime", "runtime")
         return "onnx"
     if not torch_installed():
-        raise ModelError(f"model '{name}' needs the torch runtime" + ("" if runtime == "torch" else
-                         " (not shipped with graphs, or asked for a GPU or bfloat16)") +
-                         ": pip install 'latentcodec[torch]'", "runtime")
+        raise ModelError(
+            f"model '{name}' needs the torch runtime"
+            + ("" if runtime == "torch" else " (not shipped with graphs, or asked for a GPU or bfloat16)")
+            + ": pip install 'latentcodec[torch]'",
+            "runtime",
+        )
     return "torch"
 
 
@@ -150,15 +164,15 @@ def folder_runtime(kind: str, runtime: str, precision: str = "auto") -> str:
     return runtime
 
 
-def load_model(name: str = DEFAULT_MODEL, device: str = "cpu", runtime: str = "auto",
-               precision: str = "auto") -> Model:
+def load_model(name: str = DEFAULT_MODEL, device: str = "cpu", runtime: str = "auto", precision: str = "auto") -> Model:
     """Load the VAE ``name`` (shipped name, local directory or hub id) in float32 on ``device``, on the
     runtime :func:`choose_runtime` picks (``precision``: what the encoder will be asked for)."""
     if choose_runtime(runtime, name, device, precision) == "onnx":
         folder = shipped_models()[name]
         print_ = weights_fingerprint(folder / VAE_WEIGHTS)
-        return Model(name=name, runner=OnnxVae(folder, print_), fingerprint=print_, location=str(folder),
-                     folder=str(folder))
+        return Model(
+            name=name, runner=OnnxVae(folder, print_), fingerprint=print_, location=str(folder), folder=str(folder)
+        )
     return _load_torch(name, pick_device(device))
 
 
@@ -178,8 +192,10 @@ def _load_torch(name: str, device: str) -> Model:
         location = path = str(shipped[name])
     elif Path(name).exists():
         if not name.encode("utf-8", "surrogateescape").decode("utf-8", "replace") == name:  # undecodable bytes
-            raise ModelError(f"model {name!r}: the folder's name is not UTF-8, which the weights' reader and a .alat "
-                             f"header (naming its model) need: rename the folder")
+            raise ModelError(
+                f"model {name!r}: the folder's name is not UTF-8, which the weights' reader and a .alat "
+                f"header (naming its model) need: rename the folder"
+            )
         folder = vae_dir(Path(name))
         if folder is None:
             raise ModelError(f"{name}: no config.json at its root or in vae/: not a diffusers model directory")
@@ -188,14 +204,16 @@ def _load_torch(name: str, device: str) -> Model:
         location, path = name, str(hub_folder(name, "vae", ("config.json", VAE_WEIGHTS)))
     else:
         known = ", ".join(shipped) or "none"
-        raise ModelError(f"model '{name}' not found: not a shipped model ({known}), a local directory "
-                         f"or a Hugging Face repo id")
+        raise ModelError(
+            f"model '{name}' not found: not a shipped model ({known}), a local directory or a Hugging Face repo id"
+        )
     check_vae_folder(Path(path), VAE_WEIGHTS)  # before anything is built: a folder is data
     try:
         with warnings.catch_warnings():  # diffusers/hub deprecation chatter is not the user's business
             warnings.simplefilter("ignore")
-            vae = AutoencoderKL.from_pretrained(path, torch_dtype=torch.float32, low_cpu_mem_usage=False,
-                                                use_safetensors=True)
+            vae = AutoencoderKL.from_pretrained(
+                path, torch_dtype=torch.float32, low_cpu_mem_usage=False, use_safetensors=True
+            )
     except Exception as e:  # diffusers raises many types (OSError, JSON, safetensors)
         raise ModelError(f"cannot load model '{name}': {type(e).__name__}: {str(e).splitlines()[0][:200]}") from e
     vae = vae.to(device).eval().requires_grad_(False)

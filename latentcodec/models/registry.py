@@ -2,6 +2,7 @@
 vocoder's, told apart by their config.json (a diffusers ``AutoencoderKL``'s, or a vocoder's
 ``architecture``), so that a vocoder's name is never taken for a model. Names are versions: weights once
 shipped under a name never change and never leave, so every file that names them keeps decoding."""
+
 from __future__ import annotations
 
 import json
@@ -21,6 +22,7 @@ def shipped_folders(root: Path) -> dict[str, Path]:
 @lru_cache(maxsize=2)
 def _shipped(kind: str) -> dict[str, Path]:
     """The shipped folders of ``kind`` ('vae' or 'vocoder'), read once: the package's files do not change."""
+
     def kind_of(folder: Path) -> str | None:
         cfg = json.loads((folder / "config.json").read_text())
         return "vae" if cfg.get("_class_name") == "AutoencoderKL" else "vocoder" if "architecture" in cfg else None

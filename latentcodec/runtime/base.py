@@ -1,5 +1,6 @@
 """The one interface the pipeline runs a VAE through, whichever runtime holds it, so that the codec has no
 branch on the runtime: numpy windows in, numpy windows out."""
+
 from __future__ import annotations
 
 from typing import Any, Protocol

@@ -6,6 +6,7 @@ on this project's 2-core machine the VAE ran 4 decoder windows in 0.62 s as one 
 the next windows beside the vocoder as well was tried and dropped: on 2 cores the decode got no faster
 (18-21x against 22.5-22.9x real time).
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -11,6 +11,7 @@ Each graph records the layout it reads, and one recorded for another layout is r
 sees it. A model is still named by its weights' fingerprint (:func:`weights_fingerprint`), whichever
 runtime decodes it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -169,6 +170,5 @@ class OnnxVae:
         if asked == "bfloat16":
             raise LatentCodecError("bfloat16 runs on the torch runtime only", "precision")
         if asked not in PRECISIONS:
-            raise LatentCodecError(f"unknown precision '{asked}': choose one of {', '.join(PRECISIONS)}",
-                                   "precision")
+            raise LatentCodecError(f"unknown precision '{asked}': choose one of {', '.join(PRECISIONS)}", "precision")
         return "float32"

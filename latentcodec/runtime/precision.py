@@ -5,6 +5,7 @@ audio: latents off by 0.43 % of their spread, the encoder 2.1x faster on 2 cores
 output is what is heard and stays float32, so every file decodes as it did. On a CPU without native
 bfloat16 the conversions cost more than they save, hence float32 there.
 """
+
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
@@ -25,8 +26,7 @@ def native_bfloat16(device: torch.device) -> bool:
 def resolve(precision: str, device: torch.device) -> str:
     """``float32`` or ``bfloat16``: what ``precision`` means on ``device``."""
     if precision not in PRECISIONS:
-        raise LatentCodecError(f"unknown precision '{precision}': choose one of {', '.join(PRECISIONS)}",
-                               "precision")
+        raise LatentCodecError(f"unknown precision '{precision}': choose one of {', '.join(PRECISIONS)}", "precision")
     if precision == "auto":
         return "bfloat16" if native_bfloat16(device) else "float32"
     return precision

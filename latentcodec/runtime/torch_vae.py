@@ -1,5 +1,6 @@
 """A diffusers VAE run on torch over numpy windows (the torch runtime): channels-last, the batch shared
 out over the cores (``cores``), the encoder in the arithmetic ``precision`` resolves."""
+
 from __future__ import annotations
 
 from typing import Any

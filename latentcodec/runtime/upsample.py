@@ -10,6 +10,7 @@ by one, and the four are one convolution with four times the output channels. di
 option; the weights are derived from the trained ones, so every model and file is unchanged (outputs
 agree to float rounding, tested).
 """
+
 from __future__ import annotations
 
 import torch
@@ -54,7 +55,7 @@ class SubpixelUpsample(torch.nn.Module):
         out = y.new_empty(n, h, 2, w, 2, co)  # rows 2i + a, columns 2j + b, channels last
         for a in range(2):
             for b in range(2):
-                out[:, :, a, :, b] = y[:, a:a + h, b:b + w, a, b]
+                out[:, :, a, :, b] = y[:, a : a + h, b : b + w, a, b]
         return out.view(n, 2 * h, 2 * w, co).permute(0, 3, 1, 2)
 
 
@@ -64,10 +65,19 @@ def use_subpixel_upsamplers(vae: torch.nn.Module) -> None:
         ups = getattr(block, "upsamplers", None) or []
         for i, up in enumerate(ups):
             conv = getattr(up, "conv", None)
-            if (getattr(up, "interpolate", False) and getattr(up, "use_conv", False) and not up.use_conv_transpose
-                    and up.norm is None and isinstance(conv, torch.nn.Conv2d) and conv.kernel_size == (3, 3)
-                    and conv.stride == (1, 1) and conv.padding == (1, 1) and conv.dilation == (1, 1)
-                    and conv.groups == 1 and conv.bias is not None):
+            if (
+                getattr(up, "interpolate", False)
+                and getattr(up, "use_conv", False)
+                and not up.use_conv_transpose
+                and up.norm is None
+                and isinstance(conv, torch.nn.Conv2d)
+                and conv.kernel_size == (3, 3)
+                and conv.stride == (1, 1)
+                and conv.padding == (1, 1)
+                and conv.dilation == (1, 1)
+                and conv.groups == 1
+                and conv.bias is not None
+            ):
                 ups[i] = SubpixelUpsample(conv)
 
 
@@ -86,8 +96,12 @@ class StackedSubpixelUpsample(SubpixelUpsample):
         n, _, h, w = x.shape
         co = self.out_channels
         y = F.conv2d(x, self.weight, self.bias, padding=1)  # (N, 4 Co, H + 1, W + 1)
-        rows = [torch.stack([y[:, (2 * a + b) * co:(2 * a + b + 1) * co, a:a + h, b:b + w] for b in range(2)], -1)
-                .reshape(n, co, h, 2 * w) for a in range(2)]
+        rows = [
+            torch.stack(
+                [y[:, (2 * a + b) * co : (2 * a + b + 1) * co, a : a + h, b : b + w] for b in range(2)], -1
+            ).reshape(n, co, h, 2 * w)
+            for a in range(2)
+        ]
         return torch.stack(rows, 3).reshape(n, co, 2 * h, 2 * w)
 
 

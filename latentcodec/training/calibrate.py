@@ -7,6 +7,7 @@ The files (at least ``min_seconds`` long: typical audio, not a one-second syllab
 through the sorted audio under the data folder, by kind when it has ``music/``, ``speech/`` and ``effects/``
 sub-folders (half, a third and a sixth of them); ``seconds`` from the middle of each are coded.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,8 +36,11 @@ def pick_files(data: Path, files: int, min_seconds: float) -> list[Path]:
     groups = {k: (data / k, KIND_SHARES[k] / sum(KIND_SHARES[j] for j in kinds)) for k in kinds} or {".": (data, 1.0)}
     out: list[Path] = []
     for folder, share in groups.values():
-        found = [p for p in sorted(folder.rglob("*")) if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
-                 and _seconds(p) >= min_seconds]
+        found = [
+            p
+            for p in sorted(folder.rglob("*"))
+            if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file() and _seconds(p) >= min_seconds
+        ]
         n = min(len(found), max(1, round(files * share)))
         out += [found[i] for i in np.unique(np.linspace(0, len(found) - 1, n).round().astype(int))] if found else []
     if not out:
@@ -56,7 +60,7 @@ def latents_of(path: Path, seconds: float, model: Model) -> list[np.ndarray]:
     a = read_audio(path, mono=True)
     n = int(seconds * 16000)
     start = max(0, (a.samples.shape[1] - n) // 2)
-    part = Audio(a.samples[:, start:start + n], a.original_rate, 1, a.original_frames, a.file_size)
+    part = Audio(a.samples[:, start : start + n], a.original_rate, 1, a.original_frames, a.file_size)
     buf = io.BytesIO()
     encode_audio(part, buf, EncodeOptions(model=model, bits=16, zstd_level=0, precision="float32"))
     buf.seek(0)
@@ -68,8 +72,15 @@ def latents_of(path: Path, seconds: float, model: Model) -> list[np.ndarray]:
     return latents
 
 
-def calibrate(model: Model, model_dir: Path, data: Path, files: int = 30, seconds: float = 30.0,
-              min_seconds: float = 10.0, overwrite: bool = False) -> dict:
+def calibrate(
+    model: Model,
+    model_dir: Path,
+    data: Path,
+    files: int = 30,
+    seconds: float = 30.0,
+    min_seconds: float = 10.0,
+    overwrite: bool = False,
+) -> dict:
     """Fit and write ``model_dir/coder.json`` for ``model`` (loaded from that folder); returns the table."""
     target = model_dir / CODER_TABLE
     check_output(target, overwrite)
@@ -77,10 +88,19 @@ def calibrate(model: Model, model_dir: Path, data: Path, files: int = 30, second
     latents = [z for p in picked for z in latents_of(p, seconds, model)]
     k = fit_transform(latents)
     var = np.var(np.einsum("ij,njtm->nitm", k, np.stack(latents).astype(np.float64)), axis=(0, 2, 3))
-    table = {"model": model.name, "fingerprint": model.fingerprint.hex(), "transform": k.round(8).tolist(),
-             "component_variance": var.round(6).tolist(),
-             "calibration": {"data": str(data), "files": [str(p.relative_to(data)) for p in picked],
-                             "seconds_per_file": seconds, "min_seconds": min_seconds, "chunk_seconds": 5.0}}
+    table = {
+        "model": model.name,
+        "fingerprint": model.fingerprint.hex(),
+        "transform": k.round(8).tolist(),
+        "component_variance": var.round(6).tolist(),
+        "calibration": {
+            "data": str(data),
+            "files": [str(p.relative_to(data)) for p in picked],
+            "seconds_per_file": seconds,
+            "min_seconds": min_seconds,
+            "chunk_seconds": 5.0,
+        },
+    }
     with atomic_output(target, overwrite) as tmp:
         Path(tmp).write_text(json.dumps(table, indent=1))
     return table

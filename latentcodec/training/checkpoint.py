@@ -6,6 +6,7 @@ shared run folder is a file like any other. Checkpoints of releases before this 
 read with torch's restricted unpickler (``weights_only=True``: tensors, containers and plain values only) and
 refused in one line when they hold anything else.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,7 @@ def _decode(x: Any, tensors: dict[str, torch.Tensor]) -> Any:
         return x
     if not isinstance(x, dict) or len(x) != 1:
         raise ValueError("not a tagged container")
-    (tag, body), = x.items()
+    ((tag, body),) = x.items()
     if tag == "tensor":
         return tensors[body]
     if tag == "dict":
@@ -89,8 +90,10 @@ def load_state(path: Path) -> dict:
             raise ValueError("its state is not a mapping")
         return state
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RecursionError) as e:
-        raise ModelError(f"{path}: not a training checkpoint of latentcodec, or damaged "
-                         f"({type(e).__name__}: {str(e)[:120]}): remove it to start the run again") from e
+        raise ModelError(
+            f"{path}: not a training checkpoint of latentcodec, or damaged "
+            f"({type(e).__name__}: {str(e)[:120]}): remove it to start the run again"
+        ) from e
 
 
 def load_legacy_state(path: Path) -> dict:
@@ -98,13 +101,17 @@ def load_legacy_state(path: Path) -> dict:
     names is imported or called); anything beyond tensors and plain values is refused in one line."""
     version = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2])
     if version < LEGACY_TORCH:
-        raise ModelError(f"{path}: an old pickled checkpoint, read only with torch 2.6 or later (this is "
-                         f"{torch.__version__}): upgrade torch to resume it, or remove it to start again")
+        raise ModelError(
+            f"{path}: an old pickled checkpoint, read only with torch 2.6 or later (this is "
+            f"{torch.__version__}): upgrade torch to resume it, or remove it to start again"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError) as e:
-        raise ModelError(f"{path}: an old pickled checkpoint holding more than tensors and plain values, not "
-                         f"loaded (a pickle can run code): remove it to start the run again") from e
+        raise ModelError(
+            f"{path}: an old pickled checkpoint holding more than tensors and plain values, not "
+            f"loaded (a pickle can run code): remove it to start the run again"
+        ) from e
     if not isinstance(state, dict):
         raise ModelError(f"{path}: not a training checkpoint (a pickled {type(state).__name__})")
     return state
@@ -125,5 +132,7 @@ def restoring(path: Path) -> Iterator[None]:
     try:
         yield
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
-        raise ModelError(f"{path}: its state does not fit this run ({type(e).__name__}: "
-                         f"{(str(e).splitlines() or [''])[0][:120]}): remove it to start the run again") from e
+        raise ModelError(
+            f"{path}: its state does not fit this run ({type(e).__name__}: "
+            f"{(str(e).splitlines() or [''])[0][:120]}): remove it to start the run again"
+        ) from e

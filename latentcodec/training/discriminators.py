@@ -8,6 +8,7 @@ narrower than the published ones (16-128 channels, not 32-1024) so a training st
 The VAE's: a patch discriminator on the log-mel (:class:`MelPatchDiscriminator`).
 Each returns, per sub-discriminator, its logits and its feature maps (for feature matching).
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,8 +37,9 @@ class PeriodDiscriminator(nn.Module):
         super().__init__()
         self.period = period
         chans = (1, *channels)
-        self.convs = nn.ModuleList(weight_norm(nn.Conv2d(a, b, (5, 1), (3, 1), padding=(2, 0)))
-                                   for a, b in zip(chans[:-1], chans[1:]))
+        self.convs = nn.ModuleList(
+            weight_norm(nn.Conv2d(a, b, (5, 1), (3, 1), padding=(2, 0))) for a, b in zip(chans[:-1], chans[1:])
+        )
         self.convs.append(weight_norm(nn.Conv2d(chans[-1], chans[-1], (5, 1), padding=(2, 0))))
         self.post = weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), padding=(1, 0)))
 
@@ -59,9 +61,11 @@ class ResolutionDiscriminator(nn.Module):
         self.n_fft = n_fft
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         # UnivNet's first layer keeps every bin; here it halves them too, which halves the cost
-        self.convs = nn.ModuleList([weight_norm(nn.Conv2d(1, channels, (3, 9), (1, 2), padding=(1, 4)))] + [
-            weight_norm(nn.Conv2d(channels, channels, (3, 9), (1, 2), padding=(1, 4))) for _ in range(3)] + [
-            weight_norm(nn.Conv2d(channels, channels, (3, 3), padding=(1, 1)))])
+        self.convs = nn.ModuleList(
+            [weight_norm(nn.Conv2d(1, channels, (3, 9), (1, 2), padding=(1, 4)))]
+            + [weight_norm(nn.Conv2d(channels, channels, (3, 9), (1, 2), padding=(1, 4))) for _ in range(3)]
+            + [weight_norm(nn.Conv2d(channels, channels, (3, 3), padding=(1, 1)))]
+        )
         self.post = weight_norm(nn.Conv2d(channels, 1, (3, 3), padding=(1, 1)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -122,9 +126,13 @@ class MelPatchDiscriminator(nn.Module):
     def __init__(self, channels: tuple[int, ...] = (32, 64, 128)):
         super().__init__()
         a, b, c = channels
-        self.convs = nn.ModuleList([weight_norm(nn.Conv2d(1, a, 4, 2, padding=1)),
-                                    weight_norm(nn.Conv2d(a, b, 4, 2, padding=1)),
-                                    weight_norm(nn.Conv2d(b, c, 3, 1, padding=1))])
+        self.convs = nn.ModuleList(
+            [
+                weight_norm(nn.Conv2d(1, a, 4, 2, padding=1)),
+                weight_norm(nn.Conv2d(a, b, 4, 2, padding=1)),
+                weight_norm(nn.Conv2d(b, c, 3, 1, padding=1)),
+            ]
+        )
         self.post = weight_norm(nn.Conv2d(c, 1, 3, 1, padding=1))
 
     def forward(self, x: torch.Tensor) -> Outputs:
@@ -133,5 +141,7 @@ class MelPatchDiscriminator(nn.Module):
 
 def real_fake_accuracy(real: Outputs, fake: Outputs) -> tuple[float, float]:
     """Share of patches the discriminator calls right: real logits > 0, fake logits < 0."""
-    return (float(torch.cat([r.flatten() for r, _ in real]).gt(0).float().mean()),
-            float(torch.cat([f.flatten() for f, _ in fake]).lt(0).float().mean()))
+    return (
+        float(torch.cat([r.flatten() for r, _ in real]).gt(0).float().mean()),
+        float(torch.cat([f.flatten() for f, _ in fake]).lt(0).float().mean()),
+    )

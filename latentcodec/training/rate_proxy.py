@@ -8,6 +8,7 @@ the entropy of a rounded Laplace variable whose scale is the maximum-likelihood 
 (item, component, octave band in time, octave band in mel) group. Both transforms are orthonormal, so
 the noise's power in the latent equals the rounding error's.
 """
+
 from __future__ import annotations
 
 import math

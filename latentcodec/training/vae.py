@@ -15,6 +15,7 @@ ratio of the reconstruction's and their gradient norms at the decoder's last lay
 discriminator trains from ``disc_warmup`` steps before that. Validation: log-mel L1, and PESQ-wb and STOI
 of the first speech clips decoded through the coder and vocoded (:func:`evaluate_vocoder`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -112,8 +113,8 @@ class Run:
 
 def check_seed(seed: int) -> None:
     """A seed every generator a run seeds takes (torch's up to 2^64 - 1 after the steps are added to it)."""
-    if not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
-        raise LatentCodecError(f"seed {str(seed)[:24]}: give an integer from 0 to {2 ** 32 - 1}", "seed")
+    if not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise LatentCodecError(f"seed {str(seed)[:24]}: give an integer from 0 to {2**32 - 1}", "seed")
 
 
 def normalized_audio(folder: Path) -> Iterator[tuple[str, Path, np.ndarray]]:
@@ -150,7 +151,7 @@ def load_mels(folder: Path, narrow_weight: float = 1.0) -> tuple[dict[str, list[
 def quant_noise(z: torch.Tensor, bits: int) -> torch.Tensor:
     """Uniform noise of one quantizer step, the step of a min/max quantizer per item and channel."""
     flat = z.flatten(2)
-    step = (flat.amax(-1) - flat.amin(-1)) / (2 ** bits - 1)
+    step = (flat.amax(-1) - flat.amin(-1)) / (2**bits - 1)
     return z + (torch.rand_like(z) - 0.5) * step[..., None, None]
 
 
@@ -165,14 +166,24 @@ class FileSampler:
     """Seeded draws of a file, by kind then by file (weighted by length x its weight): what every crop sampler
     shares (each gives its own ``batch``)."""
 
-    def __init__(self, groups: dict[str, list[np.ndarray]], weights: dict[str, float], crop: int, seed: int,
-                 file_weights: dict[str, list[float]] | None = None, silent_fraction: float = 0.0):
+    def __init__(
+        self,
+        groups: dict[str, list[np.ndarray]],
+        weights: dict[str, float],
+        crop: int,
+        seed: int,
+        file_weights: dict[str, list[float]] | None = None,
+        silent_fraction: float = 0.0,
+    ):
         self.crop, self.silent_fraction = crop, silent_fraction
         self.kinds = [k for k in sorted(groups) if any(len(m) >= 8 for m in groups[k])]  # a kind with no crop to give
         w = np.array([weights.get(k, 1.0) for k in self.kinds], dtype=np.float64)
         if not w.sum() > 0:
-            raise LatentCodecError("no training audio to draw crops from: no file of at least 8 mel frames (80 ms) "
-                                   "of a kind whose weight is above 0", "data")
+            raise LatentCodecError(
+                "no training audio to draw crops from: no file of at least 8 mel frames (80 ms) "
+                "of a kind whose weight is above 0",
+                "data",
+            )
         self.kind_p = w / w.sum()
         self.groups, self.file_p = {}, {}
         for k in self.kinds:
@@ -209,10 +220,10 @@ class CropSampler(FileSampler):
             m = self.pick()
             if len(m) >= self.crop:
                 s = int(self.rng.integers(0, len(m) - self.crop + 1))
-                out[i, 0] = m[s:s + self.crop]
+                out[i, 0] = m[s : s + self.crop]
             else:
                 out[i, 0] = np.log(LOG_FLOOR)
-                out[i, 0, :len(m)] = m
+                out[i, 0, : len(m)] = m
         return torch.from_numpy(out)
 
 
@@ -236,14 +247,15 @@ def validation_crops(named: list[tuple[str, np.ndarray]]) -> tuple[torch.Tensor,
         firsts.append(len(crops))
         for s in range(0, len(m), VAL_WINDOW):
             c = np.full((VAL_WINDOW, m.shape[1]), np.log(LOG_FLOOR), np.float32)
-            c[:len(m[s:s + VAL_WINDOW])] = m[s:s + VAL_WINDOW]
+            c[: len(m[s : s + VAL_WINDOW])] = m[s : s + VAL_WINDOW]
             crops.append(c)
             kinds.append(kind)
     return torch.from_numpy(np.stack(crops))[:, None], kinds, firsts
 
 
-def prepare_data(data: Path, val: Path | None, cfg: TrainConfig,
-                 log: Callable[[str], None]) -> tuple[CropSampler, Validation, dict[str, float]]:
+def prepare_data(
+    data: Path, val: Path | None, cfg: TrainConfig, log: Callable[[str], None]
+) -> tuple[CropSampler, Validation, dict[str, float]]:
     """The training sampler, the validation set (of ``val``, else every 50th training file, then without
     speech clips to listen to) and the training hours by kind. Validation files at the top of ``val`` take
     their kind from the name (``speech_x.wav``), as the dev clips are named."""
@@ -252,12 +264,16 @@ def prepare_data(data: Path, val: Path | None, cfg: TrainConfig,
     if not groups:
         raise LatentCodecError(f"{data}: no audio files to train on", "data")
     hours = {k: sum(len(m) for m in v) / FRAMES_PER_SECOND / 3600 for k, v in groups.items()}
-    log(f"training data: {sum(len(v) for v in groups.values())} files, {sum(hours.values()):.2f} h "
-        f"({', '.join(f'{k} {h:.2f} h' for k, h in hours.items())}), read in {time.time() - t0:.0f} s")
+    log(
+        f"training data: {sum(len(v) for v in groups.values())} files, {sum(hours.values()):.2f} h "
+        f"({', '.join(f'{k} {h:.2f} h' for k, h in hours.items())}), read in {time.time() - t0:.0f} s"
+    )
     clips: list[tuple[str, str, np.ndarray]] = []
     if val is not None:
-        clips = [(kind if kind != "all" else path.stem.split("_")[0], path.stem, audio)
-                 for kind, path, audio in normalized_audio(val)]
+        clips = [
+            (kind if kind != "all" else path.stem.split("_")[0], path.stem, audio)
+            for kind, path, audio in normalized_audio(val)
+        ]
         named = [(kind, log_mel(audio)) for kind, _, audio in clips]
     else:
         named = [(k, m) for k, v in groups.items() for m in v[::50]]
@@ -265,8 +281,11 @@ def prepare_data(data: Path, val: Path | None, cfg: TrainConfig,
         groups = {k: [m for m, kept in zip(v, keep[k]) if kept] for k, v in groups.items()}
         weights = {k: [w for w, kept in zip(v, keep[k]) if kept] for k, v in weights.items()}
         if not any(groups.values()):
-            raise LatentCodecError(f"{data}: its every 50th file of each kind validates, which leaves no file to "
-                                   f"train on: give validation audio of its own", "val")
+            raise LatentCodecError(
+                f"{data}: its every 50th file of each kind validates, which leaves no file to "
+                f"train on: give validation audio of its own",
+                "val",
+            )
     sampler = CropSampler(groups, cfg.kind_weights, cfg.crop_frames, cfg.seed, weights, cfg.silent_fraction)
     if not named:
         raise LatentCodecError(f"{val}: no audio files to validate on", "val")
@@ -276,8 +295,9 @@ def prepare_data(data: Path, val: Path | None, cfg: TrainConfig,
     return sampler, Validation(crops, kinds, speech[:VAL_SPEECH_CLIPS]), hours
 
 
-def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, sampler: CropSampler,
-              log: Callable[[str], None]) -> Run:
+def start_run(
+    out: Path, cfg: TrainConfig, device: str, resume: bool, sampler: CropSampler, log: Callable[[str], None]
+) -> Run:
     """The model, optimiser and random states: from the checkpoint (``resume``), else from ``cfg.init``, else
     random (the sampler's state then follows the seed)."""
     from diffusers import AutoencoderKL
@@ -298,8 +318,9 @@ def start_run(out: Path, cfg: TrainConfig, device: str, resume: bool, sampler: C
         try:
             vae.load_state_dict(base.module.state_dict())
         except RuntimeError as e:
-            raise ModelError(f"model '{cfg.init}' has another architecture than the one trained here: "
-                             f"cannot start from it", "init") from e
+            raise ModelError(
+                f"model '{cfg.init}' has another architecture than the one trained here: cannot start from it", "init"
+            ) from e
         run.init_fingerprint = base.fingerprint.hex()
         log(f"starting from the weights of {cfg.init} ({run.init_fingerprint[:16]})")
     return run
@@ -311,8 +332,9 @@ def resume_run(run: Run, ckpt: Path, state: dict, sampler: CropSampler, cfg: Tra
     try:
         run.vae.load_state_dict(state["model"])
     except RuntimeError as e:
-        raise ModelError(f"{ckpt} holds a VAE of another shape: resume with the block widths it was trained "
-                         f"with", "vae_config") from e
+        raise ModelError(
+            f"{ckpt} holds a VAE of another shape: resume with the block widths it was trained with", "vae_config"
+        ) from e
     run.opt.load_state_dict(state["opt"])
     run.step, run.history, run.init_fingerprint = state["step"], state["history"], state.get("init_fingerprint")
     if not isinstance(run.step, int) or run.step < 0 or not isinstance(run.history, list):
@@ -334,8 +356,11 @@ def load_disc(run: Run, state: dict, ckpt: Path) -> None:
     if run.disc is None:
         return
     if "disc" not in state:
-        raise ModelError(f"{ckpt} was written without the GAN: resume it with the GAN's weight at 0, or start "
-                         f"a new run from its model", "gan_weight")
+        raise ModelError(
+            f"{ckpt} was written without the GAN: resume it with the GAN's weight at 0, or start "
+            f"a new run from its model",
+            "gan_weight",
+        )
     disc, disc_opt = run.gan()
     disc.load_state_dict(state["disc"])
     disc_opt.load_state_dict(state["disc_opt"])
@@ -345,13 +370,14 @@ def adaptive_weight(rec_loss: torch.Tensor, adv_loss: torch.Tensor, last_layer: 
     """||d rec_loss / dW|| / (||d adv_loss / dW|| + 1e-4) at the decoder's last layer W, in [0, 1e4], no
     gradient (Esser et al. 2021): the adversarial gradient there is then as large as the reconstruction's,
     whatever the scales of the two losses and as they drift."""
-    g_rec, = torch.autograd.grad(rec_loss, last_layer, retain_graph=True)
-    g_adv, = torch.autograd.grad(adv_loss, last_layer, retain_graph=True)
+    (g_rec,) = torch.autograd.grad(rec_loss, last_layer, retain_graph=True)
+    (g_adv,) = torch.autograd.grad(adv_loss, last_layer, retain_graph=True)
     return (g_rec.norm() / (g_adv.norm() + 1e-4)).clamp(0, 1e4).detach()
 
 
-def adversarial_loss(run: Run, rec: torch.Tensor, x: torch.Tensor, rec_loss: torch.Tensor,
-                     cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+def adversarial_loss(
+    run: Run, rec: torch.Tensor, x: torch.Tensor, rec_loss: torch.Tensor, cfg: TrainConfig
+) -> tuple[torch.Tensor, dict[str, float]]:
     """gan_weight x adaptive weight x (hinge GAN + fm_weight x feature matching) of the decoded (B, 1, T, 64)
     mels ``rec`` against the crops ``x``; the discriminator is held fixed (its gradients are not computed)."""
     disc = run.disc
@@ -418,22 +444,33 @@ def train_step(run: Run, x: torch.Tensor, cfg: TrainConfig) -> dict[str, float]:
 @torch.no_grad()
 def latents_of(vae: Any, crops: torch.Tensor) -> torch.Tensor:
     """Float16-rounded posterior means (N, L, T, M) of the windows, as the encoder stores them."""
-    return torch.cat([vae.encode(crops[i:i + 8]).latent_dist.mode().half().float() for i in range(0, len(crops), 8)])
+    return torch.cat([vae.encode(crops[i : i + 8]).latent_dist.mode().half().float() for i in range(0, len(crops), 8)])
 
 
 @torch.no_grad()
 def window_l1_db(vae: Any, crops: torch.Tensor, z: torch.Tensor) -> np.ndarray:
     """(N,) log-mel L1 in dB of each window decoded from the latents ``z``."""
-    return np.concatenate([(vae.decode(z[i:i + 8]).sample - crops[i:i + 8]).abs().mean(dim=(1, 2, 3)).numpy()
-                           for i in range(0, len(crops), 8)]) * DB_PER_NEPER
+    return (
+        np.concatenate(
+            [
+                (vae.decode(z[i : i + 8]).sample - crops[i : i + 8]).abs().mean(dim=(1, 2, 3)).numpy()
+                for i in range(0, len(crops), 8)
+            ]
+        )
+        * DB_PER_NEPER
+    )
 
 
 def coded(z: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, float]:
     """The latents as the deployed quantizer gives them back, and the version-2 coder's kbps (records'
     params and payload, over 5 s windows; NaN for version 1). Version 2 uses the KLT of these latents."""
     if cfg.quant_step <= 0:
-        return torch.stack([torch.from_numpy(dequantize(*quantize(zi.numpy(), cfg.quant_bits), cfg.quant_bits,
-                                                        tuple(zi.shape))) for zi in z]), float("nan")
+        return torch.stack(
+            [
+                torch.from_numpy(dequantize(*quantize(zi.numpy(), cfg.quant_bits), cfg.quant_bits, tuple(zi.shape)))
+                for zi in z
+            ]
+        ), float("nan")
     klt = batch_klt(z).double().numpy()
     steps = np.full(len(klt), cfg.quant_step)
     out, size = [], 0
@@ -451,12 +488,15 @@ def speech_scores(vae: Any, val: Validation, zq: torch.Tensor, vocoder: Vocoder)
     clips = []
     for name, first, audio in val.speech:
         frames = len(log_mel(audio))
-        windows = zq[first:first + -(-frames // VAL_WINDOW)].float()
+        windows = zq[first : first + -(-frames // VAL_WINDOW)].float()
         mel = vae.decode(windows).sample[:, 0].flatten(0, 1)[:frames]
         clips.append((name, "speech", audio, mel.numpy()))
     m = evaluate_vocoder(vocoder, clips)
-    return {"val_pesq_wb_speech": m["pesq_wb_speech"], "val_stoi_speech": m["stoi_speech"],
-            "val_vocoded_l1_db_speech": m["log_mel_l1_db"]}
+    return {
+        "val_pesq_wb_speech": m["pesq_wb_speech"],
+        "val_stoi_speech": m["stoi_speech"],
+        "val_vocoded_l1_db_speech": m["log_mel_l1_db"],
+    }
 
 
 def validate(vae: Any, val: Validation, cfg: TrainConfig, vocoder: Vocoder | None = None) -> dict[str, float]:
@@ -490,9 +530,20 @@ def save_checkpoint(run: Run, sampler: CropSampler, seconds: float, path: Path) 
     if run.disc is not None:
         disc, disc_opt = run.gan()
         gan = {"disc": disc.state_dict(), "disc_opt": disc_opt.state_dict()}
-    save_state({"model": run.vae.state_dict(), "opt": run.opt.state_dict(), "step": run.step,
-                "history": run.history, "init_fingerprint": run.init_fingerprint, "seconds": seconds,
-                "torch_rng": torch.get_rng_state(), "sampler_rng": sampler.rng.bit_generator.state, **gan}, path)
+    save_state(
+        {
+            "model": run.vae.state_dict(),
+            "opt": run.opt.state_dict(),
+            "step": run.step,
+            "history": run.history,
+            "init_fingerprint": run.init_fingerprint,
+            "seconds": seconds,
+            "torch_rng": torch.get_rng_state(),
+            "sampler_rng": sampler.rng.bit_generator.state,
+            **gan,
+        },
+        path,
+    )
 
 
 def train_means(steps: list[dict[str, float]]) -> dict[str, float]:
@@ -504,13 +555,18 @@ def train_means(steps: list[dict[str, float]]) -> dict[str, float]:
 
 def val_line(h: dict, cfg: TrainConfig) -> str:
     """One validation entry of the history, for the log."""
-    heard = (f", speech PESQ-wb {h['val_pesq_wb_speech']:.3f} STOI {h['val_stoi_speech']:.3f}"
-             if "val_pesq_wb_speech" in h else "")
-    return (f"step {h['step']}/{cfg.steps} lr {lr_at(h['step'], cfg):.2e} "
-            f"train {h.get('train_l1_db', math.nan):.3f} dB "
-            f"val {h['val_l1_db']:.3f} dB, coded {h['val_coded_l1_db']:.3f} dB at {h['val_kbps']:.2f} kbps ("
-            + ", ".join(f"{k[16:]} {v:.3f}" for k, v in h.items() if k.startswith("val_coded_l1_db_"))
-            + f"){heard} {h['minutes']:.1f} min")
+    heard = (
+        f", speech PESQ-wb {h['val_pesq_wb_speech']:.3f} STOI {h['val_stoi_speech']:.3f}"
+        if "val_pesq_wb_speech" in h
+        else ""
+    )
+    return (
+        f"step {h['step']}/{cfg.steps} lr {lr_at(h['step'], cfg):.2e} "
+        f"train {h.get('train_l1_db', math.nan):.3f} dB "
+        f"val {h['val_l1_db']:.3f} dB, coded {h['val_coded_l1_db']:.3f} dB at {h['val_kbps']:.2f} kbps ("
+        + ", ".join(f"{k[16:]} {v:.3f}" for k, v in h.items() if k.startswith("val_coded_l1_db_"))
+        + f"){heard} {h['minutes']:.1f} min"
+    )
 
 
 def listening_vocoder(val: Validation, cfg: TrainConfig, device: str, log: Callable[[str], None]) -> Vocoder | None:
@@ -524,8 +580,15 @@ def listening_vocoder(val: Validation, cfg: TrainConfig, device: str, log: Calla
         return load_vocoder(cfg.val_vocoder, device=device)
 
 
-def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, device: str = "cpu",
-          resume: bool = False, log: Callable[[str], None] = print) -> dict:
+def train(
+    data: Path,
+    out: Path,
+    cfg: TrainConfig,
+    val: Path | None = None,
+    device: str = "cpu",
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Train, checkpointing to ``out/checkpoint.safetensors``; write the model directory ``out`` at the end."""
     check_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -539,9 +602,15 @@ def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, devi
     since: list[dict[str, float]] = []
 
     def record(entry: dict[str, float]) -> None:
-        run.history.append({"step": run.step, **entry, **validate(run.vae, val_set, cfg, vocoder),
-                            "minutes": (time.time() - t_train) / 60,
-                            "hours": (run.seconds + time.time() - t_train) / 3600})
+        run.history.append(
+            {
+                "step": run.step,
+                **entry,
+                **validate(run.vae, val_set, cfg, vocoder),
+                "minutes": (time.time() - t_train) / 60,
+                "hours": (run.seconds + time.time() - t_train) / 3600,
+            }
+        )
         log(val_line(run.history[-1], cfg))
 
     if run.step == 0:
@@ -549,8 +618,9 @@ def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, devi
     with (out / "steps.jsonl").open("a") as steps_log:
         while run.step < cfg.steps:
             t_step = time.time()
-            since.append({**train_step(run, sampler.batch(cfg.batch_size).to(device), cfg),
-                          "seconds": time.time() - t_step})
+            since.append(
+                {**train_step(run, sampler.batch(cfg.batch_size).to(device), cfg), "seconds": time.time() - t_step}
+            )
             steps_log.write(json.dumps({"step": run.step, **since[-1]}) + "\n")
             if run.step % 50 == 0:
                 recent = ", ".join(f"{k} {v:.3f}" for k, v in train_means(since[-50:]).items())
@@ -561,8 +631,19 @@ def train(data: Path, out: Path, cfg: TrainConfig, val: Path | None = None, devi
             if run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps:
                 steps_log.flush()
                 save_checkpoint(run, sampler, run.seconds + time.time() - t_train, out / CHECKPOINT)
+    return write_model(run, cfg, out, hours, (time.time() - t_train) / 60)
+
+
+def write_model(run: Run, cfg: TrainConfig, out: Path, hours: dict[str, float], minutes: float) -> dict:
+    """The trained model's folder ``out`` (diffusers layout) and its ``training.json``, returned."""
     run.vae.eval().save_pretrained(out, safe_serialization=True)
-    info = {"config": asdict(cfg), "init_fingerprint": run.init_fingerprint, "data_hours": sum(hours.values()),
-            "data_hours_by_kind": hours, "history": run.history, "train_minutes": (time.time() - t_train) / 60}
+    info = {
+        "config": asdict(cfg),
+        "init_fingerprint": run.init_fingerprint,
+        "data_hours": sum(hours.values()),
+        "data_hours_by_kind": hours,
+        "history": run.history,
+        "train_minutes": minutes,
+    }
     (out / "training.json").write_text(json.dumps(info, indent=1))
     return info

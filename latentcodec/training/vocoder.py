@@ -16,6 +16,7 @@ windowing (``vocode_stream``) and reports the log-mel L1 in dB against the exact
 kind from the file name's prefix), PESQ-wb and STOI on the speech clips, beside Griffin-Lim's figures
 from the same mels.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -82,8 +83,11 @@ class VocoderTrainConfig:
         VAE's decoded mels is not pulled back to that mel (no NNLS steps): it has learnt the levels that
         the decoded mel lacks (end to end on the dev clips 0 steps gave log-mel L1 2.48 dB, PESQ-wb 1.39,
         STOI 0.857 against 2.51, 1.30, 0.824 with 10)."""
-        default = NetConfig() if self.architecture == "vocos" else \
-            NetConfig(n_fft=AUDIOLDM_MEL.n_fft, nnls_iters=0 if self.coded_by else NetConfig.nnls_iters)
+        default = (
+            NetConfig()
+            if self.architecture == "vocos"
+            else NetConfig(n_fft=AUDIOLDM_MEL.n_fft, nnls_iters=0 if self.coded_by else NetConfig.nnls_iters)
+        )
         return NetConfig(**{**asdict(default), **(self.generator or {})})
 
 
@@ -97,10 +101,10 @@ class WaveCropSampler(FileSampler):
             w = self.pick()
             if len(w) >= self.crop:
                 s = int(self.rng.integers(0, len(w) - self.crop + 1))
-                out[i] = w[s:s + self.crop]
+                out[i] = w[s : s + self.crop]
             else:
                 s = int(self.rng.integers(0, self.crop - len(w) + 1))
-                out[i, s:s + len(w)] = w
+                out[i, s : s + len(w)] = w
         return torch.from_numpy(out), None
 
 
@@ -108,8 +112,9 @@ class PairCropSampler(FileSampler):
     """Seeded crops of ``frames`` decoded mel frames with the samples under them (n_fft/2 more on each side,
     mirrored at a file's ends as the mel front end mirrors them), for training on a VAE's decoded mels."""
 
-    def __init__(self, pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]], weights: dict[str, float],
-                 frames: int, seed: int):
+    def __init__(
+        self, pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]], weights: dict[str, float], frames: int, seed: int
+    ):
         kept = {k: [(w, m) for w, m in v if len(m) >= 8] for k, v in pairs.items()}  # as FileSampler keeps
         super().__init__({k: [m for _, m in v] for k, v in kept.items()}, weights, frames, seed)
         half = AUDIOLDM_MEL.n_fft // 2
@@ -124,13 +129,14 @@ class PairCropSampler(FileSampler):
             k, j = self.pick_index()
             m, w = self.groups[k][j], self.waves[k][j]
             s = int(self.rng.integers(0, max(1, len(m) - self.crop + 1)))
-            mel, wave = m[s:s + self.crop], w[s * c.hop:s * c.hop + segs.shape[1]]
-            mels[i, :len(mel)], segs[i, :len(wave)] = mel, wave
+            mel, wave = m[s : s + self.crop], w[s * c.hop : s * c.hop + segs.shape[1]]
+            mels[i, : len(mel)], segs[i, : len(wave)] = mel, wave
         return torch.from_numpy(segs), torch.from_numpy(mels)
 
 
-def coded_pairs(groups: dict[str, list[np.ndarray]], model: str, log: Callable[[str], None]
-                ) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+def coded_pairs(
+    groups: dict[str, list[np.ndarray]], model: str, log: Callable[[str], None]
+) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """Each waveform, at the level the codec normalises it to, with the mel that ``model`` decodes from
     its .alat at the default setting (float16 both): the input a vocoder really gets."""
     from latentcodec.audio.io import Audio
@@ -148,8 +154,9 @@ def coded_pairs(groups: dict[str, list[np.ndarray]], model: str, log: Callable[[
             buf.seek(0)
             with AlatReader(buf) as r:
                 mel, h = decoded_mel(r, DecodeOptions(model=vae))[0], r.header
-            pairs.setdefault(kind, []).append((((x - h.offsets[0]) * h.gains[0]).astype(np.float16),
-                                               mel.astype(np.float16)))
+            pairs.setdefault(kind, []).append(
+                (((x - h.offsets[0]) * h.gains[0]).astype(np.float16), mel.astype(np.float16))
+            )
             if (i + 1) % 500 == 0:
                 log(f"coded {kind}: {i + 1}/{len(waves)} files ({time.time() - t0:.0f} s)")
     return pairs
@@ -171,8 +178,9 @@ def write_coded_cache(pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]], cac
     tmp.replace(cache)
 
 
-def read_coded_cache(cache: Path, groups: dict[str, list[np.ndarray]], log: Callable[[str], None]
-                     ) -> dict[str, list[tuple[np.ndarray, np.ndarray]]] | None:
+def read_coded_cache(
+    cache: Path, groups: dict[str, list[np.ndarray]], log: Callable[[str], None]
+) -> dict[str, list[tuple[np.ndarray, np.ndarray]]] | None:
     """The pairs :func:`write_coded_cache` wrote, when they are of exactly these waveforms (kinds, counts
     and lengths, float16 (frames, n_mels) mels); None, to code again, when they are not or it is damaged."""
     from safetensors import SafetensorError, safe_open
@@ -181,10 +189,14 @@ def read_coded_cache(cache: Path, groups: dict[str, list[np.ndarray]], log: Call
     try:
         with safe_open(str(cache), "np") as f:
             for kind, waves in groups.items():
-                wave, mel = (_split(f.get_tensor(f"{kind}/{p}"), f.get_tensor(f"{kind}/{p}_lengths"))
-                             for p in ("wave", "mel"))
-                if [len(w) for w in wave] != [len(w) for w in waves] or len(mel) != len(wave) or any(
-                        m.ndim != 2 or m.shape[1] != AUDIOLDM_MEL.n_mels or m.dtype != np.float16 for m in mel):
+                wave, mel = (
+                    _split(f.get_tensor(f"{kind}/{p}"), f.get_tensor(f"{kind}/{p}_lengths")) for p in ("wave", "mel")
+                )
+                if (
+                    [len(w) for w in wave] != [len(w) for w in waves]
+                    or len(mel) != len(wave)
+                    or any(m.ndim != 2 or m.shape[1] != AUDIOLDM_MEL.n_mels or m.dtype != np.float16 for m in mel)
+                ):
                     raise ValueError("not of this data")
                 pairs[kind] = list(zip(wave, mel))
     except (SafetensorError, OSError, ValueError, TypeError, IndexError) as e:
@@ -213,8 +225,16 @@ def batch_log_mel(wave: torch.Tensor, center: bool) -> torch.Tensor:
     """(batch, samples) -> (batch, frames, 64) AudioLDM log-mel, differentiable. ``center=False`` takes
     the frames whose whole window lies in ``wave`` (the codec's frames, given n_fft/2 of context)."""
     c = AUDIOLDM_MEL
-    spec = torch.stft(wave, c.n_fft, c.hop, c.win, torch.hann_window(c.win, device=wave.device), center=center,
-                      pad_mode="reflect", return_complex=True).abs()
+    spec = torch.stft(
+        wave,
+        c.n_fft,
+        c.hop,
+        c.win,
+        torch.hann_window(c.win, device=wave.device),
+        center=center,
+        pad_mode="reflect",
+        return_complex=True,
+    ).abs()
     mel = torch.from_numpy(mel_basis(c)).to(wave.device) @ spec
     return torch.log(torch.clamp(mel, min=c.log_floor)).transpose(1, 2)
 
@@ -255,8 +275,14 @@ class Trainer:
         self.step = 0
 
     def state(self) -> dict:
-        return {"gen": self.gen.state_dict(), "mpd": self.mpd.state_dict(), "mrd": self.mrd.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "step": self.step}
+        return {
+            "gen": self.gen.state_dict(),
+            "mpd": self.mpd.state_dict(),
+            "mrd": self.mrd.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "step": self.step,
+        }
 
     def load(self, state: dict) -> None:
         for name in ("gen", "mpd", "mrd", "opt_g", "opt_d"):
@@ -269,13 +295,14 @@ class Trainer:
         cfg, half = self.cfg, AUDIOLDM_MEL.n_fft // 2
         _set_lr((self.opt_g, self.opt_d), lr_at(self.step, cfg))
         seg = seg.to(self.device)
-        target = seg[:, half:seg.shape[1] - half]
+        target = seg[:, half : seg.shape[1] - half]
         fake = self.gen(batch_log_mel(seg, center=False) if mel is None else mel.to(self.device))
         out: dict[str, float] = {}
         gan = self.step >= cfg.gan_start
         if gan:
-            d_loss = discriminator_loss(self.mpd(target), self.mpd(fake.detach())) + \
-                cfg.mrd_weight * discriminator_loss(self.mrd(target), self.mrd(fake.detach()))
+            d_loss = discriminator_loss(
+                self.mpd(target), self.mpd(fake.detach())
+            ) + cfg.mrd_weight * discriminator_loss(self.mrd(target), self.mrd(fake.detach()))
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
@@ -330,20 +357,27 @@ class MagnitudeTrainer:
         c = AUDIOLDM_MEL
         _set_lr((self.opt_g,), lr_at(self.step, self.cfg))
         seg = seg.to(self.device)
-        target = torch.stft(seg, c.n_fft, c.hop, c.win, torch.hann_window(c.win, device=seg.device), center=False,
-                            return_complex=True).abs()
+        target = torch.stft(
+            seg, c.n_fft, c.hop, c.win, torch.hann_window(c.win, device=seg.device), center=False, return_complex=True
+        ).abs()
         pred = self.gen(batch_log_mel(seg, center=False) if mel is None else mel.to(self.device))
         losses = _magnitude_losses(pred, target, self.cfg.magnitude_mel_weight)
         loss = losses["total"]
-        out = {"log_mag_l1_db": losses["log_l1"].item() * DB_PER_NEPER, "sc": losses["sc"].item(),
-               "mel_l1_db": losses["mel_l1"].item() * DB_PER_NEPER}
+        out = {
+            "log_mag_l1_db": losses["log_l1"].item() * DB_PER_NEPER,
+            "sc": losses["sc"].item(),
+            "mel_l1_db": losses["mel_l1"].item() * DB_PER_NEPER,
+        }
         if self.cfg.consistency_weight > 0:
             edge = c.n_fft // (2 * c.hop) + 1  # frames that lack a neighbour's overlap
-            heard = _magnitude_losses(_resynthesised(pred)[..., edge:-edge], target[..., edge:-edge],
-                                      self.cfg.magnitude_mel_weight)
+            heard = _magnitude_losses(
+                _resynthesised(pred)[..., edge:-edge], target[..., edge:-edge], self.cfg.magnitude_mel_weight
+            )
             loss = loss + self.cfg.consistency_weight * heard["total"]
-            out.update(heard_log_mag_l1_db=heard["log_l1"].item() * DB_PER_NEPER,
-                       heard_mel_l1_db=heard["mel_l1"].item() * DB_PER_NEPER)
+            out.update(
+                heard_log_mag_l1_db=heard["log_l1"].item() * DB_PER_NEPER,
+                heard_mel_l1_db=heard["mel_l1"].item() * DB_PER_NEPER,
+            )
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
@@ -358,8 +392,9 @@ def _magnitude_losses(pred: torch.Tensor, target: torch.Tensor, mel_weight: floa
     basis = torch.from_numpy(mel_basis(c)).to(pred.device)
     log_l1 = F.l1_loss(torch.log(pred.clamp(min=LOG_FLOOR)), torch.log(target.clamp(min=LOG_FLOOR)))
     sc = (torch.linalg.norm(target - pred, dim=(1, 2)) / (torch.linalg.norm(target, dim=(1, 2)) + 1e-7)).mean()
-    mel_l1 = F.l1_loss(torch.log((basis @ pred).clamp(min=c.log_floor)),
-                       torch.log((basis @ target).clamp(min=c.log_floor)))
+    mel_l1 = F.l1_loss(
+        torch.log((basis @ pred).clamp(min=c.log_floor)), torch.log((basis @ target).clamp(min=c.log_floor))
+    )
     return {"log_l1": log_l1, "sc": sc, "mel_l1": mel_l1, "total": log_l1 + sc + mel_weight * mel_l1}
 
 
@@ -383,8 +418,9 @@ def _set_lr(optimizers: tuple[torch.optim.Optimizer, ...], lr: float) -> None:
 TRAINERS: dict[str, type[Trainer] | type[MagnitudeTrainer]] = {"vocos": Trainer, "magnitude-gl": MagnitudeTrainer}
 
 
-def training_sampler(data: Path, cfg: VocoderTrainConfig, log: Callable[[str], None], cache: Path
-                     ) -> tuple[WaveCropSampler | PairCropSampler, dict[str, float]]:
+def training_sampler(
+    data: Path, cfg: VocoderTrainConfig, log: Callable[[str], None], cache: Path
+) -> tuple[WaveCropSampler | PairCropSampler, dict[str, float]]:
     """The crop sampler over ``data`` (with each file's decoded mel when ``cfg.coded_by``) and hours by kind.
     The decoded mels are kept in ``cache`` (tens of minutes to make; a resumed run reads them back)."""
     t0 = time.time()
@@ -392,8 +428,10 @@ def training_sampler(data: Path, cfg: VocoderTrainConfig, log: Callable[[str], N
     if not groups:
         raise LatentCodecError(f"{data}: no audio files to train on", "data")
     hours = {k: sum(len(w) for w in v) / AUDIOLDM_MEL.sample_rate / 3600 for k, v in groups.items()}
-    log(f"training data: {sum(len(v) for v in groups.values())} files, {sum(hours.values()):.2f} h "
-        f"({', '.join(f'{k} {h:.2f} h' for k, h in hours.items())}), read in {time.time() - t0:.0f} s")
+    log(
+        f"training data: {sum(len(v) for v in groups.values())} files, {sum(hours.values()):.2f} h "
+        f"({', '.join(f'{k} {h:.2f} h' for k, h in hours.items())}), read in {time.time() - t0:.0f} s"
+    )
     if cfg.coded_by:
         if cache.with_suffix(".pt").exists() and not cache.exists():
             log(f"{cache.with_suffix('.pt')}: a pickled cache of an earlier release, not read (a pickle can run code)")
@@ -407,21 +445,27 @@ def training_sampler(data: Path, cfg: VocoderTrainConfig, log: Callable[[str], N
     return WaveCropSampler(groups, cfg.kind_weights, crop, cfg.seed), hours
 
 
-def resume_trainer(trainer: Trainer | MagnitudeTrainer, state: dict, sampler: FileSampler
-                   ) -> tuple[list[dict], float, dict | None]:
+def resume_trainer(
+    trainer: Trainer | MagnitudeTrainer, state: dict, sampler: FileSampler
+) -> tuple[list[dict], float, dict | None]:
     """Put a checkpoint's ``state`` back into the trainer, the sampler and torch's generator; returns the
     run's history, its seconds of training so far and Griffin-Lim's validation figures."""
     trainer.load(state)
-    if not isinstance(trainer.step, int) or trainer.step < 0 or not isinstance(state["history"], list) or \
-            not isinstance(state["griffinlim"], (dict, type(None))):
+    if (
+        not isinstance(trainer.step, int)
+        or trainer.step < 0
+        or not isinstance(state["history"], list)
+        or not isinstance(state["griffinlim"], (dict, type(None)))
+    ):
         raise ValueError("its step, history or baseline is not of a checkpoint")
     sampler.rng.bit_generator.state = state["sampler_rng"]
     torch.set_rng_state(state["torch_rng"])
     return state["history"], float(state["seconds"]), state["griffinlim"]
 
 
-def start_trainer(out: Path, cfg: VocoderTrainConfig, device: str, resume: bool, sampler: FileSampler,
-                  log: Callable[[str], None]) -> tuple[Trainer | MagnitudeTrainer, list[dict], float, dict | None]:
+def start_trainer(
+    out: Path, cfg: VocoderTrainConfig, device: str, resume: bool, sampler: FileSampler, log: Callable[[str], None]
+) -> tuple[Trainer | MagnitudeTrainer, list[dict], float, dict | None]:
     """The trainer with the run's history, seconds of training so far and Griffin-Lim's validation figures:
     from the checkpoint (``resume``), else from the generator of ``cfg.init``, else new (random weights)."""
     trainer = TRAINERS[cfg.architecture](cfg, device)
@@ -435,37 +479,45 @@ def start_trainer(out: Path, cfg: VocoderTrainConfig, device: str, resume: bool,
     elif cfg.init:
         start = load_net(neural_vocoder_folder(cfg.init), device)
         if type(start) is not type(trainer.gen):
-            raise ModelError(f"vocoder '{cfg.init}' is a {start.architecture}, not a {trainer.gen.architecture}",
-                             "init")
+            raise ModelError(
+                f"vocoder '{cfg.init}' is a {start.architecture}, not a {trainer.gen.architecture}", "init"
+            )
         trainer.gen.load_state_dict(start.state_dict())
         log(f"starting from the generator of {cfg.init}")
     return trainer, history, seconds_before, baseline
 
 
-def write_checkpoint(trainer: Trainer | MagnitudeTrainer, sampler: FileSampler, out: Path, run_state: dict,
-                     record: Callable[[], dict]) -> None:
+def write_checkpoint(
+    trainer: Trainer | MagnitudeTrainer, sampler: FileSampler, out: Path, run_state: dict, record: Callable[[], dict]
+) -> None:
     """The checkpoint (the trainer's state, the random states and ``run_state``), the generator's folder and
     ``training.json`` (``record()``, taken after the rest is written), so a killed run can go on from here."""
-    state = {**trainer.state(), "sampler_rng": sampler.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-             **run_state}
+    state = {
+        **trainer.state(),
+        "sampler_rng": sampler.rng.bit_generator.state,
+        "torch_rng": torch.get_rng_state(),
+        **run_state,
+    }
     save_state(state, out / CHECKPOINT)
     save_net(trainer.gen, out)
     (out / "training.json").write_text(json.dumps(record(), indent=1))
     trainer.gen.train()
 
 
-def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | None = None, device: str = "cpu",
-                  resume: bool = False, log: Callable[[str], None] = print) -> dict:
+def train_vocoder(
+    data: Path,
+    out: Path,
+    cfg: VocoderTrainConfig,
+    val: Path | None = None,
+    device: str = "cpu",
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Train, checkpointing to ``out/checkpoint.safetensors`` (all state, RNG included) and writing the generator
     (``out/config.json``, ``out/model.safetensors``, loadable with ``--vocoder OUT``) and ``out/training.json``
     at every checkpoint, so a killed run loses at most ``checkpoint_every`` steps."""
     torch.set_flush_denormal(True)  # tiny gradients as denormals slow CPU kernels many times over
-    check_seed(cfg.seed)
-    if cfg.architecture not in TRAINERS:
-        raise LatentCodecError(f"no vocoder architecture '{cfg.architecture}': use {' or '.join(TRAINERS)}",
-                               "architecture")
-    if val is not None and not all(importlib.util.find_spec(m) for m in ("pesq", "pystoi")):
-        raise LatentCodecError("validation needs pesq and pystoi: pip install 'latentcodec[train]'", "val")
+    check_run(cfg, val)
     out.mkdir(parents=True, exist_ok=True)
     sampler, hours = training_sampler(data, cfg, log, out / f"coded-{Path(cfg.coded_by or '').name}.safetensors")
     trainer, history, seconds_before, baseline = start_trainer(out, cfg, device, resume, sampler, log)
@@ -478,8 +530,14 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
     n_running = 0
 
     def record() -> dict:
-        return {"config": asdict(cfg), "data_hours": hours, "griffinlim": baseline, "history": history,
-                "steps_done": trainer.step, "train_hours": (seconds_before + time.time() - t_start) / 3600}
+        return {
+            "config": asdict(cfg),
+            "data_hours": hours,
+            "griffinlim": baseline,
+            "history": history,
+            "steps_done": trainer.step,
+            "train_hours": (seconds_before + time.time() - t_start) / 3600,
+        }
 
     while trainer.step < cfg.steps:
         for k, v in trainer.train_step(*sampler.batch(cfg.batch_size)).items():
@@ -487,23 +545,50 @@ def train_vocoder(data: Path, out: Path, cfg: VocoderTrainConfig, val: Path | No
         n_running += 1
         step = trainer.step
         if step % 50 == 0:
-            log(f"step {step}: {(time.time() - t_start) / (step - first):.2f} s/step, "
-                + ", ".join(f"{k} {v / n_running:.3f}" for k, v in running.items()))
+            log(
+                f"step {step}: {(time.time() - t_start) / (step - first):.2f} s/step, "
+                + ", ".join(f"{k} {v / n_running:.3f}" for k, v in running.items())
+            )
         if step % cfg.val_every == 0 or step == cfg.steps:
-            entry = {"step": step, "hours": record()["train_hours"], "lr": lr_at(step, cfg),
-                     "train": {k: v / n_running for k, v in running.items()}}
-            if clips:
-                assert baseline is not None, "measured above whenever there are clips"
-                entry["val"] = evaluate_vocoder(vocoder_of(trainer.gen, device=device), clips)
-                trainer.gen.train()
-                log(f"step {step} validation: {_fmt(entry['val'])} (Griffin-Lim {_fmt(baseline)})")
-            history.append(entry)
+            train = {k: v / n_running for k, v in running.items()}
+            entry = {"step": step, "hours": record()["train_hours"], "lr": lr_at(step, cfg), "train": train}
+            history.append(validated(entry, trainer, clips, baseline, log))
             running, n_running = {}, 0
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            write_checkpoint(trainer, sampler, out, {"history": history, "griffinlim": baseline,
-                                                     "seconds": seconds_before + time.time() - t_start}, record)
+            write_checkpoint(
+                trainer,
+                sampler,
+                out,
+                {"history": history, "griffinlim": baseline, "seconds": seconds_before + time.time() - t_start},
+                record,
+            )
             log(f"step {step}: checkpoint written")
     return record()
+
+
+def check_run(cfg: VocoderTrainConfig, val: Path | None) -> None:
+    """Refuse, before any work, a seed out of range, an architecture there is no trainer for, or validation
+    without its scorers."""
+    check_seed(cfg.seed)
+    if cfg.architecture not in TRAINERS:
+        raise LatentCodecError(
+            f"no vocoder architecture '{cfg.architecture}': use {' or '.join(TRAINERS)}", "architecture"
+        )
+    if val is not None and not all(importlib.util.find_spec(m) for m in ("pesq", "pystoi")):
+        raise LatentCodecError("validation needs pesq and pystoi: pip install 'latentcodec[train]'", "val")
+
+
+def validated(
+    entry: dict, trainer: Trainer | MagnitudeTrainer, clips: list, baseline: dict | None, log: Callable[[str], None]
+) -> dict:
+    """``entry`` with the generator's scores on the validation ``clips`` (when there are any), logged beside
+    Griffin-Lim's ``baseline``."""
+    if clips:
+        assert baseline is not None, "measured before training whenever there are clips"
+        entry["val"] = evaluate_vocoder(vocoder_of(trainer.gen, device=trainer.device), clips)
+        trainer.gen.train()
+        log(f"step {entry['step']} validation: {_fmt(entry['val'])} (Griffin-Lim {_fmt(baseline)})")
+    return entry
 
 
 def _fmt(m: dict) -> str:

@@ -10,6 +10,7 @@ pseudo-inverse followed by a few multiplicative non-negative least-squares updat
 products, no solver per frame). Each window starts from the phase of the previous window's output
 where they overlap, so the cross-fade joins two signals of the same phase.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -38,13 +39,14 @@ def _overlap_add(frames: Any, hop: int) -> Any:
     shape = (f + -(-n // hop) - 1, hop)
     out = frames.new_zeros(shape) if hasattr(frames, "new_zeros") else np.zeros(shape, frames.dtype)
     for i in range(whole):
-        out[i:i + f] += frames[:, i * hop:(i + 1) * hop]
+        out[i : i + f] += frames[:, i * hop : (i + 1) * hop]
     if rest:
-        out[whole:whole + f, :rest] += frames[:, whole * hop:]
+        out[whole : whole + f, :rest] += frames[:, whole * hop :]
     return out.reshape(-1)
 
 
 # ---- numpy: the onnx runtime's form ----
+
 
 @lru_cache(maxsize=4)
 def _mel_inverse_np(cfg: MelConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -53,8 +55,9 @@ def _mel_inverse_np(cfg: MelConfig) -> tuple[np.ndarray, np.ndarray]:
     return np.linalg.pinv(m.astype(np.float64)).astype(np.float32), m
 
 
-def mel_to_linear_np(log_mel: np.ndarray, cfg: MelConfig = AUDIOLDM_MEL, nnls_iters: int = 10,
-                     init: np.ndarray | None = None) -> np.ndarray:
+def mel_to_linear_np(
+    log_mel: np.ndarray, cfg: MelConfig = AUDIOLDM_MEL, nnls_iters: int = 10, init: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`mel_to_linear` on numpy: (frames, n_mels) natural-log mel -> (bins, frames) magnitude."""
     pinv, m = _mel_inverse_np(cfg)
     target = np.exp(log_mel.astype(np.float32)).T
@@ -70,33 +73,39 @@ def _inverse_envelope(frames: int, cfg: MelConfig) -> np.ndarray:
     """1 / the overlap-added squared window over the (frames - 1) * hop samples ``frames`` centred frames cover."""
     win = hann(cfg.win)
     envelope = _overlap_add(np.broadcast_to(win * win, (frames, cfg.win)), cfg.hop)
-    return 1 / envelope[cfg.n_fft // 2:cfg.n_fft // 2 + (frames - 1) * cfg.hop]
+    return 1 / envelope[cfg.n_fft // 2 : cfg.n_fft // 2 + (frames - 1) * cfg.hop]
 
 
 def _istft_np(spec: np.ndarray, cfg: MelConfig) -> np.ndarray:
     """(frames, bins) complex -> the (frames - 1) * hop samples of the windowed overlap-add."""
     half, length, win = cfg.n_fft // 2, (len(spec) - 1) * cfg.hop, hann(cfg.win)
     frames = map_rows(lambda part: np.fft.irfft(part, n=cfg.n_fft, axis=1) * win, spec)
-    return _overlap_add(frames, cfg.hop)[half:half + length] * _inverse_envelope(len(spec), cfg)
+    return _overlap_add(frames, cfg.hop)[half : half + length] * _inverse_envelope(len(spec), cfg)
 
 
 def _stft_np(wave: np.ndarray, cfg: MelConfig) -> np.ndarray:
     """(frames, bins) centred STFT of ``wave``, its ends reflect-padded (torch.stft's center=True)."""
     padded = np.pad(wave, cfg.n_fft // 2, mode="reflect")
-    frames, win = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[::cfg.hop], hann(cfg.win)
+    frames, win = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[:: cfg.hop], hann(cfg.win)
     return map_rows(lambda part: np.fft.rfft(part * win, axis=1), frames)
 
 
 def random_phase(shape: tuple[int, int], seed: int) -> np.ndarray:
     """2 pi x torch.rand(shape) after torch.manual_seed(seed): the low 24 bits of each 32-bit draw of the
     Mersenne Twister seeded as torch seeds it, scaled to [0, 1), as float32."""
-    draws = np.random.RandomState(seed).randint(0, 2 ** 32, size=shape[0] * shape[1], dtype=np.uint32)
-    u = ((draws & np.uint32((1 << 24) - 1)).astype(np.float64) * 2.0 ** -24).astype(np.float32)
+    draws = np.random.RandomState(seed).randint(0, 2**32, size=shape[0] * shape[1], dtype=np.uint32)
+    u = ((draws & np.uint32((1 << 24) - 1)).astype(np.float64) * 2.0**-24).astype(np.float32)
     return (np.float32(2 * np.pi) * u).reshape(shape)
 
 
-def griffin_lim_np(mag: np.ndarray, n_iter: int = DEFAULT_GL_ITERS, momentum: float = 0.99,
-                   init_phase: np.ndarray | None = None, cfg: MelConfig = AUDIOLDM_MEL, seed: int = 0) -> np.ndarray:
+def griffin_lim_np(
+    mag: np.ndarray,
+    n_iter: int = DEFAULT_GL_ITERS,
+    momentum: float = 0.99,
+    init_phase: np.ndarray | None = None,
+    cfg: MelConfig = AUDIOLDM_MEL,
+    seed: int = 0,
+) -> np.ndarray:
     """:func:`griffin_lim` on numpy: a (bins, frames) magnitude -> (frames - 1) * hop float32 samples."""
     theta = random_phase(mag.shape, seed)
     angles = (np.cos(theta) + 1j * np.sin(theta)).astype(np.complex64)
@@ -127,8 +136,13 @@ class NumpyGriffinLimVocoder:
     """:class:`GriffinLimVocoder` on numpy: log-mel window -> samples, warm-started from the previous window's.
     ``magnitude``: the mel's inverse by default, or a network's graph (``magnitude_net.graph_magnitude``)."""
 
-    def __init__(self, n_iter: int = DEFAULT_GL_ITERS, cfg: MelConfig = AUDIOLDM_MEL,
-                 magnitude: Magnitude | None = None, seed: int = 0):
+    def __init__(
+        self,
+        n_iter: int = DEFAULT_GL_ITERS,
+        cfg: MelConfig = AUDIOLDM_MEL,
+        magnitude: Magnitude | None = None,
+        seed: int = 0,
+    ):
         self.n_iter, self.cfg, self.seed = n_iter, cfg, seed
         self.magnitude = magnitude or partial(mel_to_linear_np, cfg=cfg)
 
@@ -136,11 +150,12 @@ class NumpyGriffinLimVocoder:
         mag = self.magnitude(np.asarray(log_mel, np.float32))
         init = None
         if previous is not None and len(previous) > self.cfg.n_fft:
-            init = phase_of_np(previous, self.cfg)[:, :-(self.cfg.n_fft // self.cfg.hop)]
+            init = phase_of_np(previous, self.cfg)[:, : -(self.cfg.n_fft // self.cfg.hop)]
         return griffin_lim_np(mag, self.n_iter, init_phase=init, cfg=self.cfg, seed=self.seed)
 
 
 # ---- torch: the torch runtime's form (any device) ----
+
 
 @lru_cache(maxsize=4)
 def _mel_inverse(cfg: MelConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -155,8 +170,9 @@ def _mel_inverse(cfg: MelConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
         return torch.linalg.pinv(m).float(), m.float().to_sparse_csr(), m.T.float().to_sparse_csr()
 
 
-def mel_to_linear(log_mel: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, nnls_iters: int = 10,
-                  init: torch.Tensor | None = None) -> torch.Tensor:
+def mel_to_linear(
+    log_mel: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, nnls_iters: int = 10, init: torch.Tensor | None = None
+) -> torch.Tensor:
     """(frames, n_mels) natural-log mel -> (n_fft//2+1, frames) non-negative linear magnitude: ``nnls_iters``
     multiplicative least-squares steps towards the mel from ``init`` (default: the pseudo-inverse)."""
     import torch
@@ -178,8 +194,8 @@ def _frame_tables(frames: int, cfg: MelConfig) -> tuple[torch.Tensor, torch.Tens
     import torch
 
     win = torch.hann_window(cfg.win)
-    envelope = _overlap_add((win ** 2).expand(frames, -1), cfg.hop)
-    return win, 1 / envelope[cfg.n_fft // 2:cfg.n_fft // 2 + (frames - 1) * cfg.hop]
+    envelope = _overlap_add((win**2).expand(frames, -1), cfg.hop)
+    return win, 1 / envelope[cfg.n_fft // 2 : cfg.n_fft // 2 + (frames - 1) * cfg.hop]
 
 
 class _StftPair:
@@ -195,14 +211,14 @@ class _StftPair:
         self.half, self.length = cfg.n_fft // 2, (frames - 1) * cfg.hop
         self.win, self.inv_envelope = (t.to(device) for t in _frame_tables(frames, cfg))
         self.padded = torch.zeros(self.length + cfg.n_fft, device=device)  # the signal, reflect-padded
-        self.wave = self.padded[self.half:self.half + self.length]
+        self.wave = self.padded[self.half : self.half + self.length]
 
     def inverse(self, spec: torch.Tensor) -> torch.Tensor:
         """(frames, bins) complex -> the windowed overlap-add signal, into ``self.wave`` (a view: copy to keep)."""
         import torch
 
         frames = torch.fft.irfft(spec, n=self.cfg.n_fft, dim=1).mul_(self.win)
-        signal = _overlap_add(frames, self.cfg.hop)[self.half:self.half + self.length]
+        signal = _overlap_add(frames, self.cfg.hop)[self.half : self.half + self.length]
         return torch.mul(signal, self.inv_envelope, out=self.wave)
 
     def forward(self) -> torch.Tensor:
@@ -210,13 +226,19 @@ class _StftPair:
         import torch
 
         h, n, p = self.half, self.length, self.padded
-        p[:h] = torch.flip(p[h + 1:2 * h + 1], (0,))
-        p[h + n:] = torch.flip(p[n - 1:n + h - 1], (0,))
+        p[:h] = torch.flip(p[h + 1 : 2 * h + 1], (0,))
+        p[h + n :] = torch.flip(p[n - 1 : n + h - 1], (0,))
         return torch.fft.rfft(p.unfold(0, self.cfg.n_fft, self.cfg.hop) * self.win, dim=1)
 
 
-def griffin_lim(mag: torch.Tensor, n_iter: int = DEFAULT_GL_ITERS, momentum: float = 0.99,
-                init_phase: torch.Tensor | None = None, cfg: MelConfig = AUDIOLDM_MEL, seed: int = 0) -> torch.Tensor:
+def griffin_lim(
+    mag: torch.Tensor,
+    n_iter: int = DEFAULT_GL_ITERS,
+    momentum: float = 0.99,
+    init_phase: torch.Tensor | None = None,
+    cfg: MelConfig = AUDIOLDM_MEL,
+    seed: int = 0,
+) -> torch.Tensor:
     """Fast Griffin-Lim (Perraudin et al. 2013) on a (bins, frames) magnitude; centred frames.
 
     ``init_phase`` (unit complex, bins x k) seeds the first k frames; the rest start from a seeded
@@ -249,8 +271,15 @@ def phase_of(wave: torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL) -> torch.Tensor:
     """Unit-magnitude STFT phase of a waveform, (bins, frames), frames centred on multiples of hop."""
     import torch
 
-    spec = torch.stft(wave, cfg.n_fft, cfg.hop, cfg.win, torch.hann_window(cfg.win, device=wave.device),
-                      center=True, return_complex=True)
+    spec = torch.stft(
+        wave,
+        cfg.n_fft,
+        cfg.hop,
+        cfg.win,
+        torch.hann_window(cfg.win, device=wave.device),
+        center=True,
+        return_complex=True,
+    )
     return spec / (spec.abs() + 1e-16)
 
 
@@ -260,8 +289,14 @@ class GriffinLimVocoder:
     or a trained network (``magnitude_net.magnitude_of``). ``seed``: of the random phase Griffin-Lim starts
     from (the codec's is 0; another shows how much a score moves with an equally good phase)."""
 
-    def __init__(self, n_iter: int = DEFAULT_GL_ITERS, device: str = "cpu", cfg: MelConfig = AUDIOLDM_MEL,
-                 magnitude: TorchMagnitude | None = None, seed: int = 0):
+    def __init__(
+        self,
+        n_iter: int = DEFAULT_GL_ITERS,
+        device: str = "cpu",
+        cfg: MelConfig = AUDIOLDM_MEL,
+        magnitude: TorchMagnitude | None = None,
+        seed: int = 0,
+    ):
         self.n_iter, self.device, self.cfg, self.seed = n_iter, device, cfg, seed
         self.magnitude = magnitude or partial(mel_to_linear, cfg=cfg)
 
@@ -271,5 +306,7 @@ class GriffinLimVocoder:
         mag = self.magnitude(torch.from_numpy(log_mel).to(self.device))
         init = None
         if previous is not None and len(previous) > self.cfg.n_fft:
-            init = phase_of(torch.from_numpy(previous).to(self.device), self.cfg)[:, :-(self.cfg.n_fft // self.cfg.hop)]
+            init = phase_of(torch.from_numpy(previous).to(self.device), self.cfg)[
+                :, : -(self.cfg.n_fft // self.cfg.hop)
+            ]
         return griffin_lim(mag, self.n_iter, init_phase=init, cfg=self.cfg, seed=self.seed).cpu().numpy()

@@ -1,4 +1,5 @@
 """A hub model's own HiFi-GAN (transformers' SpeechT5HifiGan, in the model's ``vocoder/`` folder)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,9 +15,14 @@ from latentcodec.models.loader import Model
 HIFIGAN_WEIGHTS = "model.safetensors"  # transformers' name for a SpeechT5HifiGan's weights
 # Bounds on its config's size fields (AudioLDM2's: 64 mels, 1024 channels, 5 upsamplers, kernels to 16, dilations
 # to 5); a list field's every entry is bounded, and holds at most 8 of them.
-HIFIGAN_BOUNDS = {"model_in_dim": (1, 512), "upsample_initial_channel": (1, 4096), "upsample_rates": (1, 64),
-                  "upsample_kernel_sizes": (1, 128), "resblock_kernel_sizes": (1, 128),
-                  "resblock_dilation_sizes": (1, 64)}
+HIFIGAN_BOUNDS = {
+    "model_in_dim": (1, 512),
+    "upsample_initial_channel": (1, 4096),
+    "upsample_rates": (1, 64),
+    "upsample_kernel_sizes": (1, 128),
+    "resblock_kernel_sizes": (1, 128),
+    "resblock_dilation_sizes": (1, 64),
+}
 
 
 class HifiGanVocoder:
@@ -29,7 +35,7 @@ class HifiGanVocoder:
     def __call__(self, log_mel: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
         x = torch.from_numpy(log_mel).float().to(self.device)[None]
         wave = self.model(x).reshape(-1).float().cpu().numpy()
-        return wave[:(len(log_mel) - 1) * self.hop]
+        return wave[: (len(log_mel) - 1) * self.hop]
 
 
 def load_hifigan(model: Model, device: str = "cpu") -> torch.nn.Module:
@@ -37,11 +43,13 @@ def load_hifigan(model: Model, device: str = "cpu") -> torch.nn.Module:
     try:
         from transformers import SpeechT5HifiGan
     except ImportError as e:
-        raise ModelError("the HiFi-GAN vocoder needs the transformers package: pip install transformers",
-                         "vocoder") from e
+        raise ModelError(
+            "the HiFi-GAN vocoder needs the transformers package: pip install transformers", "vocoder"
+        ) from e
     local = Path(model.location)
-    folder = local / "vocoder" if local.exists() else \
-        hub_folder(model.location, "vocoder", ("config.json", HIFIGAN_WEIGHTS))
+    folder = (
+        local / "vocoder" if local.exists() else hub_folder(model.location, "vocoder", ("config.json", HIFIGAN_WEIGHTS))
+    )
     if not (folder / "config.json").is_file():
         raise ModelError(f"model '{model.name}' has no HiFi-GAN (no vocoder/ folder)", "vocoder")
     check_hifigan_folder(folder)
@@ -64,8 +72,10 @@ def check_hifigan_folder(folder: Path) -> None:
         for v in _entries(cfg.get(key, lo), key, where):
             check_int(v, key, lo, hi, where)
     if not weights.is_file():
-        raise ModelError(f"{folder}: no {HIFIGAN_WEIGHTS} (weights are read from safetensors only, never from a "
-                         f"pickled .bin)", "vocoder")
+        raise ModelError(
+            f"{folder}: no {HIFIGAN_WEIGHTS} (weights are read from safetensors only, never from a pickled .bin)",
+            "vocoder",
+        )
     expected = meta_shapes(lambda: SpeechT5HifiGan(SpeechT5HifiGanConfig.from_dict(cfg)), where)
     check_weights(expected, weight_shapes(weights), weights)
 

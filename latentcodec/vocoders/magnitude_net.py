@@ -11,6 +11,7 @@ the 64 mel bands smear at low frequencies, which is a regression a small network
 CPU (no discriminators), while our Vocos generator still invents a worse phase than Griffin-Lim after
 hours. The network reuses the Vocos trunk (``nets.MelConvNeXt``) at the mel's own STFT (n_fft 1024).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -12,6 +12,7 @@ onto the STFT bins (a fixed matrix, plus the mel-to-STFT gain), so the level of 
 the mel's floor included, is right from the first step instead of being learned over thousands of steps
 (Vocos has a million of them; we have a few thousand on a CPU).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,18 @@ from latentcodec.models.checked import check_int, check_weights, meta_shapes, re
 NET_WEIGHTS = "model.safetensors"
 # Bounds on the size fields of a network's config.json, checked before it is built (the shipped ones: dim 192,
 # intermediate 576, 4 layers, kernels 7 and 5, n_fft 1024, hop 160).
-NET_BOUNDS = {"n_mels": (1, 512), "dim": (1, 4096), "intermediate": (1, 16384), "layers": (1, 64), "kernel": (1, 63),
-              "embed_kernel": (1, 63), "n_fft": (2, 16384), "hop": (1, 16384), "nnls_iters": (0, 1000),
-              "gl_iters": (1, 10000)}
+NET_BOUNDS = {
+    "n_mels": (1, 512),
+    "dim": (1, 4096),
+    "intermediate": (1, 16384),
+    "layers": (1, 64),
+    "kernel": (1, 63),
+    "embed_kernel": (1, 63),
+    "n_fft": (2, 16384),
+    "hop": (1, 16384),
+    "nnls_iters": (0, 1000),
+    "gl_iters": (1, 10000),
+}
 
 
 @dataclass(frozen=True)
@@ -63,8 +73,9 @@ class NetConfig:
 def mel_to_bins(cfg: NetConfig, mel: MelConfig = AUDIOLDM_MEL) -> np.ndarray:
     """(n_fft // 2 + 1, n_mels) matrix interpolating a log-mel linearly in frequency between band centres
     onto the STFT's bins (the first and last band held flat beyond their centres)."""
-    centres = _mel_to_hz_slaney(np.linspace(_hz_to_mel_slaney(mel.fmin), _hz_to_mel_slaney(mel.fmax),
-                                            cfg.n_mels + 2))[1:-1]
+    centres = _mel_to_hz_slaney(np.linspace(_hz_to_mel_slaney(mel.fmin), _hz_to_mel_slaney(mel.fmax), cfg.n_mels + 2))[
+        1:-1
+    ]
     bins = np.linspace(0.0, mel.sample_rate / 2, cfg.n_fft // 2 + 1)
     eye = np.eye(cfg.n_mels)
     return np.stack([np.interp(bins, centres, eye[k]) for k in range(cfg.n_mels)], axis=1).astype(np.float32)
@@ -103,8 +114,9 @@ class MelConvNeXt(nn.Module):
         self.cfg = cfg
         self.embed = nn.Conv1d(cfg.n_mels, cfg.dim, cfg.embed_kernel, padding=cfg.embed_kernel // 2)
         self.norm_in = nn.LayerNorm(cfg.dim, eps=1e-6)
-        self.blocks = nn.ModuleList(ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel, 1.0 / cfg.layers)
-                                    for _ in range(cfg.layers))
+        self.blocks = nn.ModuleList(
+            ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel, 1.0 / cfg.layers) for _ in range(cfg.layers)
+        )
         self.norm_out = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.register_buffer("mel_to_bins", torch.from_numpy(mel_to_bins(cfg)), persistent=False)
         self.gain = mel_to_stft_gain(cfg)

@@ -12,6 +12,7 @@ Neural vocoders ship under ``weights/NAME/`` beside the VAEs, told apart by thei
 (``models.registry``), so that a vocoder's name is never taken for a model. Names are versions: weights once
 shipped never change under their name.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,10 @@ if TYPE_CHECKING:
 
 EitherMagnitude = Callable[[Any], Any]  # griffinlim.Magnitude (numpy) or TorchMagnitude, as the runtime is
 
-BUILTIN_VOCODERS = {"griffinlim": "Momentum Griffin-Lim on the pseudo-inverted mel.",
-                    "hifigan": "The HiFi-GAN in a hub model's vocoder/ folder (AudioLDM2's: not shipped)."}
+BUILTIN_VOCODERS = {
+    "griffinlim": "Momentum Griffin-Lim on the pseudo-inverted mel.",
+    "hifigan": "The HiFi-GAN in a hub model's vocoder/ folder (AudioLDM2's: not shipped).",
+}
 
 # The vocoder a model's files decode with when none is named. A file records its model, not a vocoder, so
 # a model's pairing may improve in a later release; models not listed decode with Griffin-Lim, as in 0.1.0.
@@ -53,9 +56,11 @@ BUILTIN_VOCODERS = {"griffinlim": "Momentum Griffin-Lim on the pseudo-inverted m
 # kind, PESQ-wb and STOI on speech): latentcodec-maggl-routed-v1 does for latentcodec-small-v2, -v2 for
 # latentcodec-small-v3 and -v3 for latentcodec-small-v4, each with its second stage fitted to its model's
 # decoded mels (their MODEL.md).
-DEFAULT_VOCODERS: dict[str, str] = {"latentcodec-small-v2": "latentcodec-maggl-routed-v1",
-                                    "latentcodec-small-v3": "latentcodec-maggl-routed-v2",
-                                    "latentcodec-small-v4": "latentcodec-maggl-routed-v3"}
+DEFAULT_VOCODERS: dict[str, str] = {
+    "latentcodec-small-v2": "latentcodec-maggl-routed-v1",
+    "latentcodec-small-v3": "latentcodec-maggl-routed-v2",
+    "latentcodec-small-v4": "latentcodec-maggl-routed-v3",
+}
 
 
 def default_vocoder(model: str) -> str:
@@ -92,12 +97,21 @@ def neural_vocoder_folder(name: str) -> Path:
 
     if is_net_folder(Path(name)) or is_routed_folder(Path(name)):
         return Path(name)
-    raise ModelError(f"vocoder '{name}' not found: use one of {', '.join(vocoder_names())}, "
-                     f"or a folder written by alat train-vocoder or recipes/train_speech_detector.py", "vocoder")
+    raise ModelError(
+        f"vocoder '{name}' not found: use one of {', '.join(vocoder_names())}, "
+        f"or a folder written by alat train-vocoder or recipes/train_speech_detector.py",
+        "vocoder",
+    )
 
 
-def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: Model | None = None, device: str = "cpu",
-                 gl_iters: int | None = None, runtime: str = "torch") -> Vocoder:
+def load_vocoder(
+    name: str,
+    mel: MelConfig = AUDIOLDM_MEL,
+    model: Model | None = None,
+    device: str = "cpu",
+    gl_iters: int | None = None,
+    runtime: str = "torch",
+) -> Vocoder:
     """The vocoder called ``name`` (built-in, shipped, or a folder), for mels of ``mel``; 'hifigan' is the
     ``model``'s own. ``gl_iters`` None: Griffin-Lim's own default, or the one a magnitude network or router
     was shipped with. ``runtime`` 'onnx': on numpy and onnxruntime where every network it needs has its
@@ -105,8 +119,11 @@ def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: Model | None =
     from latentcodec.models.loader import torch_installed
 
     if name not in ("griffinlim", *shipped_vocoders()) and not torch_installed():
-        raise ModelError(f"vocoder '{name}' needs the torch runtime, not installed: pip install 'latentcodec[torch]' "
-                         f"(without it: {', '.join(n for n in vocoder_names() if n != 'hifigan')})", "vocoder")
+        raise ModelError(
+            f"vocoder '{name}' needs the torch runtime, not installed: pip install 'latentcodec[torch]' "
+            f"(without it: {', '.join(n for n in vocoder_names() if n != 'hifigan')})",
+            "vocoder",
+        )
     if name == "hifigan":
         from latentcodec.vocoders.hifigan import HifiGanVocoder, load_hifigan
 
@@ -127,8 +144,7 @@ def load_vocoder(name: str, mel: MelConfig = AUDIOLDM_MEL, model: Model | None =
     return vocoder_of(load_net(folder, device), mel, device, gl_iters, name)
 
 
-def _griffin_lim(n_iter: int, mel: MelConfig, device: str, magnitude: EitherMagnitude | None,
-                 onnx: bool) -> Vocoder:
+def _griffin_lim(n_iter: int, mel: MelConfig, device: str, magnitude: EitherMagnitude | None, onnx: bool) -> Vocoder:
     """Griffin-Lim over ``magnitude`` (None: the mel's inverse), on numpy (``onnx``) or on torch."""
     if onnx:
         return NumpyGriffinLimVocoder(n_iter, mel, magnitude)
@@ -154,12 +170,14 @@ def _routed(folder: Path, mel: MelConfig, device: str, gl_iters: int | None, onn
             raise _not_a_magnitude_part(folder, n)
     onnx = onnx and all(p is None or has_graph(p) for p in parts)
     speech, other = (_part_magnitude(folder, n, p, mel, device, onnx) for n, p in zip(names, parts))
-    return _griffin_lim(gl_iters or router.gl_iters, mel, device, routed_magnitude(router.detector, speech, other),
-                        onnx)
+    return _griffin_lim(
+        gl_iters or router.gl_iters, mel, device, routed_magnitude(router.detector, speech, other), onnx
+    )
 
 
-def _part_magnitude(router: Path, name: str, part: Path | None, mel: MelConfig, device: str,
-                    onnx: bool) -> EitherMagnitude:
+def _part_magnitude(
+    router: Path, name: str, part: Path | None, mel: MelConfig, device: str, onnx: bool
+) -> EitherMagnitude:
     """A router's part ``name`` (its folder ``part``; None: 'griffinlim') as a magnitude source."""
     if part is None:
         return partial(mel_to_linear_np if onnx else mel_to_linear, cfg=mel)
@@ -179,8 +197,9 @@ def _not_a_magnitude_part(router: Path, name: str) -> ModelError:
     return ModelError(f"{router}: its part '{name}' is not a magnitude network", "vocoder")
 
 
-def vocoder_of(net: MelConvNeXt, mel: MelConfig = AUDIOLDM_MEL, device: str = "cpu",
-               gl_iters: int | None = None, name: str = "") -> Vocoder:
+def vocoder_of(
+    net: MelConvNeXt, mel: MelConfig = AUDIOLDM_MEL, device: str = "cpu", gl_iters: int | None = None, name: str = ""
+) -> Vocoder:
     """One of our vocoder networks as a vocoder for mels of ``mel``, which it must have been trained for."""
     from latentcodec.vocoders.nets import MagnitudeNet, VocosGenerator
 
@@ -196,11 +215,14 @@ def vocoder_of(net: MelConvNeXt, mel: MelConfig = AUDIOLDM_MEL, device: str = "c
 
 def _check_fits(c: dict, mel: MelConfig, name: str, magnitude: bool = True) -> None:
     """Refuse a vocoder network (its config's entries) trained for other mels than ``mel``."""
-    fits = (c["n_mels"], c["hop"], mel.sample_rate) == (mel.n_mels, mel.hop, AUDIOLDM_MEL.sample_rate) \
-        and math.isclose(c["log_floor"], mel.log_floor, rel_tol=1e-6)  # headers store the floor as float32
+    fits = (c["n_mels"], c["hop"], mel.sample_rate) == (mel.n_mels, mel.hop, AUDIOLDM_MEL.sample_rate) and math.isclose(
+        c["log_floor"], mel.log_floor, rel_tol=1e-6
+    )  # headers store the floor as float32
     if not fits:
-        raise ModelError(f"vocoder '{name}' takes {c['n_mels']} mel bands at hop {c['hop']}, floor "
-                         f"{c['log_floor']:g}, {AUDIOLDM_MEL.sample_rate} Hz; this mel has {mel.n_mels} at hop "
-                         f"{mel.hop}, floor {mel.log_floor:g}, {mel.sample_rate} Hz")
+        raise ModelError(
+            f"vocoder '{name}' takes {c['n_mels']} mel bands at hop {c['hop']}, floor "
+            f"{c['log_floor']:g}, {AUDIOLDM_MEL.sample_rate} Hz; this mel has {mel.n_mels} at hop "
+            f"{mel.hop}, floor {mel.log_floor:g}, {mel.sample_rate} Hz"
+        )
     if magnitude and c["n_fft"] != mel.n_fft:
         raise ModelError(f"vocoder '{name}' gives an STFT of {c['n_fft']} points; this mel's has {mel.n_fft}")

@@ -13,6 +13,7 @@ cross-fade of two phases. A folder holds config.json (the two networks' names, t
 and the detector's weights; the networks are the shipped ones, which never change under their names. The
 registry resolves the two names (``registry.load_vocoder``); this module reads the folder and blends.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,12 +54,18 @@ def is_routed_folder(folder: Path) -> bool:
     return cfg.is_file() and read_config(cfg).get("architecture") == ARCHITECTURE
 
 
-def save_router(folder: Path, speech: str, other: str, detector: SpeechDetector,
-                gl_iters: int = DEFAULT_GL_ITERS) -> None:
+def save_router(
+    folder: Path, speech: str, other: str, detector: SpeechDetector, gl_iters: int = DEFAULT_GL_ITERS
+) -> None:
     """config.json + the detector's weights; ``speech`` and ``other`` name the magnitude networks."""
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = {"architecture": ARCHITECTURE, "speech": speech, "other": other, "gl_iters": gl_iters,
-           **detector.save(folder)}
+    cfg = {
+        "architecture": ARCHITECTURE,
+        "speech": speech,
+        "other": other,
+        "gl_iters": gl_iters,
+        **detector.save(folder),
+    }
     (folder / "config.json").write_text(json.dumps(cfg, indent=1))
 
 

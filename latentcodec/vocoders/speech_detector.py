@@ -11,6 +11,7 @@ One form, on numpy, serves both runtimes: its weights are 0/1 decisions averaged
 statistics changes no weight unless a logit sits within rounding of 0 (on the example's mels and the
 dev clips' the torch form it replaced gave the same weights). Torch is imported only to fit one.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -105,8 +106,10 @@ class SpeechDetector:
         """Write its parameters into ``folder``; returns the config entries the router stores for it."""
         from safetensors.numpy import save_file
 
-        save_file({"mean": self.mean, "scale": self.scale, "weight": self.weight, "bias": self.bias},
-                  str(folder / DETECTOR_WEIGHTS))
+        save_file(
+            {"mean": self.mean, "scale": self.scale, "weight": self.weight, "bias": self.bias},
+            str(folder / DETECTOR_WEIGHTS),
+        )
         return asdict(self.cfg)
 
     @classmethod
@@ -125,14 +128,20 @@ class SpeechDetector:
             params = load_file(str(path))
         except (OSError, ValueError, SafetensorError) as e:
             raise ModelError(f"{path}: not readable detector weights ({type(e).__name__}: {str(e)[:120]})") from e
-        found = {k: (v.shape, f"F{8 * v.dtype.itemsize}" if v.dtype.kind == "f" else str(v.dtype))
-                 for k, v in params.items()}
+        found = {
+            k: (v.shape, f"F{8 * v.dtype.itemsize}" if v.dtype.kind == "f" else str(v.dtype)) for k, v in params.items()
+        }
         check_weights({"mean": (n,), "scale": (n,), "weight": (n,), "bias": ()}, found, path)
         return cls(params, cfg)
 
 
-def fit_detector(features: torch.Tensor, labels: torch.Tensor, sample_weight: torch.Tensor,
-                 cfg: DetectorConfig = DetectorConfig(), l2: float = 1e-3) -> SpeechDetector:
+def fit_detector(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    sample_weight: torch.Tensor,
+    cfg: DetectorConfig = DetectorConfig(),
+    l2: float = 1e-3,
+) -> SpeechDetector:
     """Weighted logistic regression (L-BFGS, an L2 penalty) on standardised (frames, F) features, labels 1
     for speech; convex, so the fit is the same from any start. Training only: on torch, for its L-BFGS."""
     import torch

@@ -9,6 +9,7 @@ Griffin-Lim. The receptive field (``NetConfig.reach_frames``) is kept within wha
 leaves on each side of a cross-fade, so a mel vocoded in windows gives, in every sample it keeps, the
 same samples as the whole mel vocoded at once (``tests/test_vocos.py``).
 """
+
 from __future__ import annotations
 
 import numpy as np

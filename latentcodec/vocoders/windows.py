@@ -3,6 +3,7 @@
 A vocoder is a callable ``(log_mel (frames, n_mels), previous window's samples or None) -> (frames - 1) * hop
 samples``: the contract every kind of vocoder in this package keeps.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
@@ -31,8 +32,9 @@ def window_count(total_frames: int, window: int = WINDOW_FRAMES, overlap: int = 
     return max(1, (total_frames - overlap) // window + 1)
 
 
-def window_span(first: int, end: int, total_frames: int, num_samples: int, tiling: Tiling = Tiling()
-                ) -> tuple[range, int, int]:
+def window_span(
+    first: int, end: int, total_frames: int, num_samples: int, tiling: Tiling = Tiling()
+) -> tuple[range, int, int]:
     """The windows a decode of samples [first, end) runs so that they come out as in the whole file's
     decode: (windows, first mel frame they read, first sample they emit).
 
@@ -53,9 +55,16 @@ def window_span(first: int, end: int, total_frames: int, num_samples: int, tilin
     return range(j0, j1 + 1), max(0, j0 * window - overlap), stop(j0 - 1) if j0 > 0 else 0
 
 
-def vocode_stream(mel_blocks: Iterable[np.ndarray], total_frames: int, num_samples: int, vocoder: Vocoder,
-                  floor: float, tiling: Tiling = Tiling(), windows: range | None = None,
-                  first_frame: int = 0) -> Iterator[np.ndarray]:
+def vocode_stream(
+    mel_blocks: Iterable[np.ndarray],
+    total_frames: int,
+    num_samples: int,
+    vocoder: Vocoder,
+    floor: float,
+    tiling: Tiling = Tiling(),
+    windows: range | None = None,
+    first_frame: int = 0,
+) -> Iterator[np.ndarray]:
     """Turn a stream of mel frame blocks (total ``total_frames``) into exactly ``num_samples`` samples.
 
     Window j covers frames [jW - O, (j+1)W + O), the last one up to the end; neighbouring outputs are
@@ -81,16 +90,16 @@ def vocode_stream(mel_blocks: Iterable[np.ndarray], total_frames: int, num_sampl
         while buf_start + len(buf) < b:
             block = next(blocks)
             buf = block if buf.size == 0 else np.concatenate([buf, block])
-        mel = buf[a - buf_start:b - buf_start]
+        mel = buf[a - buf_start : b - buf_start]
         last = j == n_win - 1
         if last and tail_frames > 0:
             mel = np.concatenate([mel, np.full((tail_frames, mel.shape[1]), floor, np.float32)])
-        init = prev_wave[(a * hop - prev_start):] if prev_wave is not None else None
+        init = prev_wave[(a * hop - prev_start) :] if prev_wave is not None else None
         wave = vocoder(mel, init).astype(np.float32)
         prev_wave, prev_start = wave, a * hop
-        buf, buf_start = buf[max(0, b - overlap * 2 - buf_start):], max(buf_start, b - overlap * 2)
+        buf, buf_start = buf[max(0, b - overlap * 2 - buf_start) :], max(buf_start, b - overlap * 2)
         stop = num_samples if last else (j + 1) * window * hop - fade_len // 2
-        seg = wave[emitted - a * hop:stop - a * hop]
+        seg = wave[emitted - a * hop : stop - a * hop]
         if prev_tail is not None:
             seg[:fade_len] = prev_tail * (1 - fade) + seg[:fade_len] * fade
         if len(seg) < stop - emitted:
@@ -98,4 +107,4 @@ def vocode_stream(mel_blocks: Iterable[np.ndarray], total_frames: int, num_sampl
         yield seg
         emitted = stop
         if not last:
-            prev_tail = wave[stop - a * hop:stop - a * hop + fade_len].copy()
+            prev_tail = wave[stop - a * hop : stop - a * hop + fade_len].copy()
