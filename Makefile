@@ -47,11 +47,12 @@ lint: $(VENV)/.test-extras
 # the package changes: the demo runs it, test-plain prints its size and runs the tests that need no torch.
 $(PLAIN)/bin/alat: pyproject.toml $(SOURCES)
 	$(PY) -m venv $(PLAIN)
+	rm -rf build  # setuptools' staging folder: a stale one would carry deleted files into the install
 	$(PLAIN)/bin/pip install -q .
 	touch $@
 
 test-plain: $(PLAIN)/bin/alat
-	du -sh $(PLAIN)
+	du -sh $(PLAIN) $(PLAIN)/lib/python3*/site-packages/latentcodec
 	$(PLAIN)/bin/pip install -q pytest
 	$(PLAIN)/bin/python -m pytest tests/test_runtimes.py
 
@@ -65,4 +66,4 @@ bench: $(VENV)/.test-extras
 	$(BIN)/python bench/listen_check.py
 
 clean:
-	rm -rf $(VENV) $(PLAIN) *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(PLAIN) build *.egg-info .pytest_cache .hypothesis

@@ -1,18 +1,20 @@
 """latentcodec: audio stored as quantized VAE latents in chunked .alat files.
 
-The Python API (``encode``, ``decode``, ``open``; ``LatentCrops`` and ``LatentStream``, torch datasets of
-stored latents) is
-imported on first use, so that ``import latentcodec`` (and the ``alat`` command's start-up) stays light.
+The Python API (``encode``, ``decode``, ``open``; their options ``EncodeOptions`` and ``DecodeOptions``;
+``LatentCrops`` and ``LatentStream``, torch datasets of stored latents) is imported on first use, so that
+``import latentcodec`` (and the ``alat`` command's start-up) stays light.
 """
 
 import importlib as _importlib
 
 __version__ = "0.2.0"
-__all__ = ["encode", "decode", "open", "LatentCrops", "LatentStream", "AlatReader"]
+__all__ = ["encode", "decode", "open", "EncodeOptions", "DecodeOptions", "LatentCrops", "LatentStream", "AlatReader"]
 _WHERE = {
     "encode": "api",
     "decode": "api",
     "open": "api",
+    "EncodeOptions": "options",
+    "DecodeOptions": "options",
     "LatentCrops": "dataset",
     "LatentStream": "dataset",
     "AlatReader": "format.container",
