@@ -61,6 +61,28 @@ def test_train_init_starts_from_given_weights(tmp_path, make_wav, tiny_model, ca
     assert "another architecture" in err and "Traceback" not in err
 
 
+def test_a_frozen_encoder_trains_the_decoder_alone(tmp_path, make_wav, capsys) -> None:
+    """--freeze-encoder: the encoder and quant_conv come out bit for bit as --init gave them (so every file
+    that model wrote has the same latents for the result), the decoder moves; without --init it is refused."""
+    data = tmp_path / "data"
+    data.mkdir()
+    make_wav("a.wav", 3.0).rename(data / "a.wav")
+    args = ["--val", str(data), "--batch-size", "2", "--crop-frames", "64", "--quiet"]
+    assert main(["train", str(data), str(tmp_path / "base"), "--steps", "2", *args]) == 0
+    assert main(["train", str(data), str(tmp_path / "dec"), "--steps", "2", "--init", str(tmp_path / "base"),
+                 "--freeze-encoder", "--lr", "1e-2", *args]) == 0
+    base, dec = _weights(tmp_path / "base"), _weights(tmp_path / "dec")
+    frozen = [k for k in base if k.startswith(("encoder.", "quant_conv."))]
+    trained = [k for k in base if k.startswith(("decoder.", "post_quant_conv."))]
+    assert frozen and trained and len(frozen) + len(trained) == len(base)
+    assert all(torch.equal(base[k], dec[k]) for k in frozen)
+    assert not all(torch.equal(base[k], dec[k]) for k in trained)
+    capsys.readouterr()
+    assert main(["train", str(data), str(tmp_path / "bad"), "--steps", "1", "--freeze-encoder", *args]) == 1
+    err = capsys.readouterr().err
+    assert "--init: a frozen encoder is the one of the model the run starts from" in err and "Traceback" not in err
+
+
 def test_channels_sets_the_block_widths(tmp_path, make_wav, capsys) -> None:
     """--channels 16,64,128 trains a VAE of those widths; resuming it without them, or a width that is no
     multiple of the norm groups, is refused in one line."""

@@ -130,6 +130,11 @@ def require(extra: str, *modules: str) -> None:
     help="vocodes the speech validation clips for PESQ-wb and STOI",
 )
 @click.option("--init", metavar="MODEL", help="start from this model's weights (fine-tuning), not random ones")
+@click.option(
+    "--freeze-encoder",
+    is_flag=True,
+    help="train the decoder alone, --init's encoder kept: the files that model wrote decode with the result",
+)
 @click.option("--channels", type=Channels(), help="the VAE's block widths, full resolution first (default 32,64,128)")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--val-every", type=POSITIVE, default=250, show_default=True, help="steps between validations")

@@ -81,6 +81,7 @@ class TrainConfig:
     kind_weights: dict[str, float] = field(default_factory=lambda: {"music": 0.4, "speech": 0.4, "effects": 0.2})
     seed: int = 0
     init: str | None = None  # model to start from (fine-tuning); None: random weights from ``seed``
+    freeze_encoder: bool = False  # train the decoder alone: init's encoder (its latent space) kept as it is
     gan_weight: float = 0.0  # > 0: patch-GAN + feature matching, x the adaptive weight x this; 0: off
     gan_start: int = 0  # step from which the GAN and feature-matching terms are in the VAE's loss
     disc_warmup: int = 0  # steps before gan_start in which the discriminator learns (the VAE trains as without it)
@@ -304,7 +305,7 @@ def start_run(
 
     # diffusers' __init__ names its torch-less dummy AutoencoderKL first under TYPE_CHECKING, so mypy sees that
     vae = AutoencoderKL(**cfg.vae_config).to(device).train()  # type: ignore[attr-defined]
-    run = Run(vae, torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=1e-4))
+    run = Run(vae, torch.optim.AdamW(trained_parameters(vae, cfg), lr=cfg.lr, weight_decay=1e-4))
     if cfg.gan_weight > 0:  # built only then: its random init would move the seeded noise of a run without it
         run.disc = MelPatchDiscriminator().to(device).train()
         run.disc_opt = torch.optim.AdamW(run.disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.9), weight_decay=1e-4)
@@ -324,6 +325,18 @@ def start_run(
         run.init_fingerprint = base.fingerprint.hex()
         log(f"starting from the weights of {cfg.init} ({run.init_fingerprint[:16]})")
     return run
+
+
+def trained_parameters(vae: Any, cfg: TrainConfig) -> list[torch.nn.Parameter]:
+    """What the optimiser moves: every weight, or with ``freeze_encoder`` the decoder's alone (post_quant_conv
+    and decoder), so that every file the encoder wrote keeps its meaning for the trained decoder."""
+    if not cfg.freeze_encoder:
+        return list(vae.parameters())
+    if cfg.init is None:
+        raise LatentCodecError("a frozen encoder is the one of the model the run starts from: name that model", "init")
+    for part in (vae.encoder, vae.quant_conv):
+        part.requires_grad_(False)
+    return [*vae.post_quant_conv.parameters(), *vae.decoder.parameters()]
 
 
 def resume_run(run: Run, ckpt: Path, state: dict, sampler: CropSampler, cfg: TrainConfig) -> None:
@@ -412,7 +425,7 @@ def train_step(run: Run, x: torch.Tensor, cfg: TrainConfig) -> dict[str, float]:
     for g in run.opt.param_groups:
         g["lr"] = lr_at(run.step, cfg)
     autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if cfg.bf16 else nullcontext()
-    with autocast:
+    with autocast, torch.no_grad() if cfg.freeze_encoder else nullcontext():
         post = run.vae.encode(x).latent_dist
     z = post.mode().float()
     n_clean = round(cfg.clean_fraction * len(z))  # crops are random: the first ones are as good as any
