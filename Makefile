@@ -1,6 +1,6 @@
-# `make demo` and `make test` work on a fresh machine: demo installs the plain package (onnxruntime, no torch)
-# into .venv-plain, as `pip install latentcodec` would; test makes .venv, editable, with the CPU build of
-# PyTorch and the test extras.
+# `make demo` and `make test` work on a fresh machine: demo installs the plain package (OpenVINO and
+# onnxruntime, no torch) into .venv-plain, as `pip install latentcodec` would; test makes .venv, editable,
+# with the CPU build of PyTorch and the test extras.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -46,7 +46,7 @@ from latentcodec.format.rate import (
 )
 from latentcodec.format.transform_coder import fit_transform
 from latentcodec.fs import atomic_output, check_output, stream_output
-from latentcodec.models.loader import Model, load_model
+from latentcodec.models.loader import Model, choose_runtime, load_model
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 from latentcodec.options import DecodeOptions, EncodeOptions, RunOptions
 from latentcodec.runtime.cores import prepare_process
@@ -91,11 +91,20 @@ def chunk_frames_for(seconds: float) -> int:
     return int(frames)
 
 
-def resolve_model(options: RunOptions, name: str | None = None, precision: str = "auto") -> Model:
-    """The options' model, loaded (``name`` or the default where they give none) on their runtime."""
+def resolve_model(
+    options: RunOptions,
+    name: str | None = None,
+    precision: str = "auto",
+    kind: str = "encode",
+    seconds: float | None = 0.0,
+) -> Model:
+    """The options' model, loaded (``name`` or the default where they give none) on their runtime, auto's
+    chosen for a job of ``kind`` over ``seconds`` of audio (``loader.choose_runtime``)."""
     if isinstance(options.model, Model):
         return options.model
-    return load_model(options.model or name or DEFAULT_MODEL, options.device, options.runtime, precision)
+    ref = options.model or name or DEFAULT_MODEL
+    runtime = choose_runtime(options.runtime, ref, options.device, precision, kind, seconds)
+    return load_model(ref, options.device, runtime, precision)
 
 
 def encode_mel_windows(model: Model, mels: np.ndarray, precision: str = "float32") -> np.ndarray:
@@ -165,7 +174,8 @@ def encode_audio(
     if isinstance(out_path, (str, Path)):
         check_output(out_path, overwrite)
     prepare_process()
-    model = resolve_model(options, precision=options.precision)
+    seconds = audio.samples.shape[-1] / AUDIOLDM_MEL.sample_rate
+    model = resolve_model(options, precision=options.precision, seconds=seconds)
     precision = model.runner.precision(options.precision)
     coder = choose_coder(model, options)
     header = _header(audio, model, coder, options)
@@ -316,7 +326,7 @@ def model_for_file(header: Header, options: RunOptions, force: bool = False) -> 
             f"model itself must be given to decode it",
             "model",
         )
-    m = resolve_model(options, header.model_name)
+    m = resolve_model(options, header.model_name, "float32", "decode", header.duration)  # files decode as they did
     if m.fingerprint != header.model_fingerprint and not force:
         raise ModelError(
             f"model '{m.name}' has other weights than the ones that made this file "

@@ -16,4 +16,5 @@ OUTPUT_RATES = (1000, 384000)  # Hz: what decoding resamples to
 
 DEFAULT_GL_ITERS = 16  # on the dev clips 32 iterations gave the same log-mel L1 (+-0.01 dB) at 1.2x the decode time
 PRECISIONS = ("auto", "float32", "bfloat16")  # the encoder's arithmetic (precision.py)
-RUNTIMES = ("auto", "onnx", "torch")  # what runs the VAE and the vocoder networks (models/loader.choose_runtime)
+RUNTIMES = ("auto", "openvino", "onnx", "torch")  # what runs the VAE and the vocoder (models/loader.choose_runtime)
+GRAPH_RUNTIMES = ("openvino", "onnx")  # those that run the shipped ONNX graphs, without torch

@@ -155,7 +155,7 @@ def evaluate_folder(
     from latentcodec.jobs.folders import audio_files
 
     keys = row_keys()
-    encode = replace(encode, model=resolve_model(encode, precision=encode.precision))
+    encode = replace(encode, model=resolve_model(encode, precision=encode.precision, seconds=None))  # many files
     rows, failures = [], []
     for path in audio_files(folder):
         try:

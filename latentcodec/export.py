@@ -50,6 +50,7 @@ _QUARTERS = torch.export.Dim("quarters", min=2, max=15000)  # latent frames: mel
 # The safetensors dtypes a graph can point into.
 _DTYPES: dict[str, np.dtype] = {"F16": np.dtype("<f2"), "F32": np.dtype("<f4")}
 _SMALL = 16  # elements: smaller initializers stay as the exporter made them (not worth a reference or a Cast)
+_SPARSE_SAVES = 1024  # bytes a sparse initializer must save over a dense one (sparse_initializers)
 
 
 class _Encoder(torch.nn.Module):
@@ -293,7 +294,8 @@ def float16_initializers(g: Any) -> None:
 def sparse_initializers(g: Any) -> None:
     """Store each initializer of ``g`` held in the graph that is mostly zeros (the mel interpolation matrix) as
     a sparse one, its non-zero values and their flat positions (onnxruntime makes it dense at load); a -0.0
-    counts as non-zero, so the values are the same bits."""
+    counts as non-zero, so the values are the same bits. Only where that saves at least _SPARSE_SAVES bytes:
+    OpenVINO reads no sparse initializer, and the VAE graphs' one (16 zeros) saved 64 bytes."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -305,7 +307,7 @@ def sparse_initializers(g: Any) -> None:
         ):
             x = numpy_helper.to_array(init).reshape(-1)
             where = np.flatnonzero(x.view(f"u{x.itemsize}"))
-            if x.size >= _SMALL and where.size * (8 + x.itemsize) * 2 <= x.nbytes:
+            if x.size >= _SMALL and where.size * (8 + x.itemsize) * 2 + _SPARSE_SAVES <= x.nbytes:
                 values = numpy_helper.from_array(x[where], init.name)
                 g.graph.sparse_initializer.append(
                     helper.make_sparse_tensor(values, numpy_helper.from_array(where.astype(np.int64)), list(init.dims))

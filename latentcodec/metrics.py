@@ -128,12 +128,18 @@ def perceptual_available() -> list[str]:
 
 def perceptual(ref: np.ndarray, est: np.ndarray, speech: bool) -> dict[str, float]:
     """The perceptual scores installed, of (channels, samples) 16 kHz audio, averaged over channels: ViSQOL
-    (speech or audio mode), and on speech PESQ-wb and STOI."""
+    (speech or audio mode; none for a clip too short for its patches, about a second), and on speech PESQ-wb
+    and STOI."""
     names = perceptual_available()
     per = []
     for r, e in zip(np.atleast_2d(ref), np.atleast_2d(est)):
-        s = {"visqol": _visqol()(r, e, "speech" if speech else "audio")} if "visqol" in names else {}
+        s = {}
+        if "visqol" in names:
+            try:
+                s["visqol"] = _visqol()(r, e, "speech" if speech else "audio")
+            except ValueError:  # ViSQOL's patches need about a second: a shorter clip gets no score
+                pass
         if speech and "pesq_wb" in names:
             s.update(speech_scores(r, e))
         per.append(s)
-    return {k: float(np.mean([p[k] for p in per])) for k in per[0]}
+    return {k: float(np.mean([p[k] for p in per])) for k in per[0] if all(k in p for p in per)}

@@ -3,7 +3,8 @@ coded and decoded by ``alat eval`` on each corpus, per kind: kbps, log-mel L1, V
 PESQ-wb and STOI. A markdown table on stdout; with ``--json``, the rows too.
 
     python recipes/curve.py latentcodec-small-v2 recipes/runs/small-v3-gan-b-step750 \\
-        --corpus dev=../shared/corpus/dev --corpus heldout=/data/heldout-clips [--vocoder V] [--quality Q] [--json OUT]
+        --corpus dev=../shared/corpus/dev --corpus heldout=/data/heldout-clips [--vocoder V] [--quality Q]
+        [--runtime R] [--json OUT]
 
 A file's kind is the first part of its name or of a folder above it (``speech_...``, ``music/...``).
 """
@@ -29,10 +30,11 @@ def kind_of(path: str) -> str:
     raise SystemExit(f"{path}: no kind in its name or folders")
 
 
-def run_eval(corpus: Path, model: str, vocoder: str | None, quality: float | None) -> list[dict]:
+def run_eval(corpus: Path, model: str, vocoder: str | None, quality: float | None, runtime: str | None) -> list[dict]:
     """``alat eval`` of the whole folder: its per-file rows."""
     cmd = [sys.executable, "-m", "latentcodec.cli", "eval", str(corpus), "--model", model, "--json"]
     cmd += ["--vocoder", vocoder] if vocoder else []
+    cmd += ["--runtime", runtime] if runtime else []
     cmd += ["--quality", str(quality)] if quality is not None else []
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out)["rows"]
@@ -73,6 +75,7 @@ def main() -> None:
     ap.add_argument("--corpus", action="append", required=True, help="NAME=FOLDER")
     ap.add_argument("--vocoder", help="default: each model's own default")
     ap.add_argument("--quality", type=float, help="the coder's quality (default: the codec's), to compare at a rate")
+    ap.add_argument("--runtime", help="default: alat's auto")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     corpora = dict(c.split("=", 1) for c in args.corpus)
@@ -82,7 +85,7 @@ def main() -> None:
     for model in args.models:
         step, hours = position(model)
         for name, folder in corpora.items():
-            rows = run_eval(Path(folder), model, args.vocoder, args.quality)
+            rows = run_eval(Path(folder), model, args.vocoder, args.quality, args.runtime)
             s = summary(rows)
             table.append({"model": model, "step": step, "hours": hours, "corpus": name, **s, "rows": rows})
             cells = [f"{s[k]:.3f}" if k in s else "-" for k in

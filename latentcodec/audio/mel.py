@@ -99,9 +99,7 @@ def log_mel_frames(
     seg = _reflect_slice(x, lo * cfg.hop - half, (hi - 1) * cfg.hop + half)
     if offset != 0.0 or gain != 1.0:
         seg = (seg - np.float32(offset)) * np.float32(gain)
-    spec = np.abs(
-        np.fft.rfft(np.lib.stride_tricks.sliding_window_view(seg, cfg.n_fft)[:: cfg.hop] * hann(cfg.win), axis=1)
-    )
+    spec = np.abs(windowed_rfft(np.lib.stride_tricks.sliding_window_view(seg, cfg.n_fft)[:: cfg.hop], cfg))
     # in float64: a float32 GEMM rounds differently with BLAS's thread count, and the bytes of a file
     # must not depend on it (a Ray actor runs BLAS on one thread, a process on every core)
     frames = np.log(np.maximum(spec.astype(np.float64) @ mel_basis(cfg).T, cfg.log_floor))
@@ -117,6 +115,20 @@ def log_mel(x: np.ndarray, cfg: MelConfig = AUDIOLDM_MEL) -> np.ndarray:
 def hann(win: int) -> np.ndarray:
     """The periodic Hann window (torch.hann_window's, librosa's 'hann'), float32."""
     return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)).astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def _scaled_hann(win: int) -> np.ndarray:
+    """The Hann window times its length (a power of two here: exact), float32."""
+    return hann(win) * np.float32(win)
+
+
+def windowed_rfft(frames: np.ndarray, cfg: MelConfig = AUDIOLDM_MEL) -> np.ndarray:
+    """(frames, n_fft) samples -> (frames, n_fft // 2 + 1) spectrum of each through the Hann window (win ==
+    n_fft), complex64. Why ``norm="forward"`` with the window scaled by n_fft rather than numpy's default:
+    numpy 2.4's unscaled float32 transform takes about 4x as long (a 10 s window's 1,001 frames: 4.1-5.3 ms
+    against 1.3 ms on the 2-core AMD EPYC), for the same values to float rounding."""
+    return np.fft.rfft(frames * _scaled_hann(cfg.win), axis=1, norm="forward")
 
 
 def _reflect_slice(x: np.ndarray, s0: int, s1: int) -> np.ndarray:

@@ -200,9 +200,9 @@ RUNTIME = click.option(
     type=click.Choice(RUNTIMES),
     default=EncodeOptions.runtime,
     show_default=True,
-    help="what runs the model: onnx (the shipped models, CPU, float32, no torch), torch (any "
-    "model, --device cuda, bfloat16); auto: onnx where it can, else torch; a folder's "
-    "workers take torch where installed to decode, and to encode on a CPU with native bfloat16",
+    help="what runs the model: openvino (the shipped models, CPU, the bfloat16 encoder, no torch), onnx "
+    "(the shipped models, CPU, float32, no torch), torch (any model, --device cuda); auto: the fastest "
+    "installed for the job (README: Runtimes)",
 )
 DEVICE = click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default=EncodeOptions.device, show_default=True
@@ -262,8 +262,8 @@ ENCODE = options(
         type=click.Choice(PRECISIONS),
         default=EncodeOptions.precision,
         show_default=True,
-        help="the encoder's arithmetic: auto is bfloat16 on a CPU that has it natively (about 2x "
-        "faster, latents within the quantizer's rounding), else float32",
+        help="the encoder's arithmetic: auto is bfloat16 where the runtime runs it faster (a CPU that has "
+        "it natively: OpenVINO, torch; latents within the quantizer's rounding), else float32",
     ),
 )
 DECODE = options(

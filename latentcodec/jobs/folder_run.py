@@ -79,11 +79,10 @@ def folder_runtime(run: FolderRun) -> str:
     """What runs the workers' model (decoding: the one asked for, else the default), by the rule they load
     it with; refused here, before any work, when it cannot run."""
     from latentcodec.models.loader import choose_runtime
-    from latentcodec.models.loader import folder_runtime as runtime_rule
 
     o = run.options
-    precision = o.precision if isinstance(o, EncodeOptions) else "auto"
-    return choose_runtime(runtime_rule(kind_of(o), o.runtime, precision), model_name(o), o.device, precision)
+    precision = o.precision if isinstance(o, EncodeOptions) else "float32"
+    return choose_runtime(o.runtime, model_name(o), o.device, precision, kind_of(o), None)  # workers start once
 
 
 def run_folder(run: FolderRun, progress: Progress | None = None) -> FolderResult:

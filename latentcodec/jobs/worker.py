@@ -63,19 +63,18 @@ def init_worker(setup: WorkerSetup) -> None:
     """Worker start: the encoder's model loaded once (a decoder's per model name, on first use)."""
     import os
 
-    from latentcodec.models.loader import Model, folder_runtime, load_model
+    from latentcodec.models.loader import Model, choose_runtime, load_model
     from latentcodec.models.registry import DEFAULT_MODEL
     from latentcodec.runtime.cores import set_threads
 
     set_threads(setup.threads or max(1, len(os.sched_getaffinity(0)) // setup.workers))
     options = setup.options
     if isinstance(options, EncodeOptions):
-        runtime = folder_runtime("encode", options.runtime, options.precision)
-        model = (
-            options.model
-            if isinstance(options.model, Model)
-            else load_model(options.model or DEFAULT_MODEL, options.device, runtime, options.precision)
-        )
+        model = options.model
+        if not isinstance(model, Model):
+            name = model or DEFAULT_MODEL
+            runtime = choose_runtime(options.runtime, name, options.device, options.precision, "encode", None)
+            model = load_model(name, options.device, runtime, options.precision)  # workers start once: seconds None
         options = replace(options, model=model, device=model.device)
     _WORKER.clear()
     _WORKER.update(setup=replace(setup, options=options), models={})
@@ -120,12 +119,12 @@ def _decode_model(source: Source, options: DecodeOptions) -> Any:
     """The model asked for, or the shipped one a .alat names, loaded once per worker and name."""
     from latentcodec.codec import model_for_file
     from latentcodec.format.container import AlatReader
-    from latentcodec.models.loader import folder_runtime
+    from latentcodec.models.loader import choose_runtime
 
     with AlatReader(open_source(source)) as r:
         h = r.header
     key = _name(options.model) or h.model_name
     if key not in _WORKER["models"]:
-        runtime = folder_runtime("decode", options.runtime)
+        runtime = choose_runtime(options.runtime, key, options.device, "float32", "decode", None)  # starts once
         _WORKER["models"][key] = model_for_file(h, replace(options, runtime=runtime), force=True)
     return model_for_file(h, replace(options, model=_WORKER["models"][key]), options.force)

@@ -4,9 +4,10 @@
 diffusers layout (the VAE at its root or in ``vae/``), or a Hugging Face repo id (VAE in ``vae/``,
 HiFi-GAN in ``vocoder/``) such as ``cvssp/audioldm2-music``.
 
-A model runs on one of two runtimes (:func:`choose_runtime`), behind ``runtime.base.VaeRunner``:
-onnxruntime (``runtime/onnx_vae.py``, the shipped models only, on the CPU, float32; no torch imported) or
-torch and diffusers (``runtime/torch_vae.py``: any model, any device, the bfloat16 encoder).
+A model runs on one of three runtimes (:func:`choose_runtime`), behind ``runtime.base.VaeRunner``: the
+shipped models' ONNX graphs on OpenVINO (``runtime/openvino_vae.py``: the CPU, the bfloat16 encoder) or on
+onnxruntime (``runtime/onnx_vae.py``: the CPU, float32), no torch imported; or torch and diffusers
+(``runtime/torch_vae.py``: any model, any device).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from latentcodec.constants import RUNTIMES
+from latentcodec.constants import GRAPH_RUNTIMES, RUNTIMES
 from latentcodec.errors import LatentCodecError, ModelError
 from latentcodec.models.checked import check_vae_folder, hub_folder
 from latentcodec.models.coder_table import read_coder_table
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 from latentcodec.runtime.base import VaeRunner, torch_installed
 from latentcodec.runtime.onnx_vae import OnnxVae, has_graphs, onnxruntime_installed, weights_fingerprint
+from latentcodec.runtime.openvino_vae import OpenVinoVae, openvino_installed
 
 if TYPE_CHECKING:
     import torch
@@ -107,29 +109,33 @@ def vae_dir(root: Path) -> Path | None:
     return None
 
 
-def choose_runtime(runtime: str, name: str, device: str = "cpu", precision: str = "auto") -> str:
-    """'onnx' or 'torch': what ``runtime`` (auto, onnx or torch) means for model ``name``. The rule for
-    auto: onnxruntime when the model is shipped with its graphs, the device is the CPU (or auto), the
-    encoder is not asked for bfloat16 (a torch path: 1.6x on CPUs that have it) and onnxruntime is
-    installed; torch otherwise (hub models and folders, --device cuda, bfloat16)."""
+OPENVINO_SECONDS = 60.0  # a shorter encode starts faster on onnxruntime than it runs faster on OpenVINO
+TORCH_DECODE_SECONDS = 1200.0  # a longer decode runs faster on torch, where installed, than it starts slower
+
+
+def choose_runtime(
+    runtime: str,
+    name: str,
+    device: str = "cpu",
+    precision: str = "auto",
+    kind: str = "encode",
+    seconds: float | None = None,
+) -> str:
+    """'openvino', 'onnx' or 'torch': what ``runtime`` (one of RUNTIMES) means for model ``name`` in a job of
+    ``kind`` (encode or decode) over ``seconds`` of audio (None: a folder's worker, whose start-up is paid
+    once for many files); ``precision``: the encoder's as asked. The rule for auto: :func:`_auto_graphs` for
+    a shipped model with its graphs on the CPU (or auto); torch otherwise (hub models and folders, a GPU)."""
     if runtime not in RUNTIMES:
         raise LatentCodecError(f"unknown runtime '{runtime}': choose one of {', '.join(RUNTIMES)}", "runtime")
     shipped = shipped_models()
     graphs = name in shipped and has_graphs(shipped[name])
-    onnx_fits = graphs and device in ("cpu", "auto") and precision != "bfloat16"
-    if runtime == "onnx":
-        if not graphs:
-            raise ModelError(
-                f"model '{name}' has no ONNX graphs (only the shipped models do): use the torch runtime", "runtime"
-            )
-        if not onnx_fits:
-            raise LatentCodecError(
-                "the onnx runtime runs on the CPU in float32: use the torch runtime for a GPU or bfloat16", "runtime"
-            )
-    if runtime == "onnx" or (runtime == "auto" and onnx_fits and onnxruntime_installed()):
-        if not onnxruntime_installed():
-            raise ModelError("onnxruntime is not installed: pip install onnxruntime", "runtime")
-        return "onnx"
+    cpu = device in ("cpu", "auto")
+    if runtime in GRAPH_RUNTIMES:
+        _check_graph_runtime(runtime, name, graphs, cpu, precision)
+        return runtime
+    pick = _auto_graphs(kind, precision, seconds) if runtime == "auto" and graphs and cpu else None
+    if pick:
+        return pick
     if not torch_installed():
         raise ModelError(
             f"model '{name}' needs the torch runtime"
@@ -138,6 +144,44 @@ def choose_runtime(runtime: str, name: str, device: str = "cpu", precision: str 
             "runtime",
         )
     return "torch"
+
+
+def _auto_graphs(kind: str, precision: str, seconds: float | None) -> str | None:
+    """Auto's runtime for a shipped model's job on the CPU, None for torch; measured on the 2-core AMD EPYC
+    with AVX512-BF16 (docs/performance.md). An encode in bfloat16 (asked, or auto on a CPU that computes it
+    natively) on OpenVINO (1.6-1.7x onnxruntime's float32 encode beyond start-up, 0.18 s more start-up: from
+    OPENVINO_SECONDS), else on torch where a folder's workers start it once; a decode (float32) on
+    onnxruntime, or on torch from TORCH_DECODE_SECONDS and in folders (its Griffin-Lim's FFTs on MKL:
+    1.15-1.18x beyond start-up, 4.7-5.5 s more start-up); onnxruntime otherwise (float32)."""
+    many = seconds is None
+    if kind == "decode":
+        if torch_installed() and (seconds is None or seconds >= TORCH_DECODE_SECONDS):
+            return None
+        return "onnx" if onnxruntime_installed() else "openvino" if openvino_installed() else None
+    asked = precision == "bfloat16"
+    if asked or precision == "auto" and cpu_bfloat16():
+        if openvino_installed() and (seconds is None or asked or seconds >= OPENVINO_SECONDS):
+            return "openvino"
+        if (many or asked) and torch_installed():
+            return None
+    return "onnx" if onnxruntime_installed() and not asked else None
+
+
+def _check_graph_runtime(runtime: str, name: str, graphs: bool, cpu: bool, precision: str) -> None:
+    """Refuse what ``runtime`` (openvino or onnx, asked for by name) cannot run."""
+    if not graphs:
+        raise ModelError(
+            f"model '{name}' has no ONNX graphs (only the shipped models do): use the torch runtime", "runtime"
+        )
+    if not cpu:
+        raise LatentCodecError(f"the {runtime} runtime runs on the CPU: use the torch runtime for a GPU", "runtime")
+    if runtime == "onnx" and precision == "bfloat16":
+        raise LatentCodecError(
+            "the onnx runtime runs in float32: use the openvino or torch runtime for bfloat16", "runtime"
+        )
+    package = {"openvino": "openvino", "onnx": "onnxruntime"}[runtime]
+    if not (openvino_installed() if runtime == "openvino" else onnxruntime_installed()):
+        raise ModelError(f"{package} is not installed: pip install {package}", "runtime")
 
 
 def cpu_bfloat16() -> bool:
@@ -151,28 +195,15 @@ def cpu_bfloat16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def folder_runtime(kind: str, runtime: str, precision: str = "auto") -> str:
-    """The runtime of a folder's ``kind`` (encode or decode) workers, which pay a runtime's start-up once:
-    where ``runtime`` is auto and torch is installed, torch to decode (its Griffin-Lim's FFTs on MKL: 1.2x
-    the onnx runtime's decode beyond start-up, docs/performance.md) and to encode on a CPU with native
-    bfloat16 and ``precision`` auto (its bfloat16 encoder, 1.6-2.1x the float32 one, ``precision.py``);
-    ``runtime`` as given otherwise (then :func:`choose_runtime`'s rule)."""
-    if runtime != "auto" or not torch_installed():
-        return runtime
-    if kind == "decode" or (precision == "auto" and cpu_bfloat16()):
-        return "torch"
-    return runtime
-
-
 def load_model(name: str = DEFAULT_MODEL, device: str = "cpu", runtime: str = "auto", precision: str = "auto") -> Model:
     """Load the VAE ``name`` (shipped name, local directory or hub id) in float32 on ``device``, on the
     runtime :func:`choose_runtime` picks (``precision``: what the encoder will be asked for)."""
-    if choose_runtime(runtime, name, device, precision) == "onnx":
+    chosen = choose_runtime(runtime, name, device, precision)
+    if chosen in GRAPH_RUNTIMES:
         folder = shipped_models()[name]
         print_ = weights_fingerprint(folder / VAE_WEIGHTS)
-        return Model(
-            name=name, runner=OnnxVae(folder, print_), fingerprint=print_, location=str(folder), folder=str(folder)
-        )
+        runner = OpenVinoVae(folder, print_) if chosen == "openvino" else OnnxVae(folder, print_)
+        return Model(name=name, runner=runner, fingerprint=print_, location=str(folder), folder=str(folder))
     return _load_torch(name, pick_device(device))
 
 

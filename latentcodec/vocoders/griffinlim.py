@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig, hann, mel_basis
+from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig, hann, mel_basis, windowed_rfft
 from latentcodec.constants import DEFAULT_GL_ITERS
 from latentcodec.runtime.cores import map_rows
 
@@ -86,8 +86,8 @@ def _istft_np(spec: np.ndarray, cfg: MelConfig) -> np.ndarray:
 def _stft_np(wave: np.ndarray, cfg: MelConfig) -> np.ndarray:
     """(frames, bins) centred STFT of ``wave``, its ends reflect-padded (torch.stft's center=True)."""
     padded = np.pad(wave, cfg.n_fft // 2, mode="reflect")
-    frames, win = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[:: cfg.hop], hann(cfg.win)
-    return map_rows(lambda part: np.fft.rfft(part * win, axis=1), frames)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[:: cfg.hop]
+    return map_rows(lambda part: windowed_rfft(part, cfg), frames)
 
 
 def random_phase(shape: tuple[int, int], seed: int) -> np.ndarray:

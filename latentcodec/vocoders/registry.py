@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig
-from latentcodec.constants import DEFAULT_GL_ITERS
+from latentcodec.constants import DEFAULT_GL_ITERS, GRAPH_RUNTIMES
 from latentcodec.errors import ModelError
 from latentcodec.models.checked import read_config
 from latentcodec.models.registry import shipped_vocoder_folders
@@ -114,7 +114,7 @@ def load_vocoder(
 ) -> Vocoder:
     """The vocoder called ``name`` (built-in, shipped, or a folder), for mels of ``mel``; 'hifigan' is the
     ``model``'s own. ``gl_iters`` None: Griffin-Lim's own default, or the one a magnitude network or router
-    was shipped with. ``runtime`` 'onnx': on numpy and onnxruntime where every network it needs has its
+    was shipped with. ``runtime`` openvino or onnx: on numpy and onnxruntime where every network it needs has its
     graph (torch otherwise: a folder without graphs, Vocos, HiFi-GAN)."""
     from latentcodec.models.loader import torch_installed
 
@@ -130,7 +130,7 @@ def load_vocoder(
         if model is None:
             raise ModelError("the hifigan vocoder needs the model whose HiFi-GAN it is", "vocoder")
         return HifiGanVocoder(load_hifigan(model, device), device, mel.hop)
-    onnx = runtime == "onnx"
+    onnx = runtime in GRAPH_RUNTIMES  # numpy and onnxruntime's magnitude graphs, no torch
     if name == "griffinlim":
         return _griffin_lim(gl_iters or DEFAULT_GL_ITERS, mel, device, None, onnx)
     folder = neural_vocoder_folder(name)
