@@ -52,7 +52,8 @@ $(PLAIN)/bin/alat: pyproject.toml $(SOURCES)
 	touch $@
 
 test-plain: $(PLAIN)/bin/alat
-	du -sh $(PLAIN) $(PLAIN)/lib/python3*/site-packages/latentcodec
+	du -sh $(PLAIN)
+	du -sh $(PLAIN)/lib/python3*/site-packages/latentcodec  # apart: du counts a folder once
 	$(PLAIN)/bin/pip install -q pytest
 	$(PLAIN)/bin/python -m pytest tests/test_runtimes.py
 

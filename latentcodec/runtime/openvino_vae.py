@@ -1,5 +1,6 @@
-"""The shipped models' ONNX graphs on OpenVINO: what ``alat encode`` runs by default on a CPU that computes
-bfloat16 natively (AVX512-BF16, AMX), where OpenVINO is installed.
+"""The shipped models' ONNX graphs on OpenVINO: what ``alat encode`` runs by default on a minute of audio or
+more, or a folder, on a CPU that computes bfloat16 natively (AVX512-BF16, AMX), where OpenVINO is installed
+(``loader.choose_runtime``).
 
 Why a second engine for the same graphs: onnxruntime's CPU provider has no bfloat16 convolutions on x86, and
 OpenVINO runs them in bfloat16. On the 2-core AMD EPYC with AVX512-BF16 (4 windows of 5 s, 2 threads): the
@@ -58,7 +59,8 @@ def native_bfloat16() -> bool:
 
 def read_graph(graph: Path, weights: Path) -> Any:
     """The graph at ``graph`` as an OpenVINO model, reading its external data from the safetensors file
-    ``weights``; refused when the graph's folder names another weights layout (``onnx_vae.session``)."""
+    ``weights``; refused when the graph's folder names another weights layout (``onnx_vae.session``, which
+    also checks the layout the graph records: OpenVINO does not expose an ONNX graph's metadata)."""
     if graph.parent.name != weights_layout(weights)[:LAYOUT_DIGITS]:
         raise ModelError(f"the graph {graph} was made for weights of another layout than {weights}: run alat export")
     with tempfile.TemporaryDirectory(prefix="latentcodec-") as tmp:
@@ -75,7 +77,8 @@ def read_graph(graph: Path, weights: Path) -> Any:
 
 
 class OpenVinoGraph:
-    """One graph, compiled on first use for each precision asked (float32 or bfloat16) on ``threads``."""
+    """One graph, compiled on first use for each precision asked (float32 or bfloat16), on the threads
+    ``cores.cpu_threads`` gives (what a folder's worker was given)."""
 
     def __init__(self, path: Path, weights: Path):
         self.path, self.weights = path, weights
