@@ -21,6 +21,16 @@ def _weights(folder) -> dict:
     return load_file(str(folder / "diffusion_pytorch_model.safetensors"))
 
 
+def _trained_base(tmp_path, make_wav) -> tuple:
+    """A one-file data folder and the options of a tiny run, and a model trained 2 steps on it in base/."""
+    data = tmp_path / "data"
+    data.mkdir()
+    make_wav("a.wav", 3.0).rename(data / "a.wav")
+    args = ["--val", str(data), "--batch-size", "2", "--crop-frames", "64", "--quiet"]
+    assert main(["train", str(data), str(tmp_path / "base"), "--steps", "2", *args]) == 0
+    return data, args
+
+
 def test_train_resume_and_reproducible(tmp_path, make_wav, capsys) -> None:
     data = tmp_path / "data"
     (data / "music").mkdir(parents=True)
@@ -43,11 +53,7 @@ def test_train_resume_and_reproducible(tmp_path, make_wav, capsys) -> None:
 
 
 def test_train_init_starts_from_given_weights(tmp_path, make_wav, tiny_model, capsys) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    make_wav("a.wav", 3.0).rename(data / "a.wav")
-    args = ["--val", str(data), "--batch-size", "2", "--crop-frames", "64", "--quiet"]
-    assert main(["train", str(data), str(tmp_path / "base"), "--steps", "2", *args]) == 0
+    data, args = _trained_base(tmp_path, make_wav)
     # learning rate 0: a fine-tuning run must give back exactly the weights it started from
     assert main(["train", str(data), str(tmp_path / "ft"), "--steps", "1", "--init", str(tmp_path / "base"),
                  "--lr", "0", "--min-lr", "0", *args]) == 0
@@ -64,11 +70,7 @@ def test_train_init_starts_from_given_weights(tmp_path, make_wav, tiny_model, ca
 def test_a_frozen_encoder_trains_the_decoder_alone(tmp_path, make_wav, capsys) -> None:
     """--freeze-encoder: the encoder and quant_conv come out bit for bit as --init gave them (so every file
     that model wrote has the same latents for the result), the decoder moves; without --init it is refused."""
-    data = tmp_path / "data"
-    data.mkdir()
-    make_wav("a.wav", 3.0).rename(data / "a.wav")
-    args = ["--val", str(data), "--batch-size", "2", "--crop-frames", "64", "--quiet"]
-    assert main(["train", str(data), str(tmp_path / "base"), "--steps", "2", *args]) == 0
+    data, args = _trained_base(tmp_path, make_wav)
     assert main(["train", str(data), str(tmp_path / "dec"), "--steps", "2", "--init", str(tmp_path / "base"),
                  "--freeze-encoder", "--lr", "1e-2", *args]) == 0
     base, dec = _weights(tmp_path / "base"), _weights(tmp_path / "dec")
