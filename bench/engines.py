@@ -4,8 +4,8 @@ codec's batch), the fastest of ``--repeats`` calls after one to warm up, on the 
     python bench/engines.py [--model NAME] [--repeats 5]    # torch's rows need the torch extra
 
 onnxruntime runs the graphs in float32, OpenVINO in float32 and bfloat16 (native only on CPUs with AVX512-BF16
-or AMX), torch its modules in float32 and (the encoder) bfloat16. OpenVINO's bfloat16 decoder is timed though
-the codec never runs it (files decode in float32).
+or AMX), torch its modules in float32 and bfloat16. The decoder runs in bfloat16 where a model's pairing says
+so (``vocoders.registry.Pairing``: latentcodec-small-v4's files), else in float32.
 """
 from __future__ import annotations
 
@@ -45,13 +45,8 @@ def main() -> None:
     for runtime, precision in rows:
         runner = load_model(args.model, "cpu", runtime, precision).runner
         enc = fastest(lambda r=runner, p=precision: r.encode(mels, p), args.repeats)
-        if precision == "float32":
-            dec = f"{fastest(lambda r=runner: r.decode(latents), args.repeats):.0f} ms"
-        elif runtime == "openvino":  # measured only: the codec decodes in float32 (docs/performance.md)
-            dec = f"{fastest(lambda r=runner, p=precision: r.decoder(latents, p), args.repeats):.0f} ms (not used)"
-        else:
-            dec = "-"
-        print(f"{runtime:<9} {precision:<9} encoder {enc:5.0f} ms, decoder {dec}", flush=True)
+        dec = fastest(lambda r=runner, p=precision: r.decode(latents, p), args.repeats)
+        print(f"{runtime:<9} {precision:<9} encoder {enc:5.0f} ms, decoder {dec:5.0f} ms", flush=True)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 from latentcodec.options import DecodeOptions, EncodeOptions, RunOptions
 from latentcodec.runtime.cores import prepare_process
 from latentcodec.timings import Timings
-from latentcodec.vocoders.registry import default_vocoder, load_vocoder
+from latentcodec.vocoders.registry import decode_precision, default_vocoder, load_vocoder
 from latentcodec.vocoders.windows import OVERLAP_FRAMES, WINDOW_FRAMES, Tiling, vocode_stream, window_span
 
 CONTEXT_FRAMES = 32  # mel frames of context each side, or the chunk's own length when shorter (the spec's X <= F)
@@ -78,7 +78,8 @@ class DecodeResult:
     frames: int
     lost: list[tuple[int, int]]
     timings: Timings
-    runtime: str  # what ran the model and the vocoder's networks: onnx or torch
+    runtime: str  # what ran the model and the vocoder's networks: openvino, onnx or torch
+    precision: str = "float32"  # the VAE decoder's arithmetic as run: float32 or bfloat16
 
 
 def chunk_frames_for(seconds: float) -> int:
@@ -328,7 +329,9 @@ def model_for_file(header: Header, options: RunOptions, force: bool = False) -> 
             f"model itself must be given to decode it",
             "model",
         )
-    m = resolve_model(options, header.model_name, "float32", "decode", header.duration)  # files decode as they did
+    m = resolve_model(
+        options, header.model_name, _asked_precision(header.model_name, options), "decode", header.duration
+    )
     if m.fingerprint != header.model_fingerprint and not force:
         raise ModelError(
             f"model '{m.name}' has other weights than the ones that made this file "
@@ -340,6 +343,13 @@ def model_for_file(header: Header, options: RunOptions, force: bool = False) -> 
             f"model '{m.name}' has {m.latent_channels} latent channels, the file has {header.latent_channels}"
         )
     return m
+
+
+def _asked_precision(model: str, options: RunOptions) -> str:
+    """The VAE decoder's arithmetic asked for ``model``'s files: the options' or the model's pairing's."""
+    if isinstance(options, DecodeOptions):
+        return decode_precision(model, options.vocoder, options.decoder_precision)
+    return "float32"
 
 
 def check_decodable(header: Header, where: str) -> None:
@@ -404,8 +414,10 @@ class _MelSource:
         progress: Progress | None,
         mel_sink: MelSink | None,
         chunks: range | None = None,
+        precision: str = "float32",
     ):
         self.r, self.model, self.batch, self.t = reader, model, batch_size, timings
+        self.precision = precision  # the decoder's arithmetic, resolved on the model's runtime
         self.progress, self.sink = progress, mel_sink
         h = reader.header
         self.h, self.ctx = h, min(h.context_frames, h.chunk_frames) // 4  # an older file's X may exceed F
@@ -447,7 +459,7 @@ class _MelSource:
             with self.t.stage("vae_decode"):
                 for i in range(0, len(pieces), self.batch):
                     batch = np.stack([piece for _, _, piece in pieces[i : i + self.batch]])
-                    out = self.model.runner.decode(batch)
+                    out = self.model.runner.decode(batch, self.precision)
                     for ((k, c), a, piece), m in zip(pieces[i : i + self.batch], out):
                         n = 4 * (piece.shape[1] - 2 * ctx)
                         mel = mels.setdefault((k, c), np.full((h.chunk_frames, h.mel.n_mels), floor, np.float32))
@@ -509,7 +521,8 @@ def decoded_mel(reader: AlatReader, options: DecodeOptions = DecodeOptions()) ->
     h = reader.header
     check_decodable(h, reader.where)
     model = model_for_file(h, options, options.force)
-    source = _MelSource(reader, model, options.batch_size, Timings(), None, None)
+    precision = model.runner.precision(_asked_precision(h.model_name, options))
+    source = _MelSource(reader, model, options.batch_size, Timings(), None, None, None, precision)
     frames = h.num_samples // h.mel.hop + 1
     return np.stack([np.concatenate(list(source.blocks(c)))[:frames] for c in range(h.channels)])
 
@@ -566,7 +579,8 @@ def decode_file(
         else:
             with stream_output(getattr(out_path, "name", "<stream>")):
                 written = write_wav_stream(out_path, blocks, rate, h.channels, frames_out)
-        return DecodeResult(h, rate, written, list(reader.lost), timings, m.runtime)
+        precision = m.runner.precision(_asked_precision(h.model_name, options))
+        return DecodeResult(h, rate, written, list(reader.lost), timings, m.runtime, precision)
 
 
 def decode_blocks(
@@ -603,7 +617,8 @@ def decode_blocks(
     windows, first_frame, first_sample = window_span(*span, total, h.num_samples, tiling)
     last_frame = min(total, windows.stop * WINDOW_FRAMES + OVERLAP_FRAMES)
     chunks = range(first_frame // h.chunk_frames, -(-last_frame // h.chunk_frames))
-    source = _MelSource(reader, m, options.batch_size, timings, progress, mel_sink, chunks)
+    precision = m.runner.precision(_asked_precision(h.model_name, options))
+    source = _MelSource(reader, m, options.batch_size, timings, progress, mel_sink, chunks, precision)
     frames_out = (
         output_frames(h, rate)
         if span == (0, h.num_samples)

@@ -61,7 +61,16 @@ def file_info(path: str | Path) -> dict:
         "overhead_bytes": size - payload,
         "records": records,
         "model_shipped": h.model_name in shipped_models(),
+        "decodes_with": _pairing(h.model_name),
     }
+
+
+def _pairing(model: str) -> dict:
+    """How a file of ``model`` decodes unless told otherwise (``vocoders.registry.Pairing``)."""
+    from latentcodec.vocoders.registry import pairing
+
+    paired = pairing(model)
+    return {"vocoder": paired.vocoder, "decoder_precision": paired.precision}
 
 
 def collection_info(path: Path) -> dict:
@@ -112,17 +121,19 @@ def collection_info(path: Path) -> dict:
 
 
 def shipped_info() -> dict:
-    """The VAEs this package ships (name, default, paired vocoder, fingerprint, bytes on disk, summary) and
+    """The VAEs this package ships (name, default, pairing: vocoder and decoder precision, fingerprint, bytes
+    on disk, summary) and
     the vocoders a user chooses from."""
     from latentcodec.models.loader import load_model
     from latentcodec.models.registry import DEFAULT_MODEL, summary
-    from latentcodec.vocoders.registry import BUILTIN_VOCODERS, default_vocoder, shipped_vocoders, vocoder_names
+    from latentcodec.vocoders.registry import BUILTIN_VOCODERS, pairing, shipped_vocoders, vocoder_names
 
     vaes = [
         {
             "name": n,
             "default": n == DEFAULT_MODEL,
-            "vocoder": default_vocoder(n),
+            "vocoder": pairing(n).vocoder,
+            "decoder_precision": pairing(n).precision,  # the VAE decoder's arithmetic by default (auto, float32)
             "fingerprint": load_model(n).fingerprint.hex(),
             "bytes": sum(p.stat().st_size for p in folder.iterdir()),
             "summary": summary(folder),

@@ -77,3 +77,45 @@ def test_file_of_the_default_names_and_decodes_with_the_default_model(tmp_path) 
         assert r.header.model_fingerprint == load_model(DEFAULT_MODEL).fingerprint
     assert main(["decode", str(tmp_path / "x.alat"), str(tmp_path / "y.wav"), "--quiet"]) == 0
     assert sf.info(tmp_path / "y.wav").frames == 3 * rate
+
+
+def test_pairing_names_the_decoders_arithmetic() -> None:
+    """A pairing's precision applies where its vocoder decodes; asked for, any precision; another vocoder:
+    float32, as every file decoded before pairings named one."""
+    from latentcodec.vocoders.registry import decode_precision, pairing
+
+    assert pairing("latentcodec-small-v4").precision == "auto" and pairing("latentcodec-small-v2").precision == "float32"
+    assert pairing("latentcodec-small") == pairing("no-such-model") and pairing("latentcodec-small").vocoder == "griffinlim"
+    v4 = pairing("latentcodec-small-v4").vocoder
+    assert decode_precision("latentcodec-small-v4", None, None) == decode_precision("latentcodec-small-v4", v4, None)
+    assert decode_precision("latentcodec-small-v4", None, None) == "auto"
+    assert decode_precision("latentcodec-small-v4", "griffinlim", None) == "float32"
+    assert decode_precision("latentcodec-small-v2", None, "bfloat16") == "bfloat16"
+
+
+@pytest.mark.slow
+def test_v4_file_decodes_in_its_pairings_precision_or_as_before_on_request(tmp_path, capsys) -> None:
+    """On OpenVINO the v4 pairing's decoder runs in bfloat16 where the CPU has it; --decoder-precision float32 gives
+    the samples of the float32 decoder (onnxruntime's, to float rounding), as before the pairing."""
+    import json
+
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnxruntime")
+    from latentcodec.runtime.openvino_vae import native_bfloat16
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "speech_codec2_male.wav"
+    x, rate = sf.read(example, dtype="int16")
+    sf.write(tmp_path / "clip.wav", x[: 3 * rate], rate)
+    assert main(["encode", str(tmp_path / "clip.wav"), str(tmp_path / "x.alat"), "--quiet", "--model",
+                 "latentcodec-small-v4"]) == 0
+    out = {}
+    for name, args in (("paired", ["--runtime", "openvino"]), ("f32", ["--runtime", "openvino", "--decoder-precision", "float32"]),
+                       ("onnx", ["--runtime", "onnx"])):
+        assert main(["decode", str(tmp_path / "x.alat"), str(tmp_path / f"{name}.wav"), "--json", *args]) == 0
+        out[name] = (json.loads(capsys.readouterr().out)["precision"],
+                     sf.read(tmp_path / f"{name}.wav", dtype="int16")[0].astype(np.int32))
+    assert out["paired"][0] == ("bfloat16" if native_bfloat16() else "float32")
+    assert out["f32"][0] == out["onnx"][0] == "float32"
+    assert np.abs(out["f32"][1] - out["onnx"][1]).mean() <= 0.75  # the pinned files' bound
+    if native_bfloat16():  # the bfloat16 decoder moves the samples (90-280 LSB on average), within the seed spread
+        assert np.abs(out["paired"][1] - out["onnx"][1]).mean() > 0.75

@@ -40,8 +40,9 @@ def _rule(monkeypatch: pytest.MonkeyPatch, native: bool, installed: str) -> None
 
 def test_auto_takes_the_faster_runtime_for_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
     """Auto, for a shipped model on the CPU, by what is installed, the CPU, the job's kind and length (None:
-    a folder's workers, which start once): the bfloat16 encoder on OpenVINO from OPENVINO_SECONDS, the float32
-    decoder on onnxruntime, torch's decode from TORCH_DECODE_SECONDS and in folders."""
+    a folder's workers, which start once): the bfloat16 encoder, and the decoder where its pairing says auto,
+    on OpenVINO from OPENVINO_SECONDS; the float32 decoder on onnxruntime, torch's from TORCH_DECODE_SECONDS and
+    in folders."""
     from latentcodec.models.loader import OPENVINO_SECONDS as OV, TORCH_DECODE_SECONDS as TD
 
     def pick(kind: str, seconds: float | None, precision: str = "auto") -> str:
@@ -50,15 +51,20 @@ def test_auto_takes_the_faster_runtime_for_the_job(monkeypatch: pytest.MonkeyPat
     _rule(monkeypatch, True, "openvino onnx torch")
     assert [pick("encode", s) for s in (1, OV, 3600, None)] == ["onnx", "openvino", "openvino", "openvino"]
     assert pick("encode", 1, "bfloat16") == "openvino" and pick("encode", 3600, "float32") == "onnx"
-    assert [pick("decode", s) for s in (1, TD - 1, TD, None)] == ["onnx", "onnx", "torch", "torch"]
+    assert [pick("decode", s, "float32") for s in (1, TD - 1, TD, None)] == ["onnx", "onnx", "torch", "torch"]
+    assert [pick("decode", s) for s in (1, OV, TD - 1, TD, None)] == ["onnx", "openvino", "openvino", "torch", "torch"]
     _rule(monkeypatch, False, "openvino onnx torch")
     assert [pick("encode", s) for s in (1, 3600, None)] == ["onnx", "onnx", "onnx"]
+    assert [pick("decode", s) for s in (1, TD, None)] == ["onnx", "torch", "torch"]  # auto is float32 here
     _rule(monkeypatch, True, "onnx torch")  # no OpenVINO: torch's bfloat16 encoder where it starts once
     assert [pick("encode", s) for s in (1, 3600, None)] == ["onnx", "onnx", "torch"]
     assert pick("encode", 1, "bfloat16") == "torch"
     _rule(monkeypatch, True, "openvino onnx")  # the plain install
     assert [pick("encode", s) for s in (1, 3600, None)] == ["onnx", "openvino", "openvino"]
-    assert [pick("decode", s) for s in (1, 3600, None)] == ["onnx", "onnx", "onnx"]
+    assert [pick("decode", s, "float32") for s in (1, 3600, None)] == ["onnx", "onnx", "onnx"]
+    assert [pick("decode", s) for s in (1, 3600, None)] == ["onnx", "openvino", "openvino"]
+    _rule(monkeypatch, True, "onnx torch")  # no OpenVINO: a decode in bfloat16 only where asked, on torch
+    assert [pick("decode", s) for s in (1, 600)] == ["onnx", "onnx"] and pick("decode", 1, "bfloat16") == "torch"
     _rule(monkeypatch, True, "onnx")
     assert [pick("encode", s) for s in (1, 3600, None)] == ["onnx", "onnx", "onnx"]
     with pytest.raises(ModelError, match="openvino is not installed: pip install openvino"):
@@ -73,6 +79,7 @@ def test_a_folders_json_says_which_runtime_ran(tmp_path: Path, capsys: pytest.Ca
     import soundfile as sf
 
     from latentcodec.cli import main
+    from latentcodec.vocoders.registry import pairing
 
     (tmp_path / "in").mkdir()
     sf.write(tmp_path / "in" / "a.wav", np.zeros(8000), 16000)
@@ -80,7 +87,7 @@ def test_a_folders_json_says_which_runtime_ran(tmp_path: Path, capsys: pytest.Ca
     want = choose_runtime("auto", DEFAULT_MODEL, "cpu", "auto", "encode", None)
     assert json.loads(capsys.readouterr().out)["runtime"] == want
     assert main(["decode", str(tmp_path / "out"), str(tmp_path / "back"), "--json", "--jobs", "1"]) == 0
-    want = choose_runtime("auto", DEFAULT_MODEL, "cpu", "float32", "decode", None)
+    want = choose_runtime("auto", DEFAULT_MODEL, "cpu", pairing(DEFAULT_MODEL).precision, "decode", None)
     assert json.loads(capsys.readouterr().out)["runtime"] == want
 
 

@@ -660,7 +660,7 @@ def test_a_long_chunk_is_decoded_in_pieces_of_a_bounded_window() -> None:
 
     seen: list[int] = []
 
-    def decode(z: np.ndarray) -> np.ndarray:  # a local "VAE": each latent frame's channel sum, 4x along both axes
+    def decode(z: np.ndarray, precision: str = "float32") -> np.ndarray:  # a local "VAE": each latent frame's channel sum, 4x along both axes
         seen.append(z.shape[::2])
         return np.repeat(np.repeat(z.sum(axis=1), 4, axis=1), 4, axis=2)
 

@@ -278,6 +278,13 @@ DECODE = options(
         type=click.IntRange(1, 1000),
         help=f"Griffin-Lim iterations [default: {DEFAULT_GL_ITERS} for griffinlim; a magnitude vocoder's own]",
     ),
+    click.option(
+        "--decoder-precision",
+        type=click.Choice(PRECISIONS),
+        help="the VAE decoder's arithmetic: auto is bfloat16 where the runtime runs it natively (OpenVINO, "
+        "torch), else float32; float32 decodes as releases before the model's pairing did "
+        "[default: the pairing's, see alat models]",
+    ),
 )
 
 
@@ -406,6 +413,7 @@ FLAGS = {
     "format": "--format",
     "runtime": "--runtime",
     "precision": "--precision",
+    "decoder_precision": "--decoder-precision",
     "shard_size": "--shard-size",
     "architecture": "--architecture",
     "vae_config": "--channels",

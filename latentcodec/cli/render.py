@@ -65,6 +65,12 @@ def info_text(info: dict) -> str:
             f"{', mixed to mono' if h['mono_downmix'] else ''}",
             f"  model     {h['model_name']} (fingerprint {h['model_fingerprint'][:16]}"
             f"{', shipped with this package' if info['model_shipped'] else ', not shipped: decode with --model DIR'})",
+            f"  decodes   with {info['decodes_with']['vocoder']}"
+            + (
+                ", decoder in bfloat16 where native (--decoder-precision float32: as before)"
+                if info["decodes_with"]["decoder_precision"] == "auto"
+                else ""
+            ),
             f"  latent    {'x'.join(map(str, h['latent_shape']))} ({h['latent_axes']}) per {chunk_s:g} s chunk, "
             f"{h['num_chunks']} chunks{_last_chunk_text(h)}; {info['coder_text']}",
             f"  size      {info['bytes']:,} bytes on disk ({info['payload_bytes']:,} payload, "
@@ -83,7 +89,8 @@ def models_text(data: dict) -> str:
     """The lines `alat models` prints for ``info.shipped_info``'s dict."""
     lines = ["models:"] + [
         f"  {v['name']}{' (default)' if v['default'] else ''}  fingerprint {v['fingerprint'][:16]}"
-        f"  {v['bytes'] / 2**20:.1f} MiB  vocoder {v['vocoder']}  {v['summary']}"
+        f"  {v['bytes'] / 2**20:.1f} MiB  vocoder {v['vocoder']}"
+        f"{'  decoder in bfloat16 where native' if v['decoder_precision'] == 'auto' else ''}  {v['summary']}"
         for v in data["models"]
     ]
     return "\n".join(lines + ["vocoders:"] + [f"  {v['name']}  {v['summary']}".rstrip() for v in data["vocoders"]])

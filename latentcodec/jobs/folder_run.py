@@ -79,10 +79,12 @@ def folder_runtime(run: FolderRun) -> str:
     """What runs the workers' model (decoding: the one asked for, else the default), by the rule they load
     it with; refused here, before any work, when it cannot run."""
     from latentcodec.models.loader import choose_runtime
+    from latentcodec.vocoders.registry import decode_precision
 
     o = run.options
-    precision = o.precision if isinstance(o, EncodeOptions) else "float32"
-    return choose_runtime(o.runtime, model_name(o), o.device, precision, kind_of(o), None)  # workers start once
+    name = model_name(o)
+    precision = o.precision if isinstance(o, EncodeOptions) else decode_precision(name, o.vocoder, o.decoder_precision)
+    return choose_runtime(o.runtime, name, o.device, precision, kind_of(o), None)  # workers start once
 
 
 def run_folder(run: FolderRun, progress: Progress | None = None) -> FolderResult:

@@ -120,11 +120,13 @@ def _decode_model(source: Source, options: DecodeOptions) -> Any:
     from latentcodec.codec import model_for_file
     from latentcodec.format.container import AlatReader
     from latentcodec.models.loader import choose_runtime
+    from latentcodec.vocoders.registry import decode_precision
 
     with AlatReader(open_source(source)) as r:
         h = r.header
     key = _name(options.model) or h.model_name
     if key not in _WORKER["models"]:
-        runtime = choose_runtime(options.runtime, key, options.device, "float32", "decode", None)  # starts once
+        precision = decode_precision(key, options.vocoder, options.decoder_precision)
+        runtime = choose_runtime(options.runtime, key, options.device, precision, "decode", None)  # starts once
         _WORKER["models"][key] = model_for_file(h, replace(options, runtime=runtime), force=True)
     return model_for_file(h, replace(options, model=_WORKER["models"][key]), options.force)

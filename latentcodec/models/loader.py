@@ -123,8 +123,9 @@ def choose_runtime(
 ) -> str:
     """'openvino', 'onnx' or 'torch': what ``runtime`` (one of RUNTIMES) means for model ``name`` in a job of
     ``kind`` (encode or decode) over ``seconds`` of audio (None: a folder's worker, whose start-up is paid
-    once for many files); ``precision``: the encoder's as asked. The rule for auto: :func:`_auto_graphs` for
-    a shipped model with its graphs on the CPU (or auto); torch otherwise (hub models and folders, a GPU)."""
+    once for many files); ``precision``: the encoder's, or the decoder's, as asked. The rule for auto:
+    :func:`_auto_graphs` for a shipped model with its graphs on the CPU (or auto); torch otherwise (hub models
+    and folders, a GPU)."""
     if runtime not in RUNTIMES:
         raise LatentCodecError(f"unknown runtime '{runtime}': choose one of {', '.join(RUNTIMES)}", "runtime")
     shipped = shipped_models()
@@ -148,22 +149,25 @@ def choose_runtime(
 
 def _auto_graphs(kind: str, precision: str, seconds: float | None) -> str | None:
     """Auto's runtime for a shipped model's job on the CPU, None for torch; measured on the 2-core AMD EPYC
-    with AVX512-BF16 (docs/performance.md). An encode in bfloat16 (asked, or auto on a CPU that computes it
-    natively) on OpenVINO (1.6-1.7x onnxruntime's float32 encode beyond start-up, 0.18 s more start-up: from
-    OPENVINO_SECONDS), else on torch where a folder's workers start it once; a decode (float32) on
-    onnxruntime, or on torch from TORCH_DECODE_SECONDS and in folders (its Griffin-Lim's FFTs on MKL:
-    1.15-1.18x beyond start-up, 4.7-5.5 s more start-up); onnxruntime otherwise (float32)."""
-    many = seconds is None
+    with AVX512-BF16 (docs/performance.md). Either kind in bfloat16 (asked, or auto on a CPU that computes it
+    natively; a decode's ``precision`` is its model's pairing's, ``vocoders.registry.Pairing``) on OpenVINO
+    from OPENVINO_SECONDS and in folders (the encoder 1.6-1.7x onnxruntime's float32 beyond start-up, the
+    decoder 1.46x; 0.18 s more start-up), but a decode on torch where installed from TORCH_DECODE_SECONDS and
+    in folders (its Griffin-Lim's FFTs on MKL: 1.3x OpenVINO's decode beyond start-up, 5 s more start-up),
+    and an encode on torch where a folder's workers start it once and OpenVINO is absent; onnxruntime
+    otherwise (float32)."""
+    asked = precision == "bfloat16"
+    bfloat16 = asked or precision == "auto" and cpu_bfloat16()
+    if kind == "decode" and torch_installed() and (seconds is None or seconds >= TORCH_DECODE_SECONDS):
+        return None
+    if bfloat16 and openvino_installed() and (seconds is None or asked or seconds >= OPENVINO_SECONDS):
+        return "openvino"
     if kind == "decode":
-        if torch_installed() and (seconds is None or seconds >= TORCH_DECODE_SECONDS):
+        if asked and torch_installed():
             return None
         return "onnx" if onnxruntime_installed() else "openvino" if openvino_installed() else None
-    asked = precision == "bfloat16"
-    if asked or precision == "auto" and cpu_bfloat16():
-        if openvino_installed() and (seconds is None or asked or seconds >= OPENVINO_SECONDS):
-            return "openvino"
-        if (many or asked) and torch_installed():
-            return None
+    if bfloat16 and (seconds is None or asked) and torch_installed():
+        return None
     return "onnx" if onnxruntime_installed() and not asked else None
 
 

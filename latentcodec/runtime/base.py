@@ -19,12 +19,12 @@ class VaeRunner(Protocol):
         """(B, frames, n_mels) log-mel -> (B, C, frames/4, n_mels/4) posterior means, float32."""
         ...
 
-    def decode(self, latents: np.ndarray) -> np.ndarray:
-        """(B, C, t, m) latents -> (B, 4t, 4m) log-mel, float32."""
+    def decode(self, latents: np.ndarray, precision: str = "float32") -> np.ndarray:
+        """(B, C, t, m) latents -> (B, 4t, 4m) log-mel, float32, computed in ``precision`` as resolved."""
         ...
 
     def precision(self, asked: str) -> str:
-        """The encoder's arithmetic for ``asked`` (auto, float32, bfloat16) on this runtime."""
+        """The VAE's arithmetic for ``asked`` (auto, float32, bfloat16) on this runtime."""
         ...
 
 

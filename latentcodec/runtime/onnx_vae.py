@@ -161,14 +161,14 @@ class OnnxVae:
         """(B, frames, n_mels) log-mel -> (B, C, frames/4, n_mels/4) posterior means."""
         return self.encoder(mels)
 
-    def decode(self, latents: np.ndarray) -> np.ndarray:
-        """(B, C, t, m) latents -> (B, 4t, 4m) log-mel."""
+    def decode(self, latents: np.ndarray, precision: str = "float32") -> np.ndarray:
+        """(B, C, t, m) latents -> (B, 4t, 4m) log-mel (float32, what :meth:`precision` resolves to)."""
         return self.decoder(latents)
 
     def precision(self, asked: str) -> str:
-        """float32, the graphs' arithmetic; bfloat16 is the torch runtime's (choose_runtime sends it there)."""
+        """float32, the graphs' arithmetic; bfloat16 is OpenVINO's and torch's (choose_runtime sends it there)."""
         if asked == "bfloat16":
-            raise LatentCodecError("bfloat16 runs on the torch runtime only", "precision")
+            raise LatentCodecError("bfloat16 runs on the openvino and torch runtimes only", "precision")
         if asked not in PRECISIONS:
             raise LatentCodecError(f"unknown precision '{asked}': choose one of {', '.join(PRECISIONS)}", "precision")
         return "float32"

@@ -1,14 +1,15 @@
 """The shipped models' ONNX graphs on OpenVINO: what ``alat encode`` runs by default on a minute of audio or
 more, or a folder, on a CPU that computes bfloat16 natively (AVX512-BF16, AMX), where OpenVINO is installed
-(``loader.choose_runtime``).
+(``loader.choose_runtime``); and ``alat decode`` for the files of a model whose pairing decodes in bfloat16
+(``vocoders.registry.Pairing``).
 
 Why a second engine for the same graphs: onnxruntime's CPU provider has no bfloat16 convolutions on x86, and
 OpenVINO runs them in bfloat16. On the 2-core AMD EPYC with AVX512-BF16 (4 windows of 5 s, 2 threads): the
-encoder 77 ms against onnxruntime's 133 ms in float32 (torch's bfloat16 encoder: 83 ms). The decoder runs
-in float32, so that every file decodes as it did (in bfloat16 it took 230 ms against 340 ms, but its mel
-moved by up to 0.27 dB a value and Griffin-Lim's samples by 90-150 LSB on average); in float32 OpenVINO is
-5-15 % slower than onnxruntime, which is why auto decodes on onnxruntime. It imports in 0.15 s and
-compiles a graph in 0.07 s, as quick to start as onnxruntime.
+encoder 77 ms against onnxruntime's 133 ms in float32 (torch's bfloat16 encoder: 83 ms); the decoder 230 ms
+against 340 ms, but its mel moves by up to 0.27 dB a value and Griffin-Lim's samples by 90-280 LSB on
+average, so it runs in bfloat16 only where a pairing says so; in float32 OpenVINO is 5-15 % slower than
+onnxruntime, which is why auto decodes other files on onnxruntime. It imports in 0.15 s and compiles a
+graph in 0.07 s, as quick to start as onnxruntime.
 
 The graphs are those of ``onnx_vae`` (one per weights layout, their initializers external data in the
 model's safetensors file). OpenVINO reads external data only beside the graph, so each graph is read from a
@@ -88,7 +89,11 @@ class OpenVinoGraph:
     def __call__(self, x: np.ndarray, precision: str) -> np.ndarray:
         if precision not in self._requests:
             self._model = self._model or read_graph(self.path, self.weights)
-            config = {"INFERENCE_PRECISION_HINT": _HINTS[precision], "INFERENCE_NUM_THREADS": cpu_threads()}
+            config = {
+                "INFERENCE_PRECISION_HINT": _HINTS[precision],
+                "INFERENCE_NUM_THREADS": cpu_threads(),
+                "ENABLE_CPU_PINNING": False,  # the decode's vocoder thread shares the cores (docs/performance.md)
+            }
             self._requests[precision] = _core().compile_model(self._model, "CPU", config).create_infer_request()
         out = self._requests[precision].infer({0: np.ascontiguousarray(x, np.float32)})
         return np.array(out[0], np.float32)
@@ -96,9 +101,8 @@ class OpenVinoGraph:
 
 class OpenVinoVae:
     """``base.VaeRunner`` over the encoder and decoder graphs of a VAE's weights layout (``onnx_vae``), on
-    OpenVINO: the encoder in bfloat16 where the CPU computes it natively (``auto``), else float32; the
-    decoder in float32. ``fingerprint``: the weights' (``onnx_vae.weights_fingerprint``), what files name
-    the model by."""
+    OpenVINO: either in bfloat16 where the CPU computes it natively (``auto``), else float32. ``fingerprint``:
+    the weights' (``onnx_vae.weights_fingerprint``), what files name the model by."""
 
     runtime, device = "openvino", "cpu"
 
@@ -113,9 +117,9 @@ class OpenVinoVae:
         """(B, frames, n_mels) log-mel -> (B, C, frames/4, n_mels/4) posterior means, in ``precision``."""
         return self.encoder(mels, self.precision(precision))
 
-    def decode(self, latents: np.ndarray) -> np.ndarray:
-        """(B, C, t, m) latents -> (B, 4t, 4m) log-mel, in float32 (files decode as they did)."""
-        return self.decoder(latents, "float32")
+    def decode(self, latents: np.ndarray, precision: str = "float32") -> np.ndarray:
+        """(B, C, t, m) latents -> (B, 4t, 4m) log-mel, in ``precision`` (float32: files decode as they did)."""
+        return self.decoder(latents, self.precision(precision))
 
     def precision(self, asked: str) -> str:
         """bfloat16 for ``auto`` where the CPU computes it natively, else float32; as asked otherwise."""

@@ -28,10 +28,16 @@ def encode_windows(vae: Any, mels: np.ndarray, precision: str = "float32") -> np
     return run_parts(encode, x).cpu().numpy()
 
 
-def decode_windows(vae: Any, latents: np.ndarray) -> np.ndarray:
-    """(B, C, t, m) latents -> (B, 4t, 4m) log-mel (float32)."""
-    z = torch.from_numpy(latents).float().to(device_of(vae), memory_format=torch.channels_last)
-    return run_parts(lambda part: vae.decode(part).sample[:, 0].float(), z).cpu().numpy()
+def decode_windows(vae: Any, latents: np.ndarray, precision: str = "float32") -> np.ndarray:
+    """(B, C, t, m) latents -> (B, 4t, 4m) log-mel (float32), computed in ``precision``."""
+    device = device_of(vae)
+    z = torch.from_numpy(latents).float().to(device, memory_format=torch.channels_last)
+
+    def decode(part: torch.Tensor) -> torch.Tensor:
+        with autocast(precision, device):
+            return vae.decode(part).sample[:, 0].float()
+
+    return run_parts(decode, z).cpu().numpy()
 
 
 class TorchVae:
@@ -47,8 +53,8 @@ class TorchVae:
     def encode(self, mels: np.ndarray, precision: str) -> np.ndarray:
         return encode_windows(self.module, mels, precision)
 
-    def decode(self, latents: np.ndarray) -> np.ndarray:
-        return decode_windows(self.module, latents)
+    def decode(self, latents: np.ndarray, precision: str = "float32") -> np.ndarray:
+        return decode_windows(self.module, latents, precision)
 
     def precision(self, asked: str) -> str:
         return resolve(asked, device_of(self.module))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,22 +50,48 @@ BUILTIN_VOCODERS = {
     "hifigan": "The HiFi-GAN in a hub model's vocoder/ folder (AudioLDM2's: not shipped).",
 }
 
-# The vocoder a model's files decode with when none is named. A file records its model, not a vocoder, so
-# a model's pairing may improve in a later release; models not listed decode with Griffin-Lim, as in 0.1.0.
-# A pairing needs the vocoder to beat Griffin-Lim end to end on the dev clips on every kind (ViSQOL per
-# kind, PESQ-wb and STOI on speech): latentcodec-maggl-routed-v1 does for latentcodec-small-v2, -v2 for
-# latentcodec-small-v3 and -v3 for latentcodec-small-v4, each with its second stage fitted to its model's
-# decoded mels (their MODEL.md).
-DEFAULT_VOCODERS: dict[str, str] = {
-    "latentcodec-small-v2": "latentcodec-maggl-routed-v1",
-    "latentcodec-small-v3": "latentcodec-maggl-routed-v2",
-    "latentcodec-small-v4": "latentcodec-maggl-routed-v3",
+
+@dataclass(frozen=True)
+class Pairing:
+    """How a model's files decode unless told otherwise: the vocoder, and the VAE decoder's arithmetic
+    (float32; auto: bfloat16 where the runtime running it computes bfloat16 natively, else float32)."""
+
+    vocoder: str
+    precision: str = "float32"
+
+
+# A file records its model, not how it decodes, so a model's pairing may improve in a later release; models
+# not listed decode with Griffin-Lim in float32, as in 0.1.0. A pairing's vocoder must beat Griffin-Lim end
+# to end on the dev clips on every kind (ViSQOL per kind, PESQ-wb and STOI on speech):
+# latentcodec-maggl-routed-v1 does for latentcodec-small-v2, -v2 for latentcodec-small-v3 and -v3 for
+# latentcodec-small-v4, each with its second stage fitted to its model's decoded mels (their MODEL.md).
+# latentcodec-small-v4's decoder runs in bfloat16 where it can: 1.46x its float32 speed on OpenVINO with
+# every score within Griffin-Lim's seed spread (docs/performance.md); --decoder-precision float32 decodes its files
+# as the releases before this pairing did.
+PAIRINGS: dict[str, Pairing] = {
+    "latentcodec-small-v2": Pairing("latentcodec-maggl-routed-v1"),
+    "latentcodec-small-v3": Pairing("latentcodec-maggl-routed-v2"),
+    "latentcodec-small-v4": Pairing("latentcodec-maggl-routed-v3", "auto"),
 }
+
+
+def pairing(model: str) -> Pairing:
+    """How ``model``'s files decode unless told otherwise."""
+    return PAIRINGS.get(model, Pairing("griffinlim"))
 
 
 def default_vocoder(model: str) -> str:
     """The vocoder that decodes ``model``'s files unless another is named."""
-    return DEFAULT_VOCODERS.get(model, "griffinlim")
+    return pairing(model).vocoder
+
+
+def decode_precision(model: str, vocoder: object, asked: str | None) -> str:
+    """The VAE decoder's arithmetic as asked for ``model``'s files: ``asked``; else the pairing's where its
+    vocoder decodes (``vocoder`` None or its name); else float32, as every file decoded before pairings."""
+    if asked is not None:
+        return asked
+    paired = pairing(model)
+    return paired.precision if vocoder in (None, paired.vocoder) else "float32"
 
 
 def shipped_vocoders() -> dict[str, Path]:
