@@ -30,12 +30,12 @@ def kind_of(path: str) -> str:
     raise SystemExit(f"{path}: no kind in its name or folders")
 
 
-def run_eval(corpus: Path, model: str, vocoder: str | None, quality: float | None, runtime: str | None) -> list[dict]:
-    """``alat eval`` of the whole folder: its per-file rows."""
+def run_eval(corpus: Path, model: str, options: argparse.Namespace) -> list[dict]:
+    """``alat eval`` of the whole folder with the options given: its per-file rows."""
     cmd = [sys.executable, "-m", "latentcodec.cli", "eval", str(corpus), "--model", model, "--json"]
-    cmd += ["--vocoder", vocoder] if vocoder else []
-    cmd += ["--runtime", runtime] if runtime else []
-    cmd += ["--quality", str(quality)] if quality is not None else []
+    for flag in ("vocoder", "runtime", "quality", "decoder_precision"):
+        value = getattr(options, flag)
+        cmd += [f"--{flag.replace('_', '-')}", str(value)] if value is not None else []
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out)["rows"]
 
@@ -76,6 +76,7 @@ def main() -> None:
     ap.add_argument("--vocoder", help="default: each model's own default")
     ap.add_argument("--quality", type=float, help="the coder's quality (default: the codec's), to compare at a rate")
     ap.add_argument("--runtime", help="default: alat's auto")
+    ap.add_argument("--decoder-precision", help="default: each model's pairing's (float32: a model folder's)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     corpora = dict(c.split("=", 1) for c in args.corpus)
@@ -85,7 +86,7 @@ def main() -> None:
     for model in args.models:
         step, hours = position(model)
         for name, folder in corpora.items():
-            rows = run_eval(Path(folder), model, args.vocoder, args.quality, args.runtime)
+            rows = run_eval(Path(folder), model, args)
             s = summary(rows)
             table.append({"model": model, "step": step, "hours": hours, "corpus": name, **s, "rows": rows})
             cells = [f"{s[k]:.3f}" if k in s else "-" for k in
