@@ -352,6 +352,11 @@ def _asked_precision(model: str, options: RunOptions) -> str:
     return "float32"
 
 
+def _decoder_precision(m: Model, h: Header, options: RunOptions) -> str:
+    """The decoder's arithmetic for the file with header ``h`` as ``m``'s runtime runs it: float32 or bfloat16."""
+    return m.runner.precision(_asked_precision(h.model_name, options))
+
+
 def check_decodable(header: Header, where: str) -> None:
     """Refuse, before any model is loaded, a header this decoder cannot honour: its mel front end must be
     the one the VAEs and vocoders were made for (the encoder writes no other), and its input frame count
@@ -521,8 +526,9 @@ def decoded_mel(reader: AlatReader, options: DecodeOptions = DecodeOptions()) ->
     h = reader.header
     check_decodable(h, reader.where)
     model = model_for_file(h, options, options.force)
-    precision = model.runner.precision(_asked_precision(h.model_name, options))
-    source = _MelSource(reader, model, options.batch_size, Timings(), None, None, None, precision)
+    source = _MelSource(
+        reader, model, options.batch_size, Timings(), None, None, None, _decoder_precision(model, h, options)
+    )
     frames = h.num_samples // h.mel.hop + 1
     return np.stack([np.concatenate(list(source.blocks(c)))[:frames] for c in range(h.channels)])
 
@@ -579,7 +585,7 @@ def decode_file(
         else:
             with stream_output(getattr(out_path, "name", "<stream>")):
                 written = write_wav_stream(out_path, blocks, rate, h.channels, frames_out)
-        precision = m.runner.precision(_asked_precision(h.model_name, options))
+        precision = _decoder_precision(m, h, options)
         return DecodeResult(h, rate, written, list(reader.lost), timings, m.runtime, precision)
 
 
@@ -617,7 +623,7 @@ def decode_blocks(
     windows, first_frame, first_sample = window_span(*span, total, h.num_samples, tiling)
     last_frame = min(total, windows.stop * WINDOW_FRAMES + OVERLAP_FRAMES)
     chunks = range(first_frame // h.chunk_frames, -(-last_frame // h.chunk_frames))
-    precision = m.runner.precision(_asked_precision(h.model_name, options))
+    precision = _decoder_precision(m, h, options)
     source = _MelSource(reader, m, options.batch_size, timings, progress, mel_sink, chunks, precision)
     frames_out = (
         output_frames(h, rate)
