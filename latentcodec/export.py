@@ -3,9 +3,10 @@ DEST`` (the VAEs' encoder and decoder, the magnitude networks' ``magnitude.onnx`
 and onnxscript installed (``pip install 'latentcodec[export]'``).
 
 The graphs take a dynamic batch and a dynamic number of frames (any chunk length), opset 18. The
-decoder's sub-pixel upsamplers are exported with their phases interleaved by stacking (``upsample.py``):
-the in-place copies torch runs fastest become ScatterElements in a graph, which made onnxruntime's
-decoder 2.4x slower than torch's; stacked it is as fast.
+decoder's sub-pixel upsamplers are exported with their phases interleaved by stacking for onnxruntime
+(``decoder.onnx``) and by a pixel shuffle for OpenVINO (``decoder-openvino.onnx``; ``upsample.py``): the
+in-place copies torch runs fastest become ScatterElements in a graph, which made onnxruntime's decoder 2.4x
+slower than torch's; stacked it is as fast.
 
 A graph holds no second copy of its weights. Why: the graphs held them all again, half of the installed
 package (65 MB). Each weight that is a tensor of the safetensors file, as stored, transposed (the exporter's
@@ -39,8 +40,16 @@ import torch
 
 from latentcodec.models.loader import VAE_WEIGHTS, load_model
 from latentcodec.models.registry import shipped_models
-from latentcodec.runtime.onnx_vae import DECODER, ENCODER, LAYOUT_KEY, MAGNITUDE, graph_folder, weights_layout
-from latentcodec.runtime.upsample import _TAPS, stack_phases
+from latentcodec.runtime.onnx_vae import (
+    DECODER,
+    DECODER_OPENVINO,
+    ENCODER,
+    LAYOUT_KEY,
+    MAGNITUDE,
+    graph_folder,
+    weights_layout,
+)
+from latentcodec.runtime.upsample import _TAPS, ShuffledSubpixelUpsample, StackedSubpixelUpsample, export_form
 from latentcodec.vocoders.nets import NET_WEIGHTS, MagnitudeNet, is_net_folder, load_net
 from latentcodec.vocoders.registry import shipped_vocoders
 
@@ -441,21 +450,18 @@ def write_graphs(made: list[Made], dest: Path) -> list[Path]:
 
 
 def vae_graphs(name: str) -> Made:
-    """Model ``name``'s encoder and decoder graphs (a shipped name or a folder)."""
+    """Model ``name``'s encoder and decoder graphs (a shipped name or a folder): the decoder in the form each
+    runtime runs fastest (``upsample.py``)."""
     model = load_model(name, runtime="torch")
     vae = model.module.to(memory_format=torch.contiguous_format)
-    stack_phases(vae)
     weights = Path(model.folder or model.location) / VAE_WEIGHTS
     mels = torch.zeros(2, 4 * 141, vae.config.in_channels * 64)
     z = torch.zeros(2, model.latent_channels, 141, 16)
-    return Made(
-        name,
-        weights,
-        {
-            ENCODER: graph_of(_Encoder(vae), mels, ("mel", "latent"), {0: BATCH, 1: 4 * _QUARTERS}, weights),
-            DECODER: graph_of(_Decoder(vae), z, ("latent", "mel"), {0: BATCH, 2: _QUARTERS}, weights),
-        },
-    )
+    graphs = {ENCODER: graph_of(_Encoder(vae), mels, ("mel", "latent"), {0: BATCH, 1: 4 * _QUARTERS}, weights)}
+    for graph, form in ((DECODER, StackedSubpixelUpsample), (DECODER_OPENVINO, ShuffledSubpixelUpsample)):
+        export_form(vae, form)
+        graphs[graph] = graph_of(_Decoder(vae), z, ("latent", "mel"), {0: BATCH, 2: _QUARTERS}, weights)
+    return Made(name, weights, graphs)
 
 
 def export_vae(name: str, dest: Path) -> list[Path]:

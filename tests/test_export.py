@@ -27,6 +27,7 @@ from latentcodec.models.loader import VAE_WEIGHTS, load_model  # noqa: E402
 from latentcodec.runtime.onnx_vae import (  # noqa: E402
     DECODER,
     ENCODER,
+    VAE_GRAPHS,
     LAYOUT_KEY,
     OnnxVae,
     graph_folder,
@@ -64,7 +65,7 @@ def _files(root: Path) -> dict[Path, str]:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Made]]:
     """Two tiny VAEs of one layout, other weights (``a``, ``b``), exported together into ``dest``: one
-    encoder and one decoder in dest/graphs/LAYOUT/, and nothing else written anywhere."""
+    encoder and the decoder in each runtime's form in dest/graphs/LAYOUT/, and nothing else written anywhere."""
     root = tmp_path_factory.mktemp("export")
     folders = [save_random_vae(root / name, seed) for name, seed in (("a", 3), ("b", 4))]
     assert weights_layout(folders[0] / VAE_WEIGHTS) == weights_layout(folders[1] / VAE_WEIGHTS)
@@ -72,7 +73,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Made]
     made = [vae_graphs(str(f)) for f in folders]
     written = write_graphs(made, root / "dest")
     layout = graph_folder(folders[0] / VAE_WEIGHTS, root / "dest" / "graphs")
-    assert written == [layout / ENCODER, layout / DECODER]
+    assert written == [layout / name for name in VAE_GRAPHS]
     after = _files(root)
     assert {p: h for p, h in after.items() if p not in before} == {p.relative_to(root): after[p.relative_to(root)]
                                                                   for p in written}
@@ -92,6 +93,20 @@ def test_one_graph_gives_each_model_of_its_layout_its_own_outputs(exported: tupl
         np.testing.assert_allclose(graphs.decode(latents[name]), decode_windows(model.module, latents[name]),
                                    rtol=1e-4, atol=1e-4)
     assert np.abs(latents["a"] - latents["b"]).max() > 0.1
+
+
+def test_openvinos_decoder_form_computes_what_onnxruntimes_does(exported: tuple[Path, list[Made]]) -> None:
+    """decoder-openvino.onnx interleaves the upsamplers' phases otherwise, on the same convolutions: in
+    float32 on OpenVINO it gives onnxruntime's decoder.onnx to float rounding."""
+    pytest.importorskip("openvino")
+    from latentcodec.runtime.openvino_vae import OpenVinoVae
+
+    root, _ = exported
+    model = load_model(str(root / "a"), runtime="torch")
+    latents = np.random.default_rng(1).normal(0, 1, (2, 8, 29, 16)).astype(np.float32)
+    want = OnnxVae(root / "a", model.fingerprint, root / "dest" / "graphs").decode(latents)
+    got = OpenVinoVae(root / "a", model.fingerprint, root / "dest" / "graphs").decode(latents, "float32")
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_a_graph_is_refused_for_weights_of_another_layout(exported: tuple[Path, list[Made]], tmp_path: Path) -> None:
@@ -146,7 +161,7 @@ def test_the_graphs_hold_no_copy_of_the_weights(exported: tuple[Path, list[Made]
     stored = {s.offset: s for s in stored_tensors(weights)}
     values = {s.values.astype(np.float32).tobytes() for s in stored.values()}
     read = set()
-    for name in (ENCODER, DECODER):
+    for name in VAE_GRAPHS:
         g = onnx.load(str(graph_folder(weights, root / "dest" / "graphs") / name), load_external_data=False)
         assert {p.key: p.value for p in g.metadata_props} == {LAYOUT_KEY: weights_layout(weights)}
         for init in g.graph.initializer:
@@ -204,9 +219,9 @@ def test_the_shipped_graphs_are_stored_once_per_weights_layout() -> None:
     nets = [f for f in shipped_vocoders().values() if (f / NET_WEIGHTS).is_file()]
     assert len(shipped_models()) >= 4 and len(nets) >= 4 and all(map(has_graph, nets))
     graphs = {graph_folder(f / VAE_WEIGHTS) / g: f / VAE_WEIGHTS for f in shipped_models().values()
-              for g in (ENCODER, DECODER)}
+              for g in VAE_GRAPHS}
     graphs.update({graph_folder(f / NET_WEIGHTS) / MAGNITUDE: f / NET_WEIGHTS for f in nets})
-    assert sorted(graphs) == sorted(p for p in GRAPHS.rglob("*") if p.is_file()) and len(graphs) == 3
+    assert sorted(graphs) == sorted(p for p in GRAPHS.rglob("*") if p.is_file()) and len(graphs) == 4
     assert not [p for f in [*shipped_models().values(), *shipped_vocoders().values()] for p in f.glob("*.onnx")]
     for path, weights in graphs.items():
         g = onnx.load(str(path), load_external_data=False)

@@ -7,19 +7,26 @@ from diffusers import AutoencoderKL
 from diffusers.models.upsampling import Upsample2D
 
 from latentcodec.models.loader import SMALL_VAE_CONFIG
-from latentcodec.runtime.upsample import SubpixelUpsample, use_subpixel_upsamplers
+from latentcodec.runtime.upsample import (
+    ShuffledSubpixelUpsample,
+    StackedSubpixelUpsample,
+    SubpixelUpsample,
+    use_subpixel_upsamplers,
+)
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 5, 7), (3, 8, 16, 4), (2, 8, 1, 1)])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_subpixel_upsample_equals_upsample2d(shape: tuple[int, ...], channels_last: bool) -> None:
+@pytest.mark.parametrize("form", [SubpixelUpsample, StackedSubpixelUpsample, ShuffledSubpixelUpsample])
+def test_subpixel_upsample_equals_upsample2d(shape: tuple[int, ...], channels_last: bool, form: type) -> None:
+    """Each form (torch's copies, the graphs' stacking and pixel shuffle) gives diffusers' upsampler."""
     torch.manual_seed(0)
     up = Upsample2D(8, use_conv=True, out_channels=6)
     x = torch.randn(shape)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        want, got = up(x), SubpixelUpsample(up.conv)(x)
+        want, got = up(x), form(up.conv)(x)
     assert got.shape == want.shape == (shape[0], 6, 2 * shape[2], 2 * shape[3])
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 

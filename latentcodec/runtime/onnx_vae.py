@@ -29,6 +29,8 @@ from latentcodec.errors import LatentCodecError, ModelError
 from latentcodec.runtime.cores import cpu_threads
 
 ENCODER, DECODER, MAGNITUDE = "encoder.onnx", "decoder.onnx", "magnitude.onnx"
+DECODER_OPENVINO = "decoder-openvino.onnx"  # the decoder in the form OpenVINO runs fastest (upsample.py)
+VAE_GRAPHS = (ENCODER, DECODER, DECODER_OPENVINO)  # a VAE's graphs, in the order alat export writes them
 LAYOUT_KEY = "latentcodec.layout"  # the graph's metadata: the hex layout of the weights files it reads
 GRAPHS = Path(str(files("latentcodec"))) / "weights" / "graphs"  # the shipped graphs, GRAPHS/LAYOUT/ (graph_folder)
 LAYOUT_DIGITS = 16  # of the layout's hex in its folder's name
@@ -110,7 +112,7 @@ def has_graphs(folder: Path, root: Path = GRAPHS) -> bool:
     if not weights.is_file():
         return False
     graphs = graph_folder(weights, root)
-    return (graphs / ENCODER).is_file() and (graphs / DECODER).is_file()
+    return all((graphs / name).is_file() for name in VAE_GRAPHS)
 
 
 class BatchGraph:

@@ -32,7 +32,7 @@ import numpy as np
 from latentcodec.constants import PRECISIONS
 from latentcodec.errors import LatentCodecError, ModelError
 from latentcodec.runtime.cores import cpu_threads
-from latentcodec.runtime.onnx_vae import DECODER, ENCODER, GRAPHS, LAYOUT_DIGITS, graph_folder, weights_layout
+from latentcodec.runtime.onnx_vae import DECODER_OPENVINO, ENCODER, GRAPHS, LAYOUT_DIGITS, graph_folder, weights_layout
 
 _VAE_WEIGHTS = "diffusion_pytorch_model.safetensors"  # loader.VAE_WEIGHTS (loader imports this module)
 _HINTS = {"float32": "f32", "bfloat16": "bf16"}  # OpenVINO's INFERENCE_PRECISION_HINT for each precision
@@ -111,7 +111,7 @@ class OpenVinoVae:
         self.fingerprint, weights = fingerprint, folder / _VAE_WEIGHTS
         where = graph_folder(weights, graphs)
         self.encoder = OpenVinoGraph(where / ENCODER, weights)
-        self.decoder = OpenVinoGraph(where / DECODER, weights)
+        self.decoder = OpenVinoGraph(where / DECODER_OPENVINO, weights)
 
     def encode(self, mels: np.ndarray, precision: str = "auto") -> np.ndarray:
         """(B, frames, n_mels) log-mel -> (B, C, frames/4, n_mels/4) posterior means, in ``precision``."""
