@@ -10,10 +10,9 @@ then runs over the joined mel in long overlapping windows.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from functools import partial
 from itertools import chain
@@ -51,7 +50,7 @@ from latentcodec.fs import atomic_output, check_output, stream_output
 from latentcodec.models.loader import Model, choose_runtime, load_model
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 from latentcodec.options import DecodeOptions, EncodeOptions, RunOptions
-from latentcodec.runtime.cores import prepare_process
+from latentcodec.runtime.cores import prepare_process, process_thread
 from latentcodec.timings import Timings
 from latentcodec.vocoders.registry import decode_precision, default_vocoder, load_vocoder
 from latentcodec.vocoders.windows import OVERLAP_FRAMES, WINDOW_FRAMES, Tiling, vocode_stream, window_span
@@ -501,23 +500,13 @@ class _MelSource:
         else:
             return False
         if self.next_chunk < self.chunks.stop and self.model.runtime in GRAPH_RUNTIMES:
-            self.ahead = _vae_thread().submit(self._decode_batch)
+            self.ahead = process_thread("latentcodec-vae").submit(self._decode_batch)
         return True
 
     def blocks(self, c: int) -> Iterator[np.ndarray]:
         while self.queues[c] or self._next_batch():
             if self.queues[c]:  # empty when the batch waited for had been queued and consumed already
                 yield self.queues[c].popleft()
-
-
-_VAE_THREADS: dict[int, ThreadPoolExecutor] = {}  # by process: a forked worker makes its own
-
-
-def _vae_thread() -> ThreadPoolExecutor:
-    """This process's one thread for decoding VAE batches ahead of the vocoder."""
-    if os.getpid() not in _VAE_THREADS:
-        _VAE_THREADS[os.getpid()] = ThreadPoolExecutor(1, thread_name_prefix="latentcodec-vae")
-    return _VAE_THREADS[os.getpid()]
 
 
 def decoded_mel(reader: AlatReader, options: DecodeOptions = DecodeOptions()) -> np.ndarray:

@@ -1,11 +1,13 @@
+import threading
+
 import numpy as np
 import pytest
 import torch
 
 from latentcodec.audio.mel import log_mel
 from latentcodec.metrics import log_mel_distance
-from latentcodec.vocoders.griffinlim import GriffinLimVocoder
-from latentcodec.vocoders.windows import Tiling, vocode_stream
+from latentcodec.vocoders.griffinlim import GriffinLimVocoder, NumpyGriffinLimVocoder, mel_to_linear_np
+from latentcodec.vocoders.windows import StagedVocoder, Tiling, vocode_stream
 
 
 def _ramp_vocoder(mel: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
@@ -23,6 +25,55 @@ def test_windows_are_aligned_and_cross_faded_exactly(frames: int, samples: int) 
                                             tiling=Tiling(window=64, overlap=16))))
     assert len(out) == samples
     assert np.allclose(out, np.arange(samples), atol=1e-6)
+
+
+class _StagedRamp:
+    """The ramp vocoder in two stages, recording where each stage ran and what the second was given."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+        self.previous: list[np.ndarray | None] = []
+
+    def magnitude(self, log_mel: np.ndarray) -> np.ndarray:
+        self.threads.append(threading.current_thread().name)
+        return log_mel
+
+    def phase(self, magnitude: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+        self.previous.append(previous)
+        return _ramp_vocoder(magnitude, previous)
+
+
+@pytest.mark.parametrize("frames,samples", [(5, 500), (264, 41000)])
+def test_a_staged_vocoder_gets_the_windows_a_plain_one_does(frames: int, samples: int) -> None:
+    """The first stage runs a window ahead on another thread; the samples, and the previous window's samples
+    each second stage is given, are a plain vocoder's."""
+    mel = np.repeat(np.arange(frames, dtype=np.float64)[:, None], 4, axis=1)
+    given: list[np.ndarray | None] = []
+
+    def plain(m: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+        given.append(previous)
+        return _ramp_vocoder(m, previous)
+
+    staged, tiling = _StagedRamp(), Tiling(window=64, overlap=16)
+    assert isinstance(staged, StagedVocoder) and not isinstance(plain, StagedVocoder)
+    want = np.concatenate(list(vocode_stream(iter([mel]), frames, samples, plain, -11.5, tiling)))
+    got = np.concatenate(list(vocode_stream((mel[i:i + 7] for i in range(0, frames, 7)), frames, samples, staged,
+                                            -11.5, tiling)))
+    assert got.tobytes() == want.tobytes() and len(staged.previous) == len(given) > 0
+    assert all((a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+               for a, b in zip(staged.previous, given))
+    assert set(staged.threads) == {"latentcodec-magnitude_0"}
+
+
+def test_numpy_griffin_lim_decodes_the_same_staged_or_not() -> None:
+    """Windows warm-started from each other: the same samples, bit for bit, in two stages or called whole."""
+    t = np.arange(48000) / 16000
+    x = (0.4 * np.sin(2 * np.pi * 440 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2).astype(np.float32)
+    mel, tiling = log_mel(x), Tiling(window=100, overlap=16)
+    vocoder = NumpyGriffinLimVocoder(4, magnitude=lambda m: mel_to_linear_np(m, nnls_iters=2))
+    want = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), vocoder.__call__, -11.5, tiling)))
+    got = np.concatenate(list(vocode_stream(iter([mel]), len(mel), len(x), vocoder, -11.5, tiling)))
+    assert got.tobytes() == want.tobytes()
 
 
 def test_griffin_lim_reaches_the_mel() -> None:

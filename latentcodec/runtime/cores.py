@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # torch is imported where it runs: prepare_process serves the
 
 T = TypeVar("T")
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}  # by (process, size): a forked worker makes its own
+_THREAD_POOLS: dict[tuple[int, str], ThreadPoolExecutor] = {}  # by (process, name): process_thread's
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 _PREPARED: set[int] = set()  # processes that called prepare_process
 _THREADS: list[int] = []  # the thread count asked for (set_threads), for whichever runtime loads
@@ -59,6 +60,15 @@ def map_rows(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, min_rows: in
     if key not in _POOLS:
         _POOLS[key] = ThreadPoolExecutor(parts)
     return np.concatenate(list(_POOLS[key].map(fn, np.array_split(x, parts))))
+
+
+def process_thread(name: str) -> ThreadPoolExecutor:
+    """This process's one thread called ``name``, for work that runs beside the caller's (a forked worker
+    makes its own)."""
+    key = (os.getpid(), name)
+    if key not in _THREAD_POOLS:
+        _THREAD_POOLS[key] = ThreadPoolExecutor(1, thread_name_prefix=name)
+    return _THREAD_POOLS[key]
 
 
 def prepare_process() -> None:

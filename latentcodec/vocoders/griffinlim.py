@@ -147,11 +147,15 @@ class NumpyGriffinLimVocoder:
         self.magnitude = magnitude or partial(mel_to_linear_np, cfg=cfg)
 
     def __call__(self, log_mel: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
-        mag = self.magnitude(np.asarray(log_mel, np.float32))
+        return self.phase(self.magnitude(np.asarray(log_mel, np.float32)), previous)
+
+    def phase(self, magnitude: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+        """Griffin-Lim over a (bins, frames) magnitude, warm-started from the previous window's samples:
+        ``windows.StagedVocoder``'s second stage (the first: ``magnitude``)."""
         init = None
         if previous is not None and len(previous) > self.cfg.n_fft:
             init = phase_of_np(previous, self.cfg)[:, : -(self.cfg.n_fft // self.cfg.hop)]
-        return griffin_lim_np(mag, self.n_iter, init_phase=init, cfg=self.cfg, seed=self.seed)
+        return griffin_lim_np(magnitude, self.n_iter, init_phase=init, cfg=self.cfg, seed=self.seed)
 
 
 # ---- torch: the torch runtime's form (any device) ----
