@@ -110,7 +110,7 @@ def vae_dir(root: Path) -> Path | None:
 
 
 OPENVINO_SECONDS = 60.0  # a shorter encode starts faster on onnxruntime than it runs faster on OpenVINO
-TORCH_DECODE_SECONDS = 1200.0  # a longer decode runs faster on torch, where installed, than it starts slower
+TORCH_DECODE_SECONDS = 1200.0  # a longer float32 decode runs faster on torch, where installed, than it starts slower
 
 
 def choose_runtime(
@@ -151,17 +151,17 @@ def _auto_graphs(kind: str, precision: str, seconds: float | None) -> str | None
     """Auto's runtime for a shipped model's job on the CPU, None for torch; measured on the 2-core AMD EPYC
     with AVX512-BF16 (docs/performance.md). Either kind in bfloat16 (asked, or auto on a CPU that computes it
     natively; a decode's ``precision`` is its model's pairing's, ``vocoders.registry.Pairing``) on OpenVINO
-    from OPENVINO_SECONDS and in folders (the encoder 1.6-1.7x onnxruntime's float32 beyond start-up, the
-    decoder 1.46x; 0.18 s more start-up), but a decode on torch where installed from TORCH_DECODE_SECONDS and
-    in folders (its Griffin-Lim's FFTs on MKL: 1.3x OpenVINO's decode beyond start-up, 5 s more start-up),
-    and an encode on torch where a folder's workers start it once and OpenVINO is absent; onnxruntime
-    otherwise (float32)."""
+    from OPENVINO_SECONDS and in folders, torch installed or not (the encoder 1.6-1.7x onnxruntime's float32
+    beyond start-up; the decoder, with its vocoder in two stages, 1.03-1.05x torch's on 20 and 40 min files
+    and 1.1-1.2x in a folder, where torch starts 4-5 s later); a float32 decode on torch where installed from
+    TORCH_DECODE_SECONDS and in folders; an encode on torch where a folder's workers start it once and
+    OpenVINO is absent; onnxruntime otherwise (float32)."""
     asked = precision == "bfloat16"
     bfloat16 = asked or precision == "auto" and cpu_bfloat16()
-    if kind == "decode" and torch_installed() and (seconds is None or seconds >= TORCH_DECODE_SECONDS):
-        return None
     if bfloat16 and openvino_installed() and (seconds is None or asked or seconds >= OPENVINO_SECONDS):
         return "openvino"
+    if kind == "decode" and torch_installed() and (seconds is None or seconds >= TORCH_DECODE_SECONDS):
+        return None
     if kind == "decode":
         if asked and torch_installed():
             return None
