@@ -287,8 +287,9 @@ def calibrate(
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @QUIET
 def export(dest: Path, quiet: bool) -> None:
-    """Write the ONNX graphs of the shipped models and magnitude networks (what the onnx runtime runs) into
-    DEST/graphs/LAYOUT/: encoder.onnx and decoder.onnx, magnitude.onnx, once for all the models whose
+    """Write the ONNX graphs of the shipped models and magnitude networks (what the onnx and openvino runtimes
+    run) into DEST/graphs/LAYOUT/: encoder.onnx, decoder.onnx and decoder-openvino.onnx (the decoder in the
+    form OpenVINO runs fastest), magnitude.onnx, once for all the models whose
     safetensors weights have one layout (LAYOUT: its hash). A graph reads the weights from the model's own
     folder when it runs, so nothing else is written (alat export latentcodec/weights, in a source checkout,
     remakes the shipped graphs in place); needs pip install 'latentcodec[export]'."""
