@@ -160,10 +160,8 @@ def _auto_graphs(kind: str, precision: str, seconds: float | None) -> str | None
     bfloat16 = asked or precision == "auto" and cpu_bfloat16()
     if bfloat16 and openvino_installed() and (seconds is None or asked or seconds >= OPENVINO_SECONDS):
         return "openvino"
-    if kind == "decode" and torch_installed() and (seconds is None or seconds >= TORCH_DECODE_SECONDS):
-        return None
     if kind == "decode":
-        if asked and torch_installed():
+        if torch_installed() and (asked or seconds is None or seconds >= TORCH_DECODE_SECONDS):
             return None
         return "onnx" if onnxruntime_installed() else "openvino" if openvino_installed() else None
     if bfloat16 and (seconds is None or asked) and torch_installed():
