@@ -32,7 +32,7 @@ from latentcodec.audio.io import (
     write_wav_stream,
 )
 from latentcodec.audio.mel import AUDIOLDM_MEL, log_mel_frames, normalization_stats, reflect_index
-from latentcodec.constants import GRAPH_RUNTIMES, OUTPUT_RATES
+from latentcodec.constants import GRAPH_RUNTIMES, OUTPUT_RATES, OWN_DECODER
 from latentcodec.errors import AlatFormatError, LatentCodecError, ModelError
 from latentcodec.format.container import AlatReader, AlatWriter
 from latentcodec.format.header import MAX_CHANNELS, Header, stored_mel, writable_problem
@@ -47,12 +47,19 @@ from latentcodec.format.rate import (
 )
 from latentcodec.format.transform_coder import fit_transform
 from latentcodec.fs import atomic_output, check_output, stream_output
-from latentcodec.models.loader import Model, choose_runtime, load_model
+from latentcodec.models.loader import (
+    Model,
+    choose_runtime,
+    file_fingerprint,
+    latent_space_print,
+    load_model,
+    locate,
+)
 from latentcodec.models.registry import DEFAULT_MODEL, shipped_models
 from latentcodec.options import DecodeOptions, EncodeOptions, RunOptions
 from latentcodec.runtime.cores import prepare_process, process_thread
 from latentcodec.timings import Timings
-from latentcodec.vocoders.registry import decode_precision, default_vocoder, load_vocoder
+from latentcodec.vocoders.registry import decode_precision, decoder_for, default_vocoder, load_vocoder
 from latentcodec.vocoders.windows import OVERLAP_FRAMES, WINDOW_FRAMES, Tiling, vocode_stream, window_span
 
 CONTEXT_FRAMES = 32  # mel frames of context each side, or the chunk's own length when shorter (the spec's X <= F)
@@ -79,6 +86,7 @@ class DecodeResult:
     timings: Timings
     runtime: str  # what ran the model and the vocoder's networks: openvino, onnx or torch
     precision: str = "float32"  # the VAE decoder's arithmetic as run: float32 or bfloat16
+    decoder: str = OWN_DECODER  # the VAE decoder that ran: the writer's own, or the name of another
 
 
 def chunk_frames_for(seconds: float) -> int:
@@ -319,29 +327,74 @@ def encode_file(
 
 
 def model_for_file(header: Header, options: RunOptions, force: bool = False) -> Model:
-    """The options' model, or else the shipped model the file names; other weights only with ``force``.
-    A file never chooses code or weights: a name that is not shipped (a folder, a hub id) is refused before
-    anything is loaded, so no file's contents reach the disk or the network."""
+    """What decodes the file: the writer (the options' model, or else the shipped model the file names; other
+    weights only with ``force``) or, where asked or paired, a decoder of the writer's latent space. A file never
+    chooses code or weights: a name that is not shipped (a folder, a hub id) is refused before anything is
+    loaded, so no file's contents reach the disk or the network."""
     if options.model is None and header.model_name not in shipped_models():
         raise ModelError(
             f"file names model '{header.model_name}', which is not shipped with latentcodec: the "
             f"model itself must be given to decode it",
             "model",
         )
-    m = resolve_model(
-        options, header.model_name, _asked_precision(header.model_name, options), "decode", header.duration
-    )
-    if m.fingerprint != header.model_fingerprint and not force:
-        raise ModelError(
-            f"model '{m.name}' has other weights than the ones that made this file "
-            f"('{header.model_name}', fingerprint {header.model_fingerprint.hex()[:12]})",
-            "force",
-        )
+    precision, seconds = _asked_precision(header.model_name, options), header.duration
+    decoder = decoder_for(header.model_name, options.decoder) if isinstance(options, DecodeOptions) else None
+    if decoder is None:
+        m = resolve_model(options, header.model_name, precision, "decode", seconds)
+        _check_writer(m.fingerprint, m.name, header, force)
+    else:
+        m = _load_decoder(decoder, options, precision, seconds)
+        writer = _writer_folder(header, options)
+        _check_writer(file_fingerprint(writer), str(options.model or header.model_name), header, force)
+        if not force and (m.folder is None or latent_space_print(m.folder) != latent_space_print(writer)):
+            raise ModelError(
+                f"decoder '{m.name}' was not made for the latents of model '{header.model_name}' (its encoder's "
+                f"weights are others)",
+                "decoder",
+            )
+        m = replace(m, decodes_for=header.model_name)
     if m.latent_channels != header.latent_channels:
         raise ModelError(
             f"model '{m.name}' has {m.latent_channels} latent channels, the file has {header.latent_channels}"
         )
     return m
+
+
+def _load_decoder(decoder: Model | str, options: RunOptions, precision: str, seconds: float) -> Model:
+    """The decoder asked for or paired, loaded on the options' runtime; what cannot load is the decoder's fault."""
+    try:
+        return resolve_model(replace(options, model=decoder), None, precision, "decode", seconds)
+    except ModelError as e:
+        if e.param is not None:
+            raise
+        raise ModelError(str(e), "decoder") from e
+
+
+def with_model(options: DecodeOptions, m: Model) -> DecodeOptions:
+    """``options`` with the model :func:`model_for_file` loaded in its place, so that a later call loads nothing:
+    the writer as the model, or a paired decoder as the decoder (the writer stays what it was)."""
+    return replace(options, decoder=m) if m.decodes_for else replace(options, model=m)
+
+
+def _check_writer(print_: bytes, name: str, header: Header, force: bool) -> None:
+    """Refuse, unless ``force``, a writer ``name`` whose weights' fingerprint is not the one the file records."""
+    if print_ != header.model_fingerprint and not force:
+        raise ModelError(
+            f"model '{name}' has other weights than the ones that made this file "
+            f"('{header.model_name}', fingerprint {header.model_fingerprint.hex()[:12]})",
+            "force",
+        )
+
+
+def _writer_folder(header: Header, options: RunOptions) -> str:
+    """The folder of the weights that wrote the file (the options' model, else the shipped one it names), whose
+    latent space a decoder must share."""
+    model = options.model
+    if isinstance(model, Model):
+        if model.folder is None:
+            raise ModelError(f"model '{model.name}' has no weights folder to check a decoder against", "decoder")
+        return model.folder
+    return locate(model or header.model_name)[1]
 
 
 def _asked_precision(model: str, options: RunOptions) -> str:
@@ -563,7 +616,7 @@ def decode_file(
         check_decodable(h, reader.where)  # before any model is loaded
         m = model_for_file(h, options, options.force)
         blocks, rate, frames_out = decode_blocks(
-            reader, replace(options, model=m), progress=progress, mel_sink=mel_sink, timings=timings
+            reader, with_model(options, m), progress=progress, mel_sink=mel_sink, timings=timings
         )
         named = isinstance(out_path, (str, Path))
         check_rate(fmt, rate, str(out_path) if named else "<stdout>")
@@ -575,7 +628,8 @@ def decode_file(
             with stream_output(getattr(out_path, "name", "<stream>")):
                 written = write_wav_stream(out_path, blocks, rate, h.channels, frames_out)
         precision = _decoder_precision(m, h, options)
-        return DecodeResult(h, rate, written, list(reader.lost), timings, m.runtime, precision)
+        decoder = m.name if m.decodes_for else OWN_DECODER
+        return DecodeResult(h, rate, written, list(reader.lost), timings, m.runtime, precision, decoder)
 
 
 def decode_blocks(
@@ -604,7 +658,9 @@ def decode_blocks(
     voc = (
         options.vocoder
         if callable(options.vocoder)
-        else load_vocoder(options.vocoder or default_vocoder(m.name), h.mel, m, m.device, options.gl_iters, m.runtime)
+        else load_vocoder(
+            options.vocoder or default_vocoder(m.decodes_for or m.name), h.mel, m, m.device, options.gl_iters, m.runtime
+        )
     )
     span = sample_span(h, options.start, options.duration)
     total = h.num_chunks * h.chunk_frames

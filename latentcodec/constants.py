@@ -17,4 +17,5 @@ OUTPUT_RATES = (1000, 384000)  # Hz: what decoding resamples to
 DEFAULT_GL_ITERS = 16  # on the dev clips 32 iterations gave the same log-mel L1 (+-0.01 dB) at 1.2x the decode time
 PRECISIONS = ("auto", "float32", "bfloat16")  # the encoder's arithmetic (precision.py)
 RUNTIMES = ("auto", "openvino", "onnx", "torch")  # what runs the VAE and the vocoder (models/loader.choose_runtime)
+OWN_DECODER = "own"  # names, where a decoder is asked for, the decoder shipped with the model that wrote a file
 GRAPH_RUNTIMES = ("openvino", "onnx")  # those that run the shipped ONNX graphs, without torch

@@ -66,11 +66,18 @@ def file_info(path: str | Path) -> dict:
 
 
 def _pairing(model: str) -> dict:
-    """How a file of ``model`` decodes unless told otherwise (``vocoders.registry.Pairing``)."""
+    """How a file of ``model`` decodes unless told otherwise (``vocoders.registry.Pairing``), and the shipped
+    models whose decoders serve its latent space (``model`` itself first: its own decoder)."""
+    from latentcodec.models.loader import shipped_decoders
     from latentcodec.vocoders.registry import pairing
 
     paired = pairing(model)
-    return {"vocoder": paired.vocoder, "decoder_precision": paired.precision}
+    return {
+        "vocoder": paired.vocoder,
+        "decoder_precision": paired.precision,
+        "decoder": paired.decoder,
+        "decoders": shipped_decoders(model),
+    }
 
 
 def collection_info(path: Path) -> dict:
@@ -121,19 +128,17 @@ def collection_info(path: Path) -> dict:
 
 
 def shipped_info() -> dict:
-    """The VAEs this package ships (name, default, pairing: vocoder and decoder precision, fingerprint, bytes
-    on disk, summary) and
-    the vocoders a user chooses from."""
+    """The VAEs this package ships (name, default, pairing: vocoder, decoder and its precision, the decoders of
+    its latent space, fingerprint, bytes on disk, summary) and the vocoders a user chooses from."""
     from latentcodec.models.loader import load_model
     from latentcodec.models.registry import DEFAULT_MODEL, summary
-    from latentcodec.vocoders.registry import BUILTIN_VOCODERS, pairing, shipped_vocoders, vocoder_names
+    from latentcodec.vocoders.registry import BUILTIN_VOCODERS, shipped_vocoders, vocoder_names
 
     vaes = [
         {
             "name": n,
             "default": n == DEFAULT_MODEL,
-            "vocoder": pairing(n).vocoder,
-            "decoder_precision": pairing(n).precision,  # the VAE decoder's arithmetic by default (auto, float32)
+            **_pairing(n),  # the decoder's arithmetic by default (auto, float32) and the decoders of its latent space
             "fingerprint": load_model(n).fingerprint.hex(),
             "bytes": sum(p.stat().st_size for p in folder.iterdir()),
             "summary": summary(folder),

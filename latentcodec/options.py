@@ -44,6 +44,7 @@ class DecodeOptions(RunOptions):
     """How a .alat becomes audio: vocoder, output rate, the span decoded, trust in the file."""
 
     vocoder: str | Vocoder | None = None  # a name, a folder or a callable; None: the model's pairing
+    decoder: Model | str | None = None  # the VAE decoder: 'own' (the writer's) or one of its latent space; None: paired
     decoder_precision: str | None = None  # the VAE decoder's arithmetic (auto, float32, bfloat16); None: the pairing's
     gl_iters: int | None = None  # Griffin-Lim iterations (None: the vocoder's own)
     sample_rate: int | str | None = None  # Hz, or 'original'; None: 16 kHz

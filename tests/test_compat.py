@@ -56,11 +56,15 @@ def test_models_lists_every_shipped_name_and_info_says_which_decodes(capsys) -> 
     small = next(m for m in listed["models"] if m["name"] == "latentcodec-small")
     assert small["fingerprint"] == load_model("latentcodec-small").fingerprint.hex()
     assert [v["name"] for v in listed["vocoders"]] == vocoder_names()
+    # each shipped model decodes with its own decoder, and none shares another's latent space (each was trained whole)
+    assert all(m["decoder"] == "own" and m["decoders"] == [m["name"]] for m in listed["models"])
     # what a user chooses from: griffinlim, hifigan, the default pairings (the pairings' parts are not listed)
     assert vocoder_names() == ["griffinlim", "hifigan", "latentcodec-maggl-routed-v1", "latentcodec-maggl-routed-v2",
                                "latentcodec-maggl-routed-v3"]
     assert main(["info", str(VECTORS / "v0.1.0_small.alat")]) == 0
-    assert "latentcodec-small (fingerprint 64706e0827a356d7, shipped with this package)" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "latentcodec-small (fingerprint 64706e0827a356d7, shipped with this package)" in text
+    assert "decodes   with griffinlim, decoder its own" in text
 
 
 def test_file_of_the_default_names_and_decodes_with_the_default_model(tmp_path) -> None:

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 import latentcodec.training.vae
 from latentcodec.cli import main
 from latentcodec.errors import LatentCodecError
-from latentcodec.models.loader import SMALL_VAE_CONFIG, load_model
+from latentcodec.models.loader import SMALL_VAE_CONFIG, file_fingerprint, latent_space_print, load_model
 from latentcodec.training.checkpoint import CHECKPOINT
 from latentcodec.training.vae import TrainConfig, train
 
@@ -79,6 +79,9 @@ def test_a_frozen_encoder_trains_the_decoder_alone(tmp_path, make_wav, capsys) -
     assert frozen and trained and len(frozen) + len(trained) == len(base)
     assert all(torch.equal(base[k], dec[k]) for k in frozen)
     assert not all(torch.equal(base[k], dec[k]) for k in trained)
+    # so the result is a decoder of base's latent space (tests/test_decoders.py), with weights of its own
+    assert latent_space_print(tmp_path / "base") == latent_space_print(tmp_path / "dec")
+    assert file_fingerprint(tmp_path / "base") != file_fingerprint(tmp_path / "dec")
     capsys.readouterr()
     assert main(["train", str(data), str(tmp_path / "bad"), "--steps", "1", "--freeze-encoder", *args]) == 1
     err = capsys.readouterr().err

@@ -279,6 +279,12 @@ DECODE = options(
         help=f"Griffin-Lim iterations [default: {DEFAULT_GL_ITERS} for griffinlim; a magnitude vocoder's own]",
     ),
     click.option(
+        "--decoder",
+        help="the VAE decoder: own (the one that came with the file's model, as it decoded when written), a "
+        "shipped model of the same latent space, or a folder written by alat train --freeze-encoder "
+        "[default: the one paired with the file's model, see alat models]",
+    ),
+    click.option(
         "--decoder-precision",
         type=click.Choice(PRECISIONS),
         help="the VAE decoder's arithmetic: auto is bfloat16 where the runtime runs it natively (OpenVINO, "
@@ -414,6 +420,7 @@ FLAGS = {
     "runtime": "--runtime",
     "precision": "--precision",
     "decoder_precision": "--decoder-precision",
+    "decoder": "--decoder",
     "shard_size": "--shard-size",
     "architecture": "--architecture",
     "vae_config": "--channels",

@@ -65,9 +65,9 @@ def info_text(info: dict) -> str:
             f"{', mixed to mono' if h['mono_downmix'] else ''}",
             f"  model     {h['model_name']} (fingerprint {h['model_fingerprint'][:16]}"
             f"{', shipped with this package' if info['model_shipped'] else ', not shipped: decode with --model DIR'})",
-            f"  decodes   with {info['decodes_with']['vocoder']}"
+            f"  decodes   with {info['decodes_with']['vocoder']}, {_decoder_text(info['decodes_with'])}"
             + (
-                ", decoder in bfloat16 where native (--decoder-precision float32: as before)"
+                "; in bfloat16 where native (--decoder-precision float32: as before)"
                 if info["decodes_with"]["decoder_precision"] == "auto"
                 else ""
             ),
@@ -85,12 +85,19 @@ def info_text(info: dict) -> str:
     )
 
 
+def _decoder_text(paired: dict) -> str:
+    """A pairing's VAE decoder and the others of its latent space (``info._pairing``), in words."""
+    others = [n for n in paired["decoders"][1:] if n != paired["decoder"]]
+    own = "its own" if paired["decoder"] == "own" else f"{paired['decoder']}'s (--decoder own: its own)"
+    return f"decoder {own}" + (f"; also {', '.join(others)}'s" if others else "")
+
+
 def models_text(data: dict) -> str:
     """The lines `alat models` prints for ``info.shipped_info``'s dict."""
     lines = ["models:"] + [
         f"  {v['name']}{' (default)' if v['default'] else ''}  fingerprint {v['fingerprint'][:16]}"
-        f"  {v['bytes'] / 2**20:.1f} MiB  vocoder {v['vocoder']}"
-        f"{'  decoder in bfloat16 where native' if v['decoder_precision'] == 'auto' else ''}  {v['summary']}"
+        f"  {v['bytes'] / 2**20:.1f} MiB  vocoder {v['vocoder']}, {_decoder_text(v)}"
+        f"{' in bfloat16 where native' if v['decoder_precision'] == 'auto' else ''}  {v['summary']}"
         for v in data["models"]
     ]
     return "\n".join(lines + ["vocoders:"] + [f"  {v['name']}  {v['summary']}".rstrip() for v in data["vocoders"]])
@@ -104,7 +111,7 @@ def eval_text(r: dict) -> str:
     return "\n".join(
         [
             f"{r['input']}: {r['duration_s']:.2f} s x {r['channels']} ch, model {r['model']}, {r['coder_text']}, "
-            f"{r['vocoder']}",
+            f"{r['vocoder']}" + ("" if r["decoder"] == "own" else f", decoder {r['decoder']}"),
             f"  size      {r['bytes']:,} bytes, {r['kbps']:.2f} kbps; ratio {r['ratio_vs_pcm16_16k']:.1f}x vs 16 kHz "
             f"PCM, {r['ratio_vs_pcm16_original']:.1f}x vs original-rate PCM, {r['ratio_vs_input_file']:.1f}x vs "
             f"input file",

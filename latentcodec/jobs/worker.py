@@ -87,7 +87,7 @@ def _name(model: Any) -> str | None:
 
 def run_job(job: Job) -> Outcome:
     """One file, in a worker; any error a user can cause comes back as one line."""
-    from latentcodec.codec import decode_file, encode_file
+    from latentcodec.codec import decode_file, encode_file, with_model
 
     setup: WorkerSetup = _WORKER["setup"]
     try:
@@ -98,7 +98,7 @@ def run_job(job: Job) -> Outcome:
             assert isinstance(job.source, Path)  # the planner encodes files, never shard members
             h = encode_file(job.source, job.target, setup.options).header
         else:
-            options = replace(setup.options, model=_decode_model(job.source, setup.options))
+            options = with_model(setup.options, _decode_model(job.source, setup.options))
             h = decode_file(open_source(job.source), job.target, options).header
         return Outcome(job, None, h.duration)
     except LatentCodecError as e:
@@ -116,17 +116,19 @@ def _make_folder(target: Path) -> None:
 
 
 def _decode_model(source: Source, options: DecodeOptions) -> Any:
-    """The model asked for, or the shipped one a .alat names, loaded once per worker and name."""
-    from latentcodec.codec import model_for_file
+    """What decodes a .alat: the model asked for, or the shipped one it names, or the decoder asked for or
+    paired with it, loaded once per worker and name."""
+    from latentcodec.codec import model_for_file, with_model
     from latentcodec.format.container import AlatReader
     from latentcodec.models.loader import choose_runtime
-    from latentcodec.vocoders.registry import decode_precision
+    from latentcodec.vocoders.registry import decode_precision, decoder_for
 
     with AlatReader(open_source(source)) as r:
         h = r.header
-    key = _name(options.model) or h.model_name
+    writer = _name(options.model) or h.model_name
+    key = (writer, _name(decoder_for(h.model_name, options.decoder)))
     if key not in _WORKER["models"]:
-        precision = decode_precision(key, options.vocoder, options.decoder_precision)
-        runtime = choose_runtime(options.runtime, key, options.device, precision, "decode", None)  # starts once
+        precision = decode_precision(writer, options.vocoder, options.decoder_precision)
+        runtime = choose_runtime(options.runtime, key[1] or writer, options.device, precision, "decode", None)
         _WORKER["models"][key] = model_for_file(h, replace(options, runtime=runtime), force=True)
-    return model_for_file(h, replace(options, model=_WORKER["models"][key]), options.force)
+    return model_for_file(h, with_model(options, _WORKER["models"][key]), options.force)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,7 @@ class Model:
     fingerprint: bytes
     location: str  # local directory or hub id, where a ``vocoder/`` may be found
     folder: str | None = None  # the local folder of its weights, where its coder.json may lie
+    decodes_for: str | None = None  # the model whose files it decodes, when it is another's decoder (a pairing's)
 
     @property
     def runtime(self) -> str:
@@ -100,6 +101,45 @@ def fingerprint(vae: torch.nn.Module) -> bytes:
         h.update(f"{key}|{t.dtype}|{tuple(t.shape)}".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.digest()
+
+
+# The weights a latent depends on, before the sampling: a model's latent space. Two models that share them write
+# the same latents, so each one's decoder decodes the other's files; ``alat train --freeze-encoder`` keeps them.
+LATENT_SPACE_PARTS = ("encoder.", "quant_conv.")
+
+
+def latent_space_print(folder: str | Path) -> bytes:
+    """SHA-256 over the weights of a model folder's latent space (LATENT_SPACE_PARTS), as the fingerprint hashes
+    them."""
+    return _print_of(Path(folder) / VAE_WEIGHTS, LATENT_SPACE_PARTS)
+
+
+def file_fingerprint(folder: str | Path) -> bytes:
+    """A model folder's fingerprint from its weights file, without building the model."""
+    return _print_of(Path(folder) / VAE_WEIGHTS, ())
+
+
+def _print_of(path: Path, parts: tuple[str, ...]) -> bytes:
+    """``weights_fingerprint`` of ``path``, once per file version: a folder's decoder checks it for every file."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise ModelError(f"cannot read the weights {path}: {e.strerror or e}") from e
+    return _cached_print(str(path), st.st_mtime_ns, st.st_size, parts)
+
+
+@lru_cache(maxsize=32)
+def _cached_print(path: str, mtime_ns: int, size: int, parts: tuple[str, ...]) -> bytes:
+    return weights_fingerprint(Path(path), parts)
+
+
+def shipped_decoders(model: str) -> list[str]:
+    """The shipped models of ``model``'s latent space, itself first: each one's decoder decodes its files."""
+    shipped = shipped_models()
+    if model not in shipped:
+        return []
+    space = latent_space_print(shipped[model])
+    return [model, *(n for n, f in shipped.items() if n != model and latent_space_print(f) == space)]
 
 
 def vae_dir(root: Path) -> Path | None:
@@ -203,7 +243,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu", runtime: str = "a
     chosen = choose_runtime(runtime, name, device, precision)
     if chosen in GRAPH_RUNTIMES:
         folder = shipped_models()[name]
-        print_ = weights_fingerprint(folder / VAE_WEIGHTS)
+        print_ = file_fingerprint(folder)
         runner = OpenVinoVae(folder, print_) if chosen == "openvino" else OnnxVae(folder, print_)
         return Model(name=name, runner=runner, fingerprint=print_, location=str(folder), folder=str(folder))
     return _load_torch(name, pick_device(device))
@@ -220,26 +260,7 @@ def _load_torch(name: str, device: str) -> Model:
     threads = threads_asked()
     if threads:
         torch.set_num_threads(threads)
-    shipped = shipped_models()
-    if name in shipped:
-        location = path = str(shipped[name])
-    elif Path(name).exists():
-        if not name.encode("utf-8", "surrogateescape").decode("utf-8", "replace") == name:  # undecodable bytes
-            raise ModelError(
-                f"model {name!r}: the folder's name is not UTF-8, which the weights' reader and a .alat "
-                f"header (naming its model) need: rename the folder"
-            )
-        folder = vae_dir(Path(name))
-        if folder is None:
-            raise ModelError(f"{name}: no config.json at its root or in vae/: not a diffusers model directory")
-        location, path = str(Path(name)), str(folder)
-    elif "/" in name and not name.startswith((".", "/")) and name.count("/") == 1:
-        location, path = name, str(hub_folder(name, "vae", ("config.json", VAE_WEIGHTS)))
-    else:
-        known = ", ".join(shipped) or "none"
-        raise ModelError(
-            f"model '{name}' not found: not a shipped model ({known}), a local directory or a Hugging Face repo id"
-        )
+    location, path = locate(name)
     check_vae_folder(Path(path), VAE_WEIGHTS)  # before anything is built: a folder is data
     try:
         with warnings.catch_warnings():  # diffusers/hub deprecation chatter is not the user's business
@@ -262,6 +283,30 @@ def _load_torch(name: str, device: str) -> Model:
     vae.to(memory_format=torch.channels_last)
     use_subpixel_upsamplers(vae)  # the same function, 2.25x fewer multiply-adds (upsample.py)
     return model
+
+
+def locate(name: str) -> tuple[str, str]:
+    """(location, folder of the weights) of model ``name``: a shipped name, a local diffusers directory or a hub
+    repo id (fetched, or found in the hub's cache)."""
+    shipped = shipped_models()
+    if name in shipped:
+        return str(shipped[name]), str(shipped[name])
+    if Path(name).exists():
+        if not name.encode("utf-8", "surrogateescape").decode("utf-8", "replace") == name:  # undecodable bytes
+            raise ModelError(
+                f"model {name!r}: the folder's name is not UTF-8, which the weights' reader and a .alat "
+                f"header (naming its model) need: rename the folder"
+            )
+        folder = vae_dir(Path(name))
+        if folder is None:
+            raise ModelError(f"{name}: no config.json at its root or in vae/: not a diffusers model directory")
+        return str(Path(name)), str(folder)
+    if "/" in name and not name.startswith((".", "/")) and name.count("/") == 1:
+        return name, str(hub_folder(name, "vae", ("config.json", VAE_WEIGHTS)))
+    known = ", ".join(shipped) or "none"
+    raise ModelError(
+        f"model '{name}' not found: not a shipped model ({known}), a local directory or a Hugging Face repo id"
+    )
 
 
 def pick_device(device: str) -> str:

@@ -44,13 +44,16 @@ def onnxruntime_installed() -> bool:
     return find_spec("onnxruntime") is not None
 
 
-def weights_fingerprint(path: Path) -> bytes:
+def weights_fingerprint(path: Path, parts: tuple[str, ...] = ()) -> bytes:
     """SHA-256 of a safetensors file's tensors as ``loader.fingerprint`` hashes a model loaded in float32
-    (names sorted, then name|dtype|shape and the float32 bytes of each), computed without torch."""
+    (names sorted, then name|dtype|shape and the float32 bytes of each), computed without torch; ``parts``:
+    only the tensors whose names start with one of these (all when empty)."""
     from safetensors.numpy import load_file
 
     h = hashlib.sha256()
     for key, t in sorted(load_file(str(path)).items()):
+        if parts and not key.startswith(parts):
+            continue
         t = np.ascontiguousarray(t, np.float32)
         h.update(f"{key}|torch.float32|{tuple(t.shape)}".encode())
         h.update(t.tobytes())

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from latentcodec.audio.mel import AUDIOLDM_MEL, MelConfig
-from latentcodec.constants import DEFAULT_GL_ITERS, GRAPH_RUNTIMES
+from latentcodec.constants import DEFAULT_GL_ITERS, GRAPH_RUNTIMES, OWN_DECODER
 from latentcodec.errors import ModelError
 from latentcodec.models.checked import read_config
 from latentcodec.models.registry import shipped_vocoder_folders
@@ -53,11 +53,14 @@ BUILTIN_VOCODERS = {
 
 @dataclass(frozen=True)
 class Pairing:
-    """How a model's files decode unless told otherwise: the vocoder, and the VAE decoder's arithmetic
-    (float32; auto: bfloat16 where the runtime running it computes bfloat16 natively, else float32)."""
+    """How a model's files decode unless told otherwise: the vocoder, the VAE decoder's arithmetic (float32;
+    auto: bfloat16 where the runtime running it computes bfloat16 natively, else float32), and the VAE decoder
+    itself: the model's own, or a shipped model of its latent space (``loader.shipped_decoders``) whose decoder
+    was trained for its latents."""
 
     vocoder: str
     precision: str = "float32"
+    decoder: str = OWN_DECODER
 
 
 # A file records its model, not how it decodes, so a model's pairing may improve in a later release; models
@@ -78,6 +81,13 @@ PAIRINGS: dict[str, Pairing] = {
 def pairing(model: str) -> Pairing:
     """How ``model``'s files decode unless told otherwise."""
     return PAIRINGS.get(model, Pairing("griffinlim"))
+
+
+def decoder_for(model: str, asked: Model | str | None) -> Model | str | None:
+    """What decodes ``model``'s latents: ``asked`` (a loaded model, a shipped name or a folder; 'own' or
+    ``model`` itself: its own decoder), else the pairing's decoder; None for the model's own."""
+    chosen = asked if asked is not None else pairing(model).decoder
+    return None if chosen in (OWN_DECODER, model) else chosen
 
 
 def default_vocoder(model: str) -> str:
