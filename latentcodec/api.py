@@ -91,7 +91,8 @@ def decode(
 ) -> tuple[np.ndarray, int]:
     """Decode a .alat file to (float32 samples, sample rate): (frames,) for one channel unless ``always_2d``,
     else (frames, channels), as soundfile's ``read``. 16 kHz unless ``sample_rate`` ('original' or Hz);
-    ``start``/``duration`` in seconds decode a part; ``vocoder``: a name or a callable. The options are
+    ``start``/``duration`` in seconds decode a part; ``vocoder``: a name or a callable; ``decoder``: 'own' (the
+    writer's) or a model of the file's model's latent space (None: the pairing's). The options are
     :class:`latentcodec.options.DecodeOptions`' fields, as an object or by keyword."""
     from latentcodec.codec import decode_blocks
 

@@ -4,7 +4,10 @@ PESQ-wb and STOI. A markdown table on stdout; with ``--json``, the rows too.
 
     python recipes/curve.py latentcodec-small-v2 recipes/runs/small-v3-gan-b-step750 \\
         --corpus dev=../shared/corpus/dev --corpus heldout=/data/heldout-clips [--vocoder V] [--quality Q]
-        [--runtime R] [--json OUT]
+        [--runtime R] [--decoder own --decoder RUN ...] [--json OUT]
+
+``--decoder`` (repeated): each model's files decoded by each of these decoders of its latent space (``own``,
+or a folder of ``alat train --freeze-encoder``), a row each, the step and hours the decoder's.
 
 A file's kind is the first part of its name or of a folder above it (``speech_...``, ``music/...``).
 """
@@ -30,9 +33,10 @@ def kind_of(path: str) -> str:
     raise SystemExit(f"{path}: no kind in its name or folders")
 
 
-def run_eval(corpus: Path, model: str, options: argparse.Namespace) -> list[dict]:
+def run_eval(corpus: Path, model: str, decoder: str | None, options: argparse.Namespace) -> list[dict]:
     """``alat eval`` of the whole folder with the options given: its per-file rows."""
     cmd = [sys.executable, "-m", "latentcodec.cli", "eval", str(corpus), "--model", model, "--json"]
+    cmd += ["--decoder", decoder] if decoder else []
     for flag in ("vocoder", "runtime", "quality", "decoder_precision"):
         value = getattr(options, flag)
         cmd += [f"--{flag.replace('_', '-')}", str(value)] if value is not None else []
@@ -77,21 +81,26 @@ def main() -> None:
     ap.add_argument("--quality", type=float, help="the coder's quality (default: the codec's), to compare at a rate")
     ap.add_argument("--runtime", help="default: alat's auto")
     ap.add_argument("--decoder-precision", help="default: each model's pairing's (float32: a model folder's)")
+    ap.add_argument("--decoder", action="append", help="a decoder of the models' latent space (repeated)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     corpora = dict(c.split("=", 1) for c in args.corpus)
-    print("| model | step | hours | corpus | kbps | L1 dB | ViSQOL music | effects | speech | PESQ-wb | STOI |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | decoder | step | hours | corpus | kbps | L1 dB | ViSQOL music | effects | speech | PESQ-wb"
+          " | STOI |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     table = []
     for model in args.models:
-        step, hours = position(model)
-        for name, folder in corpora.items():
-            rows = run_eval(Path(folder), model, args)
-            s = summary(rows)
-            table.append({"model": model, "step": step, "hours": hours, "corpus": name, **s, "rows": rows})
-            cells = [f"{s[k]:.3f}" if k in s else "-" for k in
-                     ("kbps", "l1", "music_visqol", "effects_visqol", "speech_visqol", "pesq_wb", "stoi")]
-            print(f"| {model} | {step} | {hours} | {name} | " + " | ".join(cells) + " |", flush=True)
+        for decoder in args.decoder or [None]:
+            step, hours = position(decoder if decoder not in (None, "own") else model)
+            for name, folder in corpora.items():
+                rows = run_eval(Path(folder), model, decoder, args)
+                s = summary(rows)
+                table.append({"model": model, "decoder": decoder, "step": step, "hours": hours, "corpus": name, **s,
+                              "rows": rows})
+                cells = [f"{s[k]:.3f}" if k in s else "-" for k in
+                         ("kbps", "l1", "music_visqol", "effects_visqol", "speech_visqol", "pesq_wb", "stoi")]
+                print(f"| {model} | {decoder or '-'} | {step} | {hours} | {name} | " + " | ".join(cells) + " |",
+                      flush=True)
     if args.json:
         args.json.write_text(json.dumps(table, indent=1))
 
