@@ -48,12 +48,13 @@ def weights_fingerprint(path: Path, parts: tuple[str, ...] = ()) -> bytes:
     """SHA-256 of a safetensors file's tensors as ``loader.fingerprint`` hashes a model loaded in float32
     (names sorted, then name|dtype|shape and the float32 bytes of each), computed without torch; ``parts``:
     only the tensors whose names start with one of these (all when empty)."""
-    from safetensors.numpy import load_file
+    from safetensors import safe_open
 
     h = hashlib.sha256()
-    for key, t in sorted(load_file(str(path)).items()):
-        if parts and not key.startswith(parts):
-            continue
+    with safe_open(str(path), "np") as f:
+        keys = sorted(k for k in f.keys() if not parts or k.startswith(parts))
+        tensors = [(k, f.get_tensor(k)) for k in keys]  # only what is hashed is read
+    for key, t in tensors:
         t = np.ascontiguousarray(t, np.float32)
         h.update(f"{key}|torch.float32|{tuple(t.shape)}".encode())
         h.update(t.tobytes())
