@@ -21,7 +21,7 @@ from latentcodec.metrics import log_mel_distance, perceptual, perceptual_availab
 from latentcodec.metrics import quality as quality_metrics
 from latentcodec.options import DecodeOptions, EncodeOptions
 from latentcodec.timings import Timings
-from latentcodec.vocoders.registry import decoder_for, default_vocoder
+from latentcodec.vocoders.registry import decoder_name, default_vocoder
 
 
 @dataclass
@@ -92,7 +92,6 @@ def evaluate(
     model = resolve_model(encode, precision=encode.precision)
     encode = replace(encode, model=model)
     vocoder = decode.vocoder or default_vocoder(model.name)
-    decoder = decoder_for(model.name, decode.decoder)
     t0 = time.perf_counter()
     with timings.stage("load_resample"):
         audio = read_audio(in_path, mono=encode.mono)
@@ -103,7 +102,7 @@ def evaluate(
         "model": model.name,
         **coder_summary(h),
         "vocoder": vocoder,
-        "decoder": getattr(decoder, "name", decoder) or OWN_DECODER,
+        "decoder": decoder_name(model.name, decode.decoder) or OWN_DECODER,
         "gl_iters": decode.gl_iters,
         "duration_s": h.duration,
         "channels": h.channels,

@@ -79,14 +79,13 @@ def folder_runtime(run: FolderRun) -> str:
     """What runs the workers' model (decoding: the one asked for, else the default), by the rule they load
     it with; refused here, before any work, when it cannot run."""
     from latentcodec.models.loader import choose_runtime
-    from latentcodec.vocoders.registry import decode_precision, decoder_for
+    from latentcodec.vocoders.registry import decode_precision, decoder_name
 
     o = run.options
     name = model_name(o)
     if isinstance(o, EncodeOptions):
         return choose_runtime(o.runtime, name, o.device, o.precision, "encode", None)  # workers start once
-    decoder = decoder_for(name, o.decoder)
-    runs = name if decoder is None else decoder if isinstance(decoder, str) else decoder.name
+    runs = decoder_name(name, o.decoder) or name
     precision = decode_precision(name, o.vocoder, o.decoder_precision)
     return choose_runtime(o.runtime, runs, o.device, precision, "decode", None)
 

@@ -121,12 +121,12 @@ def _decode_model(source: Source, options: DecodeOptions) -> Any:
     from latentcodec.codec import model_for_file, with_model
     from latentcodec.format.container import AlatReader
     from latentcodec.models.loader import choose_runtime
-    from latentcodec.vocoders.registry import decode_precision, decoder_for
+    from latentcodec.vocoders.registry import decode_precision, decoder_name
 
     with AlatReader(open_source(source)) as r:
         h = r.header
     writer = _name(options.model) or h.model_name
-    key = (writer, _name(decoder_for(h.model_name, options.decoder)))
+    key = (writer, decoder_name(h.model_name, options.decoder))
     if key not in _WORKER["models"]:
         precision = decode_precision(writer, options.vocoder, options.decoder_precision)
         runtime = choose_runtime(options.runtime, key[1] or writer, options.device, precision, "decode", None)

@@ -90,6 +90,12 @@ def decoder_for(model: str, asked: Model | str | None) -> Model | str | None:
     return None if chosen in (OWN_DECODER, model) else chosen
 
 
+def decoder_name(model: str, asked: Model | str | None) -> str | None:
+    """The name of what :func:`decoder_for` picks (a loaded model's own name); None for the model's own."""
+    chosen = decoder_for(model, asked)
+    return chosen if chosen is None or isinstance(chosen, str) else chosen.name
+
+
 def default_vocoder(model: str) -> str:
     """The vocoder that decodes ``model``'s files unless another is named."""
     return pairing(model).vocoder
